@@ -1,0 +1,3 @@
+from stepdeploy.webhook import handler
+
+__all__ = ["handler"]

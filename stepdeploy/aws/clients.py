@@ -1,0 +1,65 @@
+"""boto3 clients, one per service per process, and AWS error codes turned into pipeline errors."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import cache
+from typing import Any
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import ClientError, ConnectionError, EndpointConnectionError, ReadTimeoutError
+
+from stepdeploy.errors import ServiceThrottled, ServiceUnavailable
+
+_CONFIG = Config(retries={"mode": "standard", "max_attempts": 3}, connect_timeout=5, read_timeout=30)
+
+THROTTLING_CODES = frozenset(
+    {
+        "Throttling",
+        "ThrottlingException",
+        "ThrottledException",
+        "TooManyRequestsException",
+        "RequestLimitExceeded",
+        "ProvisionedThroughputExceededException",
+        "SlowDown",
+        "RequestThrottled",
+        "LimitExceededException",
+    }
+)
+UNAVAILABLE_CODES = frozenset(
+    {"ServiceUnavailable", "ServiceException", "InternalFailure", "InternalError", "InternalServerError"}
+)
+
+
+@cache
+def client(service: str) -> Any:
+    """A client honouring AWS_ENDPOINT_URL (the local cloud) like every boto3 client does."""
+    return boto3.client(service, config=_CONFIG)
+
+
+def error_code(error: ClientError) -> str:
+    return str(error.response.get("Error", {}).get("Code", ""))
+
+
+def is_transient(error: ClientError) -> bool:
+    status = int(error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
+    return error_code(error) in THROTTLING_CODES | UNAVAILABLE_CODES or status >= 500
+
+
+@contextmanager
+def translate_aws_errors(what: str) -> Iterator[None]:
+    """Turn AWS's transient faults into the retryable error classes; let the rest through."""
+    try:
+        yield
+    except ClientError as exc:
+        code = error_code(exc)
+        message = exc.response.get("Error", {}).get("Message", "")
+        if code in THROTTLING_CODES:
+            raise ServiceThrottled(f"{what}: throttled ({code}): {message}") from exc
+        if is_transient(exc):
+            raise ServiceUnavailable(f"{what}: service error ({code or 'HTTP 5xx'}): {message}") from exc
+        raise
+    except (EndpointConnectionError, ConnectionError, ReadTimeoutError) as exc:
+        raise ServiceUnavailable(f"{what}: cannot reach the service: {exc}") from exc

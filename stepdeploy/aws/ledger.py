@@ -1,0 +1,286 @@
+"""The orchestrator's DynamoDB table: stack locks, webhook deliveries, approvals and the release ledger.
+
+One table, keys by purpose:
+  stack#<stack> / lock                      who deploys the stack now (lease)
+  stack#<stack> / latest                    newest request for the stack (superseded mode)
+  stack#<stack> / wait#<requested>#<exec>   queue of waiting executions (queued mode)
+  stack#<stack> / release#<ended>#<exec>    one item per finished execution (the ledger)
+  releases / <stack>                        the latest release of each stack
+  execution#<arn> / execution               which stack an execution works on
+  delivery#<id> / delivery                  webhook deliveries seen (deduplication)
+  approval / <execution arn>                task tokens of executions waiting for approval
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from decimal import Decimal
+from functools import cache
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from stepdeploy.aws.clients import client, error_code
+from stepdeploy.errors import StackLocked, Superseded
+
+DELIVERY_TTL_SECONDS = 30 * 86400
+RELEASE_TTL_SECONDS = 400 * 86400
+
+
+def _is_conditional_failure(exc: ClientError) -> bool:
+    return error_code(exc) == "ConditionalCheckFailedException"
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _to_dynamo(value: Any) -> Any:
+    if isinstance(value, float):
+        return Decimal(str(value))
+    if isinstance(value, dict):
+        return {k: _to_dynamo(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_to_dynamo(v) for v in value]
+    return value
+
+
+class Ledger:
+    def __init__(self, table_name: str, dynamodb_resource: Any = None) -> None:
+        resource = dynamodb_resource
+        if resource is None:
+            import boto3
+
+            resource = boto3.resource("dynamodb", config=client("dynamodb").meta.config)
+        self.table = resource.Table(table_name)
+
+    # --- deliveries ----------------------------------------------------------------------------
+    def remember_delivery(self, delivery_id: str, repository: str, commit: str) -> bool:
+        """True the first time a delivery id is seen, False for a redelivery or a retry."""
+        try:
+            self.table.put_item(
+                Item={
+                    "pk": f"delivery#{delivery_id}",
+                    "sk": "delivery",
+                    "repository": repository,
+                    "commit": commit,
+                    "expires_at": int(time.time()) + DELIVERY_TTL_SECONDS,
+                },
+                ConditionExpression="attribute_not_exists(pk)",
+            )
+        except ClientError as exc:
+            if _is_conditional_failure(exc):
+                return False
+            raise
+        return True
+
+    def forget_delivery(self, delivery_id: str) -> None:
+        self.table.delete_item(Key={"pk": f"delivery#{delivery_id}", "sk": "delivery"})
+
+    # --- locks ---------------------------------------------------------------------------------
+    def acquire_lock(
+        self,
+        *,
+        stack: str,
+        owner: str,
+        commit: str,
+        requested_at: str,
+        mode: str,
+        lease_seconds: int,
+        is_running: Callable[[str], bool],
+    ) -> dict[str, Any]:
+        pk = f"stack#{stack}"
+        self.table.put_item(
+            Item={"pk": f"execution#{owner}", "sk": "execution", "stack": stack, "commit": commit,
+                  "expires_at": int(time.time()) + RELEASE_TTL_SECONDS}
+        )
+        if mode == "superseded":
+            self._register_latest(pk, owner, commit, requested_at)
+        else:
+            self._wait_in_queue(pk, owner, requested_at, is_running)
+        now = int(time.time())
+        item = {"pk": pk, "sk": "lock", "owner": owner, "commit": commit,
+                "acquired_at": now, "lease_expires_at": now + lease_seconds}
+        for _ in range(2):
+            try:
+                self.table.put_item(
+                    Item=item,
+                    ConditionExpression="attribute_not_exists(pk) OR #o = :me OR lease_expires_at < :now",
+                    ExpressionAttributeNames={"#o": "owner"},
+                    ExpressionAttributeValues={":me": owner, ":now": now},
+                )
+                break
+            except ClientError as exc:
+                if not _is_conditional_failure(exc):
+                    raise
+                holder = self.lock_holder(stack)
+                if holder is None:
+                    continue
+                if not is_running(holder["owner"]):
+                    self._break_lock(pk, holder["owner"])
+                    continue
+                raise StackLocked(
+                    f"stack {stack} is being deployed by {holder['owner']} (commit {holder.get('commit', '?')[:7]})"
+                ) from None
+        else:
+            raise StackLocked(f"stack {stack}: the lock changed hands while acquiring it; trying again")
+        if mode == "queued":
+            self.table.delete_item(Key={"pk": pk, "sk": f"wait#{requested_at}#{owner}"})
+        return _plain(item)
+
+    def _register_latest(self, pk: str, owner: str, commit: str, requested_at: str) -> None:
+        try:
+            self.table.put_item(
+                Item={"pk": pk, "sk": "latest", "owner": owner, "commit": commit, "requested_at": requested_at},
+                ConditionExpression="attribute_not_exists(pk) OR requested_at <= :mine OR #o = :me",
+                ExpressionAttributeNames={"#o": "owner"},
+                ExpressionAttributeValues={":mine": requested_at, ":me": owner},
+            )
+        except ClientError as exc:
+            if not _is_conditional_failure(exc):
+                raise
+            newer = self.table.get_item(Key={"pk": pk, "sk": "latest"}).get("Item", {})
+            raise Superseded(
+                f"superseded by commit {str(newer.get('commit', '?'))[:7]} ({newer.get('owner', '?')}), "
+                "a newer push to the same target"
+            ) from None
+
+    def _wait_in_queue(self, pk: str, owner: str, requested_at: str, is_running: Callable[[str], bool]) -> None:
+        mine = f"wait#{requested_at}#{owner}"
+        self.table.put_item(Item={"pk": pk, "sk": mine, "owner": owner, "requested_at": requested_at})
+        waiting = self.table.query(
+            KeyConditionExpression="pk = :pk AND begins_with(sk, :w)",
+            ExpressionAttributeValues={":pk": pk, ":w": "wait#"},
+        )["Items"]
+        for waiter in waiting:
+            if waiter["sk"] == mine:
+                return
+            if is_running(str(waiter["owner"])):
+                raise StackLocked(f"queued behind {waiter['owner']}, which was triggered earlier")
+            self.table.delete_item(Key={"pk": pk, "sk": waiter["sk"]})
+
+    def _break_lock(self, pk: str, dead_owner: str) -> None:
+        try:
+            self.table.delete_item(
+                Key={"pk": pk, "sk": "lock"},
+                ConditionExpression="#o = :dead",
+                ExpressionAttributeNames={"#o": "owner"},
+                ExpressionAttributeValues={":dead": dead_owner},
+            )
+        except ClientError as exc:
+            if not _is_conditional_failure(exc):
+                raise
+
+    def ensure_lock(self, stack: str, owner: str, lease_seconds: int) -> None:
+        """Renew our lease, or take the lock back after a redrive; StackLocked if another has it."""
+        now = int(time.time())
+        try:
+            self.table.update_item(
+                Key={"pk": f"stack#{stack}", "sk": "lock"},
+                UpdateExpression="SET #o = :me, lease_expires_at = :lease",
+                ConditionExpression="attribute_not_exists(pk) OR #o = :me OR lease_expires_at < :now",
+                ExpressionAttributeNames={"#o": "owner"},
+                ExpressionAttributeValues={":me": owner, ":lease": now + lease_seconds, ":now": now},
+            )
+        except ClientError as exc:
+            if not _is_conditional_failure(exc):
+                raise
+            holder = self.lock_holder(stack) or {}
+            raise StackLocked(
+                f"stack {stack} was taken by {holder.get('owner', 'another execution')} while this one was "
+                "stopped; wait for it, then redrive or replay"
+            ) from None
+
+    def lock_holder(self, stack: str) -> dict[str, Any] | None:
+        item = self.table.get_item(Key={"pk": f"stack#{stack}", "sk": "lock"}, ConsistentRead=True).get("Item")
+        return _plain(item) if item else None
+
+    def release_lock(self, stack: str, owner: str) -> bool:
+        try:
+            self.table.delete_item(
+                Key={"pk": f"stack#{stack}", "sk": "lock"},
+                ConditionExpression="#o = :me",
+                ExpressionAttributeNames={"#o": "owner"},
+                ExpressionAttributeValues={":me": owner},
+            )
+        except ClientError as exc:
+            if _is_conditional_failure(exc):
+                return False
+            raise
+        return True
+
+    def stack_of_execution(self, execution_arn: str) -> dict[str, Any] | None:
+        item = self.table.get_item(Key={"pk": f"execution#{execution_arn}", "sk": "execution"}).get("Item")
+        return _plain(item) if item else None
+
+    # --- releases ------------------------------------------------------------------------------
+    def record_release(self, release: dict[str, Any], *, only_if_absent: bool = False) -> bool:
+        """One item per execution (keyed by its start), so a retry or a redrive overwrites, never adds.
+
+        ``only_if_absent`` is for the finaliser: it must not overwrite what the pipeline recorded.
+        """
+        stack = release["stack"]
+        item = _to_dynamo({**release, "expires_at": int(time.time()) + RELEASE_TTL_SECONDS})
+        key = {"pk": f"stack#{stack}", "sk": f"release#{release['started_at']}#{release['execution_name']}"}
+        try:
+            self.table.put_item(
+                Item={**item, **key},
+                **({"ConditionExpression": "attribute_not_exists(pk)"} if only_if_absent else {}),
+            )
+        except ClientError as exc:
+            if _is_conditional_failure(exc):
+                return False
+            raise
+        try:
+            self.table.put_item(
+                Item={**item, "pk": "releases", "sk": stack},
+                ConditionExpression="attribute_not_exists(pk) OR started_at <= :s",
+                ExpressionAttributeValues={":s": release["started_at"]},
+            )
+        except ClientError as exc:
+            if not _is_conditional_failure(exc):
+                raise
+        return True
+
+    def latest_releases(self) -> list[dict[str, Any]]:
+        items = self.table.query(KeyConditionExpression="pk = :p", ExpressionAttributeValues={":p": "releases"})
+        return [_plain(i) for i in items["Items"]]
+
+    def releases_of(self, stack: str, limit: int = 50) -> list[dict[str, Any]]:
+        items = self.table.query(
+            KeyConditionExpression="pk = :p AND begins_with(sk, :r)",
+            ExpressionAttributeValues={":p": f"stack#{stack}", ":r": "release#"},
+            ScanIndexForward=False,
+            Limit=limit,
+        )
+        return [_plain(i) for i in items["Items"]]
+
+    # --- approvals -----------------------------------------------------------------------------
+    def put_approval(self, execution_arn: str, item: dict[str, Any], timeout_seconds: int) -> None:
+        self.table.put_item(Item=_to_dynamo({**item, "pk": "approval", "sk": execution_arn,
+                                             "expires_at": int(time.time()) + timeout_seconds + 3600}))
+
+    def approvals(self) -> list[dict[str, Any]]:
+        items = self.table.query(KeyConditionExpression="pk = :p", ExpressionAttributeValues={":p": "approval"})
+        return [_plain(i) for i in items["Items"]]
+
+    def approval(self, execution_arn: str) -> dict[str, Any] | None:
+        item = self.table.get_item(Key={"pk": "approval", "sk": execution_arn}).get("Item")
+        return _plain(item) if item else None
+
+    def remove_approval(self, execution_arn: str) -> None:
+        self.table.delete_item(Key={"pk": "approval", "sk": execution_arn})
+
+
+@cache
+def ledger() -> Ledger:
+    from stepdeploy.settings import settings
+
+    return Ledger(settings().table_name)

@@ -1,0 +1,218 @@
+"""The document that flows through the state machine, one typed piece per step.
+
+Every task receives ``{"document": <this>, "execution": {...}}`` and returns the whole document with
+its own piece set (the ASL uses ``OutputPath: $.Payload``). Pieces are small: the document stays far
+below Step Functions' 256 KiB limit.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from stepdeploy.config import Target
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def iso(moment: datetime | None = None) -> str:
+    return (moment or utc_now()).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+class Piece(BaseModel):
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+
+
+class S3Object(Piece):
+    bucket: str
+    key: str
+    version_id: str | None = None
+
+    @property
+    def uri(self) -> str:
+        return f"s3://{self.bucket}/{self.key}"
+
+
+class Trigger(Piece):
+    """The execution's input, as the EventBridge rules' input transformers shape it."""
+
+    source: Literal["ghe", "s3"]
+    event: dict[str, Any]
+
+
+class DeploymentRequest(Piece):
+    skip: bool = False
+    reason: str | None = None
+    source: Literal["ghe", "s3"]
+    repository: str | None = None
+    branch: str | None = None
+    commit: str | None = None
+    pusher: str | None = None
+    clone_url: str | None = None
+    delivery_id: str | None = None
+    pushed_at: str | None = None
+    artifact: S3Object | None = None
+    template_path: str = "template.yaml"
+    buildspec: str | None = None
+    target: Target | None = None
+    approval_timeout_seconds: int = 3600
+    requested_at: str = Field(default_factory=iso)
+
+    @property
+    def stack(self) -> str:
+        if self.target is None:
+            raise ValueError("the request has no target")
+        return self.target.stack
+
+    @property
+    def short_commit(self) -> str:
+        return (self.commit or "")[:7]
+
+
+class LockInfo(Piece):
+    stack: str
+    owner: str
+    acquired_at: str
+    lease_expires_at: str
+
+
+class BuildInfo(Piece):
+    build_id: str
+    status: str = "IN_PROGRESS"
+    done: bool = False
+    logs_url: str | None = None
+    artifact: S3Object | None = None
+    started_at: str = Field(default_factory=iso)
+    finished_at: str | None = None
+
+
+class ArtifactInfo(Piece):
+    """The app's packaged template and the code locations passed as parameter overrides."""
+
+    bundle: S3Object
+    digest: str
+    template: S3Object
+    parameters: dict[str, str]
+    code_keys: dict[str, str] = {}
+    """Logical id of each function -> the S3 key (content hash) or image URI of its code."""
+
+
+class ChangeSetInfo(Piece):
+    stack_name: str
+    change_set_name: str
+    change_set_id: str | None = None
+    change_set_type: Literal["CREATE", "UPDATE"]
+    status: str = "CREATE_PENDING"
+    done: bool = False
+    no_changes: bool = False
+    changes: list[dict[str, Any]] = []
+    started_at: str = Field(default_factory=iso)
+
+
+class ApprovalInfo(Piece):
+    approved: bool
+    by: str | None = None
+    comment: str | None = None
+    at: str = Field(default_factory=iso)
+
+
+class StackInfo(Piece):
+    stack_name: str
+    status: str
+    done: bool = False
+    started_at: str = Field(default_factory=iso)
+    finished_at: str | None = None
+
+
+class FunctionRelease(Piece):
+    logical_id: str
+    function_name: str
+    alias: str
+    version: str
+    previous_version: str | None = None
+    changed: bool = True
+    alias_created: bool = False
+
+    @property
+    def needs_shift(self) -> bool:
+        return self.changed and not self.alias_created and self.previous_version not in (None, self.version)
+
+
+class VersionsInfo(Piece):
+    functions: list[FunctionRelease] = []
+    shift_needed: bool = False
+
+
+class ShiftDeployment(Piece):
+    logical_id: str
+    function_name: str
+    deployment_id: str
+    status: str = "Created"
+
+
+class ShiftInfo(Piece):
+    deployments: list[ShiftDeployment] = []
+    done: bool = False
+    started_at: str = Field(default_factory=iso)
+    finished_at: str | None = None
+
+
+class BakeInfo(Piece):
+    until: str
+    done: bool = False
+    alarms: list[str] = []
+
+
+class ReleaseInfo(Piece):
+    outcome: str
+    stack: str
+    commit: str | None = None
+    versions: dict[str, str] = {}
+    """Function name -> the version its alias serves after this execution."""
+
+
+class ErrorInfo(Piece):
+    error: str = Field(alias="Error")
+    cause: str = Field(default="", alias="Cause")
+
+
+class Document(Piece):
+    """Everything the state machine carries; pieces appear as the steps run."""
+
+    source: Literal["ghe", "s3"]
+    event: dict[str, Any]
+    request: DeploymentRequest | None = None
+    lock: LockInfo | None = None
+    build: BuildInfo | None = None
+    artifact: ArtifactInfo | None = None
+    changeset: ChangeSetInfo | None = None
+    approval: ApprovalInfo | None = None
+    stack: StackInfo | None = None
+    versions: VersionsInfo | None = None
+    shift: ShiftInfo | None = None
+    bake: BakeInfo | None = None
+    release: ReleaseInfo | None = None
+    error: ErrorInfo | None = None
+
+    def require_request(self) -> DeploymentRequest:
+        if self.request is None or self.request.target is None:
+            raise ValueError("the document has no resolved request with a target")
+        return self.request
+
+
+class ExecutionContext(Piece):
+    """What the ASL passes from the context object ($$)."""
+
+    id: str = Field(alias="Id")
+    name: str = Field(default="", alias="Name")
+    start_time: str | None = Field(default=None, alias="StartTime")
+    state: str = ""
+    task_token: str | None = None
+
+
+def dump(document: Document) -> dict[str, Any]:
+    return document.model_dump(mode="json", by_alias=True, exclude_none=True)

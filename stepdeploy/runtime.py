@@ -1,0 +1,78 @@
+"""The shape every task handler shares: parse the document, run the step, return the document.
+
+A step is a function ``(document, execution) -> piece``; ``task_handler(step, "piece")`` makes the
+Lambda handler that stores the returned piece under ``document.<piece>``. Logging keys (execution,
+repository, commit, stack) are on every line; AWS's transient errors become retryable classes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import BaseModel
+
+from stepdeploy.aws.clients import translate_aws_errors
+from stepdeploy.models import Document, ExecutionContext, dump
+
+logger = Logger(service="stepdeploy")
+tracer = Tracer(service="stepdeploy")
+metrics = Metrics(namespace="stepdeploy", service="stepdeploy")
+
+Step = Callable[[Document, ExecutionContext], BaseModel | None]
+
+
+def log_keys(document: Document, execution: ExecutionContext) -> dict[str, str]:
+    keys = {"execution": execution.id, "state": execution.state}
+    request = document.request
+    if request is not None:
+        keys.update(
+            {
+                k: v
+                for k, v in {
+                    "repository": request.repository,
+                    "commit": request.commit,
+                    "branch": request.branch,
+                    "stack": request.target.stack if request.target else None,
+                }.items()
+                if v
+            }
+        )
+    return keys
+
+
+def keep_lock(document: Document, execution: ExecutionContext) -> None:
+    """Renew the stack lock's lease, or take it back after a redrive (the finaliser freed it)."""
+    if document.lock is None:
+        return
+    from stepdeploy.aws.ledger import ledger
+    from stepdeploy.settings import settings
+
+    ledger().ensure_lock(document.lock.stack, execution.id, settings().lock_lease_seconds)
+
+
+def task_handler(
+    step: Step, piece: str, *, holds_lock: bool = True
+) -> Callable[[dict[str, Any], LambdaContext], dict[str, Any]]:
+    """``holds_lock``: the step changes the stack, so it must own the stack's lock to run."""
+    if piece not in Document.model_fields:
+        raise ValueError(f"unknown document piece {piece!r}")
+
+    @logger.inject_lambda_context(clear_state=True)
+    @tracer.capture_lambda_handler(capture_response=False)
+    def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+        document = Document.model_validate(event["document"])
+        execution = ExecutionContext.model_validate(event.get("execution") or {"Id": "unknown"})
+        logger.append_keys(**log_keys(document, execution))
+        with translate_aws_errors(execution.state or step.__name__):
+            if holds_lock:
+                keep_lock(document, execution)
+            result = step(document, execution)
+        if result is not None:
+            setattr(document, piece, result)
+        return dump(document)
+
+    handler.__wrapped_step__ = step  # type: ignore[attr-defined]
+    return handler

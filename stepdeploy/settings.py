@@ -1,0 +1,89 @@
+"""Configuration of the orchestrator's functions, read from environment variables at cold start."""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+from dataclasses import dataclass
+from functools import cache
+
+
+@dataclass(frozen=True)
+class AllowRule:
+    repository: str
+    stack_pattern: str
+
+    def allows(self, repository: str, stack: str) -> bool:
+        return repository.lower() == self.repository.lower() and fnmatch.fnmatchcase(stack, self.stack_pattern)
+
+
+def parse_allowed_repositories(text: str) -> tuple[AllowRule, ...]:
+    """``owner/repo:stack-pattern`` entries separated by commas; ``owner/repo`` alone allows ``*``."""
+    rules = []
+    for raw in text.split(","):
+        entry = raw.strip()
+        if not entry:
+            continue
+        repository, _, pattern = entry.partition(":")
+        if repository.count("/") != 1 or not all(repository.split("/")):
+            raise ValueError(
+                f"ALLOWED_REPOSITORIES entry {entry!r}: expected owner/repo or owner/repo:stack-pattern"
+            )
+        rules.append(AllowRule(repository, pattern.strip() or "*"))
+    return tuple(rules)
+
+
+@dataclass(frozen=True)
+class Settings:
+    table_name: str
+    artifact_bucket: str
+    upload_prefix: str
+    codebuild_project: str
+    codedeploy_application: str
+    codedeploy_role_arn: str
+    cloudformation_role_arn: str
+    ghe_host: str
+    ghe_api_url: str
+    ghe_token_secret_arn: str
+    webhook_secret_arn: str
+    event_bus_name: str
+    allowed_repositories: tuple[AllowRule, ...]
+    notification_topic_arn: str
+    lock_lease_seconds: int
+    poll_seconds: int
+
+    def repository_allowed(self, repository: str, stack: str | None = None) -> bool:
+        return any(
+            rule.allows(repository, stack) if stack else rule.repository.lower() == repository.lower()
+            for rule in self.allowed_repositories
+        )
+
+
+def _get(name: str, default: str | None = None) -> str:
+    value = os.environ.get(name, default)
+    if value is None:
+        raise RuntimeError(f"environment variable {name} is not set; the template sets it for every function")
+    return value
+
+
+@cache
+def settings() -> Settings:
+    """Parsed once per cold start; a missing variable fails fast and names itself."""
+    return Settings(
+        table_name=_get("TABLE_NAME", ""),
+        artifact_bucket=_get("ARTIFACT_BUCKET", ""),
+        upload_prefix=_get("UPLOAD_PREFIX", "uploads/"),
+        codebuild_project=_get("CODEBUILD_PROJECT", ""),
+        codedeploy_application=_get("CODEDEPLOY_APPLICATION", ""),
+        codedeploy_role_arn=_get("CODEDEPLOY_ROLE_ARN", ""),
+        cloudformation_role_arn=_get("CLOUDFORMATION_ROLE_ARN", ""),
+        ghe_host=_get("GHE_HOST", ""),
+        ghe_api_url=_get("GHE_API_URL", ""),
+        ghe_token_secret_arn=_get("GHE_TOKEN_SECRET_ARN", ""),
+        webhook_secret_arn=_get("WEBHOOK_SECRET_ARN", ""),
+        event_bus_name=_get("EVENT_BUS_NAME", ""),
+        allowed_repositories=parse_allowed_repositories(_get("ALLOWED_REPOSITORIES", "")),
+        notification_topic_arn=_get("NOTIFICATION_TOPIC_ARN", ""),
+        lock_lease_seconds=int(_get("LOCK_LEASE_SECONDS", "7200")),
+        poll_seconds=int(_get("POLL_SECONDS", "15")),
+    )

@@ -1,0 +1,60 @@
+"""Executions that failed outside the Catch path (exhausted retries, time-outs, stops) still get a
+ledger entry and give their stack's lock back. Triggered by Step Functions' status-change events.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aws_lambda_powertools import Logger
+
+from stepdeploy.aws.ledger import ledger
+
+logger = Logger(service="stepdeploy")
+
+OUTCOME_BY_STATUS = {"FAILED": "Failed", "TIMED_OUT": "TimedOut", "ABORTED": "Aborted"}
+
+
+def finalize(detail: dict[str, Any]) -> dict[str, Any]:
+    execution_arn = str(detail.get("executionArn", ""))
+    status = str(detail.get("status", ""))
+    if status not in OUTCOME_BY_STATUS:
+        return {"finalized": False, "reason": f"status {status} needs nothing"}
+    known = ledger().stack_of_execution(execution_arn)
+    if known is None:
+        return {"finalized": False, "reason": "the execution never took a stack's lock"}
+    stack = known["stack"]
+    try:
+        trigger = json.loads(detail.get("input") or "{}")
+    except ValueError:
+        trigger = {}
+    push = (trigger.get("event") or {}).get("detail") or {}
+    start = detail.get("startDate")
+    started_at = _iso_from_epoch_ms(start) if isinstance(start, int | float) else str(start or "")
+    record = {
+        "execution_arn": execution_arn,
+        "execution_name": detail.get("name") or execution_arn.rsplit(":", 1)[-1],
+        "stack": stack,
+        "repository": push.get("repository"),
+        "commit": known.get("commit"),
+        "source": trigger.get("source"),
+        "outcome": OUTCOME_BY_STATUS[status],
+        "error": detail.get("error"),
+        "cause": (detail.get("cause") or "")[:4000],
+        "started_at": started_at,
+        "ended_at": _iso_from_epoch_ms(detail.get("stopDate")) if detail.get("stopDate") else started_at,
+        "redrivable": status in ("FAILED", "TIMED_OUT", "ABORTED"),
+    }
+    recorded = ledger().record_release(record, only_if_absent=True)
+    released = ledger().release_lock(stack, execution_arn)
+    logger.info("finalized execution", extra={"stack": stack, "recorded": recorded, "lock_released": released})
+    return {"finalized": True, "recorded": recorded, "lock_released": released}
+
+
+def _iso_from_epoch_ms(value: Any) -> str:
+    from datetime import UTC, datetime
+
+    from stepdeploy.models import iso
+
+    return iso(datetime.fromtimestamp(float(value) / 1000, UTC))

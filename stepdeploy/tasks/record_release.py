@@ -1,0 +1,84 @@
+"""Record release / no-op / superseded / failure: the ledger entry and the lock's release.
+
+One function serves the four end states; the state's name says which outcome it records.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from stepdeploy.aws.ledger import ledger
+from stepdeploy.models import Document, ExecutionContext, ReleaseInfo, iso, utc_now
+
+OUTCOME_BY_STATE = {
+    "Record release": "Deployed",
+    "Record no-op": "NoChanges",
+    "Record superseded": "Superseded",
+}
+
+
+def _seconds_between(start: str | None, end: str | None) -> float | None:
+    if not start or not end:
+        return None
+    try:
+        return round((datetime.fromisoformat(end) - datetime.fromisoformat(start)).total_seconds(), 3)
+    except ValueError:
+        return None
+
+
+def phase_durations(document: Document) -> dict[str, float]:
+    phases = {
+        "build": (document.build.started_at, document.build.finished_at) if document.build else (None, None),
+        "stack": (document.stack.started_at, document.stack.finished_at) if document.stack else (None, None),
+        "traffic_shift": (document.shift.started_at, document.shift.finished_at) if document.shift else (None, None),
+    }
+    return {name: s for name, (a, b) in phases.items() if (s := _seconds_between(a, b)) is not None}
+
+
+def release_record(document: Document, execution: ExecutionContext, outcome: str) -> dict[str, Any]:
+    request = document.request
+    target = request.target if request else None
+    ended = iso()
+    versions = document.versions.functions if document.versions else []
+    started = execution.start_time or (request.requested_at if request else ended)
+    return {
+        "execution_arn": execution.id,
+        "execution_name": execution.name or execution.id.rsplit(":", 1)[-1],
+        "stack": target.stack if target else "(none)",
+        "environment": target.environment if target else None,
+        "repository": request.repository if request else None,
+        "branch": request.branch if request else None,
+        "commit": request.commit if request else None,
+        "source": document.source,
+        "pusher": request.pusher if request else None,
+        "outcome": outcome,
+        "error": document.error.error if document.error else None,
+        "cause": (document.error.cause[:4000] if document.error else None),
+        "started_at": started,
+        "ended_at": ended,
+        "duration_seconds": _seconds_between(started.replace("Z", "+00:00"), utc_now().isoformat()),
+        "phases": phase_durations(document),
+        "versions": [f.model_dump(mode="json") for f in versions],
+        "build_logs_url": document.build.logs_url if document.build else None,
+        "change_set_id": document.changeset.change_set_id if document.changeset else None,
+        "deployments": [d.deployment_id for d in document.shift.deployments] if document.shift else [],
+    }
+
+
+def record_release(document: Document, execution: ExecutionContext) -> ReleaseInfo:
+    if execution.state == "Record failure":
+        outcome = document.error.error if document.error else "Failed"
+    else:
+        outcome = OUTCOME_BY_STATE.get(execution.state, "Deployed")
+    record = release_record(document, execution, outcome)
+    if record["stack"] != "(none)":
+        ledger().record_release(record)
+    if document.lock is not None:
+        ledger().release_lock(document.lock.stack, execution.id)
+    served = {}
+    for function in document.versions.functions if document.versions else []:
+        served[function.function_name] = function.version if outcome == "Deployed" else (
+            function.previous_version or function.version
+        )
+    return ReleaseInfo(outcome=outcome, stack=record["stack"], commit=record["commit"], versions=served)

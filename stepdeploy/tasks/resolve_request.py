@@ -1,0 +1,150 @@
+"""Resolve request: a GHE push or an S3 upload becomes one typed deployment request.
+
+Unconfigured triggers (deletions, tags, repositories or branches nobody configured) end as a
+successful skip with the reason; a malformed stepdeploy.yml fails naming the file, key and expectation.
+"""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from importlib import resources
+from typing import Any
+
+from stepdeploy.aws.clients import client
+from stepdeploy.aws.secrets import secret_value
+from stepdeploy.config import CONFIG_FILE, DeploymentConfig, parse_config
+from stepdeploy.errors import ArtifactRejected, RequestRejected
+from stepdeploy.ghe_api import GheApi
+from stepdeploy.models import DeploymentRequest, Document, ExecutionContext, S3Object
+from stepdeploy.paths import check_upload_key
+from stepdeploy.settings import settings
+
+MAX_CONFIG_BYTES = 256 * 1024
+
+
+def default_buildspec() -> str:
+    return resources.files("stepdeploy").joinpath("default_buildspec.yml").read_text()
+
+
+def _skip(source: str, reason: str, **known: Any) -> DeploymentRequest:
+    return DeploymentRequest(skip=True, reason=reason, source=source, **known)  # type: ignore[arg-type]
+
+
+def _targeted(request: DeploymentRequest, config: DeploymentConfig, branch: str) -> DeploymentRequest:
+    target = config.target_for(branch)
+    if target is None:
+        patterns = ", ".join(t.branch for t in config.targets)
+        return request.model_copy(
+            update={"skip": True, "reason": f"branch {branch!r} matches no target in {CONFIG_FILE} ({patterns})"}
+        )
+    if not settings().repository_allowed(request.repository or "", target.stack):
+        raise RequestRejected(
+            f"repository {request.repository} may not deploy stack {target.stack}: the orchestrator's "
+            "AllowedRepositories parameter does not list that stack pattern for it"
+        )
+    return request.model_copy(
+        update={
+            "target": target,
+            "template_path": config.template,
+            "approval_timeout_seconds": target.approval.timeout_minutes * 60,
+        }
+    )
+
+
+def resolve_push(event: dict[str, Any]) -> DeploymentRequest:
+    detail = event.get("detail") or {}
+    ref = str(detail.get("ref", ""))
+    known = {
+        "repository": detail.get("repository"),
+        "commit": detail.get("after"),
+        "pusher": detail.get("pusher") or detail.get("sender"),
+        "clone_url": detail.get("clone_url"),
+        "delivery_id": detail.get("delivery_id"),
+        "pushed_at": detail.get("head_commit_timestamp"),
+        "requested_at": event.get("time") or None,
+    }
+    known = {k: v for k, v in known.items() if v}
+    if detail.get("deleted"):
+        return _skip("ghe", f"{ref} was deleted; deletions deploy nothing", **known)
+    if not ref.startswith("refs/heads/"):
+        return _skip("ghe", f"{ref} is not a branch; only branch pushes deploy", **known)
+    branch = ref.removeprefix("refs/heads/")
+    repository = str(detail.get("repository", ""))
+    if not settings().repository_allowed(repository):
+        return _skip("ghe", f"repository {repository} is not in the orchestrator's allow-list", branch=branch, **known)
+    request = DeploymentRequest(source="ghe", branch=branch, **known)
+    api = GheApi(settings().ghe_api_url, secret_value(settings().ghe_token_secret_arn) or "")
+    commit = str(detail.get("after"))
+    text = api.file_at(repository, CONFIG_FILE, commit)
+    if text is None:
+        return request.model_copy(update={"skip": True, "reason": f"{repository} has no {CONFIG_FILE} at {commit[:7]}"})
+    config = parse_config(text, file=CONFIG_FILE)
+    request = _targeted(request, config, branch)
+    if request.skip:
+        return request
+    if config.build.buildspec:
+        buildspec = config.build.buildspec
+    elif api.file_at(repository, "buildspec.yml", commit) is None:
+        buildspec = default_buildspec()
+    else:
+        buildspec = None
+    return request.model_copy(update={"buildspec": buildspec})
+
+
+def _config_in_bundle(body: bytes, where: str) -> bytes | None:
+    try:
+        with zipfile.ZipFile(io.BytesIO(body)) as bundle:
+            try:
+                info = bundle.getinfo(CONFIG_FILE)
+            except KeyError:
+                return None
+            if info.file_size > MAX_CONFIG_BYTES:
+                raise ArtifactRejected(f"{where}: {CONFIG_FILE} is {info.file_size} bytes; at most {MAX_CONFIG_BYTES}")
+            return bundle.read(info)
+    except zipfile.BadZipFile:
+        raise ArtifactRejected(f"{where} is not a zip file") from None
+
+
+def resolve_upload(event: dict[str, Any], s3: Any = None) -> DeploymentRequest:
+    s3 = s3 or client("s3")
+    detail = event.get("detail") or {}
+    bucket = str((detail.get("bucket") or {}).get("name", ""))
+    obj = detail.get("object") or {}
+    raw_key = str(obj.get("key", ""))
+    version_id = obj.get("version-id")
+    if bucket != settings().artifact_bucket:
+        raise RequestRejected(f"bucket {bucket!r} is not the orchestrator's artifact bucket")
+    owner, repo, key = check_upload_key(raw_key, settings().upload_prefix)
+    repository = f"{owner}/{repo}"
+    location = S3Object(bucket=bucket, key=key, version_id=version_id)
+    known: dict[str, Any] = {"repository": repository, "artifact": location, "requested_at": event.get("time") or None}
+    known = {k: v for k, v in known.items() if v}
+    if not settings().repository_allowed(repository):
+        return _skip("s3", f"repository {repository} is not in the orchestrator's allow-list", **known)
+    extra = {"VersionId": version_id} if version_id else {}
+    head = s3.head_object(Bucket=bucket, Key=key, **extra)
+    metadata = {k.lower(): v for k, v in (head.get("Metadata") or {}).items()}
+    body = s3.get_object(Bucket=bucket, Key=key, **extra)["Body"].read()
+    text = _config_in_bundle(body, location.uri)
+    if text is None:
+        return _skip("s3", f"{location.uri} has no {CONFIG_FILE} at its root", **known)
+    config = parse_config(text, file=f"{CONFIG_FILE} in {location.uri}")
+    branch = metadata.get("branch")
+    if not branch:
+        fixed = [t.branch for t in config.targets if not any(c in t.branch for c in "*?[")]
+        if len(fixed) != 1:
+            raise RequestRejected(
+                f"{location.uri}: set the object metadata 'branch' (x-amz-meta-branch) to choose a target; "
+                f"{CONFIG_FILE} has {len(config.targets)} targets"
+            )
+        branch = fixed[0]
+    commit = metadata.get("commit") or f"s3-{(version_id or head.get('ETag', '').strip(chr(34)))[:32]}"
+    request = DeploymentRequest(source="s3", branch=branch, commit=commit, pusher=metadata.get("pusher"), **known)
+    return _targeted(request, config, branch)
+
+
+def resolve_request(document: Document, execution: ExecutionContext) -> DeploymentRequest:
+    if document.source == "ghe":
+        return resolve_push(document.event)
+    return resolve_upload(document.event)

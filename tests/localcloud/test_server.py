@@ -1,0 +1,276 @@
+"""The local cloud's HTTP front: moto, the webhook function URL and the GHE API on one port."""
+
+from __future__ import annotations
+
+import base64
+import json
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+import requests
+
+from stepdeploy.localcloud import endpoint
+from stepdeploy.localcloud.ghe import LocalGHE, PushRecord, sign
+from stepdeploy.localcloud.server import LocalServer, _default_invoke
+
+pytestmark = pytest.mark.localcloud
+
+
+@pytest.fixture(scope="module")
+def running() -> Iterator[LocalServer]:
+    with pytest.MonkeyPatch.context() as mp:
+        # other test modules share the process-wide endpoint: give it back when done
+        mp.setattr(endpoint, "_endpoint_url", endpoint._endpoint_url)
+        server = LocalServer(port=0)
+        server.start()
+        yield server
+        server.stop()
+
+
+@pytest.fixture()
+def server(running: LocalServer) -> Iterator[LocalServer]:
+    yield running
+    running.set_webhook_function(None)
+    running.set_ghe(None)
+    running.invoke = _default_invoke
+
+
+class FakeLambda:
+    """Stands in for lambda_runtime.invoke: records the events, answers with a canned result."""
+
+    def __init__(self, result: Any = None, error: Exception | None = None) -> None:
+        self.result = result
+        self.error = error
+        self.calls: list[tuple[str, dict[str, Any]]] = []
+
+    def __call__(self, function_name: str, event: dict[str, Any]) -> Any:
+        self.calls.append((function_name, event))
+        if self.error:
+            raise self.error
+        return self.result
+
+
+def s3(url: str) -> Any:
+    return boto3.client(
+        "s3",
+        endpoint_url=url,
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+
+
+def test_start_sets_the_endpoint_url(server: LocalServer) -> None:
+    assert server.url.startswith("http://127.0.0.1:")
+    assert server.port != 0
+    assert endpoint.endpoint_url() == server.url
+
+
+def test_boto3_reaches_moto_through_the_front(server: LocalServer) -> None:
+    client = s3(server.url)
+    client.create_bucket(Bucket="front-door-bucket")
+    # a bucket named like a front route is still S3's: the request is SigV4-signed
+    client.create_bucket(Bucket="webhook")
+    client.put_object(Bucket="webhook", Key="k", Body=b"v")
+    names = {b["Name"] for b in client.list_buckets()["Buckets"]}
+    assert {"front-door-bucket", "webhook"} <= names
+    assert client.get_object(Bucket="webhook", Key="k")["Body"].read() == b"v"
+    assert requests.get(f"{server.url}/moto-api/data.json", timeout=10).status_code == 200
+
+
+def test_webhook_without_a_function_is_503(server: LocalServer) -> None:
+    response = requests.post(f"{server.url}/webhook", data=b"{}", timeout=10)
+    assert response.status_code == 503
+    assert "no webhook function" in response.json()["Message"]
+
+
+def test_webhook_hands_the_raw_request_to_the_lambda(server: LocalServer) -> None:
+    fake = FakeLambda(
+        {
+            "statusCode": 202,
+            "headers": {"X-Delivery-Seen": "yes"},
+            "body": "accepted",
+            "cookies": ["a=1", "b=2"],
+        }
+    )
+    server.invoke = fake
+    server.set_webhook_function("stepdeploy-webhook")
+    body = b'{"zen":"Favor focus over features.","hook_id":1}'
+    response = requests.post(
+        f"{server.url}/webhook?x=1&x=2",
+        data=body,
+        headers={
+            "Content-Type": "application/json",
+            "X-GitHub-Event": "ping",
+            "X-Hub-Signature-256": sign(body, "s"),
+            "User-Agent": "GitHub-Hookshot/abc",
+        },
+        timeout=10,
+    )
+    assert response.status_code == 202
+    assert response.text == "accepted"
+    assert response.headers["X-Delivery-Seen"] == "yes"
+    assert response.raw.headers.getlist("Set-Cookie") == ["a=1", "b=2"]
+
+    ((name, event),) = fake.calls
+    assert name == "stepdeploy-webhook"
+    assert event["version"] == "2.0" and event["routeKey"] == "$default"
+    assert event["body"] == body.decode() and event["isBase64Encoded"] is False
+    assert all(key == key.lower() for key in event["headers"])
+    assert event["headers"]["x-github-event"] == "ping"
+    assert event["headers"]["x-hub-signature-256"] == sign(body, "s")
+    assert event["rawPath"] == "/"
+    assert event["rawQueryString"] == "x=1&x=2"
+    assert event["queryStringParameters"] == {"x": "1,2"}
+    context = event["requestContext"]
+    assert context["accountId"] == "anonymous"
+    assert context["http"] == {
+        "method": "POST",
+        "path": "/",
+        "protocol": "HTTP/1.1",
+        "sourceIp": "127.0.0.1",
+        "userAgent": "GitHub-Hookshot/abc",
+    }
+    assert context["domainName"].endswith(".lambda-url.us-east-1.on.aws")
+    assert isinstance(context["timeEpoch"], int) and context["requestId"]
+
+
+def test_webhook_form_body_arrives_base64_encoded(server: LocalServer) -> None:
+    fake = FakeLambda({"statusCode": 200})
+    server.invoke = fake
+    server.set_webhook_function("hook")
+    body = b"payload=%7B%22a%22%3A1%7D"
+    response = requests.post(
+        f"{server.url}/webhook",
+        data=body,
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+        timeout=10,
+    )
+    assert response.status_code == 200 and response.content == b""
+    event = fake.calls[0][1]
+    assert event["isBase64Encoded"] is True
+    assert base64.b64decode(event["body"]) == body
+
+
+def test_webhook_plain_value_becomes_a_200_json_response(server: LocalServer) -> None:
+    server.invoke = FakeLambda({"message": "hello"})
+    server.set_webhook_function("hook")
+    response = requests.post(f"{server.url}/webhook", json={}, timeout=10)
+    assert response.status_code == 200
+    assert response.headers["Content-Type"] == "application/json"
+    assert response.json() == {"message": "hello"}
+
+
+def test_webhook_base64_response_body_is_decoded(server: LocalServer) -> None:
+    server.invoke = FakeLambda(
+        {
+            "statusCode": 200,
+            "isBase64Encoded": True,
+            "body": base64.b64encode(b"\x00\x01").decode(),
+            "headers": {"Content-Type": "application/octet-stream"},
+        }
+    )
+    server.set_webhook_function("hook")
+    response = requests.post(f"{server.url}/webhook", json={}, timeout=10)
+    assert response.content == b"\x00\x01"
+
+
+@pytest.mark.parametrize(
+    "fake",
+    [
+        FakeLambda(error=RuntimeError("handler crashed")),
+        FakeLambda(
+            {
+                "StatusCode": 200,
+                "FunctionError": "Unhandled",
+                "Payload": b'{"errorType":"KeyError","errorMessage":"x"}',
+            }
+        ),
+        FakeLambda({"statusCode": "teapot"}),
+    ],
+    ids=["invoke-raises", "function-error", "bad-status-code"],
+)
+def test_webhook_lambda_failure_is_502(server: LocalServer, fake: FakeLambda) -> None:
+    server.invoke = fake
+    server.set_webhook_function("hook")
+    response = requests.post(f"{server.url}/webhook", json={}, timeout=10)
+    assert response.status_code == 502
+    assert response.json() == {"Message": "Internal Server Error"}
+
+
+def test_webhook_accepts_a_boto3_shaped_invoke_result(server: LocalServer) -> None:
+    server.invoke = FakeLambda({"StatusCode": 200, "Payload": b'{"statusCode": 201, "body": "made"}'})
+    server.set_webhook_function("hook")
+    response = requests.post(f"{server.url}/webhook", json={}, timeout=10)
+    assert (response.status_code, response.text) == (201, "made")
+
+
+def git(cwd: Path, *args: str) -> str:
+    return subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, text=True).stdout.strip()
+
+
+@pytest.fixture()
+def ghe_push(server: LocalServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[LocalGHE, PushRecord]:
+    """A local GHE on the server's host with acme/app pushed, attached to the server."""
+    for var in ("GIT_AUTHOR", "GIT_COMMITTER"):
+        monkeypatch.setenv(f"{var}_NAME", "Dev One")
+        monkeypatch.setenv(f"{var}_EMAIL", "dev@example.test")
+    wt = tmp_path / "wt"
+    wt.mkdir()
+    git(wt, "init", "-q", "-b", "main")
+    (wt / "template.yaml").write_text("Resources: {}\n")
+    git(wt, "add", ".")
+    git(wt, "commit", "-q", "-m", "init")
+    ghe = LocalGHE(tmp_path / "ghe", server.url.removeprefix("http://"), token="tok")
+    record = ghe.push(wt, "acme", "app", "main")
+    server.set_ghe(ghe)
+    return ghe, record
+
+
+def test_api_v3_is_routed_to_the_local_ghe(server: LocalServer, ghe_push: tuple[LocalGHE, PushRecord]) -> None:
+    ghe, record = ghe_push
+    base = f"{server.url}/api/v3/repos/acme/app"
+    response = requests.get(f"{base}/contents/template.yaml", headers={"Authorization": "token tok"}, timeout=10)
+    assert response.status_code == 200
+    assert base64.b64decode(response.json()["content"]) == b"Resources: {}\n"
+    assert requests.get(f"{base}/commits/main", timeout=10).status_code == 401
+    created = requests.post(
+        f"{base}/statuses/main",
+        json={"state": "success", "context": "c"},
+        headers={"Authorization": "Bearer tok"},
+        timeout=10,
+    )
+    assert created.status_code == 201
+    assert created.json()["url"].startswith(f"{server.url}/api/v3/repos/acme/app/statuses/")
+    assert [s["state"] for s in ghe.statuses("acme", "app", record.after)] == ["success"]
+
+
+def test_api_v3_without_a_ghe_is_503(server: LocalServer) -> None:
+    assert requests.get(f"{server.url}/api/v3/repos/acme/app", timeout=10).status_code == 503
+
+
+def test_ghe_delivery_through_the_front_reaches_the_lambda_intact(
+    server: LocalServer, ghe_push: tuple[LocalGHE, PushRecord]
+) -> None:
+    ghe, record = ghe_push
+
+    def webhook_lambda(function_name: str, event: dict[str, Any]) -> dict[str, Any]:
+        raw = base64.b64decode(event["body"]) if event["isBase64Encoded"] else event["body"].encode()
+        ok = event["headers"]["x-hub-signature-256"] == sign(raw, "hook-secret")
+        return {
+            "statusCode": 202 if ok else 401,
+            "body": json.dumps({"ref": json.loads(raw)["ref"], "delivery": event["headers"]["x-github-delivery"]}),
+        }
+
+    server.invoke = webhook_lambda
+    server.set_webhook_function("webhook")
+    payload = ghe.push_payload(record)
+    status, text, delivery = ghe.deliver(server.webhook_url, payload, "hook-secret")
+    assert status == 202
+    assert json.loads(text) == {"ref": "refs/heads/main", "delivery": delivery}
+    status, _, _ = ghe.deliver(server.webhook_url, payload, "wrong-secret")
+    assert status == 401
