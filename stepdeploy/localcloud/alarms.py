@@ -186,7 +186,8 @@ def _plural(count: int, word: str) -> str:
 
 
 def _listed(points: list[Datapoint]) -> str:
-    return "[" + ", ".join(f"{_number(point.value)} ({_stamp(point.end)})" for point in points) + "]"  # type: ignore[arg-type]
+    # as AWS, a datapoint is shown with the start of its period
+    return "[" + ", ".join(f"{_number(point.value)} ({_stamp(point.start)})" for point in points) + "]"  # type: ignore[arg-type]
 
 
 def evaluate(

@@ -398,10 +398,18 @@ class LambdaUrlHandler(ResourceHandler):
 # ------------------------------------------------------------------------------------------
 
 
-def _stepfunctions_backend(ctx: ResourceContext) -> Any:
+def _stepfunctions_backend_for(account_id: str, region: str) -> Any:
     from moto.stepfunctions.parser.models import stepfunctions_parser_backends
 
-    return stepfunctions_parser_backends[ctx.account_id][ctx.region]
+    return stepfunctions_parser_backends[account_id][region]
+
+
+def _sfn_adapter() -> Any:
+    try:
+        from stepdeploy.localcloud.patches import stepfunctions
+    except ImportError:
+        return None
+    return stepfunctions
 
 
 def create_state_machine(
@@ -420,16 +428,10 @@ def create_state_machine(
     The Step Functions adapter provides ``create_executing_state_machine``; without it, the
     state machine goes straight into moto's parser (executing) backend.
     """
-    try:
-        from stepdeploy.localcloud.patches import stepfunctions as sfn_adapter
-    except ImportError:
-        sfn_adapter = None  # type: ignore[assignment]
-    create = getattr(sfn_adapter, "create_executing_state_machine", None)
+    create = getattr(_sfn_adapter(), "create_executing_state_machine", None)
     if create is not None:
         return str(create(name, definition, role_arn, type_, logging, tracing, tags, account_id, region))
-    from moto.stepfunctions.parser.models import stepfunctions_parser_backends
-
-    machine = stepfunctions_parser_backends[account_id][region].create_state_machine(
+    machine = _stepfunctions_backend_for(account_id, region).create_state_machine(
         name=name,
         definition=definition,
         roleArn=role_arn,
@@ -441,13 +443,42 @@ def create_state_machine(
     return str(machine.arn)
 
 
+def update_state_machine(
+    arn: str,
+    definition: str,
+    role_arn: str | None,
+    logging: dict[str, Any] | None,
+    tracing: dict[str, Any] | None,
+    account_id: str,
+    region: str,
+) -> None:
+    update = getattr(_sfn_adapter(), "update_executing_state_machine", None)
+    if update is not None:
+        update(arn, definition, role_arn, logging, tracing, None, account_id, region)
+        return
+    _stepfunctions_backend_for(account_id, region).update_state_machine(
+        arn, definition=definition, role_arn=role_arn, logging_configuration=logging, tracing_configuration=tracing
+    )
+
+
+def delete_state_machine(arn: str, account_id: str, region: str) -> None:
+    delete = getattr(_sfn_adapter(), "delete_executing_state_machine", None)
+    if delete is not None:
+        delete(arn, account_id, region)
+        return
+    _stepfunctions_backend_for(account_id, region).delete_state_machine(arn)
+
+
+def scalar_text(value: Any) -> str:
+    """A scalar as CloudFormation writes it into a string (booleans lower case)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
 def _substitute(definition: str, substitutions: dict[str, Any]) -> str:
     for key, value in substitutions.items():
-        if isinstance(value, bool):
-            text = "true" if value else "false"
-        else:
-            text = str(value)
-        definition = definition.replace("${" + key + "}", text)
+        definition = definition.replace("${" + key + "}", scalar_text(value))
     return definition
 
 
@@ -509,18 +540,19 @@ class StateMachineHandler(ResourceHandler):
     def update(
         self, ctx: ResourceContext, current: Provisioned, old: dict[str, Any], new: dict[str, Any]
     ) -> Provisioned:
-        backend = _stepfunctions_backend(ctx)
-        backend.update_state_machine(
+        update_state_machine(
             current.physical_id,
-            definition=self.definition(ctx, new),
-            role_arn=new.get("RoleArn"),
-            logging_configuration=self._logging(new),
-            tracing_configuration=self._tracing(new),
+            self.definition(ctx, new),
+            new.get("RoleArn"),
+            self._logging(new),
+            self._tracing(new),
+            ctx.account_id,
+            ctx.region,
         )
         return current
 
     def delete(self, ctx: ResourceContext, current: Provisioned, props: dict[str, Any]) -> None:
-        _stepfunctions_backend(ctx).delete_state_machine(current.physical_id)
+        delete_state_machine(current.physical_id, ctx.account_id, ctx.region)
 
 
 # ------------------------------------------------------------------------------------------
@@ -1481,11 +1513,14 @@ _WRAPPED_WITH_FIXES: dict[str, Callable[[str, Any], MotoModelHandler]] = {
 
 def handler_for(resource_type: str) -> ResourceHandler | None:
     """The handler that deploys resource_type, or None when neither moto nor the local cloud can."""
-    if resource_type in OWN_HANDLERS:
-        return OWN_HANDLERS[resource_type]
     from moto.cloudformation.parsing import get_model_map
 
     model = get_model_map().get(resource_type)
+    # A model another local-cloud adapter registered (e.g. CodeBuild's) knows its emulator best.
+    if model is not None and model.__module__.startswith("stepdeploy."):
+        return MotoModelHandler(resource_type, model)
+    if resource_type in OWN_HANDLERS:
+        return OWN_HANDLERS[resource_type]
     if model is None:
         return None
     factory = _WRAPPED_WITH_FIXES.get(resource_type, MotoModelHandler)

@@ -14,6 +14,7 @@ The moto glue (which API calls land here, CloudFormation projects) is in
 from __future__ import annotations
 
 import atexit
+import contextlib
 import copy
 import datetime as dt
 import fnmatch
@@ -125,7 +126,7 @@ def log_dir() -> Path:
 
 
 def _now() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
+    return dt.datetime.now(dt.UTC)
 
 
 def _event_time(value: dt.datetime) -> str:
@@ -151,10 +152,8 @@ def _ensure_list(value: Any) -> list[Any]:
 def _kill_process_group(proc: subprocess.Popen[bytes]) -> None:
     if proc.poll() is not None:
         return
-    try:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(proc.pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
 
 
 def deep_link(region: str, group: str, stream: str) -> str:
@@ -294,9 +293,7 @@ class _Cloud:
         try:
             value = backend.get_secret_value(secret_id, version_id or None, stage or None)
         except Exception as exc:  # moto raises its own client errors
-            raise _PhaseError(
-                "DECRYPTED_VARIABLES_ERROR", f"secret {secret_id!r} could not be read: {exc}"
-            ) from exc
+            raise _PhaseError("DECRYPTED_VARIABLES_ERROR", f"secret {secret_id!r} could not be read: {exc}") from exc
         text = value.get("SecretString")
         if text is None:
             raise _PhaseError("DECRYPTED_VARIABLES_ERROR", f"secret {secret_id!r} has no string value")
@@ -354,7 +351,7 @@ class _BuildLog:
             self.flush()
 
     def system(self, text: str) -> None:
-        stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y/%m/%d %H:%M:%S.%f")
+        stamp = dt.datetime.now(dt.UTC).strftime("%Y/%m/%d %H:%M:%S.%f")
         for line in text.splitlines() or [""]:
             self.output(f"[Container] {stamp} {line}")
 
@@ -371,10 +368,9 @@ class _BuildLog:
             logs = self._cloud.logs()
             if not self._cloud_ready:
                 if self.group not in logs.groups:
-                    try:
+                    # another build of the project may create it meanwhile
+                    with contextlib.suppress(Exception):
                         logs.create_log_group(self.group, {})
-                    except Exception:  # created meanwhile by another build of the project
-                        pass
                 logs.create_log_stream(self.group, self.stream)
                 self._cloud_ready = True
             for start in range(0, len(events), 1000):
@@ -622,9 +618,7 @@ def collect_artifact_files(src_dir: Path, spec: dict[str, Any]) -> list[tuple[Pa
     for pattern in _ensure_list(spec.get("files")):
         pattern = str(pattern).strip()
         if pattern.startswith("/") or ".." in Path(pattern).parts:
-            raise _PhaseError(
-                "CLIENT_ERROR", f"artifact path {pattern!r} must be relative to the base directory"
-            )
+            raise _PhaseError("CLIENT_ERROR", f"artifact path {pattern!r} must be relative to the base directory")
         if pattern.startswith("./"):
             pattern = pattern[2:]
         if pattern in {"**", ""}:
@@ -820,8 +814,7 @@ class Build:
             phase_type = phase["phaseType"]
         self._log.system(f"Phase complete: {phase_type} State: {status}")
         self._log.system(
-            f"Phase context status code: {error.status_code if error else ''} "
-            f"Message: {error.message if error else ''}"
+            f"Phase context status code: {error.status_code if error else ''} Message: {error.message if error else ''}"
         )
         self._log.flush()
 
@@ -851,9 +844,7 @@ class Build:
         self._emit_event()
         try:
             with self._lock:
-                self._record["phases"][-1].update(
-                    phaseStatus="SUCCEEDED", endTime=_now(), durationInSeconds=0
-                )
+                self._record["phases"][-1].update(phaseStatus="SUCCEEDED", endTime=_now(), durationInSeconds=0)
             self._run_phases()
         except _Aborted as aborted:
             final_status = str(aborted)
@@ -996,9 +987,7 @@ class Build:
             if _is_local_path(location):
                 location = Path(location).resolve().as_uri()
             depth = f"depth {s.git_clone_depth}" if s.git_clone_depth else "full history"
-            self._log.system(
-                f"Fetching {s.source_location} ({location}) at {s.source_version or 'HEAD'}, {depth}"
-            )
+            self._log.system(f"Fetching {s.source_location} ({location}) at {s.source_version or 'HEAD'}, {depth}")
             resolved = fetch_git_source(location, self._src, s.source_version, s.git_clone_depth, run=self._git)
             self._log.system(f"Source is at commit {resolved}")
         elif s.source_type == "S3":
@@ -1122,9 +1111,7 @@ class Build:
             )
         files = collect_artifact_files(self._src, spec)
         if not files:
-            raise _PhaseError(
-                "CLIENT_ERROR", f"no matching artifact paths found for {_ensure_list(spec.get('files'))}"
-            )
+            raise _PhaseError("CLIENT_ERROR", f"no matching artifact paths found for {_ensure_list(spec.get('files'))}")
         bucket = str(config.get("location") or "")
         name = str(config.get("name") or self.project["name"])
         if _boolish(config.get("overrideArtifactName", False)) and spec.get("name"):
@@ -1154,11 +1141,16 @@ class Build:
         self._log.system(f"Uploaded {len(files)} file(s) to {record['location']}")
 
     def _expand(self, text: str) -> str:
-        """$VAR and ${VAR} with the build's final environment (artifact names)."""
-        env = {**self._env, **getattr(self, "_final_env", {})}
-        return re.sub(
-            r"\$\{(\w+)\}|\$(\w+)", lambda m: env.get(m.group(1) or m.group(2), ""), text
-        )
+        """$VAR and ${VAR} with the shell's environment as the build left it (artifact names)."""
+        env = dict(self._env)
+        if self._shell is not None and self.workspace is not None:
+            dump = self.workspace / "scripts" / "environment.bin"
+            if self._shell.run(f"env -0 > '{dump}'", quiet=True) == 0 and dump.exists():
+                for entry in dump.read_bytes().decode("utf-8", errors="replace").split("\0"):
+                    key, sep, value = entry.partition("=")
+                    if sep:
+                        env[key] = value
+        return re.sub(r"\$\{(\w+)\}|\$(\w+)", lambda m: env.get(m.group(1) or m.group(2), ""), text)
 
     # -- FINALIZING
 
@@ -1170,7 +1162,7 @@ class Build:
         listing = " ".join(n for n in names if _VAR_NAME_RE.match(n))
         self._shell.run(
             f'for __n in {listing}; do if [ -n "${{!__n+x}}" ]; then '
-            f'printf \'%s\\0%s\\0\' "$__n" "${{!__n}}"; fi; done > \'{out}\'',
+            f"printf '%s\\0%s\\0' \"$__n\" \"${{!__n}}\"; fi; done > '{out}'",
             quiet=True,
         )
         if not out.exists():
@@ -1209,8 +1201,15 @@ def build_event_detail(build: dict[str, Any]) -> dict[str, Any]:
         "build-number": build.get("buildNumber"),
         "initiator": build.get("initiator"),
         "build-start-time": _event_time(build["startTime"]),
-        "source": {k: v for k, v in {"location": source.get("location"), "type": source.get("type"),
-                                     "buildspec": source.get("buildspec")}.items() if v},
+        "source": {
+            k: v
+            for k, v in {
+                "location": source.get("location"),
+                "type": source.get("type"),
+                "buildspec": source.get("buildspec"),
+            }.items()
+            if v
+        },
         "queued-timeout-in-minutes": build.get("queuedTimeoutInMinutes"),
     }
     if build.get("sourceVersion"):

@@ -11,7 +11,6 @@ from __future__ import annotations
 import atexit
 import contextlib
 import hashlib
-import importlib
 import io
 import json
 import math
@@ -229,6 +228,7 @@ class FunctionSpec:
     code_digest: str
     code_dir: str
     layer_dirs: tuple[str, ...] = field(default=())
+    endpoint_url: str | None = None  # a new server address means new workers
 
     @property
     def log_group(self) -> str:
@@ -274,6 +274,7 @@ def function_spec(target: Target) -> FunctionSpec:
         code_digest=digest,
         code_dir=str(extract_code(digest, code_bytes)),
         layer_dirs=tuple(layer_dirs),
+        endpoint_url=endpoint.endpoint_url() if endpoint.is_running() else None,
     )
 
 
@@ -302,8 +303,8 @@ def function_environment(spec: FunctionSpec, log_stream: str) -> dict[str, str]:
             "TZ": ":UTC",
         }
     )
-    if endpoint.is_running():
-        env["AWS_ENDPOINT_URL"] = endpoint.endpoint_url()
+    if spec.endpoint_url:
+        env["AWS_ENDPOINT_URL"] = spec.endpoint_url
     return env
 
 
@@ -402,8 +403,7 @@ class Worker:
                 self.kill()
                 message = timeout_error(request_id, self.spec.timeout)["errorMessage"]
                 log_lines.append(f"{_timestamp()} {message}")
-                return Outcome(json.dumps(timeout_error(request_id, self.spec.timeout)).encode(), True,
-                               log_lines)
+                return Outcome(json.dumps(timeout_error(request_id, self.spec.timeout)).encode(), True, log_lines)
             readable, _, _ = select.select(list(open_fds), [], [], remaining)
             for fd in readable:
                 data = os.read(fd, 65536)
@@ -450,10 +450,8 @@ class Worker:
             with contextlib.suppress(OSError):
                 assert self.process.stdin is not None
                 self.process.stdin.close()
-            try:
+            with contextlib.suppress(subprocess.TimeoutExpired):
                 self.process.wait(timeout=2)
-            except subprocess.TimeoutExpired:
-                pass
         self.kill()
 
     def _close(self) -> None:
@@ -578,7 +576,7 @@ def _inprocess_handler(spec: FunctionSpec) -> Any:
     return _inprocess_modules[key]
 
 
-class _TeeLines(io.TextIOBase):
+class _CapturedOutput(io.TextIOBase):
     def __init__(self) -> None:
         self.text = io.StringIO()
 
@@ -587,12 +585,12 @@ class _TeeLines(io.TextIOBase):
 
 
 @contextlib.contextmanager
-def _function_process_state(spec: FunctionSpec, log_stream: str) -> Iterator[_TeeLines]:
+def _function_process_state(spec: FunctionSpec, log_stream: str) -> Iterator[_CapturedOutput]:
     """os.environ, sys.path, stdout and stderr as the function sees them, restored after."""
     saved_env = dict(os.environ)
     saved_path = list(sys.path)
     saved_streams = sys.stdout, sys.stderr
-    output = _TeeLines()
+    output = _CapturedOutput()
     env = function_environment(spec, log_stream)
     os.environ.update(env)
     sys.path[:0] = spec.python_path
@@ -614,8 +612,7 @@ def _run_in_process(spec: FunctionSpec, request_id: str, event: bytes, invoked_a
 
     def call() -> None:
         _inprocess_state.inside = True
-        request = {"request_id": request_id, "invoked_function_arn": invoked_arn,
-                   "deadline_ms": int(deadline * 1000)}
+        request = {"request_id": request_id, "invoked_function_arn": invoked_arn, "deadline_ms": int(deadline * 1000)}
         try:
             handler = _inprocess_handler(spec)
             result = handler(json.loads(event), _InProcessContext(request, spec, log_stream))
@@ -657,14 +654,21 @@ class _InProcessContext(LambdaContext):
 
 _faults: dict[str, deque[str]] = {}
 _faults_lock = threading.Lock()
-_mode = os.environ.get(MODE_ENV, "worker")
+
+
+def _checked_mode(mode: str, source: str) -> str:
+    if mode not in MODES:
+        raise ValueError(f"{source} must be one of {', '.join(MODES)}, got {mode!r}")
+    return mode
+
+
+_mode = _checked_mode(os.environ.get(MODE_ENV, "worker"), f"the Lambda runtime mode (env {MODE_ENV})")
 
 
 def set_mode(mode: str) -> None:
+    """``worker`` (default): handlers run in worker processes; ``inprocess``: in this process."""
     global _mode
-    if mode not in MODES:
-        raise ValueError(f"Lambda runtime mode must be one of {', '.join(MODES)}, got {mode!r}")
-    _mode = mode
+    _mode = _checked_mode(mode, "the Lambda runtime mode")
 
 
 def get_mode() -> str:
@@ -709,8 +713,7 @@ def _write_logs(spec: FunctionSpec, stream: str, lines: list[str]) -> None:
         with _logs_lock:
             backend.ensure_log_group(spec.log_group)
             backend.ensure_log_stream(spec.log_group, stream)
-            backend.put_log_events(spec.log_group, stream, [{"timestamp": now, "message": line}
-                                                            for line in lines])
+            backend.put_log_events(spec.log_group, stream, [{"timestamp": now, "message": line} for line in lines])
     except Exception:  # logs must never fail an invocation
         pass
 
@@ -721,18 +724,26 @@ def _put_metrics(target: Target, duration_ms: float, error: bool | None, throttl
     name = target.function.function_name
     dimension_sets: list[list[dict[str, str]]] = [[{"Name": "FunctionName", "Value": name}]]
     if target.qualifier and target.qualifier != "$LATEST":
-        dimension_sets.append([{"Name": "FunctionName", "Value": name},
-                               {"Name": "Resource", "Value": f"{name}:{target.qualifier}"}])
+        dimension_sets.append(
+            [{"Name": "FunctionName", "Value": name}, {"Name": "Resource", "Value": f"{name}:{target.qualifier}"}]
+        )
     if target.executed_version != "$LATEST":
-        dimension_sets.append([{"Name": "FunctionName", "Value": name},
-                               {"Name": "ExecutedVersion", "Value": target.executed_version}])
+        dimension_sets.append(
+            [{"Name": "FunctionName", "Value": name}, {"Name": "ExecutedVersion", "Value": target.executed_version}]
+        )
     if throttled:
         values = [("Throttles", 1.0, "Count")]
     else:
-        values = [("Invocations", 1.0, "Count"), ("Errors", 1.0 if error else 0.0, "Count"),
-                  ("Duration", round(duration_ms, 2), "Milliseconds")]
-    data = [{"MetricName": metric, "Value": value, "Unit": unit, "Dimensions": dimensions}
-            for dimensions in dimension_sets for metric, value, unit in values]
+        values = [
+            ("Invocations", 1.0, "Count"),
+            ("Errors", 1.0 if error else 0.0, "Count"),
+            ("Duration", round(duration_ms, 2), "Milliseconds"),
+        ]
+    data = [
+        {"MetricName": metric, "Value": value, "Unit": unit, "Dimensions": dimensions}
+        for dimensions in dimension_sets
+        for metric, value, unit in values
+    ]
     with contextlib.suppress(Exception):
         cloudwatch_backends[target.account_id][target.region].put_metric_data("AWS/Lambda", data)
 
@@ -780,8 +791,12 @@ def run_target(target: Target, event: bytes) -> InvokeResult:
         error = timeout_error(request_id, spec.timeout)
         outcome = Outcome(json.dumps(error).encode(), True, [f"{_timestamp()} {error['errorMessage']}"])
     elif fault == "unhandled":
-        error = {"errorMessage": f"fault injected into {spec.name}", "errorType": "InjectedFault",
-                 "requestId": request_id, "stackTrace": []}
+        error = {
+            "errorMessage": f"fault injected into {spec.name}",
+            "errorType": "InjectedFault",
+            "requestId": request_id,
+            "stackTrace": [],
+        }
         outcome = Outcome(json.dumps(error).encode(), True, [f"[ERROR] InjectedFault: {error['errorMessage']}"])
     elif problem:
         error = {"errorMessage": problem, "errorType": "Runtime.InvalidRuntime", "requestId": request_id}
@@ -796,17 +811,17 @@ def run_target(target: Target, event: bytes) -> InvokeResult:
     lines = outcome.log_lines
     if lines and lines[0].startswith("\x00stream "):
         stream = lines.pop(0).split(" ", 1)[1]
-    report = (f"REPORT RequestId: {request_id}\tDuration: {duration_ms:.2f} ms\t"
-              f"Billed Duration: {math.ceil(duration_ms)} ms\tMemory Size: {spec.memory_size} MB")
-    lines = [f"START RequestId: {request_id} Version: {spec.version}", *lines,
-             f"END RequestId: {request_id}", report]
+    report = (
+        f"REPORT RequestId: {request_id}\tDuration: {duration_ms:.2f} ms\t"
+        f"Billed Duration: {math.ceil(duration_ms)} ms\tMemory Size: {spec.memory_size} MB"
+    )
+    lines = [f"START RequestId: {request_id} Version: {spec.version}", *lines, f"END RequestId: {request_id}", report]
     _write_logs(spec, stream, lines)
     _put_metrics(target, duration_ms, outcome.error)
 
     log_text = "\n".join(lines) + "\n"
     log_tail = log_text.encode("utf-8")[-LOG_TAIL_BYTES:].decode("utf-8", "ignore")
-    return InvokeResult(200, outcome.payload, "Unhandled" if outcome.error else None,
-                        target.executed_version, log_tail)
+    return InvokeResult(200, outcome.payload, "Unhandled" if outcome.error else None, target.executed_version, log_tail)
 
 
 def invoke(
@@ -832,8 +847,9 @@ def invoke(
     if invocation_type == "DryRun":
         return InvokeResult(204, b"", None, target.executed_version, "")
     if invocation_type == "Event":
-        thread = threading.Thread(target=_run_async, args=(target, event), daemon=True,
-                                  name=f"lambda-event-{target.function.function_name}")
+        thread = threading.Thread(
+            target=_run_async, args=(target, event), daemon=True, name=f"lambda-event-{target.function.function_name}"
+        )
         thread.start()
         return InvokeResult(202, b"", None, target.executed_version, "")
     return run_target(target, event)
@@ -844,8 +860,7 @@ def invoke_function_object(fn: LambdaFunction, payload: bytes | str | None) -> I
     version = str(fn.version)
     arn = _unqualified_arn(fn.account_id, fn.region, fn.function_name)
     qualified = f"{arn}:{version}" if version != "$LATEST" else arn
-    target = Target(fn, version, None, None if version == "$LATEST" else version, qualified,
-                    fn.account_id, fn.region)
+    target = Target(fn, version, None, None if version == "$LATEST" else version, qualified, fn.account_id, fn.region)
     return run_target(target, _parse_event(payload))
 
 
@@ -879,7 +894,6 @@ __all__ = [
     "TooManyRequestsException",
     "clear_faults",
     "get_mode",
-    "importlib",
     "inject_fault",
     "invoke",
     "set_mode",

@@ -61,18 +61,12 @@ def load_handler(handler: str) -> Any:
     try:
         module = importlib.import_module(module_name)
     except SyntaxError as exc:
-        raise HandlerError(
-            "Runtime.UserCodeSyntaxError", f"Syntax error in module '{module_name}': {exc}"
-        ) from None
+        raise HandlerError("Runtime.UserCodeSyntaxError", f"Syntax error in module '{module_name}': {exc}") from None
     except ImportError as exc:
-        raise HandlerError(
-            "Runtime.ImportModuleError", f"Unable to import module '{module_name}': {exc}"
-        ) from None
+        raise HandlerError("Runtime.ImportModuleError", f"Unable to import module '{module_name}': {exc}") from None
     function = getattr(module, function_name, None)
     if function is None:
-        raise HandlerError(
-            "Runtime.HandlerNotFound", f"Handler '{function_name}' missing on module '{module_name}'"
-        )
+        raise HandlerError("Runtime.HandlerNotFound", f"Handler '{function_name}' missing on module '{module_name}'")
     return function
 
 
@@ -107,8 +101,12 @@ def run_one(request: dict[str, Any], handler_cache: dict[str, Any]) -> dict[str,
     except (TypeError, ValueError) as exc:
         message = f"Unable to marshal response: {exc}"
         print(f"[ERROR] Runtime.MarshalError: {message}", file=sys.stderr)
-        error = {"errorMessage": message, "errorType": "Runtime.MarshalError", "requestId": request_id,
-                 "stackTrace": []}
+        error = {
+            "errorMessage": message,
+            "errorType": "Runtime.MarshalError",
+            "requestId": request_id,
+            "stackTrace": [],
+        }
         return {"request_id": request_id, "error": error}
     return {"request_id": request_id, "payload": payload}
 
@@ -128,7 +126,7 @@ def main() -> None:
         os.write(1, f"\n{END_MARKER}{request['request_id']}\n".encode())
         data = (json.dumps(reply) + "\n").encode()
         while data:
-            data = data[os.write(result_fd, data):]
+            data = data[os.write(result_fd, data) :]
 
 
 if __name__ == "__main__":

@@ -49,7 +49,7 @@ class LambdaInvokeFailed(Exception):
 def _default_invoke(function_name: str, payload: dict[str, Any]) -> Any:
     from stepdeploy.localcloud import lambda_runtime
 
-    return lambda_runtime.invoke(function_name, payload)
+    return lambda_runtime.invoke(function_name, json.dumps(payload).encode())
 
 
 def _is_text(content_type: str) -> bool:
@@ -125,10 +125,10 @@ def function_url_event(request: Request, raw_path: str, function_name: str) -> d
 
 
 def _lambda_result(outcome: Any) -> Any:
-    """The function's returned value from what ``lambda_runtime.invoke`` gave back.
+    """The function's returned value from what the invoker gave back.
 
-    Accepts the returned value itself, boto3's invoke shape (``Payload``/``FunctionError``), or an
-    object with ``payload``/``function_error`` attributes; raises LambdaInvokeFailed on a
+    Accepts ``lambda_runtime.InvokeResult`` (``payload``/``function_error``), boto3's invoke shape
+    (``Payload``/``FunctionError``) or the returned value itself; raises LambdaInvokeFailed on a
     function error.
     """
     if isinstance(outcome, dict) and "Payload" in outcome and "StatusCode" in outcome:

@@ -171,9 +171,9 @@ def test_each_event_starts_its_own_execution_and_non_matching_start_none(aws: Ca
     put("refs/heads/main")
     put("refs/tags/v1")  # does not match the prefix
 
-    executions = execution_inputs(aws, state_machine, 2)
+    execution_inputs(aws, state_machine, 2)
     time.sleep(0.2)  # give a wrongly delivered third event the chance to show up
-    executions = execution_inputs(aws, state_machine, 3)
+    executions = execution_inputs(aws, state_machine, 0)
     assert len(executions) == 2
     assert len({execution["name"] for execution in executions}) == 2
     assert all(execution["input"]["detail"] == {"ref": "refs/heads/main"} for execution in executions)
@@ -392,11 +392,11 @@ def create_function(aws: Callable[[str], Any], source: str, environment: dict[st
 def test_lambda_target_is_invoked_async_through_the_runtime(
     aws: Callable[[str], Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    calls: list[tuple[Any, bytes, str | None, str]] = []
+    calls: list[dict[str, Any]] = []
     fake = types.ModuleType("stepdeploy.localcloud.lambda_runtime")
 
-    def invoke(function: Any, payload: bytes, qualifier: str | None, invocation_type: str = "RequestResponse") -> None:
-        calls.append((function, payload, qualifier, invocation_type))
+    def invoke(function: str, payload: bytes, qualifier: str | None = None, **options: Any) -> None:
+        calls.append({"function": function, "payload": payload, "qualifier": qualifier, **options})
 
     fake.invoke = invoke  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "stepdeploy.localcloud.lambda_runtime", fake)
@@ -409,11 +409,11 @@ def test_lambda_target_is_invoked_async_through_the_runtime(
     events.put_targets(Rule=rule, Targets=[{"Id": "fn", "Arn": function_arn}])
     events.put_events(Entries=[{"Source": source, "DetailType": "x", "Detail": '{"a": 1}'}])
 
-    [(function, payload, qualifier, invocation_type)] = poll(lambda: calls, 1)
-    assert function.function_arn == function_arn
-    assert json.loads(payload)["detail"] == {"a": 1}
-    assert qualifier is None
-    assert invocation_type == "Event"
+    [call] = poll(lambda: calls, 1)
+    assert call["function"] == function_arn
+    assert json.loads(call["payload"])["detail"] == {"a": 1}
+    assert call["invocation_type"] == "Event"
+    assert (call["account_id"], call["region"]) == (endpoint.ACCOUNT_ID, endpoint.REGION)
 
 
 RUNTIME_MISSING = importlib.util.find_spec("stepdeploy.localcloud.lambda_runtime") is None

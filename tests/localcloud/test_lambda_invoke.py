@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import io
 import json
 import os
@@ -14,7 +15,7 @@ import time
 import uuid
 import zipfile
 from collections.abc import Callable, Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import boto3
@@ -30,7 +31,7 @@ pytestmark = pytest.mark.localcloud
 Aws = Callable[[str], Any]
 
 HANDLERS = {
-    "app.py": '''
+    "app.py": """
 import os, time
 
 class BuildFailed(Exception):
@@ -101,7 +102,7 @@ def powertools(event, context):
         return {"keys": sorted(logger.get_current_keys())}
 
     return inner(event, context)
-''',
+""",
     "pkg/__init__.py": "",
     "pkg/nested.py": "def handler(event, context):\n    return {'nested': event}\n",
 }
@@ -124,13 +125,16 @@ def cloud(moto_server: str) -> Iterator[str]:
     lambda_invoke.apply()
     saved_port = os.environ.get("MOTO_PORT")
     os.environ["MOTO_PORT"] = moto_server.rsplit(":", 1)[1]
-    iam = boto3.client("iam", endpoint_url=moto_server, region_name=endpoint.REGION,
-                       aws_access_key_id="testing", aws_secret_access_key="testing")
+    iam = boto3.client(
+        "iam",
+        endpoint_url=moto_server,
+        region_name=endpoint.REGION,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
     role_name = "lambda-invoke-test-role"
-    try:
+    with contextlib.suppress(ClientError):
         iam.create_role(RoleName=role_name, AssumeRolePolicyDocument="{}")
-    except ClientError:
-        pass
     yield iam.get_role(RoleName=role_name)["Role"]["Arn"]
     lambda_runtime.shutdown()
     lambda_runtime.clear_faults()
@@ -144,12 +148,17 @@ def unique(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:8]}"
 
 
-def create(aws: Aws, role: str, handler: str, *, name: str | None = None, zip_bytes: bytes = APP_ZIP,
-           **extra: Any) -> str:
+def create(
+    aws: Aws, role: str, handler: str, *, name: str | None = None, zip_bytes: bytes = APP_ZIP, **extra: Any
+) -> str:
     name = name or unique(handler.split(".")[-1])
     aws("lambda").create_function(
-        FunctionName=name, Runtime="python3.11", Role=role, Handler=handler,
-        Code={"ZipFile": zip_bytes}, **extra,
+        FunctionName=name,
+        Runtime="python3.11",
+        Role=role,
+        Handler=handler,
+        Code={"ZipFile": zip_bytes},
+        **extra,
     )
     return name
 
@@ -161,14 +170,18 @@ def call(aws: Aws, name: str, event: Any = None, **kwargs: Any) -> tuple[dict[st
 
 
 def no_retry_lambda(moto_server: str) -> Any:
-    return boto3.client("lambda", endpoint_url=moto_server, region_name=endpoint.REGION,
-                        aws_access_key_id="testing", aws_secret_access_key="testing",
-                        config=Config(retries={"total_max_attempts": 1}))
+    return boto3.client(
+        "lambda",
+        endpoint_url=moto_server,
+        region_name=endpoint.REGION,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+        config=Config(retries={"total_max_attempts": 1}),
+    )
 
 
 def test_invoke_runs_the_real_handler_with_its_environment_and_context(aws: Aws, cloud: str) -> None:
-    name = create(aws, cloud, "app.env", MemorySize=256, Timeout=7,
-                  Environment={"Variables": {"GREETING": "hello"}})
+    name = create(aws, cloud, "app.env", MemorySize=256, Timeout=7, Environment={"Variables": {"GREETING": "hello"}})
     client = aws("lambda")
     timings = []
     for _ in range(11):
@@ -176,8 +189,7 @@ def test_invoke_runs_the_real_handler_with_its_environment_and_context(aws: Aws,
         response = client.invoke(FunctionName=name, Payload=b'{"n": 1}')
         body = json.loads(response["Payload"].read())
         timings.append(time.perf_counter() - started)
-    print(f"\nworker cold start {timings[0] * 1000:.1f} ms, warm median "
-          f"{statistics.median(timings[1:]) * 1000:.1f} ms")
+    print(f"\nworker cold start {timings[0] * 1000:.1f} ms, warm median {statistics.median(timings[1:]) * 1000:.1f} ms")
 
     assert response["StatusCode"] == 200
     assert "FunctionError" not in response
@@ -290,8 +302,12 @@ def test_code_from_s3_and_a_layer_on_the_python_path(aws: Aws, cloud: str) -> No
     layer = aws("lambda").publish_layer_version(LayerName=unique("helpers"), Content={"ZipFile": layer_zip})
     name = unique("layered")
     aws("lambda").create_function(
-        FunctionName=name, Runtime="python3.11", Role=cloud, Handler="app.layered",
-        Code={"S3Bucket": bucket, "S3Key": "app.zip"}, Layers=[layer["LayerVersionArn"]],
+        FunctionName=name,
+        Runtime="python3.11",
+        Role=cloud,
+        Handler="app.layered",
+        Code={"S3Bucket": bucket, "S3Key": "app.zip"},
+        Layers=[layer["LayerVersionArn"]],
     )
     assert call(aws, name, {"word": "hi"})[1] == "HI!"
 
@@ -344,13 +360,17 @@ def test_alias_routing_weights_pick_versions(aws: Aws, cloud: str) -> None:
     client.publish_version(FunctionName=name)
     client.update_function_configuration(FunctionName=name, Description="v2")
     assert client.publish_version(FunctionName=name)["Version"] == "2"
-    client.create_alias(FunctionName=name, Name="live", FunctionVersion="1",
-                        RoutingConfig={"AdditionalVersionWeights": {"2": 0.5}})
-    executed = []
-    for _ in range(200):
+    client.create_alias(
+        FunctionName=name, Name="live", FunctionVersion="1", RoutingConfig={"AdditionalVersionWeights": {"2": 0.5}}
+    )
+    for _ in range(10):  # through the API: ExecutedVersion tells which version answered
         response = client.invoke(FunctionName=name, Qualifier="live", Payload=b"{}")
         assert json.loads(response["Payload"].read()) == response["ExecutedVersion"]
-        executed.append(response["ExecutedVersion"])
+    executed = []
+    for _ in range(200):
+        result = lambda_runtime.invoke(name, b"{}", "live")
+        assert json.loads(result.payload) == result.executed_version
+        executed.append(result.executed_version)
     assert set(executed) == {"1", "2"}
     assert 60 <= executed.count("2") <= 140
 
@@ -365,23 +385,32 @@ def test_invocations_put_aws_lambda_metrics(aws: Aws, cloud: str) -> None:
     call(aws, name, {})
 
     cloudwatch = aws("cloudwatch")
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     window = {"StartTime": now - timedelta(minutes=5), "EndTime": now + timedelta(minutes=5), "Period": 600}
 
     def total(metric: str, dimensions: list[dict[str, str]], statistic: str = "Sum") -> float:
         points = cloudwatch.get_metric_statistics(
-            Namespace="AWS/Lambda", MetricName=metric, Dimensions=dimensions, Statistics=[statistic],
-            **window)["Datapoints"]
+            Namespace="AWS/Lambda", MetricName=metric, Dimensions=dimensions, Statistics=[statistic], **window
+        )["Datapoints"]
         return sum(point[statistic] for point in points)
 
     def exact(metric: str, dimensions: list[dict[str, str]]) -> float:
         # GetMetricData matches dimension sets exactly, as AWS does (GetMetricStatistics in moto
         # matches any metric carrying the dimensions asked for).
         result = cloudwatch.get_metric_data(
-            MetricDataQueries=[{"Id": "m", "MetricStat": {
-                "Metric": {"Namespace": "AWS/Lambda", "MetricName": metric, "Dimensions": dimensions},
-                "Period": 600, "Stat": "Sum"}}],
-            StartTime=window["StartTime"], EndTime=window["EndTime"])
+            MetricDataQueries=[
+                {
+                    "Id": "m",
+                    "MetricStat": {
+                        "Metric": {"Namespace": "AWS/Lambda", "MetricName": metric, "Dimensions": dimensions},
+                        "Period": 600,
+                        "Stat": "Sum",
+                    },
+                }
+            ],
+            StartTime=window["StartTime"],
+            EndTime=window["EndTime"],
+        )
         return sum(result["MetricDataResults"][0]["Values"])
 
     by_name = [{"Name": "FunctionName", "Value": name}]
@@ -394,18 +423,23 @@ def test_invocations_put_aws_lambda_metrics(aws: Aws, cloud: str) -> None:
     assert total("Invocations", by_version) == 2
     assert total("Errors", by_version) == 1
     assert total("Duration", by_version, "Maximum") > 0
-    listed = cloudwatch.list_metrics(Namespace="AWS/Lambda", MetricName="Invocations",
-                                     Dimensions=[{"Name": "FunctionName", "Value": name}])["Metrics"]
+    listed = cloudwatch.list_metrics(
+        Namespace="AWS/Lambda", MetricName="Invocations", Dimensions=[{"Name": "FunctionName", "Value": name}]
+    )["Metrics"]
     assert {tuple(sorted(d["Name"] for d in metric["Dimensions"])) for metric in listed} == {
-        ("ExecutedVersion", "FunctionName"), ("FunctionName",), ("FunctionName", "Resource")}
+        ("ExecutedVersion", "FunctionName"),
+        ("FunctionName",),
+        ("FunctionName", "Resource"),
+    }
 
 
 def test_event_invocation_returns_202_and_runs_in_the_background(aws: Aws, cloud: str) -> None:
     bucket = unique("async-out")
     aws("s3").create_bucket(Bucket=bucket)
     name = create(aws, cloud, "app.store")
-    response = aws("lambda").invoke(FunctionName=name, InvocationType="Event",
-                                    Payload=json.dumps({"bucket": bucket, "key": "k"}).encode())
+    response = aws("lambda").invoke(
+        FunctionName=name, InvocationType="Event", Payload=json.dumps({"bucket": bucket, "key": "k"}).encode()
+    )
     assert response["StatusCode"] == 202
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
@@ -417,6 +451,27 @@ def test_event_invocation_returns_202_and_runs_in_the_background(aws: Aws, cloud
     else:
         pytest.fail("the async invocation never wrote its object")
     assert body == b"from lambda"
+
+
+def test_moto_internal_callers_reach_the_handler_too(aws: Aws, cloud: str) -> None:
+    # SNS -> Lambda goes through moto's LambdaFunction.invoke, not the Invoke API.
+    bucket = unique("sns-out")
+    aws("s3").create_bucket(Bucket=bucket)
+    zip_bytes = make_zip(
+        {
+            "app.py": HANDLERS["app.py"]
+            + "\ndef from_sns(event, context):\n"
+            + "    import json\n"
+            + "    message = json.loads(event['Records'][0]['Sns']['Message'])\n"
+            + "    return store(message, context)\n"
+        }
+    )
+    name = create(aws, cloud, "app.from_sns", zip_bytes=zip_bytes)
+    topic = aws("sns").create_topic(Name=unique("topic"))["TopicArn"]
+    function_arn = f"arn:aws:lambda:us-east-1:123456789012:function:{name}"
+    aws("sns").subscribe(TopicArn=topic, Protocol="lambda", Endpoint=function_arn)
+    aws("sns").publish(TopicArn=topic, Message=json.dumps({"bucket": bucket, "key": "sns"}))
+    assert aws("s3").get_object(Bucket=bucket, Key="sns")["Body"].read() == b"from lambda"
 
 
 def test_concurrent_invocations_get_more_workers_up_to_the_bound(aws: Aws, cloud: str) -> None:
@@ -503,6 +558,7 @@ def test_inprocess_mode_has_the_same_semantics(aws: Aws, cloud: str) -> None:
 
 MOCK_AWS_SCRIPT = """
 import base64, json, boto3
+from moto import mock_aws
 from stepdeploy.localcloud import lambda_runtime
 from stepdeploy.localcloud.patches import lambda_invoke
 lambda_invoke.apply()
@@ -524,18 +580,22 @@ lambda_runtime.shutdown()
 def test_mock_aws_mode_invokes_the_handler_too() -> None:
     # In a process of its own: leaving mock_aws resets every moto backend, the server's included.
     script = MOCK_AWS_SCRIPT.replace("ZIP", repr(base64.b64encode(APP_ZIP).decode()))
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60,
-                          env={**os.environ, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "x"})
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "x"},
+    )
     assert done.returncode == 0, done.stderr
-    assert json.loads(done.stdout.strip().splitlines()[-1]) == [
-        "Unhandled", "BuildFailed", 200, {"built": True}, None]
+    assert json.loads(done.stdout.strip().splitlines()[-1]) == ["Unhandled", "BuildFailed", 200, {"built": True}, None]
 
 
 def run_state_machine(aws: Aws, definition: dict[str, Any], event: dict[str, Any]) -> tuple[dict, list]:
     sfn = aws("stepfunctions")
     machine = sfn.create_state_machine(
-        name=unique("lambda-errors"), definition=json.dumps(definition),
-        roleArn="arn:aws:iam::123456789012:role/sfn")["stateMachineArn"]
+        name=unique("lambda-errors"), definition=json.dumps(definition), roleArn="arn:aws:iam::123456789012:role/sfn"
+    )["stateMachineArn"]
     execution = sfn.start_execution(stateMachineArn=machine, input=json.dumps(event))["executionArn"]
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
@@ -546,9 +606,7 @@ def run_state_machine(aws: Aws, definition: dict[str, Any], event: dict[str, Any
     pytest.fail("the execution did not finish")
 
 
-def test_step_functions_catch_and_retry_match_handler_exception_names(
-    aws: Aws, cloud: str, tmp_path: Any
-) -> None:
+def test_step_functions_catch_and_retry_match_handler_exception_names(aws: Aws, cloud: str, tmp_path: Any) -> None:
     flaky = create(aws, cloud, "app.flaky", Environment={"Variables": {"COUNTER_FILE": str(tmp_path / "n")}})
     build = create(aws, cloud, "app.build")
     build_arn = f"arn:aws:lambda:us-east-1:123456789012:function:{build}"
@@ -561,8 +619,7 @@ def test_step_functions_catch_and_retry_match_handler_exception_names(
                 "Parameters": {"FunctionName": flaky, "Payload": {"failures": 1}},
                 "ResultSelector": {"attempts.$": "$.Payload.attempts"},
                 "ResultPath": "$.flaky",
-                "Retry": [{"ErrorEquals": ["Flaky"], "IntervalSeconds": 1, "MaxAttempts": 2,
-                           "BackoffRate": 1}],
+                "Retry": [{"ErrorEquals": ["Flaky"], "IntervalSeconds": 1, "MaxAttempts": 2, "BackoffRate": 1}],
                 "Next": "Build",
             },
             "Build": {
@@ -593,8 +650,7 @@ def test_step_functions_catch_and_retry_match_handler_exception_names(
         assert cause["errorType"] == "BuildFailed"
         assert cause["errorMessage"] == "compile error in kernel.c"
     failures = [e for e in history if e["type"] in ("TaskFailed", "LambdaFunctionFailed")]
-    errors = [e.get("taskFailedEventDetails", e.get("lambdaFunctionFailedEventDetails"))["error"]
-              for e in failures]
+    errors = [e.get("taskFailedEventDetails", e.get("lambdaFunctionFailedEventDetails"))["error"] for e in failures]
     assert errors == ["Flaky", "BuildFailed", "BuildFailed"]
 
 
@@ -603,13 +659,20 @@ def test_step_functions_name_throttles_and_service_errors_as_aws(aws: Aws, cloud
     arn = f"arn:aws:lambda:us-east-1:123456789012:function:{name}"
     catch_all = [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "Done"}]
     for resource, parameters in (("arn:aws:states:::lambda:invoke", {"FunctionName": name}), (arn, {})):
-        for kind, error in (("throttle", "Lambda.TooManyRequestsException"),
-                            ("service_error", "Lambda.ServiceException")):
+        for kind, error in (
+            ("throttle", "Lambda.TooManyRequestsException"),
+            ("service_error", "Lambda.ServiceException"),
+        ):
             definition = {
                 "StartAt": "Call",
                 "States": {
-                    "Call": {"Type": "Task", "Resource": resource, "Parameters": parameters,
-                             "Catch": catch_all, "End": True},
+                    "Call": {
+                        "Type": "Task",
+                        "Resource": resource,
+                        "Parameters": parameters,
+                        "Catch": catch_all,
+                        "End": True,
+                    },
                     "Done": {"Type": "Succeed"},
                 },
             }

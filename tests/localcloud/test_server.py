@@ -79,7 +79,8 @@ def test_boto3_reaches_moto_through_the_front(server: LocalServer) -> None:
     names = {b["Name"] for b in client.list_buckets()["Buckets"]}
     assert {"front-door-bucket", "webhook"} <= names
     assert client.get_object(Bucket="webhook", Key="k")["Body"].read() == b"v"
-    assert requests.get(f"{server.url}/moto-api/data.json", timeout=10).status_code == 200
+    config = requests.get(f"{server.url}/moto-api/config", timeout=10)
+    assert config.ok and "lambda" in config.json()
 
 
 def test_webhook_without_a_function_is_503(server: LocalServer) -> None:
@@ -207,6 +208,35 @@ def test_webhook_accepts_a_boto3_shaped_invoke_result(server: LocalServer) -> No
     server.set_webhook_function("hook")
     response = requests.post(f"{server.url}/webhook", json={}, timeout=10)
     assert (response.status_code, response.text) == (201, "made")
+
+
+def test_webhook_understands_lambda_runtime_invoke_results(server: LocalServer) -> None:
+    from stepdeploy.localcloud.lambda_runtime import InvokeResult
+
+    ok = InvokeResult(200, b'{"statusCode": 204}', None, "$LATEST", "")
+    server.invoke = FakeLambda(ok)
+    server.set_webhook_function("hook")
+    assert requests.post(f"{server.url}/webhook", json={}, timeout=10).status_code == 204
+    failed = InvokeResult(200, b'{"errorType": "ValueError", "errorMessage": "bad"}', "Unhandled", "$LATEST", "")
+    server.invoke = FakeLambda(failed)
+    assert requests.post(f"{server.url}/webhook", json={}, timeout=10).status_code == 502
+
+
+def test_default_invoker_sends_the_event_as_json_bytes(server: LocalServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    from stepdeploy.localcloud import lambda_runtime
+
+    seen: list[tuple[str, bytes]] = []
+
+    def fake_invoke(function: str, payload: bytes, *args: Any, **kwargs: Any) -> Any:
+        seen.append((function, payload))
+        return lambda_runtime.InvokeResult(200, b'"ok"', None, "$LATEST", "")
+
+    monkeypatch.setattr(lambda_runtime, "invoke", fake_invoke)
+    server.set_webhook_function("stepdeploy-webhook")
+    response = requests.post(f"{server.url}/webhook", data=b'{"a":1}', timeout=10)
+    assert (response.status_code, response.json()) == (200, "ok")
+    ((name, payload),) = seen
+    assert name == "stepdeploy-webhook" and json.loads(payload)["body"] == '{"a":1}'
 
 
 def git(cwd: Path, *args: str) -> str:

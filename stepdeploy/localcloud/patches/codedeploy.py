@@ -26,6 +26,9 @@ LAMBDA_DEPLOYMENT_STYLE = {"deploymentType": "BLUE_GREEN", "deploymentOption": "
 _applied = False
 _originals: dict[str, Any] = {}
 
+PREEXISTING_RESPONSE_METHODS: list[str] = []
+"""Operations this adapter adds that moto already had when it was applied (should stay empty)."""
+
 
 # --- Errors, named as AWS names them -----------------------------------------------------------
 
@@ -530,6 +533,9 @@ def apply() -> None:
     _originals["_deployment_info"] = cd_responses._deployment_info
     _originals["_deployment_group_info"] = cd_responses._deployment_group_info
 
+    PREEXISTING_RESPONSE_METHODS[:] = [
+        name for name in _RESPONSE_METHODS if hasattr(cd_responses.CodeDeployResponse, name)
+    ]
     for name, function in _BACKEND_METHODS.items():
         setattr(backend_class, name, function)
     for name, function in _RESPONSE_METHODS.items():

@@ -309,24 +309,21 @@ def start_state_machine(state_machine_arn: str, execution_input: str) -> str:
 
 
 def invoke_lambda_async(function_arn: str, payload: bytes) -> None:
-    """Invoke a function with InvocationType=Event, as EventBridge does."""
-    from moto.awslambda.utils import get_backend
-
+    """Invoke a function (ARN, maybe qualified) with InvocationType=Event, as EventBridge does."""
     arn = _parse_arn(function_arn)
     # function:NAME or function:NAME:QUALIFIER
     parts = arn.resource.split(":")
     if len(parts) < 2 or parts[0] != "function":
         raise ValueError(f"Lambda target ARN {function_arn!r} does not name a function")
-    qualifier = parts[2] if len(parts) > 2 else None
-    unqualified = function_arn if qualifier is None else function_arn.rsplit(":", 1)[0]
-    backend = get_backend(arn.account, arn.region)
-    function = backend.get_function(unqualified, qualifier)
     runtime = _lambda_runtime()
     if runtime is not None:
-        runtime.invoke(function, payload, qualifier, invocation_type="Event")
+        runtime.invoke(function_arn, payload, None, account_id=arn.account, region=arn.region, invocation_type="Event")
         return
-    backend.invoke(
-        function_name=unqualified,
+    from moto.awslambda.utils import get_backend
+
+    qualifier = parts[2] if len(parts) > 2 else None
+    get_backend(arn.account, arn.region).invoke(
+        function_name=function_arn if qualifier is None else function_arn.rsplit(":", 1)[0],
         qualifier=qualifier,
         body=payload.decode("utf-8"),
         headers={"x-amz-invocation-type": "Event"},
@@ -445,7 +442,7 @@ def _record_failure(rule: Any, target: Mapping[str, Any], event: Mapping[str, An
             dead_letter_arn,
             _compact(event),
             message_attributes={
-                name: {"data_type": "String", "string_value": value} for name, value in attributes.items()
+                name: {"DataType": "String", "StringValue": value} for name, value in attributes.items()
             },
         )
     except Exception as dlq_error:  # noqa: BLE001 - a broken DLQ must not break the caller either
@@ -606,11 +603,16 @@ def _request_id() -> str:
     return uuid.uuid4().hex[:16].upper()
 
 
+def _event_name(event_name: Any) -> str:
+    """s3:ObjectCreated:Put from moto's S3NotificationEvent (a str Enum) or a plain string."""
+    return str(getattr(event_name, "value", event_name))
+
+
 def s3_event(account_id: str, bucket: Any, event_name: str, key: Any) -> dict[str, Any] | None:
     """The EventBridge event S3 sends for ``event_name`` on ``key`` (None if S3 sends none)."""
     from moto.s3 import notifications
 
-    event_name = str(getattr(event_name, "value", event_name))
+    event_name = _event_name(event_name)
     try:
         detail_type = notifications._detail_type(event_name)
     except ValueError:
@@ -672,9 +674,38 @@ def _marks_tagging_request(original: Callable[..., Any]) -> Callable[..., Any]:
     return put_object_tagging
 
 
+_completing_multipart = threading.local()
+
+
+def _complete_multipart_marked(original: Callable[..., Any]) -> Callable[..., Any]:
+    """Wrap S3Backend.complete_multipart_upload: its inner put_object must not notify.
+
+    moto stores the assembled object with put_object, which sends an ObjectCreated:Put
+    notification before the CompleteMultipartUpload one; S3 sends only the latter.
+    """
+
+    def complete_multipart_upload(backend: Any, *args: Any, **kwargs: Any) -> Any:
+        _completing_multipart.active = True
+        try:
+            return original(backend, *args, **kwargs)
+        finally:
+            _completing_multipart.active = False
+
+    return complete_multipart_upload
+
+
+def _put_object_quiet_in_multipart(original: Callable[..., Any]) -> Callable[..., Any]:
+    def put_object(backend: Any, *args: Any, **kwargs: Any) -> Any:
+        if getattr(_completing_multipart, "active", False):
+            kwargs["disable_notification"] = True
+        return original(backend, *args, **kwargs)
+
+    return put_object
+
+
 def send_s3_event_to_eventbridge(account_id: str, bucket: Any, event_name: str, key: Any) -> None:
     """Replacement for ``moto.s3.notifications._send_event_bridge_message``."""
-    if str(event_name).endswith("ObjectTagging:Put") and not getattr(_tagging_request, "active", False):
+    if _event_name(event_name).endswith("ObjectTagging:Put") and not getattr(_tagging_request, "active", False):
         return
     try:
         event = s3_event(account_id, bucket, event_name, key)
@@ -739,6 +770,12 @@ def apply() -> None:
     s3_notifications._send_event_bridge_message = send_s3_event_to_eventbridge
     s3_models.S3Backend._set_delete_marker = _set_delete_marker_and_notify(  # type: ignore[method-assign]
         _originals["_set_delete_marker"]
+    )
+    s3_models.S3Backend.complete_multipart_upload = _complete_multipart_marked(  # type: ignore[method-assign]
+        s3_models.S3Backend.complete_multipart_upload
+    )
+    s3_models.S3Backend.put_object = _put_object_quiet_in_multipart(  # type: ignore[method-assign]
+        s3_models.S3Backend.put_object
     )
     s3_responses.S3Response.put_object_tagging = _marks_tagging_request(  # type: ignore[method-assign]
         s3_responses.S3Response.put_object_tagging

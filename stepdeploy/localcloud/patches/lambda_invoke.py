@@ -65,11 +65,13 @@ def _response_invoke(self: Any) -> tuple[int, dict[str, str], bytes]:
     invocation_type = _header(self.headers, "X-Amz-Invocation-Type") or "RequestResponse"
     if invocation_type == "RequestResponse" and len(payload) > MAX_SYNC_RESPONSE_BYTES:
         response_headers["x-amz-function-error"] = "Unhandled"
-        payload = json.dumps({
-            "errorMessage": f"Response payload size ({len(payload)} bytes) exceeded maximum allowed "
-                            f"payload size ({MAX_SYNC_RESPONSE_BYTES} bytes).",
-            "errorType": "Function.ResponseSizeTooLarge",
-        }).encode()
+        payload = json.dumps(
+            {
+                "errorMessage": f"Response payload size ({len(payload)} bytes) exceeded maximum allowed "
+                f"payload size ({MAX_SYNC_RESPONSE_BYTES} bytes).",
+                "errorType": "Function.ResponseSizeTooLarge",
+            }
+        ).encode()
         response_headers["Content-Length"] = str(len(payload))
     status = STATUS_BY_INVOCATION_TYPE.get(invocation_type, 200)
     response_headers["content-type"] = "application/json"

@@ -1,0 +1,16 @@
+import unittest
+
+from counter.app import count_words
+from greeter.app import greet
+
+
+class AppTest(unittest.TestCase):
+    def test_greet(self):
+        self.assertTrue(greet("Ada").endswith("Ada!"))
+
+    def test_count_words(self):
+        self.assertEqual(count_words("one two three"), 3)
+
+
+if __name__ == "__main__":
+    unittest.main()

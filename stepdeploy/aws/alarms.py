@@ -1,0 +1,48 @@
+"""CloudWatch alarms that gate a deployment: names resolved from the stack, states read."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from stepdeploy.aws import clients
+from stepdeploy.aws.cloudformation import CloudFormation
+
+ALARM_TYPES = ("AWS::CloudWatch::Alarm", "AWS::CloudWatch::CompositeAlarm")
+
+
+def resolve_alarm_names(cfn: CloudFormation, stack_name: str, entries: list[str]) -> list[str]:
+    """stepdeploy.yml's ``alarms``: a logical id of an alarm in the stack -> its physical name;
+    anything else is taken as an alarm name."""
+    names: list[str] = []
+    for entry in entries:
+        resource = cfn.resource(stack_name, entry)
+        if resource and resource.get("ResourceType") in ALARM_TYPES and resource.get("PhysicalResourceId"):
+            names.append(str(resource["PhysicalResourceId"]))
+        else:
+            names.append(entry)
+    return list(dict.fromkeys(names))
+
+
+class Alarms:
+    def __init__(self, client: Any = None) -> None:
+        self._cw = client or clients.client("cloudwatch")
+
+    def states(self, names: list[str]) -> dict[str, dict[str, Any]]:
+        """Name -> {state, reason} for the alarms that exist (metric and composite)."""
+        found: dict[str, dict[str, Any]] = {}
+        for start in range(0, len(names), 100):
+            chunk = names[start : start + 100]
+            pages = self._cw.get_paginator("describe_alarms").paginate(
+                AlarmNames=chunk, AlarmTypes=["MetricAlarm", "CompositeAlarm"]
+            )
+            for page in pages:
+                for alarm in [*page.get("MetricAlarms", []), *page.get("CompositeAlarms", [])]:
+                    found[alarm["AlarmName"]] = {
+                        "state": alarm.get("StateValue"),
+                        "reason": alarm.get("StateReason", ""),
+                    }
+        return found
+
+    def in_alarm(self, names: list[str]) -> dict[str, str]:
+        """Name -> state reason of the alarms in ALARM."""
+        return {name: s["reason"] for name, s in self.states(names).items() if s["state"] == "ALARM"}

@@ -1,0 +1,91 @@
+"""S3: the artifact bucket (bundles in, content-addressed code and packaged templates out)."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import IO, Any
+
+from botocore.exceptions import ClientError
+
+from stepdeploy.aws import clients
+from stepdeploy.aws.clients import error_code
+from stepdeploy.errors import ArtifactRejected
+from stepdeploy.models import S3Object
+
+_NOT_FOUND = frozenset({"404", "NoSuchKey", "NotFound", "NoSuchVersion"})
+_CHUNK = 1 << 20
+
+
+@dataclass(frozen=True)
+class ObjectHead:
+    size: int
+    metadata: dict[str, str]
+    version_id: str | None
+
+
+class ArtifactStore:
+    def __init__(self, client: Any = None) -> None:
+        self._s3 = client or clients.client("s3")
+
+    @property
+    def region(self) -> str:
+        return str(self._s3.meta.region_name)
+
+    def _version(self, obj: S3Object) -> dict[str, str]:
+        return {"VersionId": obj.version_id} if obj.version_id else {}
+
+    def head(self, obj: S3Object) -> ObjectHead:
+        """The object's size and metadata; ArtifactRejected if it is not there."""
+        try:
+            head = self._s3.head_object(Bucket=obj.bucket, Key=obj.key, **self._version(obj))
+        except ClientError as exc:
+            if error_code(exc) in _NOT_FOUND:
+                raise ArtifactRejected(f"the artifact {obj.uri} does not exist") from None
+            raise
+        version = head.get("VersionId")
+        return ObjectHead(
+            size=int(head.get("ContentLength", 0)),
+            metadata={k.lower(): v for k, v in (head.get("Metadata") or {}).items()},
+            version_id=None if version in (None, "null") else version,
+        )
+
+    def download(self, obj: S3Object, out: IO[bytes]) -> str:
+        """Copy the object into ``out``; return the sha256 (hex) of what was read."""
+        try:
+            body = self._s3.get_object(Bucket=obj.bucket, Key=obj.key, **self._version(obj))["Body"]
+        except ClientError as exc:
+            if error_code(exc) in _NOT_FOUND:
+                raise ArtifactRejected(f"the artifact {obj.uri} does not exist") from None
+            raise
+        digest = hashlib.sha256()
+        for chunk in body.iter_chunks(_CHUNK):
+            digest.update(chunk)
+            out.write(chunk)
+        out.seek(0)
+        return digest.hexdigest()
+
+    def exists(self, bucket: str, key: str) -> bool:
+        try:
+            self._s3.head_object(Bucket=bucket, Key=key)
+        except ClientError as exc:
+            if error_code(exc) in _NOT_FOUND:
+                return False
+            raise
+        return True
+
+    def put_if_absent(self, bucket: str, key: str, body: IO[bytes] | bytes, *, content_type: str) -> bool:
+        """Upload unless the key exists (keys are content hashes: same key, same content)."""
+        if self.exists(bucket, key):
+            return False
+        self._s3.put_object(Bucket=bucket, Key=key, Body=body, ContentType=content_type)
+        return True
+
+    def read(self, obj: S3Object) -> bytes:
+        return bytes(self._s3.get_object(Bucket=obj.bucket, Key=obj.key, **self._version(obj))["Body"].read())
+
+    def https_url(self, obj: S3Object) -> str:
+        """The URL CloudFormation reads a template from (virtual-hosted style)."""
+        host = "s3.amazonaws.com" if self.region == "us-east-1" else f"s3.{self.region}.amazonaws.com"
+        url = f"https://{obj.bucket}.{host}/{obj.key}"
+        return f"{url}?versionId={obj.version_id}" if obj.version_id else url

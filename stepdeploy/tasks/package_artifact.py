@@ -1,0 +1,137 @@
+"""Package artifact: check the bundle, store each function's code under its content hash, write the
+packaged template with code locations as parameters (DESIGN lessons 2 and 7).
+
+Safe to run twice: every key is a content hash and is uploaded only when absent.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import posixpath
+import tempfile
+from typing import Any
+
+from stepdeploy import cfn_yaml
+from stepdeploy.aws.artifacts import ArtifactStore
+from stepdeploy.aws.clients import client
+from stepdeploy.bundle import (
+    ARCHIVE_SUFFIXES,
+    BUCKET_PARAMETER,
+    Bundle,
+    Limits,
+    StoredCode,
+    bundle_digest,
+    check_object_sha256,
+    code_paths,
+    copy_member,
+    mutable_tags_for,
+    open_bundle,
+    package_template,
+    write_deterministic_zip,
+)
+from stepdeploy.errors import ArtifactRejected, ConfigurationError
+from stepdeploy.models import ArtifactInfo, DeploymentRequest, Document, ExecutionContext, S3Object
+from stepdeploy.settings import settings
+
+LIMITS = Limits.from_env()  # cold start: a bad MAX_* value fails here, named
+SPOOL_BYTES = 64 << 20
+"""Bundles and code zips up to this size stay in memory; larger ones spill to /tmp."""
+
+
+def source_artifact(document: Document, request: DeploymentRequest) -> S3Object:
+    if request.source == "s3":
+        if request.artifact is None:
+            raise ArtifactRejected("the S3 upload request names no artifact (request.artifact)")
+        return request.artifact
+    if document.build is None or document.build.artifact is None:
+        raise ArtifactRejected(f"build {document.build.build_id if document.build else '?'} produced no artifact")
+    return document.build.artifact
+
+
+def repository_path(request: DeploymentRequest) -> str:
+    """``owner/repo`` for key prefixes; uploads without a repository use the stack name."""
+    if request.repository and request.repository.count("/") == 1:
+        return request.repository
+    return f"_uploads/{request.stack}"
+
+
+def _existing(bundle: Bundle, path: str) -> bool:
+    return bundle.has_file(path) or bool(bundle.files_under(path))
+
+
+def _store_code(bundle: Bundle, store: ArtifactStore, bucket: str, prefix: str):  # type: ignore[no-untyped-def]
+    def store_code(logical_id: str, location: str, kind: str) -> StoredCode:
+        with tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES) as out:
+            if kind == "file" or (bundle.has_file(location) and location.lower().endswith(ARCHIVE_SUFFIXES)):
+                archive = copy_member(bundle, location, out)
+            else:
+                paths = code_paths(bundle, location)
+                if not paths:
+                    raise ArtifactRejected(f"template: {logical_id}: {location!r} holds no files")
+                archive = write_deterministic_zip(bundle, paths, out)
+            key = f"{prefix}/{archive.digest}{archive.suffix}"
+            out.seek(0)
+            content_type = "application/zip" if archive.suffix in ARCHIVE_SUFFIXES else "application/octet-stream"
+            store.put_if_absent(bucket, key, out, content_type=content_type)  # type: ignore[arg-type]
+        return StoredCode(key=key, digest=archive.digest)
+
+    return store_code
+
+
+def _target_parameters(request: DeploymentRequest, code_parameters: dict[str, str]) -> dict[str, str]:
+    assert request.target is not None
+    target = request.target.parameter_strings()
+    clash = sorted(set(target) & set(code_parameters))
+    if clash:
+        raise ConfigurationError(
+            f"stepdeploy.yml: targets (stack {request.target.stack}).parameters: {', '.join(clash)} "
+            f"{'is' if len(clash) == 1 else 'are'} reserved for code locations (the {BUCKET_PARAMETER} and "
+            "<LogicalId>CodeKey/<LogicalId>ImageUri parameters stepdeploy adds); rename"
+        )
+    return target
+
+
+def package_artifact(document: Document, execution: ExecutionContext, s3: Any = None) -> ArtifactInfo:
+    request = document.require_request()
+    bucket = settings().artifact_bucket
+    if not bucket:
+        raise RuntimeError("ARTIFACT_BUCKET is not set; the template sets it for every function")
+    store = ArtifactStore(s3 or client("s3"))
+    source = source_artifact(document, request)
+    head = store.head(source)
+    if head.size > LIMITS.max_bytes:
+        raise ArtifactRejected(f"{source.uri} is {head.size} bytes; at most {LIMITS.max_bytes} (MAX_ARTIFACT_BYTES)")
+    pinned = source.model_copy(update={"version_id": source.version_id or head.version_id})
+    repo = repository_path(request)
+    with tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES) as raw:
+        sha = store.download(pinned, raw)  # type: ignore[arg-type]
+        if "sha256" in head.metadata:
+            check_object_sha256(head.metadata["sha256"], sha, source.uri)
+        bundle = open_bundle(raw, LIMITS)  # type: ignore[arg-type]
+        template_path = posixpath.normpath(request.template_path).lstrip("/")
+        if not bundle.has_file(template_path):
+            raise ArtifactRejected(f"the bundle has no {template_path} (request.template_path); expected the SAM template")
+        try:
+            template = cfn_yaml.load(bundle.read(template_path))
+        except cfn_yaml.TemplateError as exc:
+            raise ArtifactRejected(f"{template_path}: {exc}") from None
+        packaged = package_template(
+            template,
+            template_dir=posixpath.dirname(template_path),
+            bucket=bucket,
+            store=_store_code(bundle, store, bucket, f"artifacts/{repo}"),
+            existing=lambda path: _existing(bundle, path),
+            mutable_tags=mutable_tags_for(request.branch),
+        )
+    text = cfn_yaml.dump_json(packaged.template).encode()
+    template_sha = hashlib.sha256(text).hexdigest()
+    template_key = f"templates/{repo}/{template_sha}.json"
+    store.put_if_absent(bucket, template_key, text, content_type="application/json")
+    parameters = {**packaged.parameters, **_target_parameters(request, packaged.parameters)}
+    return ArtifactInfo(
+        bundle=pinned,
+        digest=bundle_digest(packaged.code_hashes, template_sha),
+        template=S3Object(bucket=bucket, key=template_key),
+        parameters=parameters,
+        code_keys=packaged.code_keys,
+    )

@@ -1,0 +1,159 @@
+"""Publish versions: only for functions whose code or configuration changed (DESIGN lesson 4).
+
+For each managed function: compare $LATEST with the version the alias points at; unchanged -> no
+version; changed -> reuse an identical published version if there is one (a retry, or code that
+came back), else PublishVersion pinned to the compared CodeSha256 and RevisionId. A missing alias
+is created on the version (a first deploy: no traffic to shift). Old versions are pruned to the
+newest KEEP_VERSIONS (default 10; 0 keeps all), never one an alias routes to.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from aws_lambda_powertools import Logger
+from botocore.exceptions import ClientError
+
+from stepdeploy.aws.clients import client, error_code, is_transient
+from stepdeploy.aws.cloudformation import CloudFormation
+from stepdeploy.aws.lambda_versions import LambdaVersions, differences, fingerprint
+from stepdeploy.errors import ConfigurationError, VersionPublishFailed
+from stepdeploy.models import DeploymentRequest, Document, ExecutionContext, FunctionRelease, VersionsInfo
+
+logger = Logger(service="stepdeploy", child=True)
+FUNCTION_TYPE = "AWS::Lambda::Function"
+
+
+def _keep_versions() -> int:
+    raw = os.environ.get("KEEP_VERSIONS", "10")
+    try:
+        value = int(raw)
+    except ValueError:
+        raise RuntimeError(f"environment variable KEEP_VERSIONS: expected a whole number >= 0, got {raw!r}") from None
+    if value < 0:
+        raise RuntimeError(f"environment variable KEEP_VERSIONS: expected a whole number >= 0, got {raw!r}")
+    return value
+
+
+KEEP_VERSIONS = _keep_versions()  # cold start
+
+
+def managed_functions(request: DeploymentRequest, stack_functions: dict[str, str]) -> dict[str, str]:
+    """Logical id -> function name of the functions to release: the configured ones, or all but the hooks."""
+    assert request.target is not None
+    deployment = request.target.deployment
+    where = f"stepdeploy.yml: targets (stack {request.target.stack}).deployment"
+    hooks = deployment.hooks.names()
+    missing_hooks = [h for h in hooks if h not in stack_functions]
+    if missing_hooks:
+        raise ConfigurationError(
+            f"{where}.hooks: {', '.join(missing_hooks)} is not a Lambda function of stack "
+            f"{request.target.stack}; expected one of {', '.join(sorted(stack_functions)) or '(none)'}"
+        )
+    if deployment.functions is not None:
+        unknown = [f for f in deployment.functions if f not in stack_functions]
+        if unknown:
+            raise ConfigurationError(
+                f"{where}.functions: {', '.join(unknown)} is not a Lambda function of stack "
+                f"{request.target.stack}; expected logical ids among {', '.join(sorted(stack_functions)) or '(none)'}"
+            )
+        return {lid: stack_functions[lid] for lid in deployment.functions}
+    return {lid: name for lid, name in sorted(stack_functions.items()) if lid not in hooks}
+
+
+def matching_version(versions: list[dict[str, Any]], latest: dict[str, Any]) -> str | None:
+    """The newest published version identical to $LATEST in code and configuration."""
+    target = fingerprint(latest)
+    for version in reversed(versions):
+        if fingerprint(version) == target:
+            return str(version["Version"])
+    return None
+
+
+def release_function(
+    lam: LambdaVersions, logical_id: str, function_name: str, alias: str, description: str
+) -> FunctionRelease:
+    latest = lam.configuration(function_name)
+    current = lam.alias(function_name, alias)
+    previous = str(current["FunctionVersion"]) if current else None
+    if previous is not None:
+        changed = differences(lam.configuration(function_name, previous), latest)
+        if not changed:
+            return FunctionRelease(
+                logical_id=logical_id, function_name=function_name, alias=alias,
+                version=previous, previous_version=previous, changed=False,
+            )
+        logger.info("function changed", extra={"function": function_name, "changed": changed})
+    version = matching_version(lam.versions(function_name), latest)
+    if version is None:
+        try:
+            version = str(lam.publish(function_name, latest["CodeSha256"], latest.get("RevisionId"), description)["Version"])
+        except ClientError as exc:
+            if is_transient(exc):
+                raise
+            raise VersionPublishFailed(
+                f"PublishVersion of {function_name} ({logical_id}) failed ({error_code(exc)}): "
+                f"{exc.response.get('Error', {}).get('Message', '')}. A change to the function after the "
+                "stack update (PreconditionFailedException) means someone else is changing it"
+            ) from exc
+    alias_created = False
+    if current is None:
+        alias_created = lam.create_alias(function_name, alias, version, description)
+        if not alias_created:  # created meanwhile by an earlier attempt of this step
+            existing = lam.alias(function_name, alias) or {}
+            previous = str(existing.get("FunctionVersion")) if existing.get("FunctionVersion") != version else None
+            alias_created = previous is None
+    return FunctionRelease(
+        logical_id=logical_id, function_name=function_name, alias=alias, version=version,
+        previous_version=previous, changed=True, alias_created=alias_created,
+    )
+
+
+def versions_to_prune(versions: list[str], protected: set[str], keep: int) -> list[str]:
+    """Versions beyond the newest ``keep``, never a protected one (alias targets, this release)."""
+    if keep <= 0:
+        return []
+    numbered = sorted((v for v in versions if v.isdigit()), key=int)
+    return [v for v in numbered[: max(len(numbered) - keep, 0)] if v not in protected]
+
+
+def prune(lam: LambdaVersions, release: FunctionRelease, keep: int) -> None:
+    """Best effort: a failure here is logged, never fails the deployment."""
+    if keep <= 0:
+        return
+    try:
+        protected = {release.version, release.previous_version or ""}
+        for alias in lam.aliases(release.function_name):
+            protected.add(str(alias.get("FunctionVersion")))
+            protected.update((alias.get("RoutingConfig") or {}).get("AdditionalVersionWeights", {}).keys())
+        versions = [str(v["Version"]) for v in lam.versions(release.function_name)]
+        for version in versions_to_prune(versions, protected, keep):
+            lam.delete_version(release.function_name, version)
+    except ClientError as exc:
+        logger.warning(
+            "pruning old versions failed", extra={"function": release.function_name, "code": error_code(exc)}
+        )
+
+
+def publish_versions(
+    document: Document, execution: ExecutionContext, cloudformation: Any = None, lambda_client: Any = None
+) -> VersionsInfo:
+    request = document.require_request()
+    assert request.target is not None
+    cfn = CloudFormation(cloudformation or client("cloudformation"))
+    lam = LambdaVersions(lambda_client or client("lambda"))
+    stack_functions = {
+        r["LogicalResourceId"]: r["PhysicalResourceId"]
+        for r in cfn.resources(request.stack)
+        if r.get("ResourceType") == FUNCTION_TYPE and r.get("PhysicalResourceId")
+    }
+    alias = request.target.deployment.alias
+    description = f"stepdeploy {request.repository or request.source}@{request.short_commit} {execution.name}"[:256]
+    releases = [
+        release_function(lam, logical_id, name, alias, description)
+        for logical_id, name in managed_functions(request, stack_functions).items()
+    ]
+    for release in releases:
+        prune(lam, release, KEEP_VERSIONS)
+    return VersionsInfo(functions=releases, shift_needed=any(r.needs_shift for r in releases))

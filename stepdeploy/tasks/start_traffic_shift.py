@@ -1,0 +1,139 @@
+"""Start traffic shift: one CodeDeploy deployment per changed function, AppSpec built here (lesson 5).
+
+The deployment group ``<stack>-<logicalId>`` is created or brought to what stepdeploy.yml says
+(strategy, alarms, automatic rollback on failure and on alarm). Idempotent: a deployment this
+execution already created for a function (found by the marker in its description) is reused.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import datetime
+from typing import Any
+
+from stepdeploy.aws.alarms import resolve_alarm_names
+from stepdeploy.aws.clients import client
+from stepdeploy.aws.cloudformation import CloudFormation
+from stepdeploy.aws.codedeploy import CodeDeploy, group_settings
+from stepdeploy.config import CustomStrategy
+from stepdeploy.errors import ConfigurationError
+from stepdeploy.models import Document, ExecutionContext, FunctionRelease, ShiftDeployment, ShiftInfo
+from stepdeploy.settings import settings
+
+GROUP_NAME_MAX = 100
+HOOK_EVENTS = (("before_allow_traffic", "BeforeAllowTraffic"), ("after_allow_traffic", "AfterAllowTraffic"))
+
+
+def group_name(stack: str, logical_id: str) -> str:
+    """``<stack>-<logicalId>``; a longer name is cut and made unique with a hash (100 characters at most)."""
+    name = f"{stack}-{logical_id}"
+    if len(name) <= GROUP_NAME_MAX:
+        return name
+    digest = hashlib.sha256(name.encode()).hexdigest()[:12]
+    return f"{name[: GROUP_NAME_MAX - 13]}-{digest}"
+
+
+def build_appspec(release: FunctionRelease, hooks: dict[str, str]) -> str:
+    """The AppSpec for one function: move ``alias`` from CurrentVersion to TargetVersion.
+
+    ``hooks`` maps BeforeAllowTraffic/AfterAllowTraffic to the hook function's physical name.
+    """
+    if release.previous_version is None:
+        raise ValueError(f"{release.logical_id}: no current version to shift from")
+    spec: dict[str, Any] = {
+        "version": 0.0,
+        "Resources": [
+            {
+                release.logical_id: {
+                    "Type": "AWS::Lambda::Function",
+                    "Properties": {
+                        "Name": release.function_name,
+                        "Alias": release.alias,
+                        "CurrentVersion": release.previous_version,
+                        "TargetVersion": release.version,
+                    },
+                }
+            }
+        ],
+    }
+    if hooks:
+        spec["Hooks"] = [{event: function} for event, function in hooks.items()]
+    return json.dumps(spec, indent=1)
+
+
+def deployment_marker(execution: ExecutionContext, release: FunctionRelease) -> str:
+    digest = hashlib.sha256(execution.id.encode()).hexdigest()[:16]
+    return f"[stepdeploy:{digest}:{release.logical_id}:{release.version}]"
+
+
+def _parse_time(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
+def resolve_hooks(cfn: CloudFormation, document: Document) -> dict[str, str]:
+    request = document.require_request()
+    assert request.target is not None
+    hooks = request.target.deployment.hooks
+    resolved: dict[str, str] = {}
+    for field, event in HOOK_EVENTS:
+        logical_id = getattr(hooks, field)
+        if not logical_id:
+            continue
+        resource = cfn.resource(request.stack, logical_id)
+        if not resource or resource.get("ResourceType") != "AWS::Lambda::Function":
+            raise ConfigurationError(
+                f"stepdeploy.yml: targets (stack {request.stack}).deployment.hooks.{field}: {logical_id!r} is "
+                f"not a Lambda function of stack {request.stack}; expected the logical id of the hook function"
+            )
+        resolved[event] = str(resource["PhysicalResourceId"])
+    return resolved
+
+
+def start_traffic_shift(
+    document: Document, execution: ExecutionContext, codedeploy: Any = None, cloudformation: Any = None
+) -> ShiftInfo:
+    request = document.require_request()
+    assert request.target is not None
+    if document.versions is None:
+        raise ValueError("Start traffic shift needs the Publish versions step's result in $.versions")
+    s = settings()
+    cd = CodeDeploy(codedeploy or client("codedeploy"))
+    cfn = CloudFormation(cloudformation or client("cloudformation"))
+    deployment = request.target.deployment
+    if isinstance(deployment.strategy, CustomStrategy):
+        cd.ensure_config(deployment.strategy)
+    config_name = deployment.deployment_config_name
+    alarms = resolve_alarm_names(cfn, request.stack, deployment.alarms)
+    hooks = resolve_hooks(cfn, document)
+    wanted = group_settings(config_name, s.codedeploy_role_arn, alarms)
+    since = _parse_time(execution.start_time)
+    started: list[ShiftDeployment] = []
+    for release in document.versions.functions:
+        if not release.needs_shift:
+            continue
+        group = group_name(request.stack, release.logical_id)
+        cd.ensure_group(s.codedeploy_application, group, wanted)
+        marker = deployment_marker(execution, release)
+        deployment_id = cd.find_deployment(s.codedeploy_application, group, marker, since)
+        if deployment_id is None:
+            appspec = build_appspec(release, hooks)
+            deployment_id = cd.create_deployment(
+                s.codedeploy_application,
+                group,
+                config_name,
+                appspec,
+                hashlib.sha256(appspec.encode()).hexdigest(),
+                f"{marker} {release.function_name}:{release.alias} "
+                f"{release.previous_version} -> {release.version} ({request.repository or request.source}"
+                f"@{request.short_commit})",
+            )
+        started.append(
+            ShiftDeployment(logical_id=release.logical_id, function_name=release.function_name, deployment_id=deployment_id)
+        )
+    return ShiftInfo(deployments=started)

@@ -1,0 +1,90 @@
+"""Handlers against moto in this process: the orchestrator's table, bucket, bus and secrets."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+
+ROOT = Path(__file__).resolve().parents[2]
+EVENTS = ROOT / "events"
+
+
+def load_handler(name: str) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(f"handler_{name}", ROOT / "functions" / name / "app.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def load_event(name: str) -> dict[str, Any]:
+    return json.loads((EVENTS / f"{name}.json").read_text())
+
+
+class Context:
+    function_name = "test"
+    memory_limit_in_mb = 256
+    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:test"
+    aws_request_id = "req-1"
+
+    @staticmethod
+    def get_remaining_time_in_millis() -> int:
+        return 30000
+
+
+@pytest.fixture()
+def orchestrator(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
+    env = {
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "TABLE_NAME": "stepdeploy-table",
+        "ARTIFACT_BUCKET": "stepdeploy-artifacts",
+        "UPLOAD_PREFIX": "uploads/",
+        "EVENT_BUS_NAME": "stepdeploy-events",
+        "ALLOWED_REPOSITORIES": "platform/sample-app:sample-*,Codertocat/Hello-World",
+        "GHE_HOST": "ghe.example.com",
+        "GHE_API_URL": "https://ghe.example.com/api/v3",
+        "CODEBUILD_PROJECT": "stepdeploy-build",
+        "POWERTOOLS_TRACE_DISABLED": "true",
+        "POWERTOOLS_DEV": "false",
+    }
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    from stepdeploy.aws import clients, ledger, secrets
+    from stepdeploy.settings import settings
+
+    settings.cache_clear()
+    clients.client.cache_clear()
+    ledger.ledger.cache_clear()
+    secrets.clear_cache()
+    with mock_aws():
+        dynamodb = boto3.client("dynamodb")
+        dynamodb.create_table(
+            TableName=env["TABLE_NAME"],
+            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
+                                  {"AttributeName": "sk", "AttributeType": "S"}],
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        boto3.client("s3").create_bucket(Bucket=env["ARTIFACT_BUCKET"])
+        boto3.client("events").create_event_bus(Name=env["EVENT_BUS_NAME"])
+        sm = boto3.client("secretsmanager")
+        webhook = sm.create_secret(Name="webhook", SecretString="It's a Secret to Everybody")["ARN"]
+        token = sm.create_secret(Name="ghe-token", SecretString="t0ken")["ARN"]
+        monkeypatch.setenv("WEBHOOK_SECRET_ARN", webhook)
+        monkeypatch.setenv("GHE_TOKEN_SECRET_ARN", token)
+        settings.cache_clear()
+        yield env
+    settings.cache_clear()
+    clients.client.cache_clear()
+    ledger.ledger.cache_clear()
