@@ -308,7 +308,9 @@ def check_image_uri(uri: Any, where: str, mutable_tags: frozenset[str]) -> None:
         return  # an intrinsic function: resolved by CloudFormation, nothing to check here
     host, _, rest = uri.partition("/")
     if not rest or not ("." in host or ":" in host):
-        raise ArtifactRejected(f"{where}: {uri!r} is not a registry URI; expected <registry>/<repository>@sha256:<digest>")
+        raise ArtifactRejected(
+            f"{where}: {uri!r} is not a registry URI; expected <registry>/<repository>@sha256:<digest>"
+        )
     if _DIGEST_PIN.search(uri):
         return
     last = rest.rsplit("/", 1)[-1]
@@ -461,7 +463,9 @@ def package_template(
             props[prop] = packager.raw_file(logical_id, props[prop], f"{where}.{prop}")
         elif kind in _UNSUPPORTED_LOCAL and _is_local(props.get(_UNSUPPORTED_LOCAL[kind])):
             prop = _UNSUPPORTED_LOCAL[kind]
-            raise ArtifactRejected(f"{where}.{prop}: local paths are not packaged here; use an s3:// or https:// location")
+            raise ArtifactRejected(
+                f"{where}.{prop}: local paths are not packaged here; use an s3:// or https:// location"
+            )
     if _is_local(globals_.get("CodeUri")):
         del globals_["CodeUri"]  # every function that used it now has its own CodeUri
     return packager.result

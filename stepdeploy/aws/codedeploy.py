@@ -79,7 +79,9 @@ class CodeDeploy:
                 raise
         try:
             self._cd.create_deployment_config(
-                deploymentConfigName=strategy.name, computePlatform="Lambda", trafficRoutingConfig=traffic_routing(strategy)
+                deploymentConfigName=strategy.name,
+                computePlatform="Lambda",
+                trafficRoutingConfig=traffic_routing(strategy),
             )
         except ClientError as exc:
             if error_code(exc) != "DeploymentConfigAlreadyExistsException":
@@ -89,7 +91,11 @@ class CodeDeploy:
 
     def group(self, application: str, group: str) -> dict[str, Any] | None:
         try:
-            return dict(self._cd.get_deployment_group(applicationName=application, deploymentGroupName=group)["deploymentGroupInfo"])
+            return dict(
+                self._cd.get_deployment_group(applicationName=application, deploymentGroupName=group)[
+                    "deploymentGroupInfo"
+                ]
+            )
         except ClientError as exc:
             if error_code(exc) == "DeploymentGroupDoesNotExistException":
                 return None

@@ -37,10 +37,16 @@ def fingerprint(config: dict[str, Any]) -> dict[str, Any]:
         "Architectures": config.get("Architectures") or ["x86_64"],
         "EphemeralStorage": (config.get("EphemeralStorage") or {}).get("Size") or 512,
         "TracingMode": (config.get("TracingConfig") or {}).get("Mode") or "PassThrough",
-        "Vpc": [_sorted(vpc.get("SubnetIds")), _sorted(vpc.get("SecurityGroupIds")), bool(vpc.get("Ipv6AllowedForDualStack"))],
+        "Vpc": [
+            _sorted(vpc.get("SubnetIds")),
+            _sorted(vpc.get("SecurityGroupIds")),
+            bool(vpc.get("Ipv6AllowedForDualStack")),
+        ],
         "DeadLetter": (config.get("DeadLetterConfig") or {}).get("TargetArn"),
         "KMSKeyArn": config.get("KMSKeyArn"),
-        "FileSystems": sorted((fs.get("Arn"), fs.get("LocalMountPath")) for fs in config.get("FileSystemConfigs") or []),
+        "FileSystems": sorted(
+            (fs.get("Arn"), fs.get("LocalMountPath")) for fs in config.get("FileSystemConfigs") or []
+        ),
         "Image": [image.get("EntryPoint"), image.get("Command"), image.get("WorkingDirectory")],
         "SnapStart": (config.get("SnapStart") or {}).get("ApplyOn") or "None",
         "Logging": [
@@ -85,7 +91,9 @@ class LambdaVersions:
             found.extend(v for v in page.get("Versions", []) if v.get("Version") != "$LATEST")
         return sorted(found, key=lambda v: int(v["Version"]))
 
-    def publish(self, function_name: str, code_sha256: str, revision_id: str | None, description: str) -> dict[str, Any]:
+    def publish(
+        self, function_name: str, code_sha256: str, revision_id: str | None, description: str
+    ) -> dict[str, Any]:
         """PublishVersion pinned to the code (and revision) we compared: a race fails, never ships other code."""
         params: dict[str, Any] = {"FunctionName": function_name, "CodeSha256": code_sha256, "Description": description}
         if revision_id:

@@ -21,7 +21,7 @@ import math
 import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from stepdeploy.localcloud.clock import CLOCK
@@ -114,9 +114,9 @@ def _naive_utc(timestamp: Any) -> datetime:
     if isinstance(timestamp, str):
         timestamp = datetime.fromisoformat(timestamp.replace("Z", "+00:00"))
     if isinstance(timestamp, (int, float)):
-        timestamp = datetime.fromtimestamp(timestamp, tz=timezone.utc)
+        timestamp = datetime.fromtimestamp(timestamp, tz=UTC)
     if timestamp.tzinfo is not None:
-        timestamp = timestamp.astimezone(timezone.utc).replace(tzinfo=None)
+        timestamp = timestamp.astimezone(UTC).replace(tzinfo=None)
     return timestamp
 
 
@@ -190,9 +190,7 @@ def _listed(points: list[Datapoint]) -> str:
     return "[" + ", ".join(f"{_number(point.value)} ({_stamp(point.start)})" for point in points) + "]"  # type: ignore[arg-type]
 
 
-def evaluate(
-    alarm: Any, query: MetricQuery, points: list[Datapoint], now: datetime
-) -> Evaluation | None:
+def evaluate(alarm: Any, query: MetricQuery, points: list[Datapoint], now: datetime) -> Evaluation | None:
     """The state AWS would give ``alarm`` for these datapoints; None keeps the current state."""
     phrase, breaches = _OPERATORS[alarm.comparison_operator]
     threshold = float(alarm.threshold)
@@ -228,8 +226,7 @@ def evaluate(
         verb = "was" if len(shown) == 1 else "were"
         if periods == 1:
             reason = (
-                f"Threshold Crossed: 1 datapoint {_listed(shown)} {verb} {phrase} the threshold "
-                f"({_number(threshold)})."
+                f"Threshold Crossed: 1 datapoint {_listed(shown)} {verb} {phrase} the threshold ({_number(threshold)})."
             )
         else:
             old = alarm.state_value if alarm.state_value in ("OK", "INSUFFICIENT_DATA") else "OK"
@@ -243,8 +240,7 @@ def evaluate(
     calm = [point for point in present if point not in breaching]
     if periods == 1:
         reason = (
-            f"Threshold Crossed: 1 datapoint {_listed(calm)} was not {phrase} the threshold "
-            f"({_number(threshold)})."
+            f"Threshold Crossed: 1 datapoint {_listed(calm)} was not {phrase} the threshold ({_number(threshold)})."
         )
     elif calm:
         reason = (

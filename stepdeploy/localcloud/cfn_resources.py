@@ -181,6 +181,25 @@ def _inline_code_zip(code: str, runtime: str | None) -> str:
     return base64.b64encode(buffer.getvalue()).decode()
 
 
+def _require_code_object(ctx: ResourceContext, code: dict[str, Any]) -> None:
+    """Lambda reads S3 code at create/update time; moto 5.2.5 accepts a missing object silently."""
+    if "S3Bucket" not in code or "S3Key" not in code:
+        return
+    from moto.s3.models import s3_backends
+
+    backend = s3_backends[ctx.account_id][ctx.partition]
+    if code["S3Bucket"] not in backend.buckets:
+        raise ResourceFailure(
+            "Resource handler returned message: \"Error occurred while GetObject. S3 Error Code: NoSuchBucket. "
+            f"S3 Error Message: The specified bucket does not exist (bucket {code['S3Bucket']})\""
+        )
+    if backend.get_object(code["S3Bucket"], code["S3Key"], version_id=code.get("S3ObjectVersion")) is None:
+        raise ResourceFailure(
+            "Resource handler returned message: \"Error occurred while GetObject. S3 Error Code: NoSuchKey. "
+            f"S3 Error Message: The specified key does not exist. (s3://{code['S3Bucket']}/{code['S3Key']})\""
+        )
+
+
 def _split_function_ref(name_or_arn: str) -> tuple[str, str | None]:
     """A function name, name:qualifier or ARN (possibly qualified) to (name or ARN, qualifier)."""
     parts = name_or_arn.split(":")
@@ -201,8 +220,9 @@ class LambdaFunctionHandler(ResourceHandler):
         "KmsKeyArn", "ImageConfig", "LoggingConfig", "Architectures",
     )  # fmt: skip
 
-    def _code(self, props: dict[str, Any]) -> dict[str, Any]:
+    def _code(self, ctx: ResourceContext, props: dict[str, Any]) -> dict[str, Any]:
         code = dict(props.get("Code") or {})
+        _require_code_object(ctx, code)
         if "ZipFile" in code:
             code["ZipFile"] = _inline_code_zip(code["ZipFile"], props.get("Runtime"))
         return code
@@ -215,7 +235,7 @@ class LambdaFunctionHandler(ResourceHandler):
         }
         spec.update(
             FunctionName=name,
-            Code=self._code(props),
+            Code=self._code(ctx, props),
             PackageType=props.get("PackageType", "Zip"),
             Tags={**ctx.system_tags(), **tags_to_dict(props.get("Tags"))},
         )
@@ -247,7 +267,7 @@ class LambdaFunctionHandler(ResourceHandler):
             if new.get(key) != old.get(key) and key in new:
                 setattr(fn, attribute, new[key])
         if new.get("Code") != old.get("Code"):
-            backend.update_function_code(name, None, self._code(new))
+            backend.update_function_code(name, None, self._code(ctx, new))
         if new.get("Tags") != old.get("Tags"):
             backend.tag_resource(fn.function_arn, {**ctx.system_tags(), **tags_to_dict(new.get("Tags"))})
         return Provisioned(name, {"Arn": fn.function_arn})
@@ -353,6 +373,7 @@ class LambdaLayerVersionHandler(ResourceHandler):
     def create(self, ctx: ResourceContext, props: dict[str, Any]) -> Provisioned:
         name = props.get("LayerName") or ctx.generated_name(max_length=140, with_stack=False)
         spec = {"LayerName": name, "Content": _required(props, "Content", ctx)}
+        _require_code_object(ctx, spec["Content"])
         for key in ("Description", "CompatibleRuntimes", "CompatibleArchitectures", "LicenseInfo"):
             if key in props:
                 spec[key] = props[key]

@@ -89,8 +89,7 @@ class TrafficRouting:
         if kind == "TimeBasedLinear":
             return cls._timed(kind, config.get("timeBasedLinear"), "linearPercentage", "linearInterval")
         raise DeploymentConfigError(
-            f"trafficRoutingConfig.type {kind!r} is not valid; expected TimeBasedCanary, "
-            "TimeBasedLinear or AllAtOnce."
+            f"trafficRoutingConfig.type {kind!r} is not valid; expected TimeBasedCanary, TimeBasedLinear or AllAtOnce."
         )
 
     @classmethod
@@ -140,10 +139,7 @@ class TrafficRouting:
         if self.type == "TimeBasedCanary":
             return [(self.percentage / 100, hold)]
         if self.type == "TimeBasedLinear":
-            return [
-                (round(k * self.percentage / 100, 6), hold)
-                for k in range(1, -(-100 // self.percentage))
-            ]
+            return [(round(k * self.percentage / 100, 6), hold) for k in range(1, -(-100 // self.percentage))]
         return []
 
 
@@ -183,7 +179,7 @@ class DeploymentConfig:
     traffic_routing: TrafficRouting | None = None
     minimum_healthy_hosts: dict[str, Any] | None = None
     config_id: str = field(default_factory=lambda: str(uuid.uuid4()))
-    create_time: datetime = field(default_factory=datetime.now)
+    create_time: datetime = field(default_factory=lambda: _utcnow())
 
     def to_api(self) -> dict[str, Any]:
         info: dict[str, Any] = {
@@ -278,9 +274,7 @@ def appspec_content(revision: dict[str, Any] | None) -> str:
     if expected:
         actual = hashlib.sha256(content.encode()).hexdigest()
         if actual.lower() != str(expected).lower():
-            raise AppSpecError(
-                f"The AppSpec content's SHA-256 is {actual}, but the revision says {expected}."
-            )
+            raise AppSpecError(f"The AppSpec content's SHA-256 is {actual}, but the revision says {expected}.")
     return str(content)
 
 
@@ -308,9 +302,7 @@ def parse_appspec(content: str) -> LambdaAppSpec:
     ((resource_name, resource),) = entry.items()
     if not isinstance(resource, dict) or resource.get("Type") != "AWS::Lambda::Function":
         found = resource.get("Type") if isinstance(resource, dict) else resource
-        raise AppSpecError(
-            f"AppSpec resource {resource_name} must have Type AWS::Lambda::Function, got {found!r}."
-        )
+        raise AppSpecError(f"AppSpec resource {resource_name} must have Type AWS::Lambda::Function, got {found!r}.")
     properties = resource.get("Properties") or {}
     missing = [key for key in ("Name", "Alias", "CurrentVersion", "TargetVersion") if not properties.get(key)]
     if missing:
@@ -466,7 +458,9 @@ class DeploymentRun:
         self.alarm_configuration = alarm_configuration or {}
         self.auto_rollback_configuration = auto_rollback_configuration or {}
         self.rollback_of = rollback_of
-        self.appspec: LambdaAppSpec | None = rollback_of.appspec.swapped() if rollback_of and rollback_of.appspec else None
+        self.appspec: LambdaAppSpec | None = (
+            rollback_of.appspec.swapped() if rollback_of and rollback_of.appspec else None
+        )
         self.target_weight = 0.0
         self.target_status = "Pending"
         self.target_updated = _utcnow()
@@ -486,9 +480,7 @@ class DeploymentRun:
     # -- control from the API (server threads) --
 
     def start(self) -> None:
-        self._thread = threading.Thread(
-            target=self._main, name=f"codedeploy-{self.deployment_id}", daemon=True
-        )
+        self._thread = threading.Thread(target=self._main, name=f"codedeploy-{self.deployment_id}", daemon=True)
         self._thread.start()
 
     def request_stop(self, auto_rollback_enabled: bool | None) -> None:
@@ -672,9 +664,16 @@ class DeploymentRun:
                 self._wake.set()
 
         threading.Thread(target=invoke, name=f"codedeploy-hook-{self.deployment_id}", daemon=True).start()
-        reported = self._watch(HOOK_TIMEOUT_VIRTUAL_SECONDS, until=lambda: execution.done.is_set() or bool(invoke_error))
+        reported = self._watch(
+            HOOK_TIMEOUT_VIRTUAL_SECONDS, until=lambda: execution.done.is_set() or bool(invoke_error)
+        )
         if invoke_error:
-            self._fail_event(record, "UnknownError", function, f"The hook function {function} could not be invoked: {invoke_error[0]}")
+            self._fail_event(
+                record,
+                "UnknownError",
+                function,
+                f"The hook function {function} could not be invoked: {invoke_error[0]}",
+            )
             raise failed(
                 "HOOK_EXECUTION_FAILURE",
                 f"The {record.name} lifecycle event hook function {function} could not be invoked: {invoke_error[0]}",
@@ -853,7 +852,8 @@ class DeploymentRun:
             "codeDeployRollback",
         )
         deployment.rollback_info = {}
-        backend.deployments[deployment.deployment_id] = deployment
+        # a new dict rather than an insertion: moto's server threads may be iterating the old one
+        backend.deployments = {**backend.deployments, deployment.deployment_id: deployment}
         run = DeploymentRun(
             deployment,
             account_id=self.account_id,

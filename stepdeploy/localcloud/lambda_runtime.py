@@ -444,14 +444,17 @@ class Worker:
             self.process.wait(timeout=5)
         self._close()
 
-    def stop(self) -> None:
-        """Ask the worker to exit (end of its requests), then kill it if it lingers."""
-        if self.process.poll() is None:
-            with contextlib.suppress(OSError):
-                assert self.process.stdin is not None
-                self.process.stdin.close()
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                self.process.wait(timeout=2)
+    def end_requests(self) -> None:
+        """Close the worker's request pipe: it exits once its current request (if any) is done."""
+        with contextlib.suppress(OSError, ValueError):
+            assert self.process.stdin is not None
+            self.process.stdin.close()
+
+    def stop(self, grace: float = 2.0) -> None:
+        """Let the worker exit by itself after ``end_requests``, then kill it if it lingers."""
+        self.end_requests()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.process.wait(timeout=grace)
         self.kill()
 
     def _close(self) -> None:
@@ -517,14 +520,15 @@ class WorkerPool:
                 self._count -= 1
             self._condition.notify()
 
-    def close(self) -> None:
+    def close(self) -> list[Worker]:
+        """Refuse new invocations; busy workers are killed when released. Returns the idle ones,
+        to be stopped by the caller."""
         with self._condition:
             self._closed = True
             idle, self._idle = self._idle, []
             self._count -= len(idle)
             self._condition.notify_all()
-        for worker in idle:
-            worker.stop()
+        return idle
 
     @property
     def worker_count(self) -> int:
@@ -543,7 +547,7 @@ def _pool_for(spec: FunctionSpec) -> WorkerPool:
             return pool
         _pools[key] = WorkerPool(spec)
     if pool is not None:  # code or configuration changed: retire the old environments
-        pool.close()
+        _stop_workers(pool.close())
     return _pools[key]
 
 
@@ -882,8 +886,15 @@ def shutdown() -> None:
     with _pools_lock:
         pools = list(_pools.values())
         _pools.clear()
-    for pool in pools:
-        pool.close()
+    _stop_workers([worker for pool in pools for worker in pool.close()])
+
+
+def _stop_workers(workers: list[Worker]) -> None:
+    for worker in workers:  # all at once: each exits on the end of its requests
+        worker.end_requests()
+    deadline = time.monotonic() + 2.0
+    for worker in workers:
+        worker.stop(grace=max(0.0, deadline - time.monotonic()))
 
 
 atexit.register(shutdown)

@@ -39,8 +39,13 @@ def summarize_changes(changes: list[dict[str, Any]]) -> list[dict[str, Any]]:
         )
     if len(changes) > MAX_CHANGES:
         summary.append(
-            {"action": "More", "logical_id": None, "resource_type": None, "replacement": None,
-             "more": len(changes) - MAX_CHANGES}
+            {
+                "action": "More",
+                "logical_id": None,
+                "resource_type": None,
+                "replacement": None,
+                "more": len(changes) - MAX_CHANGES,
+            }
         )
     return summary
 

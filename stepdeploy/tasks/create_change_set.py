@@ -37,7 +37,9 @@ NEEDS_ATTENTION = {
         "an earlier update failed to roll back; run ContinueUpdateRollback on the stack (skipping the "
         "resources that cannot roll back), wait for UPDATE_ROLLBACK_COMPLETE, then redrive"
     ),
-    "ROLLBACK_FAILED": "a failed create could not roll back; delete the stack (retaining what cannot be deleted), then redrive",
+    "ROLLBACK_FAILED": (
+        "a failed create could not roll back; delete the stack (retaining what cannot be deleted), then redrive"
+    ),
     "DELETE_FAILED": "a delete of the stack failed; delete it again (retaining what cannot be deleted), then redrive",
     "CREATE_FAILED": "a create failed without rollback; delete the stack, then redrive",
     "UPDATE_FAILED": "an update failed without rollback; roll the stack back (RollbackStack) or fix it, then redrive",
@@ -85,7 +87,9 @@ def change_set_type(stack: dict[str, Any] | None) -> str:
     return "UPDATE"
 
 
-def _info(name: str, stack_name: str, kind: str, found: dict[str, Any] | None, change_set_id: str | None) -> ChangeSetInfo:
+def _info(
+    name: str, stack_name: str, kind: str, found: dict[str, Any] | None, change_set_id: str | None
+) -> ChangeSetInfo:
     return ChangeSetInfo(
         stack_name=stack_name,
         change_set_name=name,

@@ -110,7 +110,9 @@ def package_artifact(document: Document, execution: ExecutionContext, s3: Any = 
         bundle = open_bundle(raw, LIMITS)  # type: ignore[arg-type]
         template_path = posixpath.normpath(request.template_path).lstrip("/")
         if not bundle.has_file(template_path):
-            raise ArtifactRejected(f"the bundle has no {template_path} (request.template_path); expected the SAM template")
+            raise ArtifactRejected(
+                f"the bundle has no {template_path} (request.template_path); expected the SAM template"
+            )
         try:
             template = cfn_yaml.load(bundle.read(template_path))
         except cfn_yaml.TemplateError as exc:

@@ -81,14 +81,20 @@ def release_function(
         changed = differences(lam.configuration(function_name, previous), latest)
         if not changed:
             return FunctionRelease(
-                logical_id=logical_id, function_name=function_name, alias=alias,
-                version=previous, previous_version=previous, changed=False,
+                logical_id=logical_id,
+                function_name=function_name,
+                alias=alias,
+                version=previous,
+                previous_version=previous,
+                changed=False,
             )
         logger.info("function changed", extra={"function": function_name, "changed": changed})
     version = matching_version(lam.versions(function_name), latest)
     if version is None:
         try:
-            version = str(lam.publish(function_name, latest["CodeSha256"], latest.get("RevisionId"), description)["Version"])
+            version = str(
+                lam.publish(function_name, latest["CodeSha256"], latest.get("RevisionId"), description)["Version"]
+            )
         except ClientError as exc:
             if is_transient(exc):
                 raise
@@ -105,8 +111,13 @@ def release_function(
             previous = str(existing.get("FunctionVersion")) if existing.get("FunctionVersion") != version else None
             alias_created = previous is None
     return FunctionRelease(
-        logical_id=logical_id, function_name=function_name, alias=alias, version=version,
-        previous_version=previous, changed=True, alias_created=alias_created,
+        logical_id=logical_id,
+        function_name=function_name,
+        alias=alias,
+        version=version,
+        previous_version=previous,
+        changed=True,
+        alias_created=alias_created,
     )
 
 

@@ -134,6 +134,8 @@ def start_traffic_shift(
                 f"@{request.short_commit})",
             )
         started.append(
-            ShiftDeployment(logical_id=release.logical_id, function_name=release.function_name, deployment_id=deployment_id)
+            ShiftDeployment(
+                logical_id=release.logical_id, function_name=release.function_name, deployment_id=deployment_id
+            )
         )
     return ShiftInfo(deployments=started)

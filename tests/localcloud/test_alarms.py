@@ -6,7 +6,7 @@ import json
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -55,7 +55,9 @@ def errors_alarm(cloudwatch: Any, namespace: str, **overrides: Any) -> str:
     return name
 
 
-def put(cloudwatch: Any, namespace: str, value: float, at: datetime, dimensions: list[dict[str, str]] | None = None) -> None:
+def put(
+    cloudwatch: Any, namespace: str, value: float, at: datetime, dimensions: list[dict[str, str]] | None = None
+) -> None:
     cloudwatch.put_metric_data(
         Namespace=namespace,
         MetricData=[
@@ -78,7 +80,7 @@ def test_moto_alone_does_not_evaluate_alarms(cloudwatch: Any) -> None:
     """Fails when moto starts evaluating alarms itself; then this evaluator may be redundant."""
     namespace = unique("Test")
     name = errors_alarm(cloudwatch, namespace)
-    put(cloudwatch, namespace, 5.0, datetime.now(timezone.utc))
+    put(cloudwatch, namespace, 5.0, datetime.now(UTC))
     time.sleep(0.2)
     found = alarm(cloudwatch, name)
     assert found["StateValue"] == "OK"
@@ -91,7 +93,7 @@ def test_errors_in_the_window_raise_the_alarm_then_no_data_clears_it(
     speed(6)  # a 60 s period is 10 real seconds: timestamps have room to spare
     namespace = unique("Test")
     name = errors_alarm(cloudwatch, namespace, TreatMissingData="notBreaching")
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     put(cloudwatch, namespace, 2.0, now - timedelta(seconds=1))
 
     changes = alarms.evaluate_once(now=now)
@@ -152,7 +154,7 @@ def test_m_out_of_n_datapoints(cloudwatch: Any, speed: Callable[[float], None]) 
     period = period_seconds()
     namespace = unique("Test")
     name = errors_alarm(cloudwatch, namespace, EvaluationPeriods=3, DatapointsToAlarm=2, Threshold=1.0)
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     put(cloudwatch, namespace, 3.0, now - timedelta(seconds=period * 0.5))
     alarms.evaluate_once(now=now)
     one_of_three = alarm(cloudwatch, name)
@@ -164,8 +166,9 @@ def test_m_out_of_n_datapoints(cloudwatch: Any, speed: Callable[[float], None]) 
     found = alarm(cloudwatch, name)
     assert found["StateValue"] == "ALARM"
     assert found["StateReason"].startswith("Threshold Crossed: 2 out of the last 3 datapoints [3.0 (")
-    assert "were greater than the threshold (1.0) (minimum 2 datapoints for OK -> ALARM transition)." in (
-        found["StateReason"]
+    assert (
+        "were greater than the threshold (1.0) (minimum 2 datapoints for OK -> ALARM transition)."
+        in (found["StateReason"])
     )
 
 
@@ -173,7 +176,7 @@ def test_only_the_exact_dimension_set_counts(cloudwatch: Any, speed: Callable[[f
     speed(6)
     namespace = unique("Test")
     name = errors_alarm(cloudwatch, namespace, TreatMissingData="notBreaching")
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     # the Lambda runtime also reports [FunctionName, Resource] and [FunctionName, ExecutedVersion]
     put(cloudwatch, namespace, 4.0, now, FUNCTION_DIMENSIONS + [{"Name": "Resource", "Value": "orders:live"}])
     put(cloudwatch, namespace, 4.0, now, [{"Name": "FunctionName", "Value": "other"}])
@@ -198,7 +201,7 @@ def test_statistics(
     speed(6)
     namespace = unique("Test")
     name = errors_alarm(cloudwatch, namespace, Statistic=statistic, Threshold=threshold)
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     for value in (1.0, 2.0, 6.0):
         put(cloudwatch, namespace, value, now - timedelta(seconds=1))
     alarms.evaluate_once(now=now)
@@ -212,7 +215,7 @@ def test_the_background_evaluator_follows_the_data(cloudwatch: Any, speed: Calla
     alarms.start()
     try:
         assert alarms.is_running()
-        put(cloudwatch, namespace, 1.0, datetime.now(timezone.utc))
+        put(cloudwatch, namespace, 1.0, datetime.now(UTC))
         deadline = time.monotonic() + 5
         while alarm(cloudwatch, name)["StateValue"] != "ALARM":
             assert time.monotonic() < deadline, "the alarm never went to ALARM"

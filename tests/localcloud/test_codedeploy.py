@@ -230,7 +230,10 @@ def test_custom_deployment_config(aws: Callable[[str], Any]) -> None:
         cd.create_deployment_config(
             deploymentConfigName=name + "-bad",
             computePlatform="Lambda",
-            trafficRoutingConfig={"type": "TimeBasedLinear", "timeBasedLinear": {"linearPercentage": 0, "linearInterval": 1}},
+            trafficRoutingConfig={
+                "type": "TimeBasedLinear",
+                "timeBasedLinear": {"linearPercentage": 0, "linearInterval": 1},
+            },
         )
     assert error_code(invalid) == "InvalidTrafficRoutingConfigurationException"
     assert "linearPercentage" in str(invalid.value)
@@ -244,7 +247,10 @@ def test_a_custom_config_drives_the_shift(aws: Callable[[str], Any]) -> None:
     aws("codedeploy").create_deployment_config(
         deploymentConfigName=name,
         computePlatform="Lambda",
-        trafficRoutingConfig={"type": "TimeBasedCanary", "timeBasedCanary": {"canaryPercentage": 30, "canaryInterval": 3}},
+        trafficRoutingConfig={
+            "type": "TimeBasedCanary",
+            "timeBasedCanary": {"canaryPercentage": 30, "canaryInterval": 3},
+        },
     )
     app = make_app(aws, config=name)
     deployment_id = app.deploy()
@@ -282,7 +288,9 @@ def test_deployment_group_keeps_alarms_and_rollback(aws: Callable[[str], Any]) -
     assert error_code(too_many) == "AlarmsLimitExceededException"
     with pytest.raises(ClientError) as server_config:
         cd.update_deployment_group(
-            applicationName=app.name, currentDeploymentGroupName="group", deploymentConfigName="CodeDeployDefault.OneAtATime"
+            applicationName=app.name,
+            currentDeploymentGroupName="group",
+            deploymentConfigName="CodeDeployDefault.OneAtATime",
         )
     assert error_code(server_config) == "InvalidDeploymentConfigNameException"
 
@@ -371,7 +379,9 @@ def test_one_active_deployment_per_group(aws: Callable[[str], Any]) -> None:
 def assert_rolled_back(app: App, deployment_id: str, info: dict[str, Any]) -> dict[str, Any]:
     rollback_id = info["rollbackInfo"]["rollbackDeploymentId"]
     assert rollback_id != deployment_id and re.fullmatch(r"d-[A-Z0-9]{9}", rollback_id)
-    assert f"Automatic rollback is triggered with a DeploymentId {rollback_id}" in info["rollbackInfo"]["rollbackMessage"]
+    assert (
+        f"Automatic rollback is triggered with a DeploymentId {rollback_id}" in info["rollbackInfo"]["rollbackMessage"]
+    )
     rollback = app.wait_done(rollback_id)
     assert rollback["status"] == "Succeeded", rollback
     assert rollback["creator"] == "codeDeployRollback"
@@ -553,7 +563,10 @@ def test_hooks_go_through_the_lambda_runtime_by_default(
     assert invocations == [
         (
             "arn:aws:lambda:us-east-1:123456789012:function:post",
-            {"DeploymentId": deployment_id, "LifecycleEventHookExecutionId": invocations[0][1]["LifecycleEventHookExecutionId"]},
+            {
+                "DeploymentId": deployment_id,
+                "LifecycleEventHookExecutionId": invocations[0][1]["LifecycleEventHookExecutionId"],
+            },
             "Event",
         )
     ]
@@ -611,9 +624,7 @@ def test_state_changes_reach_the_default_event_bus(aws: Callable[[str], Any]) ->
     rule = f"codedeploy-{app.name}"
     events.put_rule(
         Name=rule,
-        EventPattern=json.dumps(
-            {"source": ["aws.codedeploy"], "detail": {"application": [app.name]}}
-        ),
+        EventPattern=json.dumps({"source": ["aws.codedeploy"], "detail": {"application": [app.name]}}),
     )
     events.put_targets(Rule=rule, Targets=[{"Id": "queue", "Arn": queue_arn}])
 

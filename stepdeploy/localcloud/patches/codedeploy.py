@@ -135,8 +135,8 @@ def create_deployment_group(*args: Any, **kwargs: Any) -> str:
     is_lambda = application.compute_platform == "Lambda"
     if is_lambda and not arguments["deployment_config_name"]:
         arguments["deployment_config_name"] = engine.DEFAULT_LAMBDA_CONFIG
-    if arguments["deployment_config_name"]:
-        _check_config_fits(_get_config(backend, arguments["deployment_config_name"]), application.compute_platform)
+    if is_lambda:  # Server and ECS configurations stay moto's business
+        _check_config_fits(_get_config(backend, arguments["deployment_config_name"]), "Lambda")
     _check_alarm_configuration(arguments["alarm_configuration"])
     _check_auto_rollback(arguments["auto_rollback_configuration"])
     if is_lambda and not arguments["deployment_style"]:
@@ -153,7 +153,7 @@ def update_deployment_group(
 ) -> list[str]:
     group = self.get_deployment_group(application_name, current_deployment_group_name)
     platform = group.application.compute_platform
-    if changes.get("deployment_config_name"):
+    if changes.get("deployment_config_name") and platform == "Lambda":
         _check_config_fits(_get_config(self, changes["deployment_config_name"]), platform)
     _check_alarm_configuration(changes.get("alarm_configuration"))
     _check_auto_rollback(changes.get("auto_rollback_configuration"))
@@ -196,8 +196,7 @@ def create_deployment(*args: Any, **kwargs: Any) -> str:
         ):
             raise _error(
                 "DeploymentLimitExceededException",
-                f"The Deployment Group '{group_name}' already has an active Deployment "
-                f"'{deployment.deployment_id}'",
+                f"The Deployment Group '{group_name}' already has an active Deployment '{deployment.deployment_id}'",
             )
     arguments["deployment_config_name"] = config.name
     deployment_id = _originals["create_deployment"](*call.args, **call.kwargs)
@@ -478,9 +477,7 @@ def _response_list_deployment_targets(self: Any) -> ActionResult:
 
 
 def _response_get_deployment_target(self: Any) -> ActionResult:
-    target = self.codedeploy_backend.get_deployment_target(
-        self._get_param("deploymentId"), self._get_param("targetId")
-    )
+    target = self.codedeploy_backend.get_deployment_target(self._get_param("deploymentId"), self._get_param("targetId"))
     return ActionResult({"deploymentTarget": target})
 
 

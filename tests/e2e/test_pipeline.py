@@ -1,0 +1,114 @@
+"""The whole pipeline on the local cloud, through the real entry points (signed HTTP push, S3 upload).
+
+One local cloud for the module; the demo's six scenarios run in order, then each test checks what a
+user would: execution status, error and cause, the aliases, the stack and the ledger.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from rich.console import Console
+
+from stepdeploy.demo import BRANCH, SAMPLE_APP, STACK, Demo, git, scenarios
+from stepdeploy.localcloud.cloud import LocalCloud
+
+from ..conftest import record_execution
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module")
+def run() -> Iterator[dict[str, Any]]:
+    root = Path(tempfile.mkdtemp(prefix="stepdeploy-e2e-"))
+    cloud = LocalCloud(root / "cloud", speed=60)
+    cloud.start()
+    try:
+        worktree = root / "sample-app"
+        shutil.copytree(SAMPLE_APP, worktree)
+        git(worktree, "init", "-q", "-b", BRANCH)
+        demo = Demo(cloud, worktree, Console(quiet=True), live=False)
+        results = {r["name"]: r for r in scenarios(demo)}
+        sfn = cloud.client("stepfunctions")
+        for result in results.values():
+            history = sfn.get_execution_history(executionArn=result["execution_arn"], maxResults=1000)["events"]
+            record_execution(history)
+        if demo.traffic:
+            demo.traffic.stop()
+        yield {"cloud": cloud, "results": results, "demo": demo}
+    finally:
+        cloud.stop()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def test_first_push_creates_stack_versions_and_aliases(run):
+    result = run["results"]["first push"]
+    assert result["status"] == "SUCCEEDED", result.get("cause")
+    assert result["alias_versions"] == {"GreeterFunction": "1", "CounterFunction": "1"}
+    stack = run["cloud"].client("cloudformation").describe_stacks(StackName=STACK)["Stacks"][0]
+    assert stack["StackStatus"] in ("CREATE_COMPLETE", "UPDATE_COMPLETE")
+
+
+def test_code_change_shifts_only_the_changed_function(run):
+    result = run["results"]["code change (canary)"]
+    assert result["status"] == "SUCCEEDED", result.get("cause")
+    assert result["alias_versions"] == {"GreeterFunction": "2", "CounterFunction": "1"}
+
+
+def test_alarm_during_canary_rolls_back(run):
+    result = run["results"]["alarm during canary (rollback)"]
+    assert result["status"] == "FAILED"
+    assert result["error"] == "DeploymentRolledBack"
+    assert "GreeterErrorsAlarm" in result["cause"] or "Errors" in result["cause"]
+    assert result["alias_versions"]["GreeterFunction"] == "2"
+
+
+def test_no_deployable_change_is_a_successful_noop(run):
+    result = run["results"]["nothing deployable changed (no-op)"]
+    assert result["status"] == "SUCCEEDED"
+    assert result["outcome"] == "NoChanges"
+    versions = run["cloud"].client("lambda").list_versions_by_function(
+        FunctionName=run["demo"].function_names()["GreeterFunction"]
+    )["Versions"]
+    assert sorted(v["Version"] for v in versions) == ["$LATEST", "1", "2", "3"]
+
+
+def test_s3_upload_deploys_without_build(run):
+    result = run["results"]["prebuilt artifact uploaded to S3"]
+    assert result["status"] == "SUCCEEDED", result.get("cause")
+    assert result["alias_versions"]["GreeterFunction"] == "4"
+    history = run["cloud"].client("stepfunctions").get_execution_history(
+        executionArn=result["execution_arn"], maxResults=1000
+    )["events"]
+    entered = {e["stateEnteredEventDetails"]["name"] for e in history if e["type"].endswith("StateEntered")}
+    assert "Start build" not in entered
+
+
+def test_failed_build_deploys_nothing_and_links_the_log(run):
+    result = run["results"]["build fails"]
+    assert result["status"] == "FAILED"
+    assert result["error"] == "BuildFailed"
+    assert "Logs:" in result["cause"]
+    assert result["alias_versions"] == run["results"]["prebuilt artifact uploaded to S3"]["alias_versions"]
+
+
+def test_ledger_records_every_outcome(run):
+    from stepdeploy.aws.ledger import Ledger
+
+    cloud = run["cloud"]
+    ledger = Ledger(cloud.orchestrator.table_name, dynamodb_resource=_resource(cloud))
+    outcomes = [r["outcome"] for r in reversed(ledger.releases_of(STACK))]
+    assert outcomes == ["Deployed", "Deployed", "DeploymentRolledBack", "NoChanges", "Deployed", "BuildFailed"]
+    assert ledger.lock_holder(STACK) is None
+
+
+def _resource(cloud: LocalCloud) -> Any:
+    import boto3
+
+    return boto3.resource("dynamodb", endpoint_url=cloud.url, region_name="us-east-1",
+                          aws_access_key_id="testing", aws_secret_access_key="testing")
