@@ -15,7 +15,7 @@ import argparse
 import json
 import re
 import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -64,6 +64,33 @@ def definition_transitions(definition: Mapping[str, Any]) -> set[tuple[str, str]
         if isinstance(state, Mapping)
         for _field, target in state_edges(state)
     }
+
+
+def execution_coverage(
+    history_events: Iterable[Mapping[str, Any]],
+) -> tuple[set[str], set[tuple[str, str]]]:
+    """States entered and (from, to) transitions taken, from a GetExecutionHistory event list.
+
+    Events may come in any order (reverseOrder, pages); transitions into Catch targets count.
+    A redrive resumes the failed state without a transition into it. Inside Map or Parallel
+    states the iterations' states interleave and their order counts as transitions too.
+    """
+    entered: set[str] = set()
+    transitions: set[tuple[str, str]] = set()
+    previous: str | None = None
+    for event in sorted(history_events, key=lambda e: int(e.get("id", 0))):
+        event_type = str(event.get("type", ""))
+        if event_type == "ExecutionRedriven":
+            previous = None
+        elif event_type.endswith("StateEntered"):
+            name = (event.get("stateEnteredEventDetails") or {}).get("name")
+            if not isinstance(name, str):
+                continue
+            entered.add(name)
+            if previous is not None:
+                transitions.add((previous, name))
+            previous = name
+    return entered, transitions
 
 
 def reachable_states(definition: Mapping[str, Any]) -> set[str]:
@@ -123,9 +150,7 @@ def _lint_machine(
             messages.append(f"{where}: must be a JSON object, got {type(state).__name__}")
             continue
         if len(name) > MAX_STATE_NAME_LENGTH:
-            messages.append(
-                f"{where}: the name is {len(name)} characters long, the limit is {MAX_STATE_NAME_LENGTH}"
-            )
+            messages.append(f"{where}: the name is {len(name)} characters long, the limit is {MAX_STATE_NAME_LENGTH}")
         state_type = state.get("Type")
         for field, target in state_edges(state):
             if target not in states:
@@ -147,9 +172,7 @@ def _lint_machine(
                 _lint_machine(processor, f"{where} ItemProcessor: ", substitutions, messages)
 
     if not terminal_found:
-        messages.append(
-            f"{scope}no terminal state: at least one state needs \"End\": true or Type Succeed or Fail"
-        )
+        messages.append(f'{scope}no terminal state: at least one state needs "End": true or Type Succeed or Fail')
     if isinstance(start, str) and start in states:
         reachable = reachable_states(machine)
         for name in states:
@@ -169,13 +192,11 @@ def _lint_flow(where: str, state: Mapping[str, Any], state_type: Any, messages: 
         messages.append(f'{where}: has neither Next nor "End": true')
 
 
-def _lint_task(
-    where: str, state: Mapping[str, Any], substitutions: Mapping[str, str], messages: list[str]
-) -> None:
+def _lint_task(where: str, state: Mapping[str, Any], substitutions: Mapping[str, str], messages: list[str]) -> None:
     if "TimeoutSeconds" not in state and "TimeoutSecondsPath" not in state:
         messages.append(
-            f"{where}: a Task needs TimeoutSeconds (or TimeoutSecondsPath); without it a lost "
-            "task waits for a year"
+            f"{where}: a Task needs TimeoutSeconds (or TimeoutSecondsPath); without one a lost "
+            "task waits until the execution's one-year limit"
         )
     retriers = [r for r in _list(state.get("Retry")) if isinstance(r, Mapping)]
     if not retriers:
@@ -187,12 +208,8 @@ def _lint_task(
         retried = {str(e) for r in retriers for e in _list(r.get("ErrorEquals"))}
         missing = [] if "States.ALL" in retried else [e for e in LAMBDA_TRANSIENT_ERRORS if e not in retried]
         if missing:
-            messages.append(
-                f"{where}: Retry does not cover the transient Lambda errors {', '.join(missing)}"
-            )
-    if resource.endswith(".waitForTaskToken") and not (
-        "HeartbeatSeconds" in state or "HeartbeatSecondsPath" in state
-    ):
+            messages.append(f"{where}: Retry does not cover the transient Lambda errors {', '.join(missing)}")
+    if resource.endswith(".waitForTaskToken") and not ("HeartbeatSeconds" in state or "HeartbeatSecondsPath" in state):
         messages.append(
             f"{where}: a .waitForTaskToken Task needs HeartbeatSeconds (or HeartbeatSecondsPath) "
             "so that a lost callback fails early"
@@ -202,7 +219,7 @@ def _lint_task(
 def _lint_choice(where: str, state: Mapping[str, Any], messages: list[str]) -> None:
     if not _list(state.get("Choices")):
         messages.append(f"{where}: a Choice state needs at least one rule in Choices")
-    if "Default" not in state and "default" not in str(state.get("Comment", "")).lower():
+    if "Default" not in state and not _documents(state, "no default"):
         messages.append(
             f"{where}: a Choice state without Default fails with States.NoChoiceMatched; add a "
             'Default or say in its Comment why none is needed ("No default: ...")'
@@ -218,8 +235,7 @@ def _lint_placeholders(definition: Mapping[str, Any], substitutions: Mapping[str
                 if location not in places:
                     places.append(location)
     messages = [
-        f"placeholder \"${{{name}}}\" has no substitution in DefinitionSubstitutions "
-        f"(used in {', '.join(places)})"
+        f'placeholder "${{{name}}}" has no substitution in DefinitionSubstitutions (used in {", ".join(places)})'
         for name, places in used.items()
         if name not in substitutions
     ]
@@ -259,6 +275,11 @@ def _substitute(text: str, substitutions: Mapping[str, str]) -> str:
 
 def _is_lambda(resource: str) -> bool:
     return resource.startswith(_LAMBDA_INTEGRATION) or bool(_LAMBDA_FUNCTION_ARN.match(resource))
+
+
+def _documents(state: Mapping[str, Any], phrase: str) -> bool:
+    """Whether the state's Comment gives the reason for an exception to a rule ("No default: ...")."""
+    return phrase in str(state.get("Comment", "")).lower()
 
 
 def _list(value: Any) -> list[Any]:
@@ -308,12 +329,9 @@ def substitutions_for(template_path: Path, definition_path: Path) -> dict[str, s
         uri = properties.get("DefinitionUri")
         if isinstance(uri, str) and (template_path.parent / uri).resolve() == wanted:
             return _as_text_mapping(properties.get("DefinitionSubstitutions") or {})
-    known = ", ".join(
-        f"{name} ({props.get('DefinitionUri')})" for name, props in machines.items()
-    ) or "none"
+    known = ", ".join(f"{name} ({props.get('DefinitionUri')})" for name, props in machines.items()) or "none"
     raise LookupError(
-        f"{template_path} has no state machine with DefinitionUri {definition_path} "
-        f"(state machines: {known})"
+        f"{template_path} has no state machine with DefinitionUri {definition_path} (state machines: {known})"
     )
 
 

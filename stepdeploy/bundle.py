@@ -362,10 +362,16 @@ class _Packager:
         self.store = store
         self.mutable_tags = mutable_tags
         self.exists = existing_files
-        self.result = PackagedTemplate(template, {BUCKET_PARAMETER: bucket})
+        self.bucket = bucket
+        self.result = PackagedTemplate(template)
         self.declared = template.setdefault("Parameters", {})
         if not isinstance(self.declared, dict):
             raise ArtifactRejected("template: Parameters must be a mapping")
+
+    def bucket_ref(self) -> dict[str, str]:
+        if BUCKET_PARAMETER not in self.result.parameters:
+            self.add_parameter(BUCKET_PARAMETER, self.bucket, "Bucket of the code stepdeploy packaged.")
+        return {"Ref": BUCKET_PARAMETER}
 
     def add_parameter(self, name: str, value: str, description: str) -> dict[str, str]:
         if name in self.declared:
@@ -385,7 +391,7 @@ class _Packager:
         self.result.code_keys[logical_id] = stored.key
         self.result.code_hashes[logical_id] = stored.digest
         key = self.add_parameter(f"{logical_id}CodeKey", stored.key, f"S3 key of {logical_id}'s code (content hash).")
-        return {"Ref": BUCKET_PARAMETER}, key
+        return self.bucket_ref(), key
 
     def image(self, logical_id: str, uri: Any, where: str) -> Any:
         check_image_uri(uri, where, self.mutable_tags)
@@ -401,7 +407,7 @@ class _Packager:
             raise ArtifactRejected(f"{where}: {value!r} is not in the bundle (looked for {location!r})")
         stored = self.store(logical_id, location, "file")
         self.result.code_hashes[f"{logical_id}#definition"] = stored.digest
-        return {"Bucket": {"Ref": BUCKET_PARAMETER}, "Key": stored.key}
+        return {"Bucket": self.bucket_ref(), "Key": stored.key}
 
 
 _DEFINITION_URIS = {

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+from moto.core.utils import camelcase_to_underscores
 from moto.moto_api._internal import mock_random
 
 # ------------------------------------------------------------------------------------------
@@ -145,9 +146,7 @@ def camel_keys(value: Any, renames: dict[str, str] | None = None) -> Any:
     """CloudFormation's PascalCase property names to the camelCase of the service API."""
     renames = renames or {}
     if isinstance(value, dict):
-        return {
-            renames.get(k, k[:1].lower() + k[1:]): camel_keys(v, renames) for k, v in value.items()
-        }
+        return {renames.get(k, k[:1].lower() + k[1:]): camel_keys(v, renames) for k, v in value.items()}
     if isinstance(value, list):
         return [camel_keys(v, renames) for v in value]
     return value
@@ -190,13 +189,13 @@ def _require_code_object(ctx: ResourceContext, code: dict[str, Any]) -> None:
     backend = s3_backends[ctx.account_id][ctx.partition]
     if code["S3Bucket"] not in backend.buckets:
         raise ResourceFailure(
-            "Resource handler returned message: \"Error occurred while GetObject. S3 Error Code: NoSuchBucket. "
-            f"S3 Error Message: The specified bucket does not exist (bucket {code['S3Bucket']})\""
+            'Resource handler returned message: "Error occurred while GetObject. S3 Error Code: NoSuchBucket. '
+            f'S3 Error Message: The specified bucket does not exist (bucket {code["S3Bucket"]})"'
         )
     if backend.get_object(code["S3Bucket"], code["S3Key"], version_id=code.get("S3ObjectVersion")) is None:
         raise ResourceFailure(
-            "Resource handler returned message: \"Error occurred while GetObject. S3 Error Code: NoSuchKey. "
-            f"S3 Error Message: The specified key does not exist. (s3://{code['S3Bucket']}/{code['S3Key']})\""
+            'Resource handler returned message: "Error occurred while GetObject. S3 Error Code: NoSuchKey. '
+            f'S3 Error Message: The specified key does not exist. (s3://{code["S3Bucket"]}/{code["S3Key"]})"'
         )
 
 
@@ -215,10 +214,23 @@ class LambdaFunctionHandler(ResourceHandler):
     replace_on = frozenset({"FunctionName", "PackageType"})
     name_property = "FunctionName"
     _config_keys = (
-        "Description", "Handler", "MemorySize", "Role", "Runtime", "Timeout", "VpcConfig",
-        "Environment", "Layers", "TracingConfig", "EphemeralStorage", "DeadLetterConfig",
-        "KmsKeyArn", "ImageConfig", "LoggingConfig", "Architectures",
-    )  # fmt: skip
+        "Description",
+        "Handler",
+        "MemorySize",
+        "Role",
+        "Runtime",
+        "Timeout",
+        "VpcConfig",
+        "Environment",
+        "Layers",
+        "TracingConfig",
+        "EphemeralStorage",
+        "DeadLetterConfig",
+        "KmsKeyArn",
+        "ImageConfig",
+        "LoggingConfig",
+        "Architectures",
+    )
 
     def _code(self, ctx: ResourceContext, props: dict[str, Any]) -> dict[str, Any]:
         code = dict(props.get("Code") or {})
@@ -230,9 +242,7 @@ class LambdaFunctionHandler(ResourceHandler):
     def create(self, ctx: ResourceContext, props: dict[str, Any]) -> Provisioned:
         name = props.get("FunctionName") or ctx.generated_name()
         _required(props, "Role", ctx)
-        spec: dict[str, Any] = {
-            key: copy.deepcopy(props[key]) for key in self._config_keys if key in props
-        }
+        spec: dict[str, Any] = {key: copy.deepcopy(props[key]) for key in self._config_keys if key in props}
         spec.update(
             FunctionName=name,
             Code=self._code(ctx, props),
@@ -283,7 +293,14 @@ class LambdaVersionHandler(ResourceHandler):
     def create(self, ctx: ResourceContext, props: dict[str, Any]) -> Provisioned:
         backend = _lambda_backend(ctx)
         function_name = _required(props, "FunctionName", ctx)
+        existing = {str(fn.version) for fn in backend.list_versions_by_function(function_name)}
         published = backend.publish_version(function_name, props.get("Description", ""))
+        if str(published.version) in existing:
+            # Lambda returns the latest version when nothing changed; CloudFormation then fails.
+            raise ResourceFailure(
+                f"A version for this Lambda function exists ( {published.version} ). "
+                "Modify the function to create a new version."
+            )
         latest = backend.get_function(function_name)
         arn = f"{latest.function_arn.rsplit(':$LATEST', 1)[0]}:{published.version}"
         return Provisioned(
@@ -302,11 +319,7 @@ def _routing_config(props: dict[str, Any]) -> dict[str, Any] | None:
     if not routing:
         return None
     weights = routing.get("AdditionalVersionWeights") or []
-    return {
-        "AdditionalVersionWeights": {
-            str(w["FunctionVersion"]): float(w["FunctionWeight"]) for w in weights
-        }
-    }
+    return {"AdditionalVersionWeights": {str(w["FunctionVersion"]): float(w["FunctionWeight"]) for w in weights}}
 
 
 class LambdaAliasHandler(ResourceHandler):
@@ -348,9 +361,14 @@ class LambdaPermissionHandler(ResourceHandler):
     resource_type = "AWS::Lambda::Permission"
     immutable = True
     _statement_keys = (
-        "Action", "Principal", "SourceArn", "SourceAccount", "EventSourceToken",
-        "PrincipalOrgID", "FunctionUrlAuthType",
-    )  # fmt: skip
+        "Action",
+        "Principal",
+        "SourceArn",
+        "SourceAccount",
+        "EventSourceToken",
+        "PrincipalOrgID",
+        "FunctionUrlAuthType",
+    )
 
     def create(self, ctx: ResourceContext, props: dict[str, Any]) -> Provisioned:
         function, qualifier = _split_function_ref(_required(props, "FunctionName", ctx))
@@ -399,9 +417,7 @@ class LambdaUrlHandler(ResourceHandler):
             target = f"{target}:{props['Qualifier']}"
         url = _lambda_backend(ctx).create_function_url_config(target, self._config(props))
         function_arn = url.function.function_arn
-        return Provisioned(
-            function_arn, {"FunctionArn": function_arn, "FunctionUrl": url.url}, handle=target
-        )
+        return Provisioned(function_arn, {"FunctionArn": function_arn, "FunctionUrl": url.url}, handle=target)
 
     def update(
         self, ctx: ResourceContext, current: Provisioned, old: dict[str, Any], new: dict[str, Any]
@@ -900,8 +916,13 @@ class CodeDeployDeploymentGroupHandler(ResourceHandler):
     def update(
         self, ctx: ResourceContext, current: Provisioned, old: dict[str, Any], new: dict[str, Any]
     ) -> Provisioned:
-        # moto has no UpdateDeploymentGroup: recreate the group under the same name.
         backend = _codedeploy_backend(ctx)
+        if callable(getattr(backend, "update_deployment_group", None)):  # the CodeDeploy adapter's
+            changes = self._args(new)
+            changes.pop("tags")
+            backend.update_deployment_group(current.handle, current.physical_id, **changes)
+            return current
+        # moto itself has no UpdateDeploymentGroup: recreate the group under the same name.
         backend.deployment_groups.get(current.handle, {}).pop(current.physical_id, None)
         backend.create_deployment_group(
             application_name=current.handle, deployment_group_name=current.physical_id, **self._args(new)
@@ -989,8 +1010,7 @@ def _s3_notifications(config: dict[str, Any] | None) -> dict[str, Any] | None:
         if entries:
             api_target = "CloudFunction" if target == "Function" else target
             result[api_key] = [
-                {api_target: e[target], "Event": [e["Event"]], "Filter": _s3_filter(e.get("Filter"))}
-                for e in entries
+                {api_target: e[target], "Event": [e["Event"]], "Filter": _s3_filter(e.get("Filter"))} for e in entries
             ]
     return result or None
 
@@ -1074,8 +1094,7 @@ class SnsTopicHandler(ResourceHandler):
     def create(self, ctx: ResourceContext, props: dict[str, Any]) -> Provisioned:
         name = props.get("TopicName") or ctx.generated_name(max_length=256)
         backend = _sns_backend(ctx)
-        attributes = {k: str(props[k]).lower() if isinstance(props[k], bool) else str(props[k])
-                      for k in self._attributes if k in props}  # fmt: skip
+        attributes = {k: scalar_text(props[k]) for k in self._attributes if k in props}
         topic = backend.create_topic(name, attributes=attributes, tags=tags_to_dict(props.get("Tags")))
         for subscription in props.get("Subscription") or []:
             backend.subscribe(topic.arn, subscription["Endpoint"], subscription["Protocol"])
@@ -1087,7 +1106,7 @@ class SnsTopicHandler(ResourceHandler):
         backend = _sns_backend(ctx)
         for key in self._attributes:
             if key in new and new.get(key) != old.get(key):
-                backend.set_topic_attribute(current.physical_id, key, str(new[key]))
+                backend.set_topic_attribute(current.physical_id, camelcase_to_underscores(key), scalar_text(new[key]))
         old_subs = {(s["Endpoint"], s["Protocol"]) for s in old.get("Subscription") or []}
         for subscription in new.get("Subscription") or []:
             if (subscription["Endpoint"], subscription["Protocol"]) not in old_subs:
@@ -1110,8 +1129,7 @@ class SnsSubscriptionHandler(ResourceHandler):
         for key in ("FilterPolicy", "FilterPolicyScope", "RawMessageDelivery", "RedrivePolicy"):
             if key in props:
                 value = props[key]
-                text = json.dumps(value) if isinstance(value, dict) else str(value).lower() if isinstance(
-                    value, bool) else str(value)  # fmt: skip
+                text = json.dumps(value) if isinstance(value, dict) else scalar_text(value)
                 backend.set_subscription_attributes(subscription.arn, key, text)
         return Provisioned(subscription.arn, {"Arn": subscription.arn})
 
@@ -1123,7 +1141,7 @@ class SnsSubscriptionHandler(ResourceHandler):
             if key in new and new.get(key) != old.get(key):
                 value = new[key]
                 backend.set_subscription_attributes(
-                    current.physical_id, key, json.dumps(value) if isinstance(value, dict) else str(value)
+                    current.physical_id, key, json.dumps(value) if isinstance(value, dict) else scalar_text(value)
                 )
         return current
 
@@ -1198,6 +1216,98 @@ class SecretHandler(ResourceHandler):
         _secrets_backend(ctx).delete_secret(
             current.physical_id, recovery_window_in_days=None, force_delete_without_recovery=True
         )
+
+
+# ------------------------------------------------------------------------------------------
+# IAM
+# ------------------------------------------------------------------------------------------
+
+
+def _iam_backend(ctx: ResourceContext) -> Any:
+    from moto.iam.models import iam_backends
+
+    return iam_backends[ctx.account_id][ctx.partition]
+
+
+def _policy_text(document: Any) -> str:
+    return document if isinstance(document, str) else json.dumps(document)
+
+
+class IamRoleHandler(ResourceHandler):
+    """moto's role ignores ManagedPolicyArns and cannot update policies; this one does both."""
+
+    resource_type = "AWS::IAM::Role"
+    replace_on = frozenset({"RoleName", "Path"})
+    name_property = "RoleName"
+
+    def _attach(self, ctx: ResourceContext, name: str, arns: list[str]) -> list[str]:
+        """Attach managed policies; return the AWS managed ones moto does not model (kept as given)."""
+        backend = _iam_backend(ctx)
+        known = {policy.arn for policy in backend.managed_policies.values()}
+        unmodelled = []
+        for arn in arns:
+            if arn in known:
+                backend.attach_role_policy(arn, name)
+            elif ":iam::aws:policy/" in arn:
+                # moto loads no AWS managed policies by default; IAM is not enforced locally.
+                unmodelled.append(arn)
+            else:
+                raise ResourceFailure(f"Policy {arn} does not exist or is not attachable.")
+        return unmodelled
+
+    def create(self, ctx: ResourceContext, props: dict[str, Any]) -> Provisioned:
+        backend = _iam_backend(ctx)
+        name = props.get("RoleName") or ctx.generated_name(max_length=64)
+        role = backend.create_role(
+            role_name=name,
+            assume_role_policy_document=_policy_text(_required(props, "AssumeRolePolicyDocument", ctx)),
+            path=props.get("Path", "/"),
+            permissions_boundary=props.get("PermissionsBoundary", ""),
+            description=props.get("Description", ""),
+            tags=props.get("Tags") or [],
+            max_session_duration=str(props.get("MaxSessionDuration", 3600)),
+        )
+        for policy in props.get("Policies") or []:
+            role.put_policy(policy["PolicyName"], _policy_text(policy["PolicyDocument"]))
+        unmodelled = self._attach(ctx, name, props.get("ManagedPolicyArns") or [])
+        return Provisioned(name, {"Arn": role.arn, "RoleId": role.id}, handle=unmodelled)
+
+    def update(
+        self, ctx: ResourceContext, current: Provisioned, old: dict[str, Any], new: dict[str, Any]
+    ) -> Provisioned:
+        backend = _iam_backend(ctx)
+        name = current.physical_id
+        role = backend.get_role(name)
+        role.assume_role_policy_document = _policy_text(_required(new, "AssumeRolePolicyDocument", ctx))
+        role.description = new.get("Description", "")
+        role.max_session_duration = str(new.get("MaxSessionDuration", 3600))
+        wanted = {p["PolicyName"]: p["PolicyDocument"] for p in new.get("Policies") or []}
+        for policy_name in list(role.policies):
+            if policy_name not in wanted:
+                role.delete_policy(policy_name)
+        for policy_name, document in wanted.items():
+            role.put_policy(policy_name, _policy_text(document))
+        old_arns, new_arns = set(old.get("ManagedPolicyArns") or []), set(new.get("ManagedPolicyArns") or [])
+        for arn in old_arns - new_arns:
+            if arn in role.managed_policies:
+                backend.detach_role_policy(arn, name)
+        unmodelled = [a for a in (current.handle or []) if a in new_arns]
+        unmodelled += self._attach(ctx, name, sorted(new_arns - old_arns))
+        return Provisioned(name, current.attributes, handle=unmodelled)
+
+    def delete(self, ctx: ResourceContext, current: Provisioned, props: dict[str, Any]) -> None:
+        backend = _iam_backend(ctx)
+        name = current.physical_id
+        role = backend.get_role(name)
+        for arn in list(role.managed_policies):
+            backend.detach_role_policy(arn, name)
+        for policy_name in list(role.policies):
+            role.delete_policy(policy_name)
+        for profile in backend.instance_profiles.values():
+            profile.delete_role(role_name=name)
+        for policy in backend.inline_policies.values():
+            policy.role_names = [n for n in policy.role_names if n != name]
+        backend.delete_role(name)
 
 
 # ------------------------------------------------------------------------------------------
@@ -1451,8 +1561,7 @@ class MotoModelHandler(ResourceHandler):
             return current.handle.get_cfn_attribute(attribute)
         except (UnformattedGetAttTemplateException, NotImplementedError, AttributeError) as error:
             raise ResourceFailure(
-                f"Template error: resource {ctx.logical_id} does not support attribute type "
-                f"{attribute} in Fn::GetAtt"
+                f"Template error: resource {ctx.logical_id} does not support attribute type {attribute} in Fn::GetAtt"
             ) from error
 
 
@@ -1518,6 +1627,7 @@ _OWN_HANDLERS: tuple[ResourceHandler, ...] = (
     SnsTopicHandler(),
     SnsSubscriptionHandler(),
     SecretHandler(),
+    IamRoleHandler(),
     HttpApiHandler(),
     HttpApiStageHandler(),
     HttpApiIntegrationHandler(),

@@ -983,7 +983,12 @@ class Build:
         s = self.settings
         resolved: str | None = None
         if s.source_type in GIT_SOURCE_TYPES:
-            location = resolve_git_location(s.source_location)
+            try:
+                location = resolve_git_location(s.source_location)
+            except Exception as exc:  # the local GHE knows no such repository
+                raise _PhaseError(
+                    "CLIENT_ERROR", f"repository not found for primary source {s.source_location}: {exc}"
+                ) from exc
             if _is_local_path(location):
                 location = Path(location).resolve().as_uri()
             depth = f"depth {s.git_clone_depth}" if s.git_clone_depth else "full history"

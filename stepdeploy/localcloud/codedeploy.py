@@ -336,22 +336,25 @@ def parse_appspec(content: str) -> LambdaAppSpec:
 # --- Hooks -------------------------------------------------------------------------------------
 
 HookInvoker = Callable[[str, dict[str, str]], None]
+"""Invokes a hook function asynchronously with the hook payload (the seam tests replace)."""
 _hook_invoker: HookInvoker | None = None
 
 
 def set_hook_invoker(invoker: HookInvoker | None) -> None:
-    """Replace how hook functions are invoked (tests); None restores the Lambda runtime."""
+    """Replace how hook functions are invoked (tests); None restores the local Lambda runtime."""
     global _hook_invoker
     _hook_invoker = invoker
 
 
-def _invoke_hook(function: str, payload: dict[str, str]) -> None:
+def _invoke_hook(function: str, payload: dict[str, str], account_id: str, region: str) -> None:
     if _hook_invoker is not None:
         _hook_invoker(function, payload)
         return
-    from stepdeploy.localcloud import lambda_runtime  # written alongside; imported when first needed
+    from stepdeploy.localcloud import lambda_runtime  # imported late: it pulls in the worker machinery
 
-    lambda_runtime.invoke(function, payload, invocation_type="Event")
+    lambda_runtime.invoke(
+        function, json.dumps(payload).encode(), account_id=account_id, region=region, invocation_type="Event"
+    )
 
 
 @dataclass
@@ -532,7 +535,8 @@ class DeploymentRun:
                 "functionAlias": spec.alias,
                 "currentVersion": spec.current_version,
                 "targetVersion": spec.target_version,
-                "targetVersionWeight": self.target_weight,
+                # a percentage here (AWS documents it so), where the alias has a fraction
+                "targetVersionWeight": round(self.target_weight * 100, 4),
             }
         return target
 
@@ -658,7 +662,7 @@ class DeploymentRun:
 
         def invoke() -> None:
             try:
-                _invoke_hook(function, payload)
+                _invoke_hook(function, payload, self.account_id, self.region)
             except Exception as error:  # reported by the run below
                 invoke_error.append(error)
                 self._wake.set()

@@ -17,8 +17,11 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
+from moto.codedeploy.models import codedeploy_backends
+from moto.s3.models import s3_backends
 
 from stepdeploy.localcloud.cfn_resources import handler_for
+from stepdeploy.localcloud.endpoint import ACCOUNT_ID, REGION
 from stepdeploy.localcloud.patches.cloudformation import NO_CHANGES_REASON
 from stepdeploy.localcloud.sam_package import deterministic_zip, dump_template, load_template, package
 
@@ -159,9 +162,14 @@ def s3(aws: Aws, adapters: str) -> Any:
 
 
 def deploy_change_set(
-    cfn: Any, stack: str, template: dict[str, Any] | str, change_set: str, kind: str,
-    capabilities: tuple[str, ...] = ("CAPABILITY_IAM",), parameters: dict[str, str] | None = None,
-) -> dict[str, Any]:  # fmt: skip
+    cfn: Any,
+    stack: str,
+    template: dict[str, Any] | str,
+    change_set: str,
+    kind: str,
+    capabilities: tuple[str, ...] = ("CAPABILITY_IAM",),
+    parameters: dict[str, str] | None = None,
+) -> dict[str, Any]:
     body = template if isinstance(template, str) else json.dumps(template)
     created = cfn.create_change_set(
         StackName=stack,
@@ -296,9 +304,12 @@ def app_stack(tmp_path_factory: pytest.TempPathFactory, adapters: str) -> Iterat
 
     def client(service: str) -> Any:
         return boto3.client(
-            service, endpoint_url=adapters, region_name=endpoint.REGION,
-            aws_access_key_id="testing", aws_secret_access_key="testing",
-        )  # fmt: skip
+            service,
+            endpoint_url=adapters,
+            region_name=endpoint.REGION,
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        )
 
     s3 = client("s3")
     s3.create_bucket(Bucket=BUCKET)
@@ -347,7 +358,7 @@ def test_executed_create_change_set_creates_every_resource(executed_app: dict[st
     alarms = client("cloudwatch").describe_alarms(AlarmNames=[ids["GreeterErrors"]])["MetricAlarms"]
     assert alarms[0]["Dimensions"] == [{"Name": "FunctionName", "Value": ids["Greeter"]}]
 
-    bus = f"sam-app-bus"
+    bus = "sam-app-bus"
     rules = client("events").list_rules(EventBusName=bus)["Rules"]
     assert ids["OnWork"] == f"{bus}|{rules[0]['Name']}"
     targets = client("events").list_targets_by_rule(Rule=rules[0]["Name"], EventBusName=bus)["Targets"]
@@ -358,7 +369,10 @@ def test_executed_create_change_set_creates_every_resource(executed_app: dict[st
     assert outputs["FlowName"].startswith("Flow-")
     assert outputs["GreeterName"] == ids["Greeter"]
 
-    statuses = [(e["LogicalResourceId"], e["ResourceStatus"]) for e in cfn.describe_stack_events(StackName="sam-app")["StackEvents"]]
+    statuses = [
+        (e["LogicalResourceId"], e["ResourceStatus"])
+        for e in cfn.describe_stack_events(StackName="sam-app")["StackEvents"]
+    ]
     assert ("Greeter", "CREATE_COMPLETE") in statuses
     assert statuses[0] == ("sam-app", "CREATE_COMPLETE")
 
@@ -431,7 +445,13 @@ PLAIN_ROLE_TEMPLATE = {
             "Properties": {
                 "AssumeRolePolicyDocument": {
                     "Version": "2012-10-17",
-                    "Statement": [{"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}],
+                    "Statement": [
+                        {
+                            "Effect": "Allow",
+                            "Principal": {"Service": "lambda.amazonaws.com"},
+                            "Action": "sts:AssumeRole",
+                        }
+                    ],
                 }
             },
         }
@@ -455,8 +475,9 @@ def test_capabilities_are_required_as_aws_requires_them(tmp_path: Path, aws: Aws
 
     # Without a transform the error is immediate.
     with pytest.raises(ClientError) as raised:
-        cfn.create_change_set(StackName="caps-3", ChangeSetName="c", ChangeSetType="CREATE",
-                              TemplateBody=json.dumps(PLAIN_ROLE_TEMPLATE))  # fmt: skip
+        cfn.create_change_set(
+            StackName="caps-3", ChangeSetName="c", ChangeSetType="CREATE", TemplateBody=json.dumps(PLAIN_ROLE_TEMPLATE)
+        )
     assert raised.value.response["Error"]["Code"] == "InsufficientCapabilitiesException"
     named = json.loads(json.dumps(PLAIN_ROLE_TEMPLATE))
     named["Resources"]["Role"]["Properties"]["RoleName"] = "caps-named"
@@ -464,8 +485,9 @@ def test_capabilities_are_required_as_aws_requires_them(tmp_path: Path, aws: Aws
         cfn.create_stack(StackName="caps-4", TemplateBody=json.dumps(named), Capabilities=["CAPABILITY_IAM"])
     assert raised.value.response["Error"]["Message"] == "Requires capabilities : [CAPABILITY_NAMED_IAM]"
 
-    cfn.create_stack(StackName="caps-5", TemplateBody=json.dumps(packaged),
-                     Capabilities=["CAPABILITY_IAM", "CAPABILITY_AUTO_EXPAND"])  # fmt: skip
+    cfn.create_stack(
+        StackName="caps-5", TemplateBody=json.dumps(packaged), Capabilities=["CAPABILITY_IAM", "CAPABILITY_AUTO_EXPAND"]
+    )
     assert stack_of(cfn, "caps-5")["StackStatus"] == "CREATE_COMPLETE"
     cfn.delete_stack(StackName="caps-5")
 
@@ -517,8 +539,11 @@ def test_failed_update_rolls_back_to_the_previous_state(tmp_path: Path, aws: Aws
     cfn, lam = aws("cloudformation"), aws("lambda")
     (tmp_path / "app.py").write_text("def handler(e, c):\n    return 1\n")
     s3.put_object(Bucket=BUCKET, Key="rollback/code.zip", Body=deterministic_zip(tmp_path))
-    cfn.create_stack(StackName="rollback", TemplateBody=json.dumps(_function_template("rollback/code.zip", {"V": "1"})),
-                     Capabilities=["CAPABILITY_IAM"])  # fmt: skip
+    cfn.create_stack(
+        StackName="rollback",
+        TemplateBody=json.dumps(_function_template("rollback/code.zip", {"V": "1"})),
+        Capabilities=["CAPABILITY_IAM"],
+    )
     assert stack_of(cfn, "rollback")["StackStatus"] == "CREATE_COMPLETE"
     function_name = physical_ids(cfn, "rollback")["Fn"]
 
@@ -527,11 +552,13 @@ def test_failed_update_rolls_back_to_the_previous_state(tmp_path: Path, aws: Aws
             "Type": "AWS::Lambda::Function",
             "DependsOn": "Fn",
             "Properties": {
-                "Handler": "app.handler", "Runtime": "python3.11", "Role": {"Fn::GetAtt": ["Role", "Arn"]},
+                "Handler": "app.handler",
+                "Runtime": "python3.11",
+                "Role": {"Fn::GetAtt": ["Role", "Arn"]},
                 "Code": {"S3Bucket": BUCKET, "S3Key": "rollback/missing.zip"},
             },
         }
-    }  # fmt: skip
+    }
     template = _function_template("rollback/code.zip", {"V": "2"}, broken_new_function)
     cfn.update_stack(StackName="rollback", TemplateBody=json.dumps(template), Capabilities=["CAPABILITY_IAM"])
     stack = stack_of(cfn, "rollback")
@@ -542,16 +569,360 @@ def test_failed_update_rolls_back_to_the_previous_state(tmp_path: Path, aws: Aws
     # Fn's in-place update was undone and the stack keeps its old resources.
     assert lam.get_function_configuration(FunctionName=function_name)["Environment"]["Variables"] == {"V": "1"}
     assert set(physical_ids(cfn, "rollback")) == {"Role", "Fn"}
-    statuses = [e["ResourceStatus"] for e in cfn.describe_stack_events(StackName="rollback")["StackEvents"]
-                if e["LogicalResourceId"] == "rollback"]  # fmt: skip
-    assert statuses[:3] == ["UPDATE_ROLLBACK_COMPLETE", "UPDATE_ROLLBACK_COMPLETE_CLEANUP_IN_PROGRESS",
-                            "UPDATE_ROLLBACK_IN_PROGRESS"]  # fmt: skip
+    statuses = [
+        e["ResourceStatus"]
+        for e in cfn.describe_stack_events(StackName="rollback")["StackEvents"]
+        if e["LogicalResourceId"] == "rollback"
+    ]
+    assert statuses[:3] == [
+        "UPDATE_ROLLBACK_COMPLETE",
+        "UPDATE_ROLLBACK_COMPLETE_CLEANUP_IN_PROGRESS",
+        "UPDATE_ROLLBACK_IN_PROGRESS",
+    ]
 
     # A stack rolled back on update can be updated again, and removed resources are deleted.
-    cfn.update_stack(StackName="rollback", TemplateBody=json.dumps(_function_template("rollback/code.zip", {"V": "3"})),
-                     Capabilities=["CAPABILITY_IAM"])  # fmt: skip
+    cfn.update_stack(
+        StackName="rollback",
+        TemplateBody=json.dumps(_function_template("rollback/code.zip", {"V": "3"})),
+        Capabilities=["CAPABILITY_IAM"],
+    )
     assert stack_of(cfn, "rollback")["StackStatus"] == "UPDATE_COMPLETE"
     assert lam.get_function_configuration(FunctionName=function_name)["Environment"]["Variables"] == {"V": "3"}
     cfn.delete_stack(StackName="rollback")
     with pytest.raises(ClientError):
         lam.get_function(FunctionName=function_name)
+
+
+# ------------------------------------------------------------------------------------------
+# The resource types moto skips, crashes on or cannot update
+# ------------------------------------------------------------------------------------------
+
+
+def _resource_types_template(variant: str) -> dict[str, Any]:
+    role = json.loads(json.dumps(PLAIN_ROLE_TEMPLATE["Resources"]["Role"]))
+    role["Properties"]["Policies"] = [
+        {
+            "PolicyName": f"inline-{variant}",
+            "PolicyDocument": {"Statement": [{"Effect": "Allow", "Action": "sqs:*", "Resource": "*"}]},
+        }
+    ]
+    fn_arn = {"Fn::GetAtt": ["Fn", "Arn"]}
+    return {
+        "Parameters": {"Threshold": {"Type": "Number", "Default": "1"}},
+        "Resources": {
+            "Role": role,
+            "Policy": {
+                "Type": "AWS::IAM::Policy",
+                "Properties": {
+                    "PolicyName": "inline",
+                    "Roles": [{"Ref": "Role"}],
+                    "PolicyDocument": {
+                        "Version": "2012-10-17",
+                        "Statement": [{"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"}],
+                    },
+                },
+            },
+            "Layer": {
+                "Type": "AWS::Lambda::LayerVersion",
+                "Properties": {"LayerName": "types-layer", "Content": {"S3Bucket": BUCKET, "S3Key": "types/code.zip"}},
+            },
+            "Fn": {
+                "Type": "AWS::Lambda::Function",
+                "Properties": {
+                    "Handler": "app.handler",
+                    "Runtime": "python3.11",
+                    "Role": {"Fn::GetAtt": ["Role", "Arn"]},
+                    "Code": {"S3Bucket": BUCKET, "S3Key": "types/code.zip"},
+                    "Layers": [{"Ref": "Layer"}],
+                    "Environment": {"Variables": {"VARIANT": variant}},
+                },
+            },
+            "Version1": {"Type": "AWS::Lambda::Version", "Properties": {"FunctionName": {"Ref": "Fn"}}},
+            # Variant b changes the function, so it can publish a second version for the alias to shift to.
+            **(
+                {}
+                if variant == "a"
+                else {
+                    "Version2": {
+                        "Type": "AWS::Lambda::Version",
+                        "Properties": {"FunctionName": {"Ref": "Fn"}, "Description": "b"},
+                    }
+                }
+            ),
+            "Alias": {
+                "Type": "AWS::Lambda::Alias",
+                "Properties": {
+                    "Name": "live",
+                    "FunctionName": {"Ref": "Fn"},
+                    "FunctionVersion": {"Fn::GetAtt": ["Version1", "Version"]},
+                    **(
+                        {}
+                        if variant == "a"
+                        else {
+                            "RoutingConfig": {
+                                "AdditionalVersionWeights": [
+                                    {"FunctionVersion": {"Fn::GetAtt": ["Version2", "Version"]}, "FunctionWeight": 0.25}
+                                ]
+                            }
+                        }
+                    ),
+                },
+            },
+            "Url": {"Type": "AWS::Lambda::Url", "Properties": {"TargetFunctionArn": fn_arn, "AuthType": "NONE"}},
+            "Permission": {
+                "Type": "AWS::Lambda::Permission",
+                "Properties": {
+                    "FunctionName": {"Ref": "Fn"},
+                    "Action": "lambda:InvokeFunction",
+                    "Principal": "events.amazonaws.com",
+                },
+            },
+            "Alarm": {
+                "Type": "AWS::CloudWatch::Alarm",
+                "Properties": {
+                    "AlarmName": "types-alarm",
+                    "Namespace": "AWS/Lambda",
+                    "MetricName": "Errors",
+                    "Statistic": "Sum",
+                    "Period": 60,
+                    "EvaluationPeriods": 1,
+                    "Threshold": {"Ref": "Threshold"},
+                    "ComparisonOperator": "GreaterThanThreshold",
+                    "Dimensions": [{"Name": "FunctionName", "Value": {"Ref": "Fn"}}],
+                },
+            },
+            "Dashboard": {
+                "Type": "AWS::CloudWatch::Dashboard",
+                "Properties": {"DashboardName": "types", "DashboardBody": json.dumps({"widgets": []})},
+            },
+            "App": {"Type": "AWS::CodeDeploy::Application", "Properties": {"ComputePlatform": "Lambda"}},
+            "Group": {
+                "Type": "AWS::CodeDeploy::DeploymentGroup",
+                "Properties": {
+                    "ApplicationName": {"Ref": "App"},
+                    "ServiceRoleArn": {"Fn::GetAtt": ["Role", "Arn"]},
+                    "DeploymentConfigName": "CodeDeployDefault.LambdaAllAtOnce",
+                    "DeploymentStyle": {"DeploymentType": "BLUE_GREEN", "DeploymentOption": "WITH_TRAFFIC_CONTROL"},
+                    "AlarmConfiguration": {"Enabled": True, "Alarms": [{"Name": {"Ref": "Alarm"}}]},
+                    "AutoRollbackConfiguration": {
+                        "Enabled": True,
+                        "Events": ["DEPLOYMENT_FAILURE", "DEPLOYMENT_STOP_ON_ALARM"],
+                    },
+                },
+            },
+            "Bus": {"Type": "AWS::Events::EventBus", "Properties": {"Name": "types-bus"}},
+            "Rule": {
+                "Type": "AWS::Events::Rule",
+                "Properties": {
+                    "EventBusName": {"Ref": "Bus"},
+                    "EventPattern": {"source": [variant]},
+                    "Targets": [{"Id": "fn", "Arn": fn_arn}],
+                },
+            },
+            "Secret": {
+                "Type": "AWS::SecretsManager::Secret",
+                "Properties": {"GenerateSecretString": {"PasswordLength": 24, "ExcludePunctuation": True}},
+            },
+            "ScheduleGroup": {"Type": "AWS::Scheduler::ScheduleGroup", "Properties": {"Name": "types-group"}},
+            "Schedule": {
+                "Type": "AWS::Scheduler::Schedule",
+                "Properties": {
+                    "GroupName": {"Ref": "ScheduleGroup"},
+                    "ScheduleExpression": "rate(5 minutes)",
+                    "FlexibleTimeWindow": {"Mode": "OFF"},
+                    "Target": {"Arn": fn_arn, "RoleArn": {"Fn::GetAtt": ["Role", "Arn"]}},
+                },
+            },
+            "Topic": {"Type": "AWS::SNS::Topic", "Properties": {"DisplayName": variant}},
+            "Queue": {"Type": "AWS::SQS::Queue", "Properties": {"VisibilityTimeout": 30 if variant == "a" else 60}},
+            "Table": {
+                "Type": "AWS::DynamoDB::Table",
+                "Properties": {
+                    "AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"}],
+                    "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}],
+                    "BillingMode": "PAY_PER_REQUEST" if variant == "a" else "PROVISIONED",
+                    **(
+                        {}
+                        if variant == "a"
+                        else {"ProvisionedThroughput": {"ReadCapacityUnits": 1, "WriteCapacityUnits": 1}}
+                    ),
+                },
+            },
+            "Bucket": {
+                "Type": "AWS::S3::Bucket",
+                "Properties": {"NotificationConfiguration": {"EventBridgeConfiguration": {"EventBridgeEnabled": True}}},
+            },
+            "BucketPolicy": {
+                "Type": "AWS::S3::BucketPolicy",
+                "Properties": {
+                    "Bucket": {"Ref": "Bucket"},
+                    "PolicyDocument": {
+                        "Version": "2012-10-17",
+                        "Statement": [
+                            {
+                                "Effect": "Deny",
+                                "Principal": "*",
+                                "Action": "s3:DeleteBucket",
+                                "Resource": {"Fn::GetAtt": ["Bucket", "Arn"]},
+                            }
+                        ],
+                    },
+                },
+            },
+            "Logs": {"Type": "AWS::Logs::LogGroup", "Properties": {"RetentionInDays": 7 if variant == "a" else 14}},
+            "Project": {
+                "Type": "AWS::CodeBuild::Project",
+                "Properties": {
+                    "ServiceRole": {"Fn::GetAtt": ["Role", "Arn"]},
+                    "Artifacts": {"Type": "NO_ARTIFACTS"},
+                    "Source": {"Type": "NO_SOURCE", "BuildSpec": "version: 0.2"},
+                    "Environment": {
+                        "Type": "LINUX_CONTAINER",
+                        "ComputeType": "BUILD_GENERAL1_SMALL",
+                        "Image": "aws/codebuild/standard:7.0",
+                    },
+                },
+            },
+            "HttpApi": {"Type": "AWS::ApiGatewayV2::Api", "Properties": {"Name": "types-api", "ProtocolType": "HTTP"}},
+            "HttpIntegration": {
+                "Type": "AWS::ApiGatewayV2::Integration",
+                "Properties": {
+                    "ApiId": {"Ref": "HttpApi"},
+                    "IntegrationType": "AWS_PROXY",
+                    "IntegrationUri": fn_arn,
+                    "PayloadFormatVersion": "2.0",
+                },
+            },
+            "HttpRoute": {
+                "Type": "AWS::ApiGatewayV2::Route",
+                "Properties": {
+                    "ApiId": {"Ref": "HttpApi"},
+                    "RouteKey": "POST /hook",
+                    "Target": {"Fn::Sub": "integrations/${HttpIntegration}"},
+                },
+            },
+            "HttpStage": {
+                "Type": "AWS::ApiGatewayV2::Stage",
+                "Properties": {"ApiId": {"Ref": "HttpApi"}, "StageName": "$default", "AutoDeploy": True},
+            },
+            "Repo": {"Type": "AWS::ECR::Repository", "Properties": {"RepositoryName": "types-repo"}},
+        },
+        "Outputs": {
+            "SecretArn": {"Value": {"Ref": "Secret"}},
+            "FunctionUrl": {"Value": {"Fn::GetAtt": ["Url", "FunctionUrl"]}},
+            "AliasArn": {"Value": {"Ref": "Alias"}},
+            "QueueUrl": {"Value": {"Ref": "Queue"}},
+        },
+    }
+
+
+def test_resource_types_moto_skips_are_created_updated_and_deleted(tmp_path: Path, aws: Aws, s3: Any) -> None:
+    cfn, lam = aws("cloudformation"), aws("lambda")
+    (tmp_path / "app.py").write_text("def handler(e, c):\n    return 1\n")
+    s3.put_object(Bucket=BUCKET, Key="types/code.zip", Body=deterministic_zip(tmp_path))
+    cfn.create_stack(
+        StackName="types", TemplateBody=json.dumps(_resource_types_template("a")), Capabilities=["CAPABILITY_IAM"]
+    )
+    stack = stack_of(cfn, "types")
+    assert stack["StackStatus"] == "CREATE_COMPLETE", failed_events(cfn, "types")
+    ids = physical_ids(cfn, "types")
+    outputs = {o["OutputKey"]: o["OutputValue"] for o in stack["Outputs"]}
+
+    function = lam.get_function_configuration(FunctionName=ids["Fn"])
+    assert [layer["Arn"] for layer in function["Layers"]] == [ids["Layer"]]
+    alias = lam.get_alias(FunctionName=ids["Fn"], Name="live")
+    assert alias["AliasArn"] == outputs["AliasArn"] == ids["Alias"]
+    assert (alias["FunctionVersion"], alias.get("RoutingConfig")) == ("1", None)
+    assert lam.get_function_url_config(FunctionName=ids["Fn"])["FunctionUrl"] == outputs["FunctionUrl"]
+    assert "events.amazonaws.com" in lam.get_policy(FunctionName=ids["Fn"])["Policy"]
+    assert aws("cloudwatch").describe_alarms(AlarmNames=["types-alarm"])["MetricAlarms"][0]["Threshold"] == 1.0
+    assert aws("cloudwatch").get_dashboard(DashboardName="types")["DashboardName"] == "types"
+    group = aws("codedeploy").get_deployment_group(applicationName=ids["App"], deploymentGroupName=ids["Group"])
+    assert group["deploymentGroupInfo"]["deploymentConfigName"] == "CodeDeployDefault.LambdaAllAtOnce"
+    group_model = codedeploy_backends[ACCOUNT_ID][REGION].deployment_groups[ids["App"]][ids["Group"]]
+    assert group_model.alarm_configuration == {"enabled": True, "alarms": [{"name": "types-alarm"}]}
+    rules = aws("events").list_rules(EventBusName="types-bus")["Rules"]
+    assert json.loads(rules[0]["EventPattern"]) == {"source": ["a"]}
+    assert len(aws("secretsmanager").get_secret_value(SecretId=outputs["SecretArn"])["SecretString"]) == 24
+    assert (
+        aws("scheduler").get_schedule(Name=ids["Schedule"], GroupName="types-group")["ScheduleExpression"]
+        == "rate(5 minutes)"
+    )
+    assert aws("sns").get_topic_attributes(TopicArn=ids["Topic"])["Attributes"]["DisplayName"] == "a"
+    assert outputs["QueueUrl"] == ids["Queue"]
+    assert (
+        aws("dynamodb").describe_table(TableName=ids["Table"])["Table"]["BillingModeSummary"]["BillingMode"]
+        == "PAY_PER_REQUEST"
+    )
+    # moto's GetBucketNotificationConfiguration never shows EventBridgeConfiguration: read the model.
+    bucket_model = s3_backends[ACCOUNT_ID]["aws"].buckets[ids["Bucket"]]
+    assert bucket_model.notification_configuration.event_bridge == {}
+    assert "s3:DeleteBucket" in s3.get_bucket_policy(Bucket=ids["Bucket"])["Policy"]
+    assert aws("logs").describe_log_groups(logGroupNamePrefix=ids["Logs"])["logGroups"][0]["retentionInDays"] == 7
+    assert aws("codebuild").batch_get_projects(names=[ids["Project"]])["projects"][0]["name"] == ids["Project"]
+    api = aws("apigatewayv2")
+    assert [r["RouteKey"] for r in api.get_routes(ApiId=ids["HttpApi"])["Items"]] == ["POST /hook"]
+    assert [s["StageName"] for s in api.get_stages(ApiId=ids["HttpApi"])["Items"]] == ["$default"]
+    assert aws("ecr").describe_repositories(repositoryNames=["types-repo"])["repositories"]
+
+    # Update: every changed property lands in place; nothing is replaced.
+    cfn.update_stack(
+        StackName="types",
+        TemplateBody=json.dumps(_resource_types_template("b")),
+        Capabilities=["CAPABILITY_IAM"],
+        Parameters=[{"ParameterKey": "Threshold", "ParameterValue": "5"}],
+    )
+    assert stack_of(cfn, "types")["StackStatus"] == "UPDATE_COMPLETE", failed_events(cfn, "types")
+    updated_ids = physical_ids(cfn, "types")
+    assert {k: v for k, v in updated_ids.items() if k != "Version2"} == ids
+    assert lam.get_function_configuration(FunctionName=ids["Fn"])["Environment"]["Variables"] == {"VARIANT": "b"}
+    assert updated_ids["Version2"].endswith(":2")
+    assert lam.get_alias(FunctionName=ids["Fn"], Name="live")["RoutingConfig"]["AdditionalVersionWeights"] == {
+        "2": 0.25
+    }
+    assert aws("cloudwatch").describe_alarms(AlarmNames=["types-alarm"])["MetricAlarms"][0]["Threshold"] == 5.0
+    rules = aws("events").list_rules(EventBusName="types-bus")["Rules"]
+    assert json.loads(rules[0]["EventPattern"]) == {"source": ["b"]}
+    assert aws("sns").get_topic_attributes(TopicArn=ids["Topic"])["Attributes"]["DisplayName"] == "b"
+    assert (
+        aws("sqs").get_queue_attributes(QueueUrl=ids["Queue"], AttributeNames=["VisibilityTimeout"])["Attributes"][
+            "VisibilityTimeout"
+        ]
+        == "60"
+    )
+    assert (
+        aws("dynamodb").describe_table(TableName=ids["Table"])["Table"]["BillingModeSummary"]["BillingMode"]
+        == "PROVISIONED"
+    )
+    assert aws("logs").describe_log_groups(logGroupNamePrefix=ids["Logs"])["logGroups"][0]["retentionInDays"] == 14
+    assert aws("iam").list_role_policies(RoleName=ids["Role"])["PolicyNames"] == ["inline-b"]
+
+    cfn.delete_stack(StackName="types")
+    assert cfn.describe_stacks(StackName=stack["StackId"])["Stacks"][0]["StackStatus"] == "DELETE_COMPLETE", failed_events(cfn, stack["StackId"])
+    with pytest.raises(ClientError):
+        lam.get_function(FunctionName=ids["Fn"])
+    assert aws("cloudwatch").describe_alarms(AlarmNames=["types-alarm"])["MetricAlarms"] == []
+    assert aws("events").list_event_buses(NamePrefix="types-bus")["EventBuses"] == []
+    assert aws("ecr").describe_repositories()["repositories"] == []
+    assert ids["Bucket"] not in [b["Name"] for b in s3.list_buckets()["Buckets"]]
+
+
+def test_a_second_version_of_an_unchanged_function_fails_as_on_aws(tmp_path: Path, aws: Aws, s3: Any) -> None:
+    (tmp_path / "app.py").write_text("def handler(e, c):\n    return 1\n")
+    s3.put_object(Bucket=BUCKET, Key="versions/code.zip", Body=deterministic_zip(tmp_path))
+    template = _function_template(
+        "versions/code.zip",
+        {},
+        {
+            "V1": {"Type": "AWS::Lambda::Version", "Properties": {"FunctionName": {"Ref": "Fn"}}},
+            "V2": {"Type": "AWS::Lambda::Version", "DependsOn": "V1", "Properties": {"FunctionName": {"Ref": "Fn"}}},
+        },
+    )
+    cfn = aws("cloudformation")
+    cfn.create_stack(StackName="versions", TemplateBody=json.dumps(template), Capabilities=["CAPABILITY_IAM"])
+    assert stack_of(cfn, "versions")["StackStatus"] == "ROLLBACK_COMPLETE"
+    [failed] = failed_events(cfn, "versions")
+    assert failed["LogicalResourceId"] == "V2"
+    assert failed["ResourceStatusReason"] == (
+        "A version for this Lambda function exists ( 1 ). Modify the function to create a new version."
+    )

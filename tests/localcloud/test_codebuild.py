@@ -452,6 +452,22 @@ def test_unknown_commit_fails_in_download_source(cloud: Callable[[str], Any], re
     assert "INSTALL" not in _phases(build)
 
 
+def test_a_location_the_resolver_rejects_fails_in_download_source(
+    cloud: Callable[[str], Any], repo: Repo, ghe_resolver: str
+) -> None:
+    def only_known(location: str) -> str:
+        if location != ghe_resolver:
+            raise LookupError(f"no repository behind {location}")
+        return str(repo.bare)
+
+    codebuild.set_git_resolver(only_known)
+    name = _project(cloud, repo, source={"type": "GITHUB_ENTERPRISE", "location": "https://ghe.example.com/a/b.git"})
+    build = _wait(cloud, cloud("codebuild").start_build(projectName=name, sourceVersion=repo.first)["build"]["id"])
+    assert build["buildStatus"] == "FAILED"
+    context = _phases(build)["DOWNLOAD_SOURCE"]["contexts"][0]
+    assert context["statusCode"] == "CLIENT_ERROR" and "no repository behind" in context["message"]
+
+
 def test_fetch_by_sha_that_is_no_branch_tip_works_with_protocol_v0_and_v2(repo: Repo, tmp_path: Path) -> None:
     for version in (0, 2):
         dest = tmp_path / f"v{version}"

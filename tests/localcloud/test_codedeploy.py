@@ -49,11 +49,15 @@ def wait_for(check: Callable[[], Any], timeout: float = 10.0, interval: float = 
         time.sleep(interval)
 
 
-def zipped(source: str) -> bytes:
+def zipped_as(filename: str, source: str) -> bytes:
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as archive:
-        archive.writestr("app.py", source)
+        archive.writestr(filename, source)
     return buffer.getvalue()
+
+
+def zipped(source: str) -> bytes:
+    return zipped_as("app.py", source)
 
 
 @dataclass
@@ -307,7 +311,7 @@ def test_canary_holds_ten_percent_then_moves_all(aws: Callable[[str], Any]) -> N
     assert app.alias()["FunctionVersion"] == "1"
     assert app.deployment(deployment_id)["status"] == "InProgress"
     assert codedeploy.current_traffic(deployment_id) == {"1": 0.9, "2": 0.1}
-    assert app.target(deployment_id)["lambdaFunctionInfo"]["targetVersionWeight"] == 0.1
+    assert app.target(deployment_id)["lambdaFunctionInfo"]["targetVersionWeight"] == 10.0
 
     info = app.wait_done(deployment_id)
     assert info["status"] == "Succeeded", info
@@ -545,11 +549,20 @@ def test_hooks_go_through_the_lambda_runtime_by_default(
     aws: Callable[[str], Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     reporter = aws("codedeploy")
-    invocations: list[tuple[str, dict[str, str], str]] = []
+    invocations: list[tuple[str, dict[str, str], str, str]] = []
 
-    def invoke(function: str, payload: dict[str, str], invocation_type: str = "RequestResponse") -> None:
-        invocations.append((function, payload, invocation_type))
-        reporting_invoker(reporter, {function: "Succeeded"}, [])(function, payload)
+    def invoke(
+        function: str,
+        payload: bytes,
+        qualifier: str | None = None,
+        *,
+        account_id: str,
+        region: str,
+        invocation_type: str = "RequestResponse",
+    ) -> None:
+        event = json.loads(payload)
+        invocations.append((function, event, invocation_type, f"{account_id}/{region}"))
+        reporting_invoker(reporter, {function: "Succeeded"}, [])(function, event)
 
     fake_runtime = types.ModuleType("stepdeploy.localcloud.lambda_runtime")
     fake_runtime.invoke = invoke  # type: ignore[attr-defined]
@@ -560,16 +573,11 @@ def test_hooks_go_through_the_lambda_runtime_by_default(
     app = make_app(aws, config="CodeDeployDefault.LambdaAllAtOnce")
     deployment_id = app.deploy(hooks={"AfterAllowTraffic": "arn:aws:lambda:us-east-1:123456789012:function:post"})
     assert app.wait_done(deployment_id)["status"] == "Succeeded"
-    assert invocations == [
-        (
-            "arn:aws:lambda:us-east-1:123456789012:function:post",
-            {
-                "DeploymentId": deployment_id,
-                "LifecycleEventHookExecutionId": invocations[0][1]["LifecycleEventHookExecutionId"],
-            },
-            "Event",
-        )
-    ]
+    ((function, event, invocation_type, where),) = invocations
+    assert function == "arn:aws:lambda:us-east-1:123456789012:function:post"
+    assert event["DeploymentId"] == deployment_id and event["LifecycleEventHookExecutionId"]
+    assert invocation_type == "Event"
+    assert where == "123456789012/us-east-1"
 
 
 # --- Validation of the AppSpec against the function ---------------------------------------------
@@ -672,3 +680,40 @@ def test_works_in_process_under_mock_aws() -> None:
         assert app.alias()["FunctionVersion"] == "2"
     finally:
         mock.stop(remove_data=False)
+
+
+HOOK_SOURCE = """
+import os
+
+import boto3
+
+
+def handler(event, context):
+    boto3.client("codedeploy").put_lifecycle_event_hook_execution_status(
+        deploymentId=event["DeploymentId"],
+        lifecycleEventHookExecutionId=event["LifecycleEventHookExecutionId"],
+        status=os.environ["HOOK_STATUS"],
+    )
+    return "reported"
+"""
+
+
+def test_a_real_hook_function_reports_through_the_api(aws: Callable[[str], Any]) -> None:
+    """End to end: the local Lambda runtime runs the hook, which calls back over HTTP."""
+    codedeploy.set_hook_invoker(None)
+    app = make_app(aws, config="CodeDeployDefault.LambdaAllAtOnce")
+    hook = f"hook-{app.name}"
+    app.awslambda.create_function(
+        FunctionName=hook,
+        Runtime="python3.11",
+        Role=app.role,
+        Handler="hook.handler",
+        Code={"ZipFile": zipped_as("hook.py", HOOK_SOURCE)},
+        Environment={"Variables": {"HOOK_STATUS": "Failed"}},
+    )
+    deployment_id = app.deploy(hooks={"AfterAllowTraffic": hook})
+    info = wait_for(lambda: (found := app.deployment(deployment_id))["status"] in TERMINAL and found, timeout=30)
+    assert info["status"] == "Failed", info
+    assert info["errorInformation"]["code"] == "HOOK_EXECUTION_FAILURE"
+    assert app.lifecycle(deployment_id)["AfterAllowTraffic"] == "Failed"
+    assert_rolled_back(app, deployment_id, info)

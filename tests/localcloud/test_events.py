@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import importlib.util
 import io
 import json
@@ -49,9 +50,7 @@ def poll(fetch: Callable[[], list[Any]], count: int, timeout: float = 5.0) -> li
 
 def pass_state_machine(aws: Callable[[str], Any]) -> str:
     sfn = aws("stepfunctions")
-    return str(
-        sfn.create_state_machine(name=unique("sm"), definition=PASS_ONLY, roleArn=ROLE_ARN)["stateMachineArn"]
-    )
+    return str(sfn.create_state_machine(name=unique("sm"), definition=PASS_ONLY, roleArn=ROLE_ARN)["stateMachineArn"])
 
 
 def execution_inputs(aws: Callable[[str], Any], state_machine_arn: str, count: int) -> list[dict[str, Any]]:
@@ -79,9 +78,7 @@ def receive(aws: Callable[[str], Any], url: str, count: int) -> list[dict[str, A
 
     def fetch() -> list[dict[str, Any]]:
         messages.extend(
-            sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, MessageAttributeNames=["All"]).get(
-                "Messages", []
-            )
+            sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, MessageAttributeNames=["All"]).get("Messages", [])
         )
         return messages
 
@@ -133,7 +130,14 @@ def test_custom_bus_rule_starts_execution_with_transformed_input(aws: Callable[[
     )
     detail = {"ref": "refs/heads/main", "after": "abc123", "repository": {"name": "app", "owner": "team"}}
     response = events.put_events(
-        Entries=[{"EventBusName": bus, "Source": "stepdeploy.webhook", "DetailType": "GHE Push", "Detail": json.dumps(detail)}]
+        Entries=[
+            {
+                "EventBusName": bus,
+                "Source": "stepdeploy.webhook",
+                "DetailType": "GHE Push",
+                "Detail": json.dumps(detail),
+            }
+        ]
     )
     assert response["FailedEntryCount"] == 0
 
@@ -188,7 +192,9 @@ def test_default_bus_rule_delivers_the_whole_event(aws: Callable[[str], Any]) ->
     events.put_targets(Rule=rule, Targets=[{"Id": "sm", "Arn": state_machine, "RoleArn": ROLE_ARN}])
 
     entry_id = events.put_events(
-        Entries=[{"Source": source, "DetailType": "Thing Happened", "Detail": '{"n": 1}', "Resources": ["arn:aws:s3:::x"]}]
+        Entries=[
+            {"Source": source, "DetailType": "Thing Happened", "Detail": '{"n": 1}', "Resources": ["arn:aws:s3:::x"]}
+        ]
     )["Entries"][0]["EventId"]
 
     [execution] = execution_inputs(aws, state_machine, 1)
@@ -203,6 +209,55 @@ def test_default_bus_rule_delivers_the_whole_event(aws: Callable[[str], Any]) ->
     assert ISO_SECONDS.match(event["time"]), event["time"]
     assert event["resources"] == ["arn:aws:s3:::x"]
     assert event["detail"] == {"n": 1}
+
+
+def test_rule_created_by_cloudformation_delivers(aws: Callable[[str], Any]) -> None:
+    from moto.events.models import Rule
+
+    state_machine = pass_state_machine(aws)
+    source = unique("src")
+    rule = Rule.create_from_cloudformation_json(
+        unique("CfnRule"),
+        {
+            "Properties": {
+                "EventPattern": {"source": [source], "detail": {"stage": [{"anything-but": "dev"}]}},
+                "Targets": [
+                    {
+                        "Id": "sm",
+                        "Arn": state_machine,
+                        "RoleArn": ROLE_ARN,
+                        "InputTransformer": {
+                            "InputPathsMap": {"s": "$.detail.stage"},
+                            "InputTemplate": '{"stage": <s>}',
+                        },
+                    }
+                ],
+            }
+        },
+        endpoint.ACCOUNT_ID,
+        endpoint.REGION,
+    )
+    events = aws("events")
+    when = dt.datetime(2024, 1, 2, 3, 4, 5, tzinfo=dt.UTC)
+    for stage in ("dev", "prod"):
+        events.put_events(
+            Entries=[{"Source": source, "DetailType": "x", "Detail": json.dumps({"stage": stage}), "Time": when}]
+        )
+    assert [execution["input"] for execution in execution_inputs(aws, state_machine, 1)] == [{"stage": "prod"}]
+    assert rule.name in {r["Name"] for r in events.list_rules(NamePrefix=rule.name)["Rules"]}
+
+
+def test_event_time_from_put_events_is_iso(aws: Callable[[str], Any]) -> None:
+    url, arn = queue(aws)
+    events = aws("events")
+    rule = unique("rule")
+    source = unique("src")
+    events.put_rule(Name=rule, EventPattern=json.dumps({"source": [source]}))
+    events.put_targets(Rule=rule, Targets=[{"Id": "q", "Arn": arn}])
+    when = dt.datetime(2024, 1, 2, 3, 4, 5, tzinfo=dt.UTC)
+    events.put_events(Entries=[{"Source": source, "DetailType": "x", "Detail": "{}", "Time": when}])
+    [message] = receive(aws, url, 1)
+    assert json.loads(message["Body"])["time"] == "2024-01-02T03:04:05Z"
 
 
 def test_disabled_rule_delivers_nothing(aws: Callable[[str], Any]) -> None:
@@ -226,9 +281,7 @@ def s3_bucket_with_rule(aws: Callable[[str], Any]) -> Iterator[tuple[str, str]]:
     bucket = unique("artifacts")
     s3.create_bucket(Bucket=bucket)
     s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
-    s3.put_bucket_notification_configuration(
-        Bucket=bucket, NotificationConfiguration={"EventBridgeConfiguration": {}}
-    )
+    s3.put_bucket_notification_configuration(Bucket=bucket, NotificationConfiguration={"EventBridgeConfiguration": {}})
     state_machine = pass_state_machine(aws)
     events = aws("events")
     rule = unique("s3rule")
@@ -295,7 +348,9 @@ def test_s3_copy_multipart_and_delete_marker_events(aws: Callable[[str], Any]) -
     url, arn = queue(aws)
     events = aws("events")
     rule = unique("s3all")
-    events.put_rule(Name=rule, EventPattern=json.dumps({"source": ["aws.s3"], "detail": {"bucket": {"name": [bucket]}}}))
+    events.put_rule(
+        Name=rule, EventPattern=json.dumps({"source": ["aws.s3"], "detail": {"bucket": {"name": [bucket]}}})
+    )
     events.put_targets(Rule=rule, Targets=[{"Id": "q", "Arn": arn}])
 
     s3.put_object(Bucket=bucket, Key="a", Body=b"1")
@@ -371,7 +426,9 @@ def lambda_role(aws: Callable[[str], Any]) -> str:
     iam = aws("iam")
     trust = {
         "Version": "2012-10-17",
-        "Statement": [{"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}],
+        "Statement": [
+            {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}
+        ],
     }
     return str(iam.create_role(RoleName=unique("fn-role"), AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"])
 
@@ -520,7 +577,10 @@ PATHS = {"instance": "$.detail.instance-id", "state": "$.detail.state", "count":
         ),
         ('{"state": [9, <state>, true], "n": <count>, "s": "<count>"}', '{"state":[9,"RUNNING",true],"n":3,"s":"3"}'),
         ('{"d": <detail>}', json.dumps({"d": EC2_EVENT["detail"]}, separators=(",", ":"))),
-        ('{"rule": <aws.events.rule-name>, "text": "<aws.events.rule-name> triggered"}', '{"rule":"r1","text":"r1 triggered"}'),
+        (
+            '{"rule": <aws.events.rule-name>, "text": "<aws.events.rule-name> triggered"}',
+            '{"rule":"r1","text":"r1 triggered"}',
+        ),
         ('"<aws.events.rule-name> triggered"', '"r1 triggered"'),
         ('{"missing": <gone>, "inside": "[<gone>]"}', '{"missing":null,"inside":"[]"}'),
         ('{"arn": <aws.events.rule-arn>}', '{"arn":"arn:aws:events:us-east-1:123456789012:rule/r1"}'),

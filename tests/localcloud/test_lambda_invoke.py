@@ -8,8 +8,6 @@ import io
 import json
 import os
 import statistics
-import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -22,6 +20,7 @@ import boto3
 import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
+from moto import mock_aws
 
 from stepdeploy.localcloud import endpoint, lambda_runtime
 from stepdeploy.localcloud.patches import lambda_invoke
@@ -556,39 +555,26 @@ def test_inprocess_mode_has_the_same_semantics(aws: Aws, cloud: str) -> None:
         lambda_runtime.set_mode("docker")
 
 
-MOCK_AWS_SCRIPT = """
-import base64, json, boto3
-from moto import mock_aws
-from stepdeploy.localcloud import lambda_runtime
-from stepdeploy.localcloud.patches import lambda_invoke
-lambda_invoke.apply()
-with mock_aws(config={"lambda": {"use_docker": False}}):
-    role = boto3.client("iam", region_name="us-east-1").create_role(
-        RoleName="r", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
-    client = boto3.client("lambda", region_name="us-east-1")
-    client.create_function(FunctionName="mocked", Runtime="python3.11", Role=role,
-                           Handler="app.build", Code={"ZipFile": base64.b64decode(ZIP)})
-    response = client.invoke(FunctionName="mocked", Payload=b'{"fail": "m.c"}')
-    error = json.loads(response["Payload"].read())
-    result = lambda_runtime.invoke("mocked", b"{}")
-    print(json.dumps([response["FunctionError"], error["errorType"], result.status_code,
-                      json.loads(result.payload), result.function_error]))
-lambda_runtime.shutdown()
-"""
-
-
-def test_mock_aws_mode_invokes_the_handler_too() -> None:
-    # In a process of its own: leaving mock_aws resets every moto backend, the server's included.
-    script = MOCK_AWS_SCRIPT.replace("ZIP", repr(base64.b64encode(APP_ZIP).decode()))
-    done = subprocess.run(
-        [sys.executable, "-c", script],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env={**os.environ, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "x"},
-    )
-    assert done.returncode == 0, done.stderr
-    assert json.loads(done.stdout.strip().splitlines()[-1]) == ["Unhandled", "BuildFailed", 200, {"built": True}, None]
+def test_mock_aws_mode_invokes_the_handler_too(cloud: str) -> None:
+    # Neither reset on start nor data removal on stop: the session's server shares these backends.
+    mock = mock_aws(config={"lambda": {"use_docker": False}})
+    mock.start(reset=False)
+    try:
+        client = boto3.client("lambda", region_name="us-east-1")
+        name = unique("mocked")
+        client.create_function(
+            FunctionName=name, Runtime="python3.11", Role=cloud, Handler="app.build", Code={"ZipFile": APP_ZIP}
+        )
+        response = client.invoke(FunctionName=name, Payload=b'{"fail": "m.c"}')
+        assert response["FunctionError"] == "Unhandled"
+        assert json.loads(response["Payload"].read())["errorType"] == "BuildFailed"
+        with pytest.raises(ClientError) as caught:
+            client.invoke(FunctionName=name, Qualifier="nope", Payload=b"{}")
+        assert caught.value.response["Error"]["Code"] == "ResourceNotFoundException"
+    finally:
+        mock.stop(remove_data=False)
+    result = lambda_runtime.invoke(name, b"{}")
+    assert (result.status_code, json.loads(result.payload), result.function_error) == (200, {"built": True}, None)
 
 
 def run_state_machine(aws: Aws, definition: dict[str, Any], event: dict[str, Any]) -> tuple[dict, list]:

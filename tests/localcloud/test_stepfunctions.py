@@ -14,7 +14,7 @@ import pytest
 from botocore.exceptions import ClientError
 from moto.awslambda_simple.models import LambdaSimpleBackend
 
-from stepdeploy.asl_coverage import execution_coverage
+from stepdeploy.asl_lint import execution_coverage
 from stepdeploy.localcloud.clock import CLOCK
 from stepdeploy.localcloud.endpoint import ACCOUNT_ID, REGION
 from stepdeploy.localcloud.patches import stepfunctions
@@ -104,8 +104,9 @@ class FakeLambdas:
 def lambdas(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeLambdas]:
     fake = FakeLambdas()
 
-    def invoke(_backend: Any, function_name: str, _qualifier: Any, body: Any, _headers: Any,
-               response_headers: dict[str, str]) -> bytes:
+    def invoke(
+        _backend: Any, function_name: str, _qualifier: Any, body: Any, _headers: Any, response_headers: dict[str, str]
+    ) -> bytes:
         return fake.invoke(function_name, body, response_headers)
 
     monkeypatch.setattr(LambdaSimpleBackend, "invoke", invoke)
@@ -118,9 +119,7 @@ def lambdas(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeLambdas]:
 
 def create_machine(sfn: Any, definition: dict[str, Any], prefix: str = "sm") -> str:
     name = f"{prefix}-{next(_names)}-{time.time_ns()}"
-    return sfn.create_state_machine(name=name, definition=json.dumps(definition), roleArn=ROLE_ARN)[
-        "stateMachineArn"
-    ]
+    return sfn.create_state_machine(name=name, definition=json.dumps(definition), roleArn=ROLE_ARN)["stateMachineArn"]
 
 
 def wait_until_closed(sfn: Any, execution_arn: str, timeout: float = 5.0) -> dict[str, Any]:
@@ -149,9 +148,7 @@ def history(sfn: Any, execution_arn: str) -> list[dict[str, Any]]:
 
 def run(sfn: Any, definition: dict[str, Any], payload: Any = None, timeout: float = 5.0) -> dict[str, Any]:
     arn = create_machine(sfn, definition)
-    execution_arn = sfn.start_execution(stateMachineArn=arn, input=json.dumps(payload or {}))[
-        "executionArn"
-    ]
+    execution_arn = sfn.start_execution(stateMachineArn=arn, input=json.dumps(payload or {}))["executionArn"]
     return wait_until_closed(sfn, execution_arn, timeout)
 
 
@@ -193,8 +190,10 @@ def callback_machine(timeout_seconds: int = 3600, heartbeat_seconds: int = 600) 
 
 
 def test_start_execution_without_a_name_gets_a_unique_uuid_name(sfn: Any) -> None:
-    arn = create_machine(sfn, {"StartAt": "P", "States": {"P": {"Type": "Pass", "Parameters": {
-        "name.$": "$$.Execution.Name"}, "End": True}}})
+    arn = create_machine(
+        sfn,
+        {"StartAt": "P", "States": {"P": {"Type": "Pass", "Parameters": {"name.$": "$$.Execution.Name"}, "End": True}}},
+    )
 
     first = sfn.start_execution(stateMachineArn=arn)["executionArn"]
     second = sfn.start_execution(stateMachineArn=arn)["executionArn"]
@@ -220,7 +219,7 @@ def test_start_execution_still_validates_a_given_name(sfn: Any) -> None:
 
 def test_wait_states_sleep_virtual_seconds(sfn: Any, speed: Callable[[float], None]) -> None:
     speed(3600)  # one virtual hour per real second
-    in_ten_minutes = datetime.datetime.now(tz=datetime.timezone.utc) + datetime.timedelta(minutes=10)
+    in_ten_minutes = datetime.datetime.now(tz=datetime.UTC) + datetime.timedelta(minutes=10)
     timestamp = in_ten_minutes.strftime("%Y-%m-%dT%H:%M:%SZ")
     definition = {
         "StartAt": "Seconds",
@@ -245,9 +244,24 @@ def test_retry_intervals_follow_backoff_and_max_delay_in_virtual_time(
 ) -> None:
     speed(300)
     lambdas["flaky"] = lambda _p: (_ for _ in ()).throw(FunctionError("Transient", "try again"))
-    definition = {"StartAt": "T", "States": {"T": lambda_task("flaky", Retry=[{
-        "ErrorEquals": ["Transient"], "IntervalSeconds": 60, "BackoffRate": 2.0, "MaxAttempts": 3,
-        "MaxDelaySeconds": 100}], End=True)}}
+    definition = {
+        "StartAt": "T",
+        "States": {
+            "T": lambda_task(
+                "flaky",
+                Retry=[
+                    {
+                        "ErrorEquals": ["Transient"],
+                        "IntervalSeconds": 60,
+                        "BackoffRate": 2.0,
+                        "MaxAttempts": 3,
+                        "MaxDelaySeconds": 100,
+                    }
+                ],
+                End=True,
+            )
+        },
+    }
 
     described = run(sfn, definition)
 
@@ -267,9 +281,24 @@ def test_full_jitter_never_waits_longer_than_the_interval(
 ) -> None:
     speed(600)
     lambdas["flaky"] = lambda _p: (_ for _ in ()).throw(FunctionError("Transient", "try again"))
-    definition = {"StartAt": "T", "States": {"T": lambda_task("flaky", Retry=[{
-        "ErrorEquals": ["States.ALL"], "IntervalSeconds": 300, "MaxAttempts": 2, "BackoffRate": 1.0,
-        "JitterStrategy": "FULL"}], End=True)}}
+    definition = {
+        "StartAt": "T",
+        "States": {
+            "T": lambda_task(
+                "flaky",
+                Retry=[
+                    {
+                        "ErrorEquals": ["States.ALL"],
+                        "IntervalSeconds": 300,
+                        "MaxAttempts": 2,
+                        "BackoffRate": 1.0,
+                        "JitterStrategy": "FULL",
+                    }
+                ],
+                End=True,
+            )
+        },
+    }
 
     started = time.monotonic()
     described = run(sfn, definition)
@@ -279,9 +308,7 @@ def test_full_jitter_never_waits_longer_than_the_interval(
     assert time.monotonic() - started < 1.0 + 0.6  # two intervals of at most 300/600 s
 
 
-def test_task_timeout_seconds_are_virtual(
-    sfn: Any, lambdas: FakeLambdas, speed: Callable[[float], None]
-) -> None:
+def test_task_timeout_seconds_are_virtual(sfn: Any, lambdas: FakeLambdas, speed: Callable[[float], None]) -> None:
     speed(3600)
     lambdas["slow"] = lambdas.block
     definition = {"StartAt": "T", "States": {"T": lambda_task("slow", TimeoutSeconds=900, End=True)}}
@@ -325,10 +352,33 @@ def test_heartbeat_seconds_are_virtual_and_heartbeats_keep_the_task_alive(
     assert described["error"] == "States.Timeout"
 
 
+def test_heartbeat_without_timeout_seconds_has_no_task_timeout(
+    sfn: Any, lambdas: FakeLambdas, speed: Callable[[float], None]
+) -> None:
+    # moto gives such a task a 60 s TimeoutSeconds; AWS gives it none.
+    speed(600)  # 60 virtual seconds = 0.1 real second
+    lambdas["request-approval"] = lambda _p: {}
+    definition = callback_machine(heartbeat_seconds=300)
+    del definition["States"]["Approve"]["TimeoutSeconds"]
+    arn = create_machine(sfn, definition)
+    execution_arn = sfn.start_execution(stateMachineArn=arn)["executionArn"]
+    token = lambdas.wait_for_call("request-approval")["token"]
+
+    for _ in range(3):
+        time.sleep(0.2)
+        sfn.send_task_heartbeat(taskToken=token)
+    sfn.send_task_success(taskToken=token, output="{}")
+
+    assert wait_until_closed(sfn, execution_arn)["status"] == "SUCCEEDED"
+
+
 def test_machine_timeout_seconds_are_virtual(sfn: Any, speed: Callable[[float], None]) -> None:
     speed(600)
-    definition = {"TimeoutSeconds": 120, "StartAt": "W",
-                  "States": {"W": {"Type": "Wait", "Seconds": 86400, "End": True}}}
+    definition = {
+        "TimeoutSeconds": 120,
+        "StartAt": "W",
+        "States": {"W": {"Type": "Wait", "Seconds": 86400, "End": True}},
+    }
 
     started = time.monotonic()
     described = run(sfn, definition)
@@ -351,14 +401,15 @@ def test_send_task_failure_keeps_error_and_cause(sfn: Any, lambdas: FakeLambdas)
 
     described = wait_until_closed(sfn, execution_arn)
     assert (described["status"], described["error"], described["cause"]) == (
-        "FAILED", "ApprovalRejected", "rejected by alice")
+        "FAILED",
+        "ApprovalRejected",
+        "rejected by alice",
+    )
     failed = [e for e in history(sfn, execution_arn) if e["type"] == "TaskFailed"][0]
     assert failed["taskFailedEventDetails"]["cause"] == "rejected by alice"
 
 
-def test_wait_for_task_token_passes_the_token_and_resumes_on_success(
-    sfn: Any, lambdas: FakeLambdas
-) -> None:
+def test_wait_for_task_token_passes_the_token_and_resumes_on_success(sfn: Any, lambdas: FakeLambdas) -> None:
     lambdas["request-approval"] = lambda _p: {"StatusCode": 200}
     arn = create_machine(sfn, callback_machine())
     execution_arn = sfn.start_execution(stateMachineArn=arn, input='{"commit": "abc"}')["executionArn"]
@@ -389,8 +440,7 @@ def _stop_and_check(sfn: Any, execution_arn: str) -> None:
 
 
 def test_stop_execution_in_a_wait_state(sfn: Any) -> None:
-    arn = create_machine(sfn, {"StartAt": "W", "States": {"W": {"Type": "Wait", "Seconds": 10**7,
-                                                                "End": True}}})
+    arn = create_machine(sfn, {"StartAt": "W", "States": {"W": {"Type": "Wait", "Seconds": 10**7, "End": True}}})
     execution_arn = sfn.start_execution(stateMachineArn=arn)["executionArn"]
     wait_until_in_state(sfn, execution_arn, "WaitStateEntered")
     _stop_and_check(sfn, execution_arn)
@@ -421,11 +471,16 @@ def _redrive_machine() -> dict[str, Any]:
     return {
         "StartAt": "Prepare",
         "States": {
-            "Prepare": {"Type": "Pass", "Parameters": {"commit.$": "$.commit", "prepared": True},
-                        "Next": "Build"},
-            "Build": lambda_task("build", Parameters={"FunctionName": "build", "Payload": {
-                "input.$": "$", "redrive.$": "$$.Execution.RedriveCount"}},
-                ResultPath="$.build", Next="Done"),
+            "Prepare": {"Type": "Pass", "Parameters": {"commit.$": "$.commit", "prepared": True}, "Next": "Build"},
+            "Build": lambda_task(
+                "build",
+                Parameters={
+                    "FunctionName": "build",
+                    "Payload": {"input.$": "$", "redrive.$": "$$.Execution.RedriveCount"},
+                },
+                ResultPath="$.build",
+                Next="Done",
+            ),
             "Done": {"Type": "Succeed"},
         },
     }
@@ -475,8 +530,7 @@ def test_redrive_resumes_at_the_failed_state_with_its_input(sfn: Any, lambdas: F
 
 
 def test_redrive_refuses_a_running_execution(sfn: Any) -> None:
-    arn = create_machine(sfn, {"StartAt": "W", "States": {"W": {"Type": "Wait", "Seconds": 10**7,
-                                                                "End": True}}})
+    arn = create_machine(sfn, {"StartAt": "W", "States": {"W": {"Type": "Wait", "Seconds": 10**7, "End": True}}})
     execution_arn = sfn.start_execution(stateMachineArn=arn)["executionArn"]
     described = sfn.describe_execution(executionArn=execution_arn)
     assert described["redriveStatus"] == "NOT_REDRIVABLE"
@@ -487,14 +541,19 @@ def test_redrive_refuses_a_running_execution(sfn: Any) -> None:
     sfn.stop_execution(executionArn=execution_arn)
 
 
-def test_redrive_of_an_aborted_execution_resumes_in_the_wait_state(
-    sfn: Any, speed: Callable[[float], None]
-) -> None:
+def test_redrive_of_an_aborted_execution_resumes_in_the_wait_state(sfn: Any, speed: Callable[[float], None]) -> None:
     speed(3600)
-    arn = create_machine(sfn, {"StartAt": "First", "States": {
-        "First": {"Type": "Pass", "Result": {"n": 1}, "Next": "Wait"},
-        "Wait": {"Type": "Wait", "Seconds": 10**7, "Next": "End"},
-        "End": {"Type": "Pass", "End": True}}})
+    arn = create_machine(
+        sfn,
+        {
+            "StartAt": "First",
+            "States": {
+                "First": {"Type": "Pass", "Result": {"n": 1}, "Next": "Wait"},
+                "Wait": {"Type": "Wait", "Seconds": 10**7, "Next": "End"},
+                "End": {"Type": "Pass", "End": True},
+            },
+        },
+    )
     execution_arn = sfn.start_execution(stateMachineArn=arn)["executionArn"]
     wait_until_in_state(sfn, execution_arn, "WaitStateEntered")
     sfn.stop_execution(executionArn=execution_arn)
@@ -514,9 +573,14 @@ def test_redrive_of_an_aborted_execution_resumes_in_the_wait_state(
 
 def test_redrive_of_a_timed_out_execution(sfn: Any, speed: Callable[[float], None]) -> None:
     speed(600)
-    definition = {"TimeoutSeconds": 120, "StartAt": "Slow", "States": {
-        "Slow": {"Type": "Wait", "SecondsPath": "$.wait", "Next": "Done"},
-        "Done": {"Type": "Pass", "End": True}}}
+    definition = {
+        "TimeoutSeconds": 120,
+        "StartAt": "Slow",
+        "States": {
+            "Slow": {"Type": "Wait", "SecondsPath": "$.wait", "Next": "Done"},
+            "Done": {"Type": "Pass", "End": True},
+        },
+    }
     arn = create_machine(sfn, definition)
     execution_arn = sfn.start_execution(stateMachineArn=arn, input='{"wait": 30}')["executionArn"]
     # 30 < 120: this attempt succeeds; a second one with a longer wait times out.
@@ -558,13 +622,17 @@ def status_events(aws: Callable[[str], Any]) -> Callable[[str], list[dict[str, A
     def collect(state_machine_arn: str) -> Callable[[], list[dict[str, Any]]]:
         name = f"status-{next(_names)}"
         queue_url = sqs.create_queue(QueueName=name)["QueueUrl"]
-        queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])[
-            "Attributes"]["QueueArn"]
-        events.put_rule(Name=name, EventPattern=json.dumps({
-            "source": ["aws.states"],
-            "detail-type": ["Step Functions Execution Status Change"],
-            "detail": {"stateMachineArn": [state_machine_arn]},
-        }))
+        queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        events.put_rule(
+            Name=name,
+            EventPattern=json.dumps(
+                {
+                    "source": ["aws.states"],
+                    "detail-type": ["Step Functions Execution Status Change"],
+                    "detail": {"stateMachineArn": [state_machine_arn]},
+                }
+            ),
+        )
         events.put_targets(Rule=name, Targets=[{"Id": "queue", "Arn": queue_arn}])
 
         def received() -> list[dict[str, Any]]:
@@ -590,10 +658,25 @@ def test_status_change_events_reach_the_default_bus(sfn: Any, status_events: Any
         assert event["resources"] == [execution_arn]
         assert event["region"] == REGION  # (moto's SQS delivery drops "account": the events adapter's)
         assert set(event["detail"]) == {
-            "executionArn", "stateMachineArn", "name", "status", "startDate", "stopDate", "input",
-            "output", "stateMachineVersionArn", "stateMachineAliasArn", "redriveCount",
-            "redriveDate", "redriveStatus", "redriveStatusReason", "inputDetails",
-            "outputDetails", "error", "cause"}
+            "executionArn",
+            "stateMachineArn",
+            "name",
+            "status",
+            "startDate",
+            "stopDate",
+            "input",
+            "output",
+            "stateMachineVersionArn",
+            "stateMachineAliasArn",
+            "redriveCount",
+            "redriveDate",
+            "redriveStatus",
+            "redriveStatusReason",
+            "inputDetails",
+            "outputDetails",
+            "error",
+            "cause",
+        }
     assert running["detail"]["status"] == "RUNNING"
     assert running["detail"]["stopDate"] is None and running["detail"]["output"] is None
     assert running["detail"]["input"] == '{"k": 1}'
@@ -606,11 +689,21 @@ def test_status_change_events_reach_the_default_bus(sfn: Any, status_events: Any
 
 
 def test_status_change_events_for_failure_abort_and_redrive(sfn: Any, status_events: Any) -> None:
-    arn = create_machine(sfn, {"StartAt": "Decide", "States": {
-        "Decide": {"Type": "Choice", "Choices": [
-            {"Variable": "$.fail", "BooleanEquals": True, "Next": "Fail"}], "Default": "Hold"},
-        "Hold": {"Type": "Wait", "Seconds": 10**7, "End": True},
-        "Fail": {"Type": "Fail", "Error": "Broken", "Cause": "on purpose"}}})
+    arn = create_machine(
+        sfn,
+        {
+            "StartAt": "Decide",
+            "States": {
+                "Decide": {
+                    "Type": "Choice",
+                    "Choices": [{"Variable": "$.fail", "BooleanEquals": True, "Next": "Fail"}],
+                    "Default": "Hold",
+                },
+                "Hold": {"Type": "Wait", "Seconds": 10**7, "End": True},
+                "Fail": {"Type": "Fail", "Error": "Broken", "Cause": "on purpose"},
+            },
+        },
+    )
     received = status_events(arn)
     failing = sfn.start_execution(stateMachineArn=arn, input='{"fail": true}')["executionArn"]
     wait_until_closed(sfn, failing)
@@ -623,12 +716,18 @@ def test_status_change_events_for_failure_abort_and_redrive(sfn: Any, status_eve
     details = [e["detail"] for e in received()]
     summary = [(d["executionArn"], d["status"], d["redriveCount"]) for d in details]
     assert summary == [
-        (failing, "RUNNING", 0), (failing, "FAILED", 0),
-        (holding, "RUNNING", 0), (holding, "ABORTED", 0),
-        (failing, "RUNNING", 1), (failing, "FAILED", 1),
+        (failing, "RUNNING", 0),
+        (failing, "FAILED", 0),
+        (holding, "RUNNING", 0),
+        (holding, "ABORTED", 0),
+        (failing, "RUNNING", 1),
+        (failing, "FAILED", 1),
     ]
     assert (details[1]["error"], details[1]["cause"], details[1]["redriveStatus"]) == (
-        "Broken", "on purpose", "REDRIVABLE")
+        "Broken",
+        "on purpose",
+        "REDRIVABLE",
+    )
     assert (details[3]["error"], details[3]["cause"]) == ("Stop", "operator")
     assert details[4]["redriveDate"] is not None
 
@@ -638,7 +737,10 @@ def test_a_failing_rule_target_does_not_break_the_execution(
 ) -> None:
     from moto.events.models import Rule
 
+    attempted: list[str] = []
+
     def unsupported(self: Any, event: Any, *args: Any, **kwargs: Any) -> None:
+        attempted.append(event["detail"]["status"])
         raise NotImplementedError("this target type")
 
     monkeypatch.setattr(Rule, "send_to_targets", unsupported)
@@ -648,6 +750,7 @@ def test_a_failing_rule_target_does_not_break_the_execution(
     described = run(sfn, pass_machine(1))
     assert stepfunctions.flush_status_events(5)
     assert described["status"] == "SUCCEEDED"
+    assert attempted[-2:] == ["RUNNING", "SUCCEEDED"]
 
 
 # --- 8. machines created for CloudFormation --------------------------------------------
@@ -657,8 +760,16 @@ def test_create_executing_state_machine_runs_over_the_api(sfn: Any) -> None:
     name = f"from-cfn-{next(_names)}"
     definition = json.dumps(pass_machine({"from": "cloudformation"}))
     arn = stepfunctions.create_executing_state_machine(
-        name, definition, ROLE_ARN, "STANDARD", {"level": "OFF"}, None,
-        [{"Key": "app", "Value": "stepdeploy"}], ACCOUNT_ID, REGION)
+        name,
+        definition,
+        ROLE_ARN,
+        "STANDARD",
+        {"level": "OFF"},
+        None,
+        [{"Key": "app", "Value": "stepdeploy"}],
+        ACCOUNT_ID,
+        REGION,
+    )
 
     assert arn == f"arn:aws:states:{REGION}:{ACCOUNT_ID}:stateMachine:{name}"
     assert sfn.describe_state_machine(stateMachineArn=arn)["definition"] == definition
@@ -681,8 +792,7 @@ def test_create_executing_state_machine_runs_over_the_api(sfn: Any) -> None:
 
 
 def _pipeline_like_machine() -> dict[str, Any]:
-    retry = [{"ErrorEquals": LAMBDA_TRANSIENT_ERRORS, "IntervalSeconds": 2, "MaxAttempts": 6,
-              "BackoffRate": 2}]
+    retry = [{"ErrorEquals": LAMBDA_TRANSIENT_ERRORS, "IntervalSeconds": 2, "MaxAttempts": 6, "BackoffRate": 2}]
     catch = [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "Failed"}]
     return {
         "StartAt": "Resolve",
@@ -714,12 +824,15 @@ def _pipeline_like_machine() -> dict[str, Any]:
             "Changed?": {
                 "Type": "Choice",
                 "Choices": [
-                    {"And": [
-                        {"Variable": "$.build.artifact", "IsPresent": True},
-                        {"Variable": "$.resolved.config.approve", "BooleanEquals": False},
-                        {"Variable": "$.resolved.count", "NumericGreaterThan": 1},
-                        {"Variable": "$.resolved.merged.stage", "StringEquals": "prod"},
-                    ], "Next": "Report"},
+                    {
+                        "And": [
+                            {"Variable": "$.build.artifact", "IsPresent": True},
+                            {"Variable": "$.resolved.config.approve", "BooleanEquals": False},
+                            {"Variable": "$.resolved.count", "NumericGreaterThan": 1},
+                            {"Variable": "$.resolved.merged.stage", "StringEquals": "prod"},
+                        ],
+                        "Next": "Report",
+                    },
                 ],
                 "Default": "NoChange",
             },
@@ -731,15 +844,16 @@ def _pipeline_like_machine() -> dict[str, Any]:
 
 
 _PIPELINE_INPUT = {
-    "repository": "org/app", "sha": "abc123", "config": '{"approve": false}',
-    "defaults": {"stage": "dev", "memory": 128}, "overrides": {"stage": "prod"},
+    "repository": "org/app",
+    "sha": "abc123",
+    "config": '{"approve": false}',
+    "defaults": {"stage": "dev", "memory": 128},
+    "overrides": {"stage": "prod"},
     "functions": ["a", "b"],
 }
 
 
-def test_paths_intrinsics_and_choice_rules_as_the_pipeline_uses_them(
-    sfn: Any, lambdas: FakeLambdas
-) -> None:
+def test_paths_intrinsics_and_choice_rules_as_the_pipeline_uses_them(sfn: Any, lambdas: FakeLambdas) -> None:
     lambdas["build"] = lambda payload: {"artifact": payload["key"]}
 
     described = run(sfn, _pipeline_like_machine(), _PIPELINE_INPUT)
@@ -747,8 +861,9 @@ def test_paths_intrinsics_and_choice_rules_as_the_pipeline_uses_them(
     assert described["status"] == "SUCCEEDED", described
     assert json.loads(described["output"]) == {"artifact": "artifacts/org/app/abc123.zip", "status": 200}
     events = history(sfn, described["executionArn"])
-    resolved = json.loads([e for e in events if e["type"] == "PassStateExited"][0]
-                          ["stateExitedEventDetails"]["output"])["resolved"]
+    resolved = json.loads(
+        [e for e in events if e["type"] == "PassStateExited"][0]["stateExitedEventDetails"]["output"]
+    )["resolved"]
     assert resolved["config"] == {"approve": False}
     assert resolved["merged"] == {"stage": "prod", "memory": 128}
     assert resolved["count"] == 2
@@ -758,9 +873,7 @@ def test_paths_intrinsics_and_choice_rules_as_the_pipeline_uses_them(
     assert ("Changed?", "Report") in transitions
 
 
-def test_catch_keeps_the_input_and_the_fail_state_reports_error_and_cause(
-    sfn: Any, lambdas: FakeLambdas
-) -> None:
+def test_catch_keeps_the_input_and_the_fail_state_reports_error_and_cause(sfn: Any, lambdas: FakeLambdas) -> None:
     lambdas["build"] = lambda _p: (_ for _ in ()).throw(FunctionError("BuildFailed", "tests failed"))
 
     described = run(sfn, _pipeline_like_machine(), _PIPELINE_INPUT)
@@ -769,17 +882,16 @@ def test_catch_keeps_the_input_and_the_fail_state_reports_error_and_cause(
     assert described["error"] == "BuildFailed"
     assert json.loads(described["cause"]) == {"errorType": "BuildFailed", "errorMessage": "tests failed"}
     events = history(sfn, described["executionArn"])
-    fail_input = json.loads([e for e in events if e["type"] == "FailStateEntered"][0]
-                            ["stateEnteredEventDetails"]["input"])
+    fail_input = json.loads(
+        [e for e in events if e["type"] == "FailStateEntered"][0]["stateEnteredEventDetails"]["input"]
+    )
     assert fail_input["repository"] == "org/app"  # the Catch kept the input
     assert fail_input["error"]["Error"] == "BuildFailed"
     _, transitions = execution_coverage(events)
     assert ("Build", "Failed") in transitions
 
 
-def test_lambda_transient_errors_are_retried(
-    sfn: Any, lambdas: FakeLambdas, speed: Callable[[float], None]
-) -> None:
+def test_lambda_transient_errors_are_retried(sfn: Any, lambdas: FakeLambdas, speed: Callable[[float], None]) -> None:
     speed(3600)
     attempts = iter([FunctionError("Lambda.TooManyRequestsException", "slow down"), {"artifact": "x"}])
 
@@ -795,9 +907,17 @@ def test_lambda_transient_errors_are_retried(
 
 
 def test_get_execution_history_reverse_order_and_pages(sfn: Any) -> None:
-    described = run(sfn, {"StartAt": "A", "States": {
-        "A": {"Type": "Pass", "Next": "B"}, "B": {"Type": "Pass", "Next": "C"},
-        "C": {"Type": "Pass", "End": True}}})
+    described = run(
+        sfn,
+        {
+            "StartAt": "A",
+            "States": {
+                "A": {"Type": "Pass", "Next": "B"},
+                "B": {"Type": "Pass", "Next": "C"},
+                "C": {"Type": "Pass", "End": True},
+            },
+        },
+    )
     execution_arn = described["executionArn"]
     everything = history(sfn, execution_arn)
     assert len(everything) == 8
@@ -805,8 +925,7 @@ def test_get_execution_history_reverse_order_and_pages(sfn: Any) -> None:
     pages, token = [], None
     while True:
         kwargs = {"nextToken": token} if token else {}
-        page = sfn.get_execution_history(executionArn=execution_arn, maxResults=3, reverseOrder=True,
-                                         **kwargs)
+        page = sfn.get_execution_history(executionArn=execution_arn, maxResults=3, reverseOrder=True, **kwargs)
         pages.append(page["events"])
         token = page.get("nextToken")
         if not token:
@@ -823,10 +942,21 @@ def test_get_execution_history_reverse_order_and_pages(sfn: Any) -> None:
 
 
 def test_list_executions_status_filter(sfn: Any) -> None:
-    arn = create_machine(sfn, {"StartAt": "C", "States": {
-        "C": {"Type": "Choice", "Choices": [{"Variable": "$.ok", "BooleanEquals": True, "Next": "S"}],
-              "Default": "F"},
-        "S": {"Type": "Succeed"}, "F": {"Type": "Fail", "Error": "No"}}})
+    arn = create_machine(
+        sfn,
+        {
+            "StartAt": "C",
+            "States": {
+                "C": {
+                    "Type": "Choice",
+                    "Choices": [{"Variable": "$.ok", "BooleanEquals": True, "Next": "S"}],
+                    "Default": "F",
+                },
+                "S": {"Type": "Succeed"},
+                "F": {"Type": "Fail", "Error": "No"},
+            },
+        },
+    )
     ok = sfn.start_execution(stateMachineArn=arn, input='{"ok": true}')["executionArn"]
     bad = sfn.start_execution(stateMachineArn=arn, input='{"ok": false}')["executionArn"]
     wait_until_closed(sfn, ok)

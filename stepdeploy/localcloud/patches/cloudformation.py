@@ -54,14 +54,18 @@ NO_CHANGES_REASON = (
 )
 IAM_RESOURCE_TYPES = frozenset(
     {
-        "AWS::IAM::AccessKey", "AWS::IAM::Group", "AWS::IAM::InstanceProfile", "AWS::IAM::ManagedPolicy",
-        "AWS::IAM::Policy", "AWS::IAM::Role", "AWS::IAM::User", "AWS::IAM::UserToGroupAddition",
+        "AWS::IAM::AccessKey",
+        "AWS::IAM::Group",
+        "AWS::IAM::InstanceProfile",
+        "AWS::IAM::ManagedPolicy",
+        "AWS::IAM::Policy",
+        "AWS::IAM::Role",
+        "AWS::IAM::User",
+        "AWS::IAM::UserToGroupAddition",
     }
-)  # fmt: skip
-# IAM resources "with custom names" need CAPABILITY_NAMED_IAM.
-IAM_NAME_PROPERTIES = frozenset(
-    {"RoleName", "UserName", "GroupName", "ManagedPolicyName", "InstanceProfileName"}
 )
+# IAM resources "with custom names" need CAPABILITY_NAMED_IAM.
+IAM_NAME_PROPERTIES = frozenset({"RoleName", "UserName", "GroupName", "ManagedPolicyName", "InstanceProfileName"})
 
 _ENGINE_LOCK = threading.RLock()
 
@@ -96,22 +100,51 @@ class StaticPolicyLoader:
     """aws-sam-translator's ManagedPolicyLoader without IAM: AWS managed policy names to ARNs."""
 
     SERVICE_ROLE_POLICIES = (
-        "AWSLambdaBasicExecutionRole", "AWSLambdaVPCAccessExecutionRole", "AWSLambdaRole",
-        "AWSLambdaDynamoDBExecutionRole", "AWSLambdaKinesisExecutionRole", "AWSLambdaSQSQueueExecutionRole",
-        "AWSLambdaMSKExecutionRole", "AWSCodeDeployRoleForLambda", "AWSCodeDeployRoleForLambdaLimited",
-        "AWSCodeDeployRole", "AWSLambdaENIManagementAccess", "AWSXRayDaemonWriteAccess",
-        "AWSIoTRuleActions", "AWSAppSyncPushToCloudWatchLogs", "AmazonAPIGatewayPushToCloudWatchLogs",
-    )  # fmt: skip
+        "AWSLambdaBasicExecutionRole",
+        "AWSLambdaVPCAccessExecutionRole",
+        "AWSLambdaRole",
+        "AWSLambdaDynamoDBExecutionRole",
+        "AWSLambdaKinesisExecutionRole",
+        "AWSLambdaSQSQueueExecutionRole",
+        "AWSLambdaMSKExecutionRole",
+        "AWSCodeDeployRoleForLambda",
+        "AWSCodeDeployRoleForLambdaLimited",
+        "AWSCodeDeployRole",
+        "AWSLambdaENIManagementAccess",
+        "AWSXRayDaemonWriteAccess",
+        "AWSIoTRuleActions",
+        "AWSAppSyncPushToCloudWatchLogs",
+        "AmazonAPIGatewayPushToCloudWatchLogs",
+    )
     TOP_LEVEL_POLICIES = (
-        "AWSXrayWriteOnlyAccess", "AWSXRayDaemonWriteAccess", "AWSLambdaExecute", "AWSLambda_FullAccess",
-        "AWSLambda_ReadOnlyAccess", "AWSStepFunctionsFullAccess", "AWSStepFunctionsReadOnlyAccess",
-        "AmazonS3FullAccess", "AmazonS3ReadOnlyAccess", "AmazonDynamoDBFullAccess",
-        "AmazonDynamoDBReadOnlyAccess", "AmazonSQSFullAccess", "AmazonSNSFullAccess",
-        "AmazonEventBridgeFullAccess", "CloudWatchFullAccess", "CloudWatchLogsFullAccess",
-        "CloudWatchReadOnlyAccess", "AWSCodeBuildDeveloperAccess", "AWSCodeDeployFullAccess",
-        "AWSCloudFormationFullAccess", "SecretsManagerReadWrite", "AdministratorAccess", "ReadOnlyAccess",
-        "PowerUserAccess", "IAMFullAccess", "AmazonSSMReadOnlyAccess", "AWSCodeDeployDeployerAccess",
-    )  # fmt: skip
+        "AWSXrayWriteOnlyAccess",
+        "AWSXRayDaemonWriteAccess",
+        "AWSLambdaExecute",
+        "AWSLambda_FullAccess",
+        "AWSLambda_ReadOnlyAccess",
+        "AWSStepFunctionsFullAccess",
+        "AWSStepFunctionsReadOnlyAccess",
+        "AmazonS3FullAccess",
+        "AmazonS3ReadOnlyAccess",
+        "AmazonDynamoDBFullAccess",
+        "AmazonDynamoDBReadOnlyAccess",
+        "AmazonSQSFullAccess",
+        "AmazonSNSFullAccess",
+        "AmazonEventBridgeFullAccess",
+        "CloudWatchFullAccess",
+        "CloudWatchLogsFullAccess",
+        "CloudWatchReadOnlyAccess",
+        "AWSCodeBuildDeveloperAccess",
+        "AWSCodeDeployFullAccess",
+        "AWSCloudFormationFullAccess",
+        "SecretsManagerReadWrite",
+        "AdministratorAccess",
+        "ReadOnlyAccess",
+        "PowerUserAccess",
+        "IAMFullAccess",
+        "AmazonSSMReadOnlyAccess",
+        "AWSCodeDeployDeployerAccess",
+    )
 
     def __init__(self, partition: str = "aws") -> None:
         self.partition = partition
@@ -153,7 +186,10 @@ def transforms_of(template: dict[str, Any]) -> list[str]:
     transform = template.get("Transform")
     if transform is None:
         return []
-    return [t if isinstance(t, str) else str(t.get("Name")) for t in (transform if isinstance(transform, list) else [transform])]
+    return [
+        t if isinstance(t, str) else str(t.get("Name"))
+        for t in (transform if isinstance(transform, list) else [transform])
+    ]
 
 
 def sam_transform(template: dict[str, Any], parameter_values: dict[str, Any], region: str) -> dict[str, Any]:
@@ -172,12 +208,11 @@ def sam_transform(template: dict[str, Any], parameter_values: dict[str, Any], re
     # environment; the translator is the same, given a session for our region.
     translator = Translator(None, Parser(), boto_session=boto3.session.Session(region_name=region))
     try:
-        translated = translator.translate(
-            document, parameter_values=values, get_managed_policy_map=loader.load
-        )
+        translated = translator.translate(document, parameter_values=values, get_managed_policy_map=loader.load)
     except InvalidDocumentException as error:
         causes = " ".join(str(cause.message) for cause in error.causes)
-        raise TemplateError(f"Transform {SERVERLESS_TRANSFORM} failed with: {error.message} {causes}".strip())
+        message = f"Transform {SERVERLESS_TRANSFORM} failed with: {error.message} {causes}"
+        raise TemplateError(message.strip()) from error
     return json.loads(json.dumps(undo_mark_unicode_str_in_template(translated)))
 
 
@@ -409,10 +444,10 @@ class IntrinsicResolver:
             map_name, top, second = args[0], args[1], args[2]
             try:
                 return self._mappings[map_name][top][second]
-            except KeyError:
+            except KeyError as error:
                 if len(args) > 3 and isinstance(args[3], dict) and "DefaultValue" in args[3]:
                     return args[3]["DefaultValue"]
-                raise TemplateError(f"Template error: Unable to get mapping for {map_name}::{top}::{second}")
+                raise TemplateError(f"Template error: Unable to get mapping for {map_name}::{top}::{second}") from error
         if name == "Fn::Base64":
             return base64.b64encode(_text(args).encode()).decode()
         if name == "Fn::GetAZs":
@@ -485,7 +520,10 @@ def evaluate_conditions(
     def ref(name: str) -> Any:
         if name in parameters:
             return parameters[name]
-        raise TemplateError(f"Template format error: Unresolved dependencies [{name}]. Cannot reference resources in the Conditions block of the template")
+        raise TemplateError(
+            f"Template format error: Unresolved dependencies [{name}]. "
+            "Cannot reference resources in the Conditions block of the template"
+        )
 
     def condition(name: str) -> bool:
         if name in results:
@@ -503,9 +541,13 @@ def evaluate_conditions(
         raise TemplateError("Template format error: Fn::GetAtt is not allowed in the Conditions block")
 
     resolver = IntrinsicResolver(
-        ref=ref, get_att=no_get_att, conditions=condition, mappings=mappings,
-        import_value=lambda name: name, region=region,
-    )  # fmt: skip
+        ref=ref,
+        get_att=no_get_att,
+        conditions=condition,
+        mappings=mappings,
+        import_value=lambda name: name,
+        region=region,
+    )
     for name in declared:
         condition(name)
     return results
@@ -523,7 +565,8 @@ def dependency_order(resources: dict[str, Any], active: list[str], known_names: 
         for name in depends_on:
             if name not in resources:
                 raise TemplateError(
-                    f"Template format error: Unresolved resource dependencies [{name}] in the Resources block of the template"
+                    f"Template format error: Unresolved resource dependencies [{name}] "
+                    "in the Resources block of the template"
                 )
         unresolved |= {r for r in refs if r not in resources and r not in known_names}
         deps[logical_id] = ({r for r in refs if r in resources} | set(depends_on)) & set(active)
@@ -586,10 +629,15 @@ def build_plan(
     conditions = evaluate_conditions(template, {**pseudo, **parameters.typed}, mappings, region)
     for logical_id, resource in resources.items():
         if not isinstance(resource, dict) or "Type" not in resource:
-            raise TemplateError(f"Template format error: [/Resources/{logical_id}] Every Resources object must contain a Type member.")
+            raise TemplateError(
+                f"Template format error: [/Resources/{logical_id}] Every Resources object must contain a Type member."
+            )
         condition = resource.get("Condition")
         if condition is not None and condition not in conditions:
-            raise TemplateError(f"Template format error: Unresolved condition dependencies [{condition}] in the Resources block of the template")
+            raise TemplateError(
+                f"Template format error: Unresolved condition dependencies [{condition}] "
+                "in the Resources block of the template"
+            )
     active = [lid for lid, res in resources.items() if conditions.get(res.get("Condition", ""), True)]
     order = dependency_order(resources, active, set(pseudo) | set(parameters.typed) | {"AWS::NoValue"})
     return TemplatePlan(
@@ -644,9 +692,14 @@ class LocalStack(Stack):
 
     def __init__(self, *, stack_id: str, name: str, account_id: str, region_name: str, **kwargs: Any) -> None:
         super().__init__(
-            stack_id=stack_id, name=name, template={}, parameters={}, account_id=account_id,
-            region_name=region_name, **kwargs,
-        )  # fmt: skip
+            stack_id=stack_id,
+            name=name,
+            template={},
+            parameters={},
+            account_id=account_id,
+            region_name=region_name,
+            **kwargs,
+        )
         self.template = ""
         self.plan: TemplatePlan | None = None
         self.resources: dict[str, StackResource] = {}
@@ -676,8 +729,7 @@ class LocalStack(Stack):
             return []
         params = self.plan.parameters
         return [
-            {"ParameterKey": k, "ParameterValue": "****" if k in params.no_echo else v}
-            for k, v in params.raw.items()
+            {"ParameterKey": k, "ParameterValue": "****" if k in params.no_echo else v} for k, v in params.raw.items()
         ]
 
     @property
@@ -701,9 +753,14 @@ class LocalStack(Stack):
         self._add_stack_event(status, resource_status_reason=reason)
 
     def resource_event(
-        self, logical_id: str, resource_type: str, physical_id: str | None, status: str,
-        reason: str | None = None, properties: dict[str, Any] | None = None,
-    ) -> None:  # fmt: skip
+        self,
+        logical_id: str,
+        resource_type: str,
+        physical_id: str | None,
+        status: str,
+        reason: str | None = None,
+        properties: dict[str, Any] | None = None,
+    ) -> None:
         event = Event(
             stack_id=self.stack_id,
             stack_name=self.name,
@@ -763,11 +820,11 @@ class UnsupportedResourceType(ResourceFailure):
 
 def describe_error(error: BaseException) -> str:
     if isinstance(error, ServiceException):
-        return f"Resource handler returned message: \"{error.message}\" (HandlerErrorCode: {error.code})"
+        return f'Resource handler returned message: "{error.message}" (HandlerErrorCode: {error.code})'
     if isinstance(error, (ResourceFailure, TemplateError)):
         return str(error)
     text = str(error) or type(error).__name__
-    return f"Resource handler returned message: \"{text}\" (HandlerErrorCode: InternalFailure)"
+    return f'Resource handler returned message: "{text}" (HandlerErrorCode: InternalFailure)'
 
 
 class Deployment:
@@ -799,8 +856,14 @@ class Deployment:
             )
         return handler
 
-    def resolver(self, plan: TemplatePlan, live: dict[str, StackResource], *, preview: bool = False,
-                 pending: set[str] | None = None) -> IntrinsicResolver:  # fmt: skip
+    def resolver(
+        self,
+        plan: TemplatePlan,
+        live: dict[str, StackResource],
+        *,
+        preview: bool = False,
+        pending: set[str] | None = None,
+    ) -> IntrinsicResolver:
         pseudo = pseudo_parameters(self.stack.account_id, self.stack.region_name, self.stack.name, self.stack.stack_id)
         values = {**pseudo, **plan.parameters.typed}
         pending = pending or set()
@@ -830,10 +893,13 @@ class Deployment:
             return export.value
 
         return IntrinsicResolver(
-            ref=ref, get_att=get_att, conditions=plan.conditions,
-            mappings=plan.template.get("Mappings") or {}, import_value=import_value,
+            ref=ref,
+            get_att=get_att,
+            conditions=plan.conditions,
+            mappings=plan.template.get("Mappings") or {},
+            import_value=import_value,
             region=self.stack.region_name,
-        )  # fmt: skip
+        )
 
     def _properties(self, resolver: IntrinsicResolver, plan: TemplatePlan, logical_id: str) -> dict[str, Any]:
         return resolver.resolve(plan.resource(logical_id).get("Properties") or {}) or {}
@@ -871,22 +937,34 @@ class Deployment:
                     "Target": {
                         "Attribute": "Properties",
                         "Name": name,
-                        "RequiresRecreation": "Always" if _replacement(handler, {name: record.properties.get(name)}, {name: new_props.get(name)}) == "True" else "Never",
+                        "RequiresRecreation": "Always"
+                        if _replacement(handler, {name: record.properties.get(name)}, {name: new_props.get(name)})
+                        == "True"
+                        else "Never",
                     },
                     "Evaluation": "Dynamic" if _contains_unknown(new_props.get(name)) else "Static",
-                    "ChangeSource": "ResourceReference" if _contains_unknown(new_props.get(name)) else "DirectModification",
+                    "ChangeSource": "ResourceReference"
+                    if _contains_unknown(new_props.get(name))
+                    else "DirectModification",
                 }
                 for name in names
             ]
             changes.append(
                 ResourceChange(
-                    "Modify", logical_id, resource_type, record.physical_resource_id, replacement,
-                    ["Properties"], details,
+                    "Modify",
+                    logical_id,
+                    resource_type,
+                    record.physical_resource_id,
+                    replacement,
+                    ["Properties"],
+                    details,
                 )
-            )  # fmt: skip
+            )
         for logical_id, record in old.items():
             if logical_id not in plan.order:
-                changes.append(ResourceChange("Remove", logical_id, record.cf_resource_type, record.physical_resource_id))
+                changes.append(
+                    ResourceChange("Remove", logical_id, record.cf_resource_type, record.physical_resource_id)
+                )
         return changes
 
     # create -----------------------------------------------------------------------------------
@@ -921,15 +999,28 @@ class Deployment:
         self._set_outputs(plan, live)
         stack.stack_event("CREATE_COMPLETE")
 
-    def _create_resource(self, plan: TemplatePlan, logical_id: str, resource_type: str, props: dict[str, Any]) -> StackResource:
+    def _create_resource(
+        self, plan: TemplatePlan, logical_id: str, resource_type: str, props: dict[str, Any]
+    ) -> StackResource:
         handler = self.handler(logical_id, resource_type)
         self.stack.resource_event(logical_id, resource_type, None, "CREATE_IN_PROGRESS", None, props)
         provisioned = handler.create(self.context(logical_id, resource_type), copy.deepcopy(props))
-        self.stack.resource_event(logical_id, resource_type, provisioned.physical_id, "CREATE_IN_PROGRESS", "Resource creation Initiated", props)
+        self.stack.resource_event(
+            logical_id,
+            resource_type,
+            provisioned.physical_id,
+            "CREATE_IN_PROGRESS",
+            "Resource creation Initiated",
+            props,
+        )
         record = StackResource(
-            logical_id, resource_type, provisioned, props,
-            plan.resource(logical_id).get("DeletionPolicy"), "CREATE_COMPLETE",
-        )  # fmt: skip
+            logical_id,
+            resource_type,
+            provisioned,
+            props,
+            plan.resource(logical_id).get("DeletionPolicy"),
+            "CREATE_COMPLETE",
+        )
         self.stack.resource_event(logical_id, resource_type, provisioned.physical_id, "CREATE_COMPLETE", None, props)
         return record
 
@@ -968,7 +1059,9 @@ class Deployment:
                 failed_status = "UPDATE_FAILED" if logical_id in old else "CREATE_FAILED"
                 stack.resource_event(logical_id, resource_type, physical, failed_status, describe_error(error), props)
                 verb = "update" if logical_id in old else "create"
-                self._roll_back_update(old, live, journal, f"The following resource(s) failed to {verb}: [{logical_id}]. ")
+                self._roll_back_update(
+                    old, live, journal, f"The following resource(s) failed to {verb}: [{logical_id}]. "
+                )
                 return
         stack.stack_event("UPDATE_COMPLETE_CLEANUP_IN_PROGRESS")
         old_order = old_plan.order if old_plan else list(old)
@@ -984,41 +1077,58 @@ class Deployment:
         self._set_outputs(plan, stack.resources)
         stack.stack_event("UPDATE_COMPLETE")
 
-    def _update_resource(self, logical_id: str, before: StackResource, props: dict[str, Any]) -> tuple[StackResource, str]:
+    def _update_resource(
+        self, logical_id: str, before: StackResource, props: dict[str, Any]
+    ) -> tuple[StackResource, str]:
         resource_type = before.cf_resource_type
         handler = self.handler(logical_id, resource_type)
         ctx = self.context(logical_id, resource_type)
         stack = self.stack
         replace = handler.requires_replacement(before.properties, props)
         if not replace:
-            stack.resource_event(logical_id, resource_type, before.physical_resource_id, "UPDATE_IN_PROGRESS", None, props)
+            stack.resource_event(
+                logical_id, resource_type, before.physical_resource_id, "UPDATE_IN_PROGRESS", None, props
+            )
             try:
                 provisioned = handler.update(ctx, before.provisioned, before.properties, copy.deepcopy(props))
             except ReplacementRequired:
                 replace = True
             else:
-                after = StackResource(logical_id, resource_type, provisioned, props, before.deletion_policy, "UPDATE_COMPLETE")
+                after = StackResource(
+                    logical_id, resource_type, provisioned, props, before.deletion_policy, "UPDATE_COMPLETE"
+                )
                 stack.resource_event(logical_id, resource_type, provisioned.physical_id, "UPDATE_COMPLETE", None, props)
                 return after, "updated"
         name_property = handler.name_property
-        if name_property and props.get(name_property) and props.get(name_property) == before.properties.get(name_property):
+        if (
+            name_property
+            and props.get(name_property)
+            and props.get(name_property) == before.properties.get(name_property)
+        ):
             raise ResourceFailure(
                 f"CloudFormation cannot update a stack when a custom-named resource requires replacing. "
                 f"Rename {props[name_property]} and update the stack again."
             )
         stack.resource_event(
-            logical_id, resource_type, before.physical_resource_id, "UPDATE_IN_PROGRESS",
-            "Requested update requires the creation of a new physical resource; hence creating one.", props,
-        )  # fmt: skip
+            logical_id,
+            resource_type,
+            before.physical_resource_id,
+            "UPDATE_IN_PROGRESS",
+            "Requested update requires the creation of a new physical resource; hence creating one.",
+            props,
+        )
         provisioned = handler.create(ctx, copy.deepcopy(props))
         after = StackResource(logical_id, resource_type, provisioned, props, before.deletion_policy, "UPDATE_COMPLETE")
         stack.resource_event(logical_id, resource_type, provisioned.physical_id, "UPDATE_COMPLETE", None, props)
         return after, "replaced"
 
     def _roll_back_update(
-        self, old: dict[str, StackResource], live: dict[str, StackResource],
-        journal: list[tuple[str, str, StackResource | None, StackResource]], reason: str,
-    ) -> None:  # fmt: skip
+        self,
+        old: dict[str, StackResource],
+        live: dict[str, StackResource],
+        journal: list[tuple[str, str, StackResource | None, StackResource]],
+        reason: str,
+    ) -> None:
         stack = self.stack
         stack.stack_event("UPDATE_ROLLBACK_IN_PROGRESS", reason)
         to_delete: dict[str, StackResource] = {}
@@ -1029,14 +1139,39 @@ class Deployment:
                 continue
             assert before is not None
             handler = self.handler(logical_id, before.cf_resource_type)
-            stack.resource_event(logical_id, before.cf_resource_type, after.physical_resource_id, "UPDATE_IN_PROGRESS", None, before.properties)
+            stack.resource_event(
+                logical_id,
+                before.cf_resource_type,
+                after.physical_resource_id,
+                "UPDATE_IN_PROGRESS",
+                None,
+                before.properties,
+            )
             try:
-                handler.update(self.context(logical_id, before.cf_resource_type), after.provisioned, after.properties, copy.deepcopy(before.properties))
+                handler.update(
+                    self.context(logical_id, before.cf_resource_type),
+                    after.provisioned,
+                    after.properties,
+                    copy.deepcopy(before.properties),
+                )
             except Exception as error:  # noqa: BLE001
                 rollback_failed = True
-                stack.resource_event(logical_id, before.cf_resource_type, after.physical_resource_id, "UPDATE_FAILED", describe_error(error))
+                stack.resource_event(
+                    logical_id,
+                    before.cf_resource_type,
+                    after.physical_resource_id,
+                    "UPDATE_FAILED",
+                    describe_error(error),
+                )
             else:
-                stack.resource_event(logical_id, before.cf_resource_type, before.physical_resource_id, "UPDATE_COMPLETE", None, before.properties)
+                stack.resource_event(
+                    logical_id,
+                    before.cf_resource_type,
+                    before.physical_resource_id,
+                    "UPDATE_COMPLETE",
+                    None,
+                    before.properties,
+                )
         if rollback_failed:
             stack.resources = {**old, **{lid: live[lid] for lid in to_delete}}
             stack.stack_event("UPDATE_ROLLBACK_FAILED")
@@ -1083,9 +1218,8 @@ class Deployment:
         if failed:
             stack.resources = {lid: stack.resources[lid] for lid in failed}
             stack.stack_event("DELETE_FAILED", f"The following resource(s) failed to delete: [{', '.join(failed)}]. ")
-            raise ValidationError(message=f"Stack {stack.name} could not be deleted: resource(s) [{', '.join(failed)}] failed to delete")
+            return
         stack.resources = {}
-        stack._exports = []
         stack.stack_event("DELETE_COMPLETE")
 
     # outputs ----------------------------------------------------------------------------------
@@ -1103,7 +1237,14 @@ class Deployment:
                 log.warning("output %s of stack %s: %s", key, self.stack.name, error)
                 continue
             text = ",".join(map(_text, value)) if isinstance(value, list) else _text(value)
-            outputs.append({"OutputKey": key, "OutputValue": text, "Description": output.get("Description"), "ExportName": export_name})
+            outputs.append(
+                {
+                    "OutputKey": key,
+                    "OutputValue": text,
+                    "Description": output.get("Description"),
+                    "ExportName": export_name,
+                }
+            )
             if export_name:
                 exports.append(Export(self.stack.stack_id, export_name, text))
         for export in self.stack._exports:
@@ -1156,7 +1297,8 @@ def _parameter_input(response: CloudFormationResponse) -> tuple[dict[str, str], 
         if str(parameter.get("UsePreviousValue", "")).lower() == "true":
             if parameter.get("ParameterValue"):
                 raise ValidationError(
-                    message=f"Invalid input for parameter key {key}. Cannot specify usePreviousValue as true and non empty value for a parameter"
+                    message=f"Invalid input for parameter key {key}. "
+                    "Cannot specify usePreviousValue as true and non empty value for a parameter"
                 )
             use_previous.add(key)
         else:
@@ -1201,16 +1343,26 @@ def _new_stack(response: CloudFormationResponse, name: str) -> LocalStack:
 def _plan_for(stack: LocalStack, body: str, given: dict[str, str], use_previous: set[str]) -> TemplatePlan:
     previous = stack.plan.parameters.raw if stack.plan else {}
     return build_plan(
-        body, given, use_previous, previous, account_id=stack.account_id, region=stack.region_name,
-        stack_name=stack.name, stack_id=stack.stack_id,
-    )  # fmt: skip
+        body,
+        given,
+        use_previous,
+        previous,
+        account_id=stack.account_id,
+        region=stack.region_name,
+        stack_name=stack.name,
+        stack_id=stack.stack_id,
+    )
 
 
 def _check_stack_updatable(stack: LocalStack) -> None:
-    if stack.status.endswith("_IN_PROGRESS") or stack.status in ("ROLLBACK_COMPLETE", "ROLLBACK_FAILED", "CREATE_FAILED", "DELETE_FAILED", "UPDATE_ROLLBACK_FAILED"):
-        raise ValidationError(
-            message=f"Stack:{stack.stack_id} is in {stack.status} state and can not be updated."
-        )
+    if stack.status.endswith("_IN_PROGRESS") or stack.status in (
+        "ROLLBACK_COMPLETE",
+        "ROLLBACK_FAILED",
+        "CREATE_FAILED",
+        "DELETE_FAILED",
+        "UPDATE_ROLLBACK_FAILED",
+    ):
+        raise ValidationError(message=f"Stack:{stack.stack_id} is in {stack.status} state and can not be updated.")
 
 
 def _raise_template_error(error: TemplateError) -> None:
@@ -1237,7 +1389,9 @@ def create_stack(response: CloudFormationResponse) -> ActionResult:
         stack.capabilities = list(capabilities)
         stack.template = body
         backend.stacks[stack.stack_id] = stack
-        disable_rollback = response._get_bool_param("DisableRollback", False) or response._get_param("OnFailure") == "DO_NOTHING"
+        disable_rollback = (
+            response._get_bool_param("DisableRollback", False) or response._get_param("OnFailure") == "DO_NOTHING"
+        )
         Deployment(stack).create(plan, disable_rollback=disable_rollback)
         if stack.status == "ROLLBACK_COMPLETE" and response._get_param("OnFailure") == "DELETE":
             backend.delete_stack(stack.stack_id)
@@ -1286,7 +1440,8 @@ def create_change_set(response: CloudFormationResponse) -> ActionResult:
         if change_set_type == "CREATE":
             if existing is not None and existing.status != "REVIEW_IN_PROGRESS":
                 raise AlreadyExistsException(
-                    f"Stack [{stack_name}] already exists and cannot be created again with the changeSet [{change_set_name}]."
+                    f"Stack [{stack_name}] already exists and cannot be created again "
+                    f"with the changeSet [{change_set_name}]."
                 )
             stack = existing if isinstance(existing, LocalStack) else _new_stack(response, stack_name)
         elif change_set_type == "UPDATE":
@@ -1320,7 +1475,9 @@ def create_change_set(response: CloudFormationResponse) -> ActionResult:
         try:
             plan = _plan_for(stack, body, given, use_previous)
             check_iam_capabilities(plan, capabilities)
-            change_set.parameters = dict(plan.parameters.raw)
+            change_set.parameters = {
+                k: "****" if k in plan.parameters.no_echo else v for k, v in plan.parameters.raw.items()
+            }
             change_set.plan = plan
             if change_set_type == "UPDATE" and _unchanged(stack, plan):
                 change_set.status, change_set.status_reason = "FAILED", NO_CHANGES_REASON
@@ -1368,7 +1525,9 @@ def delete_change_set(response: CloudFormationResponse) -> EmptyResult:
     with _ENGINE_LOCK:
         change_set = _find_change_set(backend, response._get_param("ChangeSetName"), response._get_param("StackName"))
         if change_set.execution_status == "EXECUTE_IN_PROGRESS":
-            raise InvalidChangeSetStatus(f"ChangeSet [{change_set.change_set_id}] cannot be deleted while it is executing")
+            raise InvalidChangeSetStatus(
+                f"ChangeSet [{change_set.change_set_id}] cannot be deleted while it is executing"
+            )
         backend.change_sets.pop(change_set.change_set_id, None)
     return EmptyResult()
 
@@ -1386,7 +1545,8 @@ def execute_change_set(response: CloudFormationResponse) -> EmptyResult:
         change_set = _find_change_set(backend, response._get_param("ChangeSetName"), response._get_param("StackName"))
         if change_set.status != "CREATE_COMPLETE" or change_set.execution_status != "AVAILABLE":
             raise InvalidChangeSetStatus(
-                f"ChangeSet [{change_set.change_set_id}] cannot be executed in its current status of [{change_set.status}]"
+                f"ChangeSet [{change_set.change_set_id}] cannot be executed "
+                f"in its current status of [{change_set.status}]"
             )
         stack = backend.stacks.get(change_set.stack_id)
         if not isinstance(stack, LocalStack) or change_set.plan is None:
@@ -1395,7 +1555,11 @@ def execute_change_set(response: CloudFormationResponse) -> EmptyResult:
             _check_stack_updatable(stack)
         change_set.execution_status = "EXECUTE_IN_PROGRESS"
         # Executing a change set deletes the stack's other change sets.
-        for other_id in [cid for cid, cs in backend.change_sets.items() if cs.stack_id == stack.stack_id and cid != change_set.change_set_id]:
+        for other_id in [
+            cid
+            for cid, cs in backend.change_sets.items()
+            if cs.stack_id == stack.stack_id and cid != change_set.change_set_id
+        ]:
             del backend.change_sets[other_id]
         stack.capabilities = change_set.capabilities
         stack.change_set_id = change_set.change_set_id
@@ -1418,10 +1582,20 @@ def delete_stack(response: CloudFormationResponse) -> EmptyResult:
     name = response._get_param("StackName")
     with _ENGINE_LOCK:
         stack = _find_stack(backend, name)
-        if stack is not None:
-            for change_set_id in [cid for cid, cs in backend.change_sets.items() if cs.stack_id == stack.stack_id]:
-                del backend.change_sets[change_set_id]
+        if stack is None:
+            return EmptyResult()
+        for change_set_id in [cid for cid, cs in backend.change_sets.items() if cs.stack_id == stack.stack_id]:
+            del backend.change_sets[change_set_id]
+        if not isinstance(stack, LocalStack):
             backend.delete_stack(stack.stack_id)
+            return EmptyResult()
+        Deployment(stack).delete_all()
+        if stack.status == "DELETE_COMPLETE":  # else DELETE_FAILED: the stack stays, as on AWS
+            backend.stacks.pop(stack.stack_id, None)
+            backend.deleted_stacks[stack.stack_id] = stack
+            for export in stack.exports:
+                backend.exports.pop(export.name, None)
+            stack._exports = []
     return EmptyResult()
 
 

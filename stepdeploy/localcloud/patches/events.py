@@ -169,9 +169,7 @@ def json_path(document: Any, path: str) -> Any:
 _PLACEHOLDER = re.compile(r"<([A-Za-z0-9_.\-]+)>")
 
 
-def _reserved_variables(
-    event: Mapping[str, Any], rule_name: str, rule_arn: str, ingestion_time: Any
-) -> dict[str, Any]:
+def _reserved_variables(event: Mapping[str, Any], rule_name: str, rule_arn: str, ingestion_time: Any) -> dict[str, Any]:
     without_detail = {k: v for k, v in event.items() if k != "detail"}
     return {
         "aws.events.rule-name": rule_name,
@@ -372,7 +370,9 @@ def publish_to_topic(topic_arn: str, body: str, *, group_id: str | None = None) 
     sns_backends[arn.account][arn.region].publish(message=body, arn=topic_arn, group_id=group_id)
 
 
-def _deliver(rule: Any, target: Mapping[str, Any], event: dict[str, Any], ingestion_time: Any, transform_input: bool) -> None:
+def _deliver(
+    rule: Any, target: Mapping[str, Any], event: dict[str, Any], ingestion_time: Any, transform_input: bool
+) -> None:
     arn = _parse_arn(target["Arn"])
     rule_arn = str(rule.arn)
     if arn.service in ("states", "lambda", "sqs", "sns"):
@@ -388,6 +388,11 @@ def _deliver(rule: Any, target: Mapping[str, Any], event: dict[str, Any], ingest
         else:
             publish_to_topic(target["Arn"], body)
         return
+    if arn.service not in ("logs", "events"):
+        raise NotImplementedError(
+            f"the local cloud does not deliver EventBridge events to {arn.service} targets (it delivers to "
+            "Step Functions, Lambda, SQS, SNS, CloudWatch Logs, event buses, archives and API destinations)"
+        )
     # Log groups, archives, other buses, API destinations: moto's own delivery, one target.
     single = copy.copy(rule)
     single.targets = [dict(target)]
@@ -460,9 +465,7 @@ def _rule_accepts_events(rule: Any) -> bool:
     if str(getattr(rule, "state", "ENABLED")).upper() == "DISABLED":
         return False
     # A schedule rule without a pattern runs on its schedule; it matches no event.
-    if getattr(rule, "scheduled_expression", None) and not rule.event_pattern.get_pattern():
-        return False
-    return True
+    return not (getattr(rule, "scheduled_expression", None) and not rule.event_pattern.get_pattern())
 
 
 def send_to_targets(rule: Any, original_event: Mapping[str, Any], transform_input: bool = True) -> None:
@@ -712,7 +715,9 @@ def send_s3_event_to_eventbridge(account_id: str, bucket: Any, event_name: str, 
         if event is not None:
             put_event_on_bus(event, account_id=account_id, region=bucket.region_name)
     except Exception:  # noqa: BLE001 - S3 must never fail because a notification could not go out
-        log.exception("S3 bucket %s could not send its %s event to EventBridge", getattr(bucket, "name", "?"), event_name)
+        log.exception(
+            "S3 bucket %s could not send its %s event to EventBridge", getattr(bucket, "name", "?"), event_name
+        )
 
 
 def _set_delete_marker_and_notify(original: Callable[..., Any]) -> Callable[..., Any]:

@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import threading
 
+from moto.core.config import default_user_config
+
 from stepdeploy.localcloud.sfn import api, backend, lifecycle, timing
 from stepdeploy.localcloud.sfn.machines import (
     StateMachineAlreadyExists,
@@ -43,6 +45,9 @@ _lock = threading.Lock()
 
 
 def apply() -> None:
+    # The adapter is about the executing backend: without this, the API serves moto's other,
+    # non-executing Step Functions backend.
+    default_user_config.setdefault("stepfunctions", {})["execute_state_machine"] = True
     with _lock:
         timing.install()
         lifecycle.install()

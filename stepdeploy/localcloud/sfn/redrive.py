@@ -138,9 +138,7 @@ def redrive_execution(
         history = previous_env.event_manager.get_event_history()
         resume = resume_point(previous_env, history)
         if resume is None:
-            raise ExecutionNotRedrivable(
-                f"Execution '{execution_arn}' has no unsuccessful state to resume at"
-            )
+            raise ExecutionNotRedrivable(f"Execution '{execution_arn}' has no unsuccessful state to resume at")
 
         redrive_date = utc_now()
         extras.redrive_count += 1

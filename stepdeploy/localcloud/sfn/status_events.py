@@ -102,9 +102,7 @@ class StatusEventPublisher:
     def _ensure_thread(self) -> None:
         with self._lock:
             if self._thread is None or not self._thread.is_alive():
-                self._thread = threading.Thread(
-                    target=self._run, name="sfn-status-events", daemon=True
-                )
+                self._thread = threading.Thread(target=self._run, name="sfn-status-events", daemon=True)
                 self._thread.start()
 
     def _run(self) -> None:
@@ -136,7 +134,9 @@ def put_status_event(account_id: str, region: str, detail: dict[str, Any]) -> No
     except NotImplementedError as error:
         LOG.warning(
             "a rule target for the %s event of %s is not supported by the local cloud: %s",
-            detail["status"], detail["executionArn"], error,
+            detail["status"],
+            detail["executionArn"],
+            error,
         )
         return
     except Exception:
@@ -144,8 +144,7 @@ def put_status_event(account_id: str, region: str, detail: dict[str, Any]) -> No
         return
     for result in results:
         if "ErrorCode" in result:
-            LOG.warning("EventBridge refused the %s event of %s: %s", detail["status"],
-                        detail["executionArn"], result)
+            LOG.warning("EventBridge refused the %s event of %s: %s", detail["status"], detail["executionArn"], result)
 
 
 PUBLISHER = StatusEventPublisher()

@@ -4,6 +4,9 @@ moto sleeps real seconds for Wait states and Retry intervals and measures Timeou
 HeartbeatSeconds in real seconds. Here every one of them is virtual: it lasts
 ``CLOCK.real_seconds(v)`` (v / speed), and every wait ends early when the execution stops
 (StopExecution, the execution's own timeout), as AWS ends a Wait or a task wait at once.
+
+moto also gives a Task with HeartbeatSeconds but no TimeoutSeconds a 60 s timeout; on AWS a
+Task without TimeoutSeconds has none (99999999 s), heartbeat or not.
 """
 
 from __future__ import annotations
@@ -20,10 +23,15 @@ from moto.stepfunctions.parser.asl.component.common.error_name.failure_event imp
 from moto.stepfunctions.parser.asl.component.common.retry.max_attempts_decl import MaxAttemptsOutcome
 from moto.stepfunctions.parser.asl.component.common.retry.retrier_decl import RetrierDecl
 from moto.stepfunctions.parser.asl.component.common.retry.retrier_outcome import RetrierOutcome
-from moto.stepfunctions.parser.asl.component.common.timeouts.timeout import EvalTimeoutError
+from moto.stepfunctions.parser.asl.component.common.timeouts.timeout import (
+    EvalTimeoutError,
+    Timeout,
+    TimeoutSeconds,
+)
 from moto.stepfunctions.parser.asl.component.eval_component import EvalComponent
 from moto.stepfunctions.parser.asl.component.program.program import Program
 from moto.stepfunctions.parser.asl.component.state.exec.execute_state import ExecutionState
+from moto.stepfunctions.parser.asl.component.state.state_props import StateProps
 from moto.stepfunctions.parser.asl.component.state.wait.wait_function.timestamp import Timestamp
 from moto.stepfunctions.parser.asl.component.state.wait.wait_function.wait_function import (
     WaitFunction,
@@ -163,9 +171,7 @@ def _program_eval(self: Program, env: Environment) -> None:
     # that RedriveExecution can move.
     timeout = self.timeout_seconds.timeout_seconds if self.timeout_seconds else None
     env.next_state_name = getattr(env, RESUME_AT_ATTRIBUTE, None) or self.start_at.start_at_name
-    worker = threading.Thread(
-        target=EvalComponent.eval, args=(self, env), name="sfn-program", daemon=True
-    )
+    worker = threading.Thread(target=EvalComponent.eval, args=(self, env), name="sfn-program", daemon=True)
     worker.start()
     worker.join(CLOCK.real_seconds(timeout) if timeout is not None else None)
     if worker.is_alive():
@@ -187,11 +193,27 @@ def _heartbeat_clear_and_wait(self: HeartbeatEndpoint) -> bool:
     return self._next_heartbeat_event.wait(timeout=CLOCK.real_seconds(self._heartbeat_seconds))
 
 
+def _task_timeout_default(original: Any) -> Any:
+    def from_state_props(self: ExecutionState, state_props: StateProps) -> None:
+        original(self, state_props)
+        timeout = self.timeout
+        if (
+            state_props.get(Timeout) is None
+            and isinstance(timeout, TimeoutSeconds)
+            and timeout.is_default
+            and timeout.timeout_seconds != TimeoutSeconds.DEFAULT_TIMEOUT_SECONDS
+        ):
+            self.timeout = TimeoutSeconds(timeout_seconds=TimeoutSeconds.DEFAULT_TIMEOUT_SECONDS)
+
+    return from_state_props
+
+
 def install() -> None:
     replace(WaitFunction, "_wait_interval", lambda _orig: _wait_interval)
     replace(Timestamp, "_get_wait_seconds", lambda _orig: _timestamp_wait_seconds)
     replace(RetrierDecl, "_eval_body", lambda _orig: _retrier_eval_body)
     replace(ExecutionState, "_evaluate_with_timeout", lambda _orig: _evaluate_with_timeout)
+    replace(ExecutionState, "from_state_props", _task_timeout_default)
     replace(Program, "eval", lambda _orig: _program_eval)
     replace(CallbackEndpoint, "wait", lambda _orig: _callback_wait)
     replace(HeartbeatEndpoint, "clear_and_wait", lambda _orig: _heartbeat_clear_and_wait)

@@ -1,0 +1,190 @@
+"""Shared set-up of the deploy-step handler tests: moto in this process and a sample application.
+
+moto ignores SAM transforms in mock mode, so the sample app's template is plain CloudFormation
+(AWS::Lambda::Function with a local ``Code`` path, packaged by the Package artifact step).
+"""
+
+from __future__ import annotations
+
+import copy
+import io
+import zipfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from .conftest import Context, load_event, load_handler
+
+REGION = "us-east-1"
+ARTIFACT_BUCKET = "stepdeploy-artifacts"
+APPLICATION = "stepdeploy-lambda"
+CODEDEPLOY_ROLE = "arn:aws:iam::123456789012:role/stepdeploy-codedeploy"
+STACK = "sample-prod"
+BUNDLE_KEY = "builds/platform/sample-app/6113728f27ae82c7b1a177c8d03f9e96e0adf246/bundle.zip"
+
+TEMPLATE = """\
+AWSTemplateFormatVersion: 2010-09-09
+Description: "sample app, plain CloudFormation (moto does not run SAM transforms in mock mode)"
+Parameters:
+  Greeting: {Type: String}
+  FunctionRole: {Type: String}
+Resources:
+  Greeter:
+    Type: AWS::Lambda::Function
+    Properties:
+      Runtime: python3.12
+      Handler: app.handler
+      Role: !Ref FunctionRole
+      Code: src/greeter
+      Environment:
+        Variables:
+          GREETING: !Ref Greeting
+  PreTraffic:
+    Type: AWS::Lambda::Function
+    Properties:
+      Runtime: python3.12
+      Handler: hook.handler
+      Role: !Ref FunctionRole
+      Code: src/hooks
+"""
+CONFIG = "version: 1\ntargets:\n  - {branch: main, stack: sample-prod}\n"
+
+
+def make_bundle(files: dict[str, str | bytes]) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, data in files.items():
+            archive.writestr(name, data)
+    return buffer.getvalue()
+
+
+def sample_bundle(greeting_code: str = "def handler(event, context):\n    return 'hello'\n") -> bytes:
+    return make_bundle(
+        {
+            "template.yaml": TEMPLATE,
+            "stepdeploy.yml": CONFIG,
+            "src/greeter/app.py": greeting_code,
+            "src/hooks/hook.py": "def handler(event, context):\n    return None\n",
+        }
+    )
+
+
+@dataclass
+class DeployAws:
+    role_arn: str
+
+    @staticmethod
+    def client(service: str) -> Any:
+        return boto3.client(service, region_name=REGION)
+
+    def put_bundle(self, body: bytes, key: str = BUNDLE_KEY, metadata: dict[str, str] | None = None) -> None:
+        self.client("s3").put_object(Bucket=ARTIFACT_BUCKET, Key=key, Body=body, Metadata=metadata or {})
+
+    def release_lock(self) -> None:
+        self.client("dynamodb").delete_item(
+            TableName="stepdeploy-table", Key={"pk": {"S": f"stack#{STACK}"}, "sk": {"S": "lock"}}
+        )
+
+    def keys(self, prefix: str = "") -> list[str]:
+        listing = self.client("s3").list_objects_v2(Bucket=ARTIFACT_BUCKET, Prefix=prefix)
+        return sorted(o["Key"] for o in listing.get("Contents", []))
+
+
+@pytest.fixture()
+def deploy_aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[DeployAws]:
+    env = {
+        "AWS_DEFAULT_REGION": REGION,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "ARTIFACT_BUCKET": ARTIFACT_BUCKET,
+        "CODEDEPLOY_APPLICATION": APPLICATION,
+        "CODEDEPLOY_ROLE_ARN": CODEDEPLOY_ROLE,
+        "CLOUDFORMATION_ROLE_ARN": "arn:aws:iam::123456789012:role/stepdeploy-cloudformation",
+        "TABLE_NAME": "stepdeploy-table",
+        "POWERTOOLS_TRACE_DISABLED": "true",
+    }
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    for key in ("AWS_ENDPOINT_URL", "AWS_PROFILE"):
+        monkeypatch.delenv(key, raising=False)
+    from stepdeploy.aws import clients, ledger
+    from stepdeploy.settings import settings
+
+    settings.cache_clear()
+    clients.client.cache_clear()
+    ledger.ledger.cache_clear()
+    with mock_aws():
+        # Every task that changes the stack renews the stack's lock in the ledger table first.
+        boto3.client("dynamodb", region_name=REGION).create_table(
+            TableName=env["TABLE_NAME"],
+            AttributeDefinitions=[
+                {"AttributeName": "pk", "AttributeType": "S"},
+                {"AttributeName": "sk", "AttributeType": "S"},
+            ],
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        boto3.client("s3", region_name=REGION).create_bucket(Bucket=ARTIFACT_BUCKET)
+        role = boto3.client("iam", region_name=REGION).create_role(
+            RoleName="sample-function", AssumeRolePolicyDocument="{}"
+        )["Role"]["Arn"]
+        boto3.client("codedeploy", region_name=REGION).create_application(
+            applicationName=APPLICATION, computePlatform="Lambda"
+        )
+        yield DeployAws(role_arn=role)
+    settings.cache_clear()
+    clients.client.cache_clear()
+    ledger.ledger.cache_clear()
+
+
+def document_of(event_name: str) -> dict[str, Any]:
+    return copy.deepcopy(load_event(event_name)["document"])
+
+
+def run(name: str, document: dict[str, Any], execution: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The real handler of functions/<name>/app.py with a full payload."""
+    payload = {"document": document, "execution": execution or load_event(name)["execution"]}
+    return load_handler(name).handler(payload, Context())
+
+
+def with_role(document: dict[str, Any], role_arn: str) -> dict[str, Any]:
+    """The sample app's target parameters: the sample events' Greeting plus the function role."""
+    document = copy.deepcopy(document)
+    document["request"]["target"]["parameters"]["FunctionRole"] = role_arn
+    return document
+
+
+def execution_of(event_name: str, name: str = "demo-1") -> dict[str, Any]:
+    """The sample event's execution context for another execution name (a new deployment)."""
+    execution = copy.deepcopy(load_event(event_name)["execution"])
+    execution["Id"] = execution["Id"].rsplit(":", 1)[0] + f":{name}"
+    execution["Name"] = name
+    return execution
+
+
+def deploy_stack(aws: DeployAws, code: str | None = None, execution: str = "demo-1", **target: Any) -> dict[str, Any]:
+    """Package, create, check, execute and check the stack: the document as Publish versions gets it.
+
+    moto computes and executes change sets at once, so each check answers on its first call.
+    """
+    aws.release_lock()  # as Record release did at the end of the previous deployment
+    aws.put_bundle(sample_bundle(code) if code else sample_bundle())
+    document = with_role(document_of("package_artifact"), aws.role_arn)
+    document["request"]["target"]["deployment"].update(target)
+    document["lock"]["owner"] = execution_of("package_artifact", execution)["Id"]
+    steps = [
+        ("package_artifact", "package_artifact"),
+        ("create_change_set", "create_change_set"),
+        ("check_change_set", "check_change_set"),
+        ("execute_change_set", "execute_change_set"),
+        ("check_stack", "check_stack"),
+    ]
+    for handler, event in steps:
+        document = run(handler, document, execution_of(event, execution))
+        if document.get("changeset", {}).get("no_changes"):
+            break
+    return document

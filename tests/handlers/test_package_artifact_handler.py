@@ -1,0 +1,134 @@
+"""Package artifact handler against moto S3."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import zipfile
+
+import pytest
+
+from stepdeploy.errors import ArtifactRejected, ConfigurationError
+
+from .deploy_support import (
+    ARTIFACT_BUCKET,
+    BUNDLE_KEY,
+    deploy_aws,  # noqa: F401 - fixture
+    document_of,
+    make_bundle,
+    run,
+    sample_bundle,
+    with_role,
+)
+
+pytestmark = pytest.mark.handler
+
+
+def test_packages_code_under_content_hashes_and_writes_the_template(deploy_aws):
+    deploy_aws.put_bundle(sample_bundle())
+    document = run("package_artifact", with_role(document_of("package_artifact"), deploy_aws.role_arn))
+    artifact = document["artifact"]
+
+    assert artifact["bundle"] == {"bucket": ARTIFACT_BUCKET, "key": BUNDLE_KEY}
+    params = artifact["parameters"]
+    assert params["StepdeployArtifactBucket"] == ARTIFACT_BUCKET
+    assert params["Greeting"] == "Hello" and params["FunctionRole"] == deploy_aws.role_arn
+    greeter_key = params["GreeterCodeKey"]
+    assert greeter_key.startswith("artifacts/platform/sample-app/") and greeter_key.endswith(".zip")
+    assert artifact["code_keys"] == {"Greeter": greeter_key, "PreTraffic": params["PreTrafficCodeKey"]}
+    assert greeter_key != params["PreTrafficCodeKey"]
+
+    s3 = deploy_aws.client("s3")
+    code = s3.get_object(Bucket=ARTIFACT_BUCKET, Key=greeter_key)["Body"].read()
+    with zipfile.ZipFile(io.BytesIO(code)) as archive:
+        assert archive.namelist() == ["app.py"]
+    body = s3.get_object(Bucket=ARTIFACT_BUCKET, Key=artifact["template"]["key"])["Body"].read()
+    assert artifact["template"]["key"] == f"templates/platform/sample-app/{hashlib.sha256(body).hexdigest()}.json"
+    template = json.loads(body)
+    assert template["Resources"]["Greeter"]["Properties"]["Code"] == {
+        "S3Bucket": {"Ref": "StepdeployArtifactBucket"},
+        "S3Key": {"Ref": "GreeterCodeKey"},
+    }
+    assert template["Resources"]["Greeter"]["Properties"]["Role"] == {"Ref": "FunctionRole"}
+    assert len(artifact["digest"]) == 64
+
+
+def test_running_twice_gives_the_same_answer_and_uploads_nothing_new(deploy_aws):
+    deploy_aws.put_bundle(sample_bundle())
+    document = with_role(document_of("package_artifact"), deploy_aws.role_arn)
+    first = run("package_artifact", document)
+    keys = deploy_aws.keys()
+    second = run("package_artifact", document)
+    assert second["artifact"] == first["artifact"]
+    assert deploy_aws.keys() == keys
+
+
+def test_only_changed_code_gets_a_new_key(deploy_aws):
+    document = with_role(document_of("package_artifact"), deploy_aws.role_arn)
+    deploy_aws.put_bundle(sample_bundle())
+    before = run("package_artifact", document)["artifact"]
+    deploy_aws.put_bundle(sample_bundle("def handler(event, context):\n    return 'bonjour'\n"))
+    after = run("package_artifact", document)["artifact"]
+    assert after["parameters"]["GreeterCodeKey"] != before["parameters"]["GreeterCodeKey"]
+    assert after["parameters"]["PreTrafficCodeKey"] == before["parameters"]["PreTrafficCodeKey"]
+    assert after["template"] == before["template"]
+    assert after["digest"] != before["digest"]
+
+
+def test_an_s3_upload_is_packaged_from_the_request(deploy_aws):
+    deploy_aws.put_bundle(sample_bundle(), key="uploads/sample-app.zip")
+    document = with_role(document_of("package_artifact"), deploy_aws.role_arn)
+    document["source"] = "s3"
+    document["request"].update(source="s3", repository=None, commit=None,
+                               artifact={"bucket": ARTIFACT_BUCKET, "key": "uploads/sample-app.zip"})
+    del document["build"]
+    artifact = run("package_artifact", document)["artifact"]
+    assert artifact["bundle"]["key"] == "uploads/sample-app.zip"
+    assert artifact["parameters"]["GreeterCodeKey"].startswith("artifacts/_uploads/sample-prod/")
+
+
+def test_a_symlink_in_the_bundle_is_rejected(deploy_aws):
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("template.yaml", "Resources: {}")
+        link = zipfile.ZipInfo("src/greeter/app.py")
+        link.create_system = 3
+        link.external_attr = 0o120777 << 16
+        archive.writestr(link, "/etc/passwd")
+    deploy_aws.put_bundle(buffer.getvalue())
+    with pytest.raises(ArtifactRejected, match="symbolic link"):
+        run("package_artifact", document_of("package_artifact"))
+    assert deploy_aws.keys("artifacts/") == []
+
+
+def test_a_checksum_mismatch_with_the_object_metadata_is_rejected(deploy_aws):
+    deploy_aws.put_bundle(sample_bundle(), metadata={"sha256": hashlib.sha256(b"something else").hexdigest()})
+    with pytest.raises(ArtifactRejected, match="does not match its metadata sha256"):
+        run("package_artifact", document_of("package_artifact"))
+
+
+def test_a_matching_checksum_passes(deploy_aws):
+    body = sample_bundle()
+    deploy_aws.put_bundle(body, metadata={"sha256": hashlib.sha256(body).hexdigest()})
+    document = run("package_artifact", with_role(document_of("package_artifact"), deploy_aws.role_arn))
+    assert "GreeterCodeKey" in document["artifact"]["parameters"]
+
+
+def test_a_missing_artifact_is_rejected(deploy_aws):
+    with pytest.raises(ArtifactRejected, match="does not exist"):
+        run("package_artifact", document_of("package_artifact"))
+
+
+def test_a_bundle_without_the_template_is_rejected(deploy_aws):
+    deploy_aws.put_bundle(make_bundle({"src/app.py": "x = 1"}))
+    with pytest.raises(ArtifactRejected, match="no template.yaml"):
+        run("package_artifact", document_of("package_artifact"))
+
+
+def test_a_target_parameter_clashing_with_a_code_location_is_a_config_error(deploy_aws):
+    deploy_aws.put_bundle(sample_bundle())
+    document = with_role(document_of("package_artifact"), deploy_aws.role_arn)
+    document["request"]["target"]["parameters"]["GreeterCodeKey"] = "mine"
+    with pytest.raises(ConfigurationError, match="GreeterCodeKey is reserved"):
+        run("package_artifact", document)
