@@ -209,10 +209,15 @@ def _lint_task(where: str, state: Mapping[str, Any], substitutions: Mapping[str,
         missing = [] if "States.ALL" in retried else [e for e in LAMBDA_TRANSIENT_ERRORS if e not in retried]
         if missing:
             messages.append(f"{where}: Retry does not cover the transient Lambda errors {', '.join(missing)}")
-    if resource.endswith(".waitForTaskToken") and not ("HeartbeatSeconds" in state or "HeartbeatSecondsPath" in state):
+    if (
+        resource.endswith(".waitForTaskToken")
+        and "HeartbeatSeconds" not in state
+        and "HeartbeatSecondsPath" not in state
+        and not _documents(state, "no heartbeat")
+    ):
         messages.append(
             f"{where}: a .waitForTaskToken Task needs HeartbeatSeconds (or HeartbeatSecondsPath) "
-            "so that a lost callback fails early"
+            'so that a lost callback fails early, or a Comment saying why not ("No heartbeat: ...")'
         )
 
 

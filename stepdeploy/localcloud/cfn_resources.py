@@ -1079,6 +1079,30 @@ class S3BucketPolicyHandler(ResourceHandler):
         _s3_backend(ctx).delete_bucket_policy(current.physical_id)
 
 
+class SqsQueuePolicyHandler(ResourceHandler):
+    """Sets the queues' Policy attribute; the local cloud does not enforce resource policies."""
+
+    resource_type = "AWS::SQS::QueuePolicy"
+
+    def create(self, ctx: ResourceContext, props: dict[str, Any]) -> Provisioned:
+        from moto.sqs.models import sqs_backends
+
+        backend = sqs_backends[ctx.account_id][ctx.region]
+        queues = _required(props, "Queues", ctx)
+        policy = json.dumps(_required(props, "PolicyDocument", ctx))
+        for url in queues:
+            backend.set_queue_attributes(str(url).rstrip("/").rsplit("/", 1)[-1], {"Policy": policy})
+        return Provisioned(",".join(str(q) for q in queues))
+
+    def update(
+        self, ctx: ResourceContext, current: Provisioned, old: dict[str, Any], new: dict[str, Any]
+    ) -> Provisioned:
+        return self.create(ctx, new)
+
+    def delete(self, ctx: ResourceContext, current: Provisioned, props: dict[str, Any]) -> None:
+        return None
+
+
 def _sns_backend(ctx: ResourceContext) -> Any:
     from moto.sns.models import sns_backends
 
@@ -1624,6 +1648,7 @@ _OWN_HANDLERS: tuple[ResourceHandler, ...] = (
     CodeBuildProjectHandler(),
     S3BucketHandler(),
     S3BucketPolicyHandler(),
+    SqsQueuePolicyHandler(),
     SnsTopicHandler(),
     SnsSubscriptionHandler(),
     SecretHandler(),
