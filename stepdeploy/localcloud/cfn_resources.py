@@ -1306,9 +1306,10 @@ class IamRoleHandler(ResourceHandler):
         role.description = new.get("Description", "")
         role.max_session_duration = str(new.get("MaxSessionDuration", 3600))
         wanted = {p["PolicyName"]: p["PolicyDocument"] for p in new.get("Policies") or []}
-        for policy_name in list(role.policies):
-            if policy_name not in wanted:
-                role.delete_policy(policy_name)
+        # Only the role's own Policies: AWS::IAM::Policy resources add inline policies of their own.
+        for policy in old.get("Policies") or []:
+            if policy["PolicyName"] not in wanted and policy["PolicyName"] in role.policies:
+                role.delete_policy(policy["PolicyName"])
         for policy_name, document in wanted.items():
             role.put_policy(policy_name, _policy_text(document))
         old_arns, new_arns = set(old.get("ManagedPolicyArns") or []), set(new.get("ManagedPolicyArns") or [])
@@ -1325,8 +1326,9 @@ class IamRoleHandler(ResourceHandler):
         role = backend.get_role(name)
         for arn in list(role.managed_policies):
             backend.detach_role_policy(arn, name)
-        for policy_name in list(role.policies):
-            role.delete_policy(policy_name)
+        for policy in props.get("Policies") or []:
+            if policy["PolicyName"] in role.policies:
+                role.delete_policy(policy["PolicyName"])
         for profile in backend.instance_profiles.values():
             profile.delete_role(role_name=name)
         for policy in backend.inline_policies.values():
@@ -1361,21 +1363,25 @@ class HttpApiHandler(ResourceHandler):
     def create(self, ctx: ResourceContext, props: dict[str, Any]) -> Provisioned:
         backend = _apigwv2_backend(ctx)
         body = self._body(ctx, props)
+        title = None
         if body is not None:
-            api = backend.import_api(body, fail_on_warnings=bool(as_bool(props.get("FailOnWarnings"))))
-        else:
-            api = backend.create_api(
-                api_key_selection_expression=props.get("ApiKeySelectionExpression"),
-                cors_configuration=camel_keys(props.get("CorsConfiguration")),
-                description=props.get("Description"),
-                disable_schema_validation=props.get("DisableSchemaValidation"),
-                disable_execute_api_endpoint=props.get("DisableExecuteApiEndpoint"),
-                name=props.get("Name") or ctx.generated_name(max_length=128),
-                protocol_type=props.get("ProtocolType", "HTTP"),
-                route_selection_expression=props.get("RouteSelectionExpression"),
-                tags=tags_to_dict(props.get("Tags")),
-                version=props.get("Version"),
-            )
+            import yaml
+
+            title = ((yaml.safe_load(body) or {}).get("info") or {}).get("title")
+        api = backend.create_api(
+            api_key_selection_expression=props.get("ApiKeySelectionExpression"),
+            cors_configuration=camel_keys(props.get("CorsConfiguration")),
+            description=props.get("Description"),
+            disable_schema_validation=props.get("DisableSchemaValidation"),
+            disable_execute_api_endpoint=props.get("DisableExecuteApiEndpoint"),
+            name=props.get("Name") or title or ctx.generated_name(max_length=128),
+            protocol_type=props.get("ProtocolType", "HTTP"),
+            route_selection_expression=props.get("RouteSelectionExpression"),
+            tags=tags_to_dict(props.get("Tags")),
+            version=props.get("Version"),
+        )
+        if body is not None:
+            api.import_api(body, bool(as_bool(props.get("FailOnWarnings"))))
         endpoint = f"https://{api.api_id}.execute-api.{ctx.region}.amazonaws.com"
         return Provisioned(api.api_id, {"ApiId": api.api_id, "ApiEndpoint": endpoint})
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from stepdeploy.aws.alarms import resolve_alarm_names
@@ -22,6 +22,7 @@ from stepdeploy.models import Document, ExecutionContext, FunctionRelease, Shift
 from stepdeploy.settings import settings
 
 GROUP_NAME_MAX = 100
+CLOCK_SKEW = timedelta(minutes=15)
 HOOK_EVENTS = (("before_allow_traffic", "BeforeAllowTraffic"), ("after_allow_traffic", "AfterAllowTraffic"))
 
 
@@ -67,11 +68,12 @@ def deployment_marker(execution: ExecutionContext, release: FunctionRelease) -> 
     return f"[stepdeploy:{digest}:{release.logical_id}:{release.version}]"
 
 
-def _parse_time(value: str | None) -> datetime | None:
-    if not value:
+def _listing_start(execution_start: str | None) -> datetime | None:
+    """Deployments of this execution were created after it started (less a margin for clock skew)."""
+    if not execution_start:
         return None
     try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00"))
+        return datetime.fromisoformat(execution_start.replace("Z", "+00:00")) - CLOCK_SKEW
     except ValueError:
         return None
 
@@ -112,7 +114,7 @@ def start_traffic_shift(
     alarms = resolve_alarm_names(cfn, request.stack, deployment.alarms)
     hooks = resolve_hooks(cfn, document)
     wanted = group_settings(config_name, s.codedeploy_role_arn, alarms)
-    since = _parse_time(execution.start_time)
+    since = _listing_start(execution.start_time)
     started: list[ShiftDeployment] = []
     for release in document.versions.functions:
         if not release.needs_shift:

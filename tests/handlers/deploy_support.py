@@ -17,6 +17,8 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from stepdeploy.models import iso
+
 from .conftest import Context, load_event, load_handler
 
 REGION = "us-east-1"
@@ -163,6 +165,7 @@ def execution_of(event_name: str, name: str = "demo-1") -> dict[str, Any]:
     execution = copy.deepcopy(load_event(event_name)["execution"])
     execution["Id"] = execution["Id"].rsplit(":", 1)[0] + f":{name}"
     execution["Name"] = name
+    execution["StartTime"] = iso()  # the sample's time is fixed; moto stamps resources with now
     return execution
 
 

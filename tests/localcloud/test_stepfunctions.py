@@ -906,6 +906,57 @@ def test_lambda_transient_errors_are_retried(sfn: Any, lambdas: FakeLambdas, spe
     assert described["status"] == "SUCCEEDED" and len(lambdas.payloads("build")) == 2
 
 
+def test_a_choice_on_a_missing_field_fails_as_on_aws(sfn: Any) -> None:
+    # moto takes the Default (here: a polling loop that would spin for ever).
+    definition = {
+        "StartAt": "Done?",
+        "States": {
+            "Done?": {
+                "Type": "Choice",
+                "Choices": [{"Variable": "$.build.done", "BooleanEquals": True, "Next": "Finished"}],
+                "Default": "Poll",
+            },
+            "Poll": {"Type": "Pass", "Next": "Done?"},
+            "Finished": {"Type": "Succeed"},
+        },
+    }
+    described = run(sfn, definition, {"build": {}})
+    assert described["status"] == "FAILED"
+    assert described["error"] == "States.Runtime"
+    assert described["cause"] == (
+        "An error occurred while executing the state 'Done?' (entered at the event id #2). "
+        "Invalid path '$.build.done': The choice state's condition path references an invalid value."
+    )
+    present = {
+        **definition,
+        "States": {
+            **definition["States"],
+            "Done?": {
+                "Type": "Choice",
+                "Choices": [{"Variable": "$.build.done", "IsPresent": False, "Next": "Finished"}],
+                "Default": "Poll",
+            },
+        },
+    }
+    assert run(sfn, present, {"build": {}})["status"] == "SUCCEEDED"
+
+
+def test_no_choice_matched_without_default(sfn: Any) -> None:
+    definition = {
+        "StartAt": "Pick",
+        "States": {
+            "Pick": {
+                "Type": "Choice",
+                "Comment": "No default: on purpose",
+                "Choices": [{"Variable": "$.n", "NumericEquals": 1, "Next": "One"}],
+            },
+            "One": {"Type": "Succeed"},
+        },
+    }
+    described = run(sfn, definition, {"n": 2})
+    assert (described["status"], described["error"]) == ("FAILED", "States.NoChoiceMatched")
+
+
 def test_get_execution_history_reverse_order_and_pages(sfn: Any) -> None:
     described = run(
         sfn,

@@ -32,7 +32,7 @@ from moto.cloudformation import models as cfn_models
 from moto.cloudformation.exceptions import AlreadyExistsException, CloudFormationError, ValidationError
 from moto.cloudformation.models import Event, Export, Stack, cloudformation_backends
 from moto.cloudformation.responses import CloudFormationResponse
-from moto.cloudformation.utils import generate_changeset_id, generate_stack_id, get_stack_from_s3_url
+from moto.cloudformation.utils import generate_changeset_id, generate_stack_id
 from moto.core.exceptions import ServiceException
 from moto.core.responses import ActionResult, EmptyResult
 from moto.core.utils import utcnow
@@ -823,6 +823,11 @@ def describe_error(error: BaseException) -> str:
         return f'Resource handler returned message: "{error.message}" (HandlerErrorCode: {error.code})'
     if isinstance(error, (ResourceFailure, TemplateError)):
         return str(error)
+    if isinstance(error, KeyError):
+        return (
+            f'Resource handler returned message: "the handler needs the property or value {error}, which is '
+            'missing" (HandlerErrorCode: InvalidRequest)'
+        )
     text = str(error) or type(error).__name__
     return f'Resource handler returned message: "{text}" (HandlerErrorCode: InternalFailure)'
 
@@ -970,6 +975,8 @@ class Deployment:
     # create -----------------------------------------------------------------------------------
     def create(self, plan: TemplatePlan, *, disable_rollback: bool = False) -> None:
         stack = self.stack
+        stack.plan = plan
+        stack.template = plan.original_body
         stack.stack_event("CREATE_IN_PROGRESS", "User Initiated")
         live: dict[str, StackResource] = {}
         resolver = self.resolver(plan, live)
@@ -1283,10 +1290,35 @@ def _template_body(response: CloudFormationResponse, stack: LocalStack | None = 
             raise ValidationError(message="No previous template is available for this stack")
         return stack.template
     if url:
-        return get_stack_from_s3_url(url, account_id=response.current_account, partition=response.partition)
+        return read_template_url(str(url), response.current_account, response.partition)
     if not body:
         raise ValidationError(message="Either Template URL or Template Body must be specified.")
     return str(body)
+
+
+def read_template_url(url: str, account_id: str, partition: str = "aws") -> str:
+    """The body of a TemplateURL in moto's S3: virtual-hosted or path-style AWS URLs, or the
+    local cloud's own endpoint (http://127.0.0.1:<port>/<bucket>/<key>)."""
+    from urllib.parse import unquote, urlparse
+
+    from moto.s3.models import s3_backends
+
+    parsed = urlparse(url)
+    host = (parsed.hostname or "").lower()
+    path = unquote(parsed.path.lstrip("/"))
+    if parsed.scheme == "s3":
+        bucket, key = host, path
+    elif ".s3." in host or ".s3-" in host:
+        bucket, key = host.split(".s3", 1)[0], path
+    else:  # path style: s3.amazonaws.com/<bucket>/<key>, s3.<region>.amazonaws.com/..., or the local endpoint
+        bucket, _, key = path.partition("/")
+    backend = s3_backends[account_id][partition]
+    obj = None
+    if bucket in backend.buckets and key:
+        obj = backend.get_object(bucket, key)
+    if obj is None:
+        raise ValidationError(message="TemplateURL must reference a valid S3 object to which you have access.")
+    return obj.value.decode("utf-8")
 
 
 def _parameter_input(response: CloudFormationResponse) -> tuple[dict[str, str], set[str]]:

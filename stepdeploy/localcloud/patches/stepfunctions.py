@@ -10,7 +10,9 @@
 6. JSON execution output also for a plain string.
 7. 'Step Functions Execution Status Change' events on the default EventBridge bus.
 8. ``create_executing_state_machine`` for the CloudFormation adapter.
-9. GetExecutionHistory pagination and order, the interpreter's clients calling the local cloud.
+9. GetExecutionHistory pagination and order, ListExecutions fields, the interpreter's clients
+   calling the local cloud, Choice failures as on AWS (States.Runtime for a missing path,
+   States.NoChoiceMatched).
 
 Every piece lives in ``stepdeploy.localcloud.sfn``; this module is the entry point.
 """
@@ -21,7 +23,7 @@ import threading
 
 from moto.core.config import default_user_config
 
-from stepdeploy.localcloud.sfn import api, backend, lifecycle, timing
+from stepdeploy.localcloud.sfn import api, backend, choice, lifecycle, timing
 from stepdeploy.localcloud.sfn.machines import (
     StateMachineAlreadyExists,
     create_executing_state_machine,
@@ -50,6 +52,7 @@ def apply() -> None:
     default_user_config.setdefault("stepfunctions", {})["execute_state_machine"] = True
     with _lock:
         timing.install()
+        choice.install()
         lifecycle.install()
         backend.install()
         api.install()

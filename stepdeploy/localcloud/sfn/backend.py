@@ -5,8 +5,9 @@
   cloud's own endpoint.
 - SendTaskSuccess/Failure/Heartbeat look at every running execution and crash on one whose
   interpreter has not built its environment yet (the moment right after StartExecution).
-- A task that fails (and is retried or caught) is normal flow, not an error worth a log line
-  of several kilobytes at ERROR level: moto's interpreter logs it at DEBUG here.
+- A task that fails (and is retried or caught), a path that IsPresent finds missing: normal
+  flow, not errors worth log lines of several kilobytes at ERROR level. moto's interpreter
+  logs them at DEBUG here; what ends an execution is in its history and DescribeExecution.
 """
 
 from __future__ import annotations
@@ -96,6 +97,13 @@ def _log_failure_at_debug(_original: Any) -> Any:
     return log_failure_event_exception
 
 
+def _log_exception_at_debug(_original: Any) -> Any:
+    def log_exception(self: EvalComponent, exception: Exception) -> None:
+        LOG.debug("%s raised %s: %s", type(self).__name__, type(exception).__name__, exception)
+
+    return log_exception
+
+
 def install() -> None:
     replace(boto_client_module, "boto_client_for", _client_for_local_cloud)
     patched = boto_client_module.boto_client_for
@@ -104,3 +112,4 @@ def install() -> None:
         module.boto_client_for = patched  # type: ignore[attr-defined]
     replace(StepFunctionsParserBackend, "_get_executions", _executions_with_environment)
     replace(EvalComponent, "_log_failure_event_exception", _log_failure_at_debug)
+    replace(EvalComponent, "_log_exception", _log_exception_at_debug)
