@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 from stepdeploy.github import WebhookRejected, parse_push, payload_from_body, signature_of, verify_signature
 
 pytestmark = pytest.mark.unit
-FIXTURES = Path(__file__).resolve().parents[2].parent / "shared" / "fixtures" / "github"
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "github"
 
 
 def test_documented_test_vector():
