@@ -19,6 +19,7 @@ from stepdeploy.bundle import (
     BUCKET_PARAMETER,
     Bundle,
     Limits,
+    Store,
     StoredCode,
     bundle_digest,
     check_object_sha256,
@@ -59,7 +60,7 @@ def _existing(bundle: Bundle, path: str) -> bool:
     return bundle.has_file(path) or bool(bundle.files_under(path))
 
 
-def _store_code(bundle: Bundle, store: ArtifactStore, bucket: str, prefix: str):  # type: ignore[no-untyped-def]
+def _store_code(bundle: Bundle, store: ArtifactStore, bucket: str, prefix: str) -> Store:
     def store_code(logical_id: str, location: str, kind: str) -> StoredCode:
         with tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES) as out:
             if kind == "file" or (bundle.has_file(location) and location.lower().endswith(ARCHIVE_SUFFIXES)):

@@ -96,8 +96,8 @@ class DeployAws:
         return sorted(o["Key"] for o in listing.get("Contents", []))
 
 
-@pytest.fixture()
-def deploy_aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[DeployAws]:
+@pytest.fixture(name="deploy_aws")
+def deploy_aws_fixture(monkeypatch: pytest.MonkeyPatch) -> Iterator[DeployAws]:
     env = {
         "AWS_DEFAULT_REGION": REGION,
         "AWS_ACCESS_KEY_ID": "testing",

@@ -14,7 +14,7 @@ from stepdeploy.errors import ArtifactRejected, ConfigurationError
 from .deploy_support import (
     ARTIFACT_BUCKET,
     BUNDLE_KEY,
-    deploy_aws,  # noqa: F401 - fixture
+    deploy_aws_fixture,  # noqa: F401 - the deploy_aws fixture
     document_of,
     make_bundle,
     run,
@@ -80,8 +80,9 @@ def test_an_s3_upload_is_packaged_from_the_request(deploy_aws):
     deploy_aws.put_bundle(sample_bundle(), key="uploads/sample-app.zip")
     document = with_role(document_of("package_artifact"), deploy_aws.role_arn)
     document["source"] = "s3"
-    document["request"].update(source="s3", repository=None, commit=None,
-                               artifact={"bucket": ARTIFACT_BUCKET, "key": "uploads/sample-app.zip"})
+    document["request"].update(
+        source="s3", repository=None, commit=None, artifact={"bucket": ARTIFACT_BUCKET, "key": "uploads/sample-app.zip"}
+    )
     del document["build"]
     artifact = run("package_artifact", document)["artifact"]
     assert artifact["bundle"]["key"] == "uploads/sample-app.zip"

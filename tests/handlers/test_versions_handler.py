@@ -6,7 +6,7 @@ import pytest
 
 from stepdeploy.errors import ConfigurationError
 
-from .deploy_support import STACK, deploy_aws, deploy_stack, execution_of, run  # noqa: F401 - fixture
+from .deploy_support import STACK, deploy_aws_fixture, deploy_stack, execution_of, run  # noqa: F401 - fixture
 
 pytestmark = pytest.mark.handler
 NEW_CODE = "def handler(event, context):\n    return 'bonjour'\n"

@@ -39,7 +39,10 @@ def info(name: str, mode: int) -> zipfile.ZipInfo:
     return entry
 
 
-def rejected(buffer: io.BytesIO, limits: Limits = Limits()) -> str:
+DEFAULT_LIMITS = Limits()
+
+
+def rejected(buffer: io.BytesIO, limits: Limits = DEFAULT_LIMITS) -> str:
     with pytest.raises(ArtifactRejected) as caught:
         open_bundle(buffer, limits)
     return str(caught.value)
@@ -47,7 +50,9 @@ def rejected(buffer: io.BytesIO, limits: Limits = Limits()) -> str:
 
 def test_a_plain_bundle_opens_with_normalized_paths():
     bundle = open_bundle(
-        make_zip([("template.yaml", b"Resources: {}"), ("src/", b""), ("./src/app.py", b"x = 1"), ("stepdeploy.yml", b"")]),
+        make_zip(
+            [("template.yaml", b"Resources: {}"), ("src/", b""), ("./src/app.py", b"x = 1"), ("stepdeploy.yml", b"")]
+        ),
         Limits(),
     )
     assert sorted(bundle.files) == ["src/app.py", "stepdeploy.yml", "template.yaml"]
@@ -100,7 +105,9 @@ def test_the_ratio_limit_is_configurable():
 
 
 def test_the_expanded_size_is_bounded():
-    message = rejected(make_zip([("a.bin", b"a" * 600), ("b.bin", b"b" * 600)], zipfile.ZIP_STORED), Limits(max_bytes=1000))
+    message = rejected(
+        make_zip([("a.bin", b"a" * 600), ("b.bin", b"b" * 600)], zipfile.ZIP_STORED), Limits(max_bytes=1000)
+    )
     assert "expands to 1200 bytes" in message and "MAX_ARTIFACT_BYTES" in message
 
 

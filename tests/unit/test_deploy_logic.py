@@ -61,7 +61,9 @@ def test_a_failed_rollback_names_continue_update_rollback():
 
 
 def test_change_set_names_are_valid_and_per_execution():
-    artifact = ArtifactInfo(bundle=S3Object(bucket="b", key="k"), digest="f" * 64, template=S3Object(bucket="b", key="t"), parameters={})
+    artifact = ArtifactInfo(
+        bundle=S3Object(bucket="b", key="k"), digest="f" * 64, template=S3Object(bucket="b", key="t"), parameters={}
+    )
     name = change_set_name(request(), artifact, EXECUTION)
     assert name.startswith("stepdeploy-6113728-") and len(name) <= 128
     assert all(c.isalnum() or c == "-" for c in name)
@@ -79,17 +81,25 @@ def test_tokens_are_stable_per_execution_and_purpose():
 
 
 def test_only_declared_parameters_are_passed_and_undeclared_required_ones_keep_their_value():
-    declared = {"FnCodeKey": {"Type": "String"}, "Greeting": {"Type": "String", "Default": "hi"}, "Secret": {"Type": "String"}}
+    declared = {
+        "FnCodeKey": {"Type": "String"},
+        "Greeting": {"Type": "String", "Default": "hi"},
+        "Secret": {"Type": "String"},
+    }
     given = {"FnCodeKey": "k", "Unused": "x"}
     assert parameter_overrides(declared, given, previous={"Secret", "Greeting"}) == [
         {"ParameterKey": "FnCodeKey", "ParameterValue": "k"},
         {"ParameterKey": "Secret", "UsePreviousValue": True},
     ]
-    assert parameter_overrides(declared, given, previous=set()) == [{"ParameterKey": "FnCodeKey", "ParameterValue": "k"}]
+    assert parameter_overrides(declared, given, previous=set()) == [
+        {"ParameterKey": "FnCodeKey", "ParameterValue": "k"}
+    ]
 
 
 def test_no_change_reasons():
-    assert is_no_change("The submitted information didn't contain changes. Submit different information to create a change set.")
+    assert is_no_change(
+        "The submitted information didn't contain changes. Submit different information to create a change set."
+    )
     assert is_no_change("No updates are to be performed.")
     assert not is_no_change("Parameters: [Foo] must have values")
     assert not is_no_change(None)
@@ -97,7 +107,14 @@ def test_no_change_reasons():
 
 def test_changes_are_summarized_and_capped():
     changes = [
-        {"ResourceChange": {"Action": "Modify", "LogicalResourceId": f"R{i}", "ResourceType": "T", "Replacement": "False"}}
+        {
+            "ResourceChange": {
+                "Action": "Modify",
+                "LogicalResourceId": f"R{i}",
+                "ResourceType": "T",
+                "Replacement": "False",
+            }
+        }
         for i in range(105)
     ]
     summary = summarize_changes(changes)
@@ -108,10 +125,18 @@ def test_changes_are_summarized_and_capped():
 def test_the_first_failed_resource_is_the_cause():
     events = [
         {"LogicalResourceId": "app", "ResourceStatus": "UPDATE_IN_PROGRESS"},
-        {"LogicalResourceId": "Fn", "ResourceType": "AWS::Lambda::Function", "ResourceStatus": "UPDATE_FAILED",
-         "ResourceStatusReason": "Role is invalid"},
-        {"LogicalResourceId": "Api", "ResourceType": "AWS::ApiGateway::RestApi", "ResourceStatus": "UPDATE_FAILED",
-         "ResourceStatusReason": "Resource update cancelled"},
+        {
+            "LogicalResourceId": "Fn",
+            "ResourceType": "AWS::Lambda::Function",
+            "ResourceStatus": "UPDATE_FAILED",
+            "ResourceStatusReason": "Role is invalid",
+        },
+        {
+            "LogicalResourceId": "Api",
+            "ResourceType": "AWS::ApiGateway::RestApi",
+            "ResourceStatus": "UPDATE_FAILED",
+            "ResourceStatusReason": "Resource update cancelled",
+        },
         {"LogicalResourceId": "app", "ResourceStatus": "UPDATE_ROLLBACK_IN_PROGRESS"},
     ]
     assert first_failure(events, "app") == "Fn (AWS::Lambda::Function) UPDATE_FAILED: Role is invalid"
@@ -161,7 +186,9 @@ def test_volatile_fields_are_not_changes():
     assert differences(BASE, same) == []
     # Defaults spelled out or left out mean the same function.
     assert fingerprint({**BASE, "TracingConfig": {"Mode": "PassThrough"}}) == fingerprint(BASE)
-    assert fingerprint({**BASE, "VpcConfig": {"SubnetIds": ["b", "a"]}}) == fingerprint({**BASE, "VpcConfig": {"SubnetIds": ["a", "b"]}})
+    assert fingerprint({**BASE, "VpcConfig": {"SubnetIds": ["b", "a"]}}) == fingerprint(
+        {**BASE, "VpcConfig": {"SubnetIds": ["a", "b"]}}
+    )
 
 
 def test_an_identical_published_version_is_found():
@@ -203,7 +230,9 @@ def test_needs_shift_only_for_changed_functions_with_a_previous_version():
 
 # --- CodeDeploy --------------------------------------------------------------------------------
 def test_appspec_moves_the_alias_between_two_versions_with_hooks():
-    release = FunctionRelease(logical_id="Greeter", function_name="app-Greeter-1", alias="live", version="3", previous_version="2")
+    release = FunctionRelease(
+        logical_id="Greeter", function_name="app-Greeter-1", alias="live", version="3", previous_version="2"
+    )
     spec = json.loads(build_appspec(release, {"BeforeAllowTraffic": "app-Pre-1", "AfterAllowTraffic": "app-Post-1"}))
     assert spec["version"] == 0.0
     assert spec["Resources"] == [
@@ -241,12 +270,14 @@ def test_custom_strategies_become_traffic_routing():
 def test_deployment_group_drift_is_detected():
     wanted = group_settings("CodeDeployDefault.LambdaAllAtOnce", "arn:role", ["errors"])
     assert group_differs(wanted, wanted) == []
-    assert group_differs({**wanted, "deploymentConfigName": "CodeDeployDefault.LambdaCanary10Percent5Minutes"}, wanted) == [
-        "deploymentConfigName"
-    ]
+    assert group_differs(
+        {**wanted, "deploymentConfigName": "CodeDeployDefault.LambdaCanary10Percent5Minutes"}, wanted
+    ) == ["deploymentConfigName"]
     no_alarms = {**wanted, "alarmConfiguration": {}}
     assert group_differs(no_alarms, wanted) == ["alarmConfiguration"]
-    assert group_differs({**wanted, "autoRollbackConfiguration": {"enabled": False}}, wanted) == ["autoRollbackConfiguration"]
+    assert group_differs({**wanted, "autoRollbackConfiguration": {"enabled": False}}, wanted) == [
+        "autoRollbackConfiguration"
+    ]
     # moto (and a group never given alarms) answers an empty alarmConfiguration: no alarms wanted, no drift.
     quiet = group_settings("CodeDeployDefault.LambdaAllAtOnce", "arn:role", [])
     assert group_differs({**quiet, "alarmConfiguration": {}}, quiet) == []

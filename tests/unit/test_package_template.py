@@ -70,7 +70,9 @@ class FakeStore:
         self.stored: list[tuple[str, str, str]] = []
 
     def exists(self, path: str) -> bool:
-        return path in self.paths or any(p.startswith(path + "/") for p in self.paths) or (path == "" and bool(self.paths))
+        return (
+            path in self.paths or any(p.startswith(path + "/") for p in self.paths) or (path == "" and bool(self.paths))
+        )
 
     def __call__(self, logical_id: str, location: str, kind: str) -> StoredCode:
         self.stored.append((logical_id, location, kind))
@@ -154,7 +156,9 @@ def test_code_uri_is_relative_to_the_template():
 
 
 def test_code_uri_outside_the_bundle_is_refused():
-    text = "Resources:\n  Fn:\n    Type: AWS::Serverless::Function\n    Properties: {CodeUri: ../../etc, Handler: a.b}\n"
+    text = (
+        "Resources:\n  Fn:\n    Type: AWS::Serverless::Function\n    Properties: {CodeUri: ../../etc, Handler: a.b}\n"
+    )
     with pytest.raises(ArtifactRejected, match="outside the bundle"):
         package(text, {"etc/passwd"}, template_dir="infra")
 
@@ -238,7 +242,10 @@ Resources:
 
 
 def test_sam_self_versioning_is_refused():
-    text = "Resources:\n  Fn:\n    Type: AWS::Serverless::Function\n    Properties: {CodeUri: src, AutoPublishAlias: live}\n"
+    text = (
+        "Resources:\n  Fn:\n    Type: AWS::Serverless::Function\n"
+        "    Properties: {CodeUri: src, AutoPublishAlias: live}\n"
+    )
     with pytest.raises(ArtifactRejected, match="AutoPublishAlias"):
         package(text, {"src/a.py"})
 
@@ -253,7 +260,9 @@ def test_reserved_parameter_names_are_refused():
 
 
 def test_state_machine_definitions_are_uploaded_as_files():
-    text = "Resources:\n  Flow:\n    Type: AWS::Serverless::StateMachine\n    Properties: {DefinitionUri: flow.asl.json}\n"
+    text = (
+        "Resources:\n  Flow:\n    Type: AWS::Serverless::StateMachine\n    Properties: {DefinitionUri: flow.asl.json}\n"
+    )
     result, store = package(text, {"flow.asl.json"})
     assert store.stored == [("Flow", "flow.asl.json", "file")]
     location = result.template["Resources"]["Flow"]["Properties"]["DefinitionUri"]

@@ -16,6 +16,7 @@ ADAPTERS = (
     "stepdeploy.localcloud.patches.events",
     "stepdeploy.localcloud.patches.codebuild",
     "stepdeploy.localcloud.patches.codedeploy",
+    "stepdeploy.localcloud.patches.s3_policy",
 )
 
 _applied = False

@@ -264,6 +264,7 @@ def resolve_parameters(
         pattern = decl.get("AllowedPattern")
         if pattern and not re.fullmatch(pattern, value):
             raise ValidationError(message=f"Parameter '{name}' must match pattern {pattern}")
+        _check_parameter_bounds(name, decl, value)
         type_ = str(decl.get("Type", "String"))
         if type_.startswith("AWS::SSM::Parameter::Value<"):
             value = ssm_lookup(value)
@@ -273,6 +274,22 @@ def resolve_parameters(
             typed[name] = value
     no_echo = {name for name, decl in declared.items() if str(decl.get("NoEcho", "")).lower() == "true"}
     return ResolvedParameters(raw, typed, no_echo)
+
+
+def _check_parameter_bounds(name: str, decl: dict[str, Any], value: str) -> None:
+    if str(decl.get("Type", "String")) == "Number":
+        try:
+            number = float(value)
+        except ValueError:
+            raise ValidationError(message=f"Parameter '{name}' must be a number") from None
+        if "MinValue" in decl and number < float(decl["MinValue"]):
+            raise ValidationError(message=f"Parameter '{name}' must be a number not less than {decl['MinValue']}")
+        if "MaxValue" in decl and number > float(decl["MaxValue"]):
+            raise ValidationError(message=f"Parameter '{name}' must be a number not greater than {decl['MaxValue']}")
+    if "MinLength" in decl and len(value) < int(decl["MinLength"]):
+        raise ValidationError(message=f"Parameter '{name}' must contain at least {decl['MinLength']} characters")
+    if "MaxLength" in decl and len(value) > int(decl["MaxLength"]):
+        raise ValidationError(message=f"Parameter '{name}' must contain at most {decl['MaxLength']} characters")
 
 
 def pseudo_parameters(account_id: str, region: str, stack_name: str, stack_id: str) -> dict[str, Any]:
@@ -871,7 +888,7 @@ class Deployment:
     ) -> IntrinsicResolver:
         pseudo = pseudo_parameters(self.stack.account_id, self.stack.region_name, self.stack.name, self.stack.stack_id)
         values = {**pseudo, **plan.parameters.typed}
-        pending = pending or set()
+        pending = pending if pending is not None else set()
 
         def ref(name: str) -> Any:
             if name in values:
@@ -1516,11 +1533,11 @@ def create_change_set(response: CloudFormationResponse) -> ActionResult:
             else:
                 change_set.changes = Deployment(stack).preview_changes(plan)
                 change_set.status, change_set.execution_status = "CREATE_COMPLETE", "AVAILABLE"
-        except (TemplateError, ValidationError, InsufficientCapabilities) as error:
+        except (TemplateError, ResourceFailure, ValidationError, InsufficientCapabilities) as error:
             # AWS processes transforms asynchronously: their errors end the change set FAILED.
             if not has_transform:
-                if isinstance(error, TemplateError):
-                    _raise_template_error(error)
+                if isinstance(error, (TemplateError, ResourceFailure)):
+                    raise ValidationError(message=str(error)) from error
                 raise
             change_set.status = "FAILED"
             change_set.status_reason = error.message if isinstance(error, ServiceException) else str(error)

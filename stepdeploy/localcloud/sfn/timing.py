@@ -118,6 +118,12 @@ def _retrier_eval_body(self: RetrierDecl, env: Environment) -> None:
     env.stack.append(RetrierOutcome.Executed)
 
 
+def waits_outside(state: ExecutionState) -> bool:
+    """True for .waitForTaskToken and .sync tasks: they wait on people and services (virtual time)."""
+    resource = getattr(state, "resource", None)
+    return getattr(resource, "condition", None) is not None
+
+
 def _evaluate_with_timeout(self: ExecutionState, env: Environment) -> None:
     # moto's ExecutionState._evaluate_with_timeout, with TimeoutSeconds in virtual time and
     # the wait abandoned when the execution stops (the task's thread is left to finish alone).
@@ -141,7 +147,12 @@ def _evaluate_with_timeout(self: ExecutionState, env: Environment) -> None:
             finished.set()
 
     threading.Thread(target=run_task, name=f"sfn-task-{self.name}", daemon=True).start()
-    finished_in_time = wait_for(finished, env, timeout_seconds)
+    if waits_outside(self):
+        finished_in_time = wait_for(finished, env, timeout_seconds)
+    else:
+        # A request-response task is real work (a Lambda runs at real speed here), so its
+        # TimeoutSeconds are real seconds; only waits on the outside world run on virtual time.
+        finished_in_time = wait_for(finished, env, timeout_seconds * CLOCK.speed)
     frame.set_ended()
     env.close_frame(frame)
 
