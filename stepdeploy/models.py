@@ -163,6 +163,8 @@ class ShiftInfo(Piece):
 
 class BakeInfo(Piece):
     until: str
+    checks_left: int = 0
+    """Alarm checks still to make; the state machine waits BAKE_CHECK_SECONDS between two."""
     done: bool = False
     alarms: list[str] = []
 

@@ -36,6 +36,8 @@ class ExecutionView:
     events: list[dict[str, Any]] = field(default_factory=list)
 
     def refresh(self) -> dict[str, Any]:
+        # Describe first: a history read after it is at least as new as the status it reports.
+        described = dict(self.sfn.describe_execution(executionArn=self.execution_arn))
         events: list[dict[str, Any]] = []
         kwargs: dict[str, Any] = {"executionArn": self.execution_arn, "maxResults": 1000}
         while True:
@@ -45,7 +47,7 @@ class ExecutionView:
                 break
             kwargs["nextToken"] = page["nextToken"]
         self.events = events
-        return dict(self.sfn.describe_execution(executionArn=self.execution_arn))
+        return described
 
     def runs(self) -> list[StateRun]:
         runs: list[StateRun] = []

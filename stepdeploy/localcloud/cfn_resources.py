@@ -1,9 +1,19 @@
 """Resource handlers for the local cloud's CloudFormation engine.
 
 Each handler creates, updates and deletes one resource type through moto's service backends,
-so a deployed resource is the same object the service API then shows. Types moto models well
-enough are wrapped generically (``MotoModelHandler``); the rest, and those where moto's
-CloudFormation support drops properties or crashes, have handlers here.
+so a deployed resource is the same object the service API then shows.
+
+- Handlers here (moto 5.2.5 has none, or drops properties, crashes or cannot update/delete):
+  Lambda Function/Version/Alias/Permission/LayerVersion/Url, StepFunctions StateMachine,
+  Events EventBus/Rule, Scheduler Schedule/ScheduleGroup, CloudWatch Alarm, Logs LogGroup,
+  CodeDeploy Application/DeploymentGroup, CodeBuild Project, S3 Bucket/BucketPolicy,
+  SNS Topic/Subscription, SQS QueuePolicy, SecretsManager Secret, IAM Role,
+  ApiGatewayV2 Api/Stage/Integration/Route/Deployment, ApiGateway RestApi/Deployment/Stage.
+- moto's own model, wrapped (``MotoModelHandler``): every other type in moto's model map, e.g.
+  SQS Queue, IAM Policy/ManagedPolicy, CloudWatch Dashboard, SSM Parameter, Lambda
+  EventSourceMapping; DynamoDB Table and ECR Repository with the update/delete moto lacks.
+  A model another local-cloud adapter registers (CodeBuild's) wins over the handler here.
+- Anything else: ``handler_for`` returns None and the stack fails naming the type.
 """
 
 from __future__ import annotations
@@ -1079,28 +1089,38 @@ class S3BucketPolicyHandler(ResourceHandler):
         _s3_backend(ctx).delete_bucket_policy(current.physical_id)
 
 
+def _sqs_backend(ctx: ResourceContext) -> Any:
+    from moto.sqs.models import sqs_backends
+
+    return sqs_backends[ctx.account_id][ctx.region]
+
+
 class SqsQueuePolicyHandler(ResourceHandler):
     """Sets the queues' Policy attribute; the local cloud does not enforce resource policies."""
 
     resource_type = "AWS::SQS::QueuePolicy"
 
-    def create(self, ctx: ResourceContext, props: dict[str, Any]) -> Provisioned:
-        from moto.sqs.models import sqs_backends
-
-        backend = sqs_backends[ctx.account_id][ctx.region]
-        queues = _required(props, "Queues", ctx)
-        policy = json.dumps(_required(props, "PolicyDocument", ctx))
+    def _apply(self, ctx: ResourceContext, queues: list[str], document: Any) -> None:
+        backend = _sqs_backend(ctx)
         for url in queues:
-            backend.set_queue_attributes(str(url).rstrip("/").rsplit("/", 1)[-1], {"Policy": policy})
-        return Provisioned(",".join(str(q) for q in queues))
+            name = str(url).rstrip("/").rsplit("/", 1)[-1]
+            backend.set_queue_attributes(name, {"Policy": _policy_text(document) if document else ""})
+
+    def create(self, ctx: ResourceContext, props: dict[str, Any]) -> Provisioned:
+        queues = [str(q) for q in _required(props, "Queues", ctx)]
+        self._apply(ctx, queues, _required(props, "PolicyDocument", ctx))
+        return Provisioned(ctx.generated_name(), handle=queues)
 
     def update(
         self, ctx: ResourceContext, current: Provisioned, old: dict[str, Any], new: dict[str, Any]
     ) -> Provisioned:
-        return self.create(ctx, new)
+        queues = [str(q) for q in new["Queues"]]
+        self._apply(ctx, [q for q in current.handle if q not in queues], None)
+        self._apply(ctx, queues, new["PolicyDocument"])
+        return Provisioned(current.physical_id, handle=queues)
 
     def delete(self, ctx: ResourceContext, current: Provisioned, props: dict[str, Any]) -> None:
-        return None
+        self._apply(ctx, current.handle, None)
 
 
 def _sns_backend(ctx: ResourceContext) -> Any:
@@ -1517,6 +1537,117 @@ class HttpApiDeploymentHandler(ResourceHandler):
 
 
 # ------------------------------------------------------------------------------------------
+# API Gateway (REST)
+# ------------------------------------------------------------------------------------------
+
+
+def _apigw_backend(ctx: ResourceContext) -> Any:
+    from moto.apigateway.models import apigateway_backends
+
+    return apigateway_backends[ctx.account_id][ctx.region]
+
+
+class RestApiHandler(ResourceHandler):
+    """moto's RestApi needs a Name and ignores Body/BodyS3Location (what SAM generates)."""
+
+    resource_type = "AWS::ApiGateway::RestApi"
+
+    def _document(self, ctx: ResourceContext, props: dict[str, Any]) -> dict[str, Any] | None:
+        import yaml
+
+        document: Any = None
+        if props.get("Body"):
+            body = props["Body"]
+            document = copy.deepcopy(body) if isinstance(body, dict) else yaml.safe_load(str(body))
+        elif props.get("BodyS3Location"):
+            location = props["BodyS3Location"]
+            document = yaml.safe_load(
+                _s3_object_text(ctx, location["Bucket"], location["Key"], location.get("Version"))
+            )
+        if isinstance(document, dict) and "swagger" in document:
+            # moto imports only OpenAPI 3; SAM writes Swagger 2.0, whose paths and
+            # x-amazon-apigateway-integration read the same for what moto models.
+            document.pop("swagger")
+            document["openapi"] = "3.0.1"
+        return document
+
+    def create(self, ctx: ResourceContext, props: dict[str, Any]) -> Provisioned:
+        backend = _apigw_backend(ctx)
+        document = self._document(ctx, props)
+        title = ((document or {}).get("info") or {}).get("title")
+        api = backend.create_rest_api(
+            name=props.get("Name") or title or ctx.generated_name(max_length=128),
+            description=props.get("Description", ""),
+            api_key_source=props.get("ApiKeySourceType"),
+            endpoint_configuration=camel_keys(props.get("EndpointConfiguration")),
+            tags=props.get("Tags"),
+            policy=_policy_text(props["Policy"]) if props.get("Policy") else None,
+            minimum_compression_size=as_int(props.get("MinimumCompressionSize")),
+            disable_execute_api_endpoint=as_bool(props.get("DisableExecuteApiEndpoint")),
+        )
+        if document is not None:
+            backend.put_rest_api(api.id, document, fail_on_warnings=False, mode="overwrite")
+        return Provisioned(api.id, {"RestApiId": api.id, "RootResourceId": api.root_resource_id})
+
+    def update(
+        self, ctx: ResourceContext, current: Provisioned, old: dict[str, Any], new: dict[str, Any]
+    ) -> Provisioned:
+        document = self._document(ctx, new)
+        if document is not None:
+            _apigw_backend(ctx).put_rest_api(current.physical_id, document, fail_on_warnings=False, mode="overwrite")
+        return current
+
+    def delete(self, ctx: ResourceContext, current: Provisioned, props: dict[str, Any]) -> None:
+        _apigw_backend(ctx).delete_rest_api(current.physical_id)
+
+
+class RestApiDeploymentHandler(ResourceHandler):
+    resource_type = "AWS::ApiGateway::Deployment"
+    immutable = True
+
+    def create(self, ctx: ResourceContext, props: dict[str, Any]) -> Provisioned:
+        api_id = _required(props, "RestApiId", ctx)
+        deployment = _apigw_backend(ctx).create_deployment(
+            api_id, props.get("StageName", ""), props.get("Description", ""), None
+        )
+        return Provisioned(deployment.id, {"DeploymentId": deployment.id}, handle=api_id)
+
+    def delete(self, ctx: ResourceContext, current: Provisioned, props: dict[str, Any]) -> None:
+        backend = _apigw_backend(ctx)
+        if props.get("StageName"):  # the stage the deployment created goes with it
+            backend.get_rest_api(current.handle).stages.pop(props["StageName"], None)
+        backend.delete_deployment(current.handle, current.physical_id)
+
+
+class RestApiStageHandler(ResourceHandler):
+    resource_type = "AWS::ApiGateway::Stage"
+    replace_on = frozenset({"RestApiId", "StageName"})
+
+    def create(self, ctx: ResourceContext, props: dict[str, Any]) -> Provisioned:
+        api_id = _required(props, "RestApiId", ctx)
+        stage = _apigw_backend(ctx).create_stage(
+            api_id,
+            _required(props, "StageName", ctx),
+            _required(props, "DeploymentId", ctx),
+            variables=props.get("Variables"),
+            description=props.get("Description", ""),
+            tags=tags_to_dict(props.get("Tags")),
+            tracing_enabled=as_bool(props.get("TracingEnabled")),
+        )
+        return Provisioned(stage.name, handle=api_id)
+
+    def update(
+        self, ctx: ResourceContext, current: Provisioned, old: dict[str, Any], new: dict[str, Any]
+    ) -> Provisioned:
+        operations = [{"op": "replace", "path": "/deploymentId", "value": new["DeploymentId"]}]
+        _apigw_backend(ctx).update_stage(current.handle, current.physical_id, operations)
+        return current
+
+    def delete(self, ctx: ResourceContext, current: Provisioned, props: dict[str, Any]) -> None:
+        _apigw_backend(ctx).delete_stage(current.handle, current.physical_id)
+
+
+# ------------------------------------------------------------------------------------------
 # Types moto models: a generic wrapper, with fixes where moto lacks update or delete
 # ------------------------------------------------------------------------------------------
 
@@ -1664,6 +1795,9 @@ _OWN_HANDLERS: tuple[ResourceHandler, ...] = (
     HttpApiIntegrationHandler(),
     HttpApiRouteHandler(),
     HttpApiDeploymentHandler(),
+    RestApiHandler(),
+    RestApiDeploymentHandler(),
+    RestApiStageHandler(),
 )
 OWN_HANDLERS: dict[str, ResourceHandler] = {h.resource_type: h for h in _OWN_HANDLERS}
 

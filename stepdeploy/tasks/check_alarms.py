@@ -1,11 +1,14 @@
 """Bake: after 100% of traffic moved, watch the alarms for bake_minutes; an alarm moves the aliases back.
 
-The first call fixes ``until`` (real UTC now + bake_minutes) and the alarm names; each call reads the
-alarms once. bake_minutes 0 is one check, then done.
+The first call fixes the number of checks (bake time / the "Wait while baking" interval) and the
+alarm names; each call reads the alarms once. The bake is counted in the state machine's own Waits,
+not in wall-clock time, so it lasts the same on AWS and on the local cloud's accelerated clock.
+bake_minutes 0 is one check, then done.
 """
 
 from __future__ import annotations
 
+import math
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -20,9 +23,8 @@ from stepdeploy.models import BakeInfo, Document, ExecutionContext, iso, utc_now
 
 logger = Logger(service="stepdeploy", child=True)
 
-
-def _parse(moment: str) -> datetime:
-    return datetime.fromisoformat(moment.replace("Z", "+00:00"))
+BAKE_CHECK_SECONDS = 30
+"""The Seconds of the "Wait while baking" state in statemachines/deploy.asl.json."""
 
 
 def start_bake(document: Document, cfn: CloudFormation, now: datetime) -> BakeInfo:
@@ -30,7 +32,11 @@ def start_bake(document: Document, cfn: CloudFormation, now: datetime) -> BakeIn
     assert request.target is not None
     deployment = request.target.deployment
     alarms = resolve_alarm_names(cfn, request.stack, deployment.alarms) if deployment.alarms else []
-    return BakeInfo(until=iso(now + timedelta(minutes=deployment.bake_minutes)), alarms=alarms)
+    return BakeInfo(
+        until=iso(now + timedelta(minutes=deployment.bake_minutes)),
+        checks_left=math.ceil(deployment.bake_minutes * 60 / BAKE_CHECK_SECONDS) + 1,
+        alarms=alarms,
+    )
 
 
 def roll_back_aliases(document: Document, lam: LambdaVersions) -> list[str]:
@@ -68,4 +74,5 @@ def check_alarms(
                 f"alarm{'s' if len(firing) > 1 else ''} in ALARM while baking ({reasons}). "
                 f"Aliases moved back: {', '.join(moved) or 'none (nothing was shifted)'}"
             )
-    return bake.model_copy(update={"done": now >= _parse(bake.until)})
+    checks_left = bake.checks_left - 1
+    return bake.model_copy(update={"checks_left": checks_left, "done": checks_left <= 0})

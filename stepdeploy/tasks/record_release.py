@@ -5,11 +5,12 @@ One function serves the four end states; the state's name says which outcome it 
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import Any
 
 from stepdeploy.aws.ledger import ledger
-from stepdeploy.models import Document, ExecutionContext, ReleaseInfo, iso, utc_now
+from stepdeploy.models import Document, ErrorInfo, ExecutionContext, ReleaseInfo, iso, utc_now
 
 OUTCOME_BY_STATE = {
     "Record release": "Deployed",
@@ -66,7 +67,21 @@ def release_record(document: Document, execution: ExecutionContext, outcome: str
     }
 
 
+def readable_error(error: ErrorInfo) -> ErrorInfo:
+    """A Catch gives Lambda's error payload as the cause; keep the message a person acts on."""
+    try:
+        payload = json.loads(error.cause)
+    except ValueError:
+        return error
+    if isinstance(payload, dict) and isinstance(payload.get("errorMessage"), str):
+        return ErrorInfo(Error=error.error, Cause=payload["errorMessage"])
+    return error
+
+
 def record_release(document: Document, execution: ExecutionContext) -> ReleaseInfo:
+    if document.error is not None:
+        # The Fail state after this step reads $.error: give it the readable cause.
+        document.error = readable_error(document.error)
     if execution.state == "Record failure":
         outcome = document.error.error if document.error else "Failed"
     else:

@@ -728,6 +728,19 @@ class LocalStack(Stack):
         self._exports: list[Export] = []
 
     # The attributes moto's responses read -------------------------------------------------
+    # (moto's serializer finds Stack* members of a StackSummary through the class name "Stack")
+    @property
+    def stack_name(self) -> str:
+        return self.name
+
+    @property
+    def stack_status(self) -> str:
+        return self.status
+
+    @property
+    def stack_status_reason(self) -> str | None:
+        return self.status_reason
+
     @property
     def stack_resources(self) -> list[StackResource]:  # type: ignore[override]
         return list(self.resources.values())
@@ -838,6 +851,11 @@ class UnsupportedResourceType(ResourceFailure):
 def describe_error(error: BaseException) -> str:
     if isinstance(error, ServiceException):
         return f'Resource handler returned message: "{error.message}" (HandlerErrorCode: {error.code})'
+    if hasattr(error, "error_type") and hasattr(error, "message"):  # moto's (Json)RESTError
+        return f'Resource handler returned message: "{error.message}" (HandlerErrorCode: {error.error_type})'
+    if isinstance(error, ValueError) and len(error.args) == 2 and str(error.args[0]).endswith("Exception"):
+        # moto's Lambda raises ValueError(<error code>, <message>) for invalid parameters.
+        return f'Resource handler returned message: "{error.args[1]}" (HandlerErrorCode: {error.args[0]})'
     if isinstance(error, (ResourceFailure, TemplateError)):
         return str(error)
     if isinstance(error, KeyError):
@@ -1082,6 +1100,7 @@ class Deployment:
                 physical = old[logical_id].physical_resource_id if logical_id in old else None
                 failed_status = "UPDATE_FAILED" if logical_id in old else "CREATE_FAILED"
                 stack.resource_event(logical_id, resource_type, physical, failed_status, describe_error(error), props)
+                self._journal_partial_update(journal, old.get(logical_id), props)
                 verb = "update" if logical_id in old else "create"
                 self._roll_back_update(
                     old, live, journal, f"The following resource(s) failed to {verb}: [{logical_id}]. "
@@ -1100,6 +1119,28 @@ class Deployment:
         stack.last_updated_time = utcnow()
         self._set_outputs(plan, stack.resources)
         stack.stack_event("UPDATE_COMPLETE")
+
+    @staticmethod
+    def _journal_partial_update(
+        journal: list[tuple[str, str, StackResource | None, StackResource]],
+        before: StackResource | None,
+        props: dict[str, Any] | None,
+    ) -> None:
+        """An in-place update that failed half-way is undone with the others."""
+        if before is None or props is None or props == before.properties:
+            return
+        handler = handler_for(before.cf_resource_type)
+        if handler is None or handler.requires_replacement(before.properties, props):
+            return
+        partial = StackResource(
+            before.logical_resource_id,
+            before.cf_resource_type,
+            before.provisioned,
+            props,
+            before.deletion_policy,
+            "UPDATE_FAILED",
+        )
+        journal.append(("updated", before.logical_resource_id, before, partial))
 
     def _update_resource(
         self, logical_id: str, before: StackResource, props: dict[str, Any]

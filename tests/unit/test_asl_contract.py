@@ -1,0 +1,27 @@
+"""Numbers the tasks and the ASL must agree on."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from stepdeploy.errors import RETRYABLE_ERRORS, TERMINAL_ERRORS
+from stepdeploy.tasks.check_alarms import BAKE_CHECK_SECONDS
+
+pytestmark = pytest.mark.unit
+ASL = json.loads((Path(__file__).resolve().parents[2] / "statemachines" / "deploy.asl.json").read_text())
+
+
+def test_bake_interval_matches_the_wait_state():
+    assert ASL["States"]["Wait while baking"]["Seconds"] == BAKE_CHECK_SECONDS
+
+
+def test_every_terminal_error_is_caught_and_no_retryable_one_is():
+    for name, state in ASL["States"].items():
+        if state["Type"] != "Task" or name.startswith("Record"):
+            continue
+        caught = {e for catcher in state["Catch"] for e in catcher["ErrorEquals"]}
+        retried = {e for retrier in state["Retry"] for e in retrier["ErrorEquals"]}
+        assert {cls.__name__ for cls in TERMINAL_ERRORS} <= caught, name
+        assert not caught & {cls.__name__ for cls in RETRYABLE_ERRORS}, name
+        assert {"ServiceThrottled", "ServiceUnavailable"} <= retried, name
