@@ -20,12 +20,7 @@ from stepdeploy.localcloud.cloud import LocalCloud
 
 from ..conftest import record_execution
 
-pytestmark = [
-    pytest.mark.e2e,
-    # Known gap (see the closing note of issue 3): the scenarios do not all pass end to end yet.
-    # These tests run and report; they do not gate CI until the demo passes.
-    pytest.mark.xfail(reason="demo scenarios not yet passing end to end on the local cloud", strict=False),
-]
+pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture(scope="module")
