@@ -222,22 +222,29 @@ class Ledger:
 
     # --- releases ------------------------------------------------------------------------------
     def record_release(self, release: dict[str, Any], *, only_if_absent: bool = False) -> bool:
-        """One item per execution (keyed by its start), so a retry or a redrive overwrites, never adds.
+        """One item per execution, so a retry or a redrive overwrites, never adds.
 
         ``only_if_absent`` is for the finaliser: it must not overwrite what the pipeline recorded.
         """
         stack = release["stack"]
-        item = _to_dynamo({**release, "expires_at": int(time.time()) + RELEASE_TTL_SECONDS})
-        key = {"pk": f"stack#{stack}", "sk": f"release#{release['started_at']}#{release['execution_name']}"}
+        execution_key = {"pk": f"execution#{release['execution_arn']}", "sk": "release"}
+        existing = self.table.get_item(Key=execution_key, ConsistentRead=True).get("Item")
+        if existing and only_if_absent:
+            return False
+        # The first record of an execution fixes its ledger key; later ones (redrive) reuse it.
+        sort_key = str(existing["ledger_sk"]) if existing else f"release#{release['started_at']}#{release['execution_name']}"
+        expires = int(time.time()) + RELEASE_TTL_SECONDS
         try:
             self.table.put_item(
-                Item={**item, **key},
+                Item={**execution_key, "ledger_sk": sort_key, "stack": stack, "expires_at": expires},
                 **({"ConditionExpression": "attribute_not_exists(pk)"} if only_if_absent else {}),
             )
         except ClientError as exc:
             if _is_conditional_failure(exc):
                 return False
             raise
+        item = _to_dynamo({**release, "expires_at": expires})
+        self.table.put_item(Item={**item, "pk": f"stack#{stack}", "sk": sort_key})
         try:
             self.table.put_item(
                 Item={**item, "pk": "releases", "sk": stack},

@@ -77,10 +77,11 @@ def test_no_deployable_change_is_a_successful_noop(run):
     result = run["results"]["nothing deployable changed (no-op)"]
     assert result["status"] == "SUCCEEDED"
     assert result["outcome"] == "NoChanges"
-    versions = run["cloud"].client("lambda").list_versions_by_function(
-        FunctionName=run["demo"].function_names()["GreeterFunction"]
-    )["Versions"]
-    assert sorted(v["Version"] for v in versions) == ["$LATEST", "1", "2", "3"]
+    history = run["cloud"].client("stepfunctions").get_execution_history(
+        executionArn=result["execution_arn"], maxResults=1000
+    )["events"]
+    entered = {e["stateEnteredEventDetails"]["name"] for e in history if e["type"].endswith("StateEntered")}
+    assert "Publish versions" not in entered and "Record no-op" in entered
 
 
 def test_s3_upload_deploys_without_build(run):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import time
 from datetime import timedelta
 
 import pytest
@@ -71,14 +72,14 @@ def test_first_deploy_creates_the_stack_through_a_create_change_set(deploy_aws):
     assert len(functions) == 2
 
 
-@pytest.mark.xfail(reason="failed in a fresh-clone run; under investigation", strict=False)
 def test_create_change_set_twice_reuses_the_change_set(deploy_aws):
     document = packaged(deploy_aws)
     first = run("create_change_set", document)["changeset"]
     second = run("create_change_set", document)["changeset"]
     assert second["change_set_id"] == first["change_set_id"]
-    cfn = deploy_aws.client("cloudformation")
-    assert [s["StackName"] for s in cfn.list_stacks()["StackSummaries"]] == [STACK]
+    # moto would make a second REVIEW_IN_PROGRESS stack of the same name for a second CREATE change set.
+    summaries = deploy_aws.client("cloudformation").list_stacks()["StackSummaries"]
+    assert [s["StackName"] for s in summaries if s.get("StackStatus") != "DELETE_COMPLETE"] == [STACK]
 
 
 def test_execute_twice_executes_once(deploy_aws):
@@ -107,16 +108,21 @@ def test_new_code_is_an_update_with_changes(deploy_aws):
     assert document["stack"]["done"] and document["stack"]["status"] == "UPDATE_COMPLETE"
 
 
-@pytest.mark.xfail(reason="failed in a fresh-clone run; under investigation", strict=False)
 def test_a_rollback_complete_stack_is_deleted_and_the_step_retried(deploy_aws):
     deploy_stack(deploy_aws)
     moto_stack().status = "ROLLBACK_COMPLETE"
     document = packaged(deploy_aws)
     with pytest.raises(StackBusy, match="ROLLBACK_COMPLETE"):
         run("create_change_set", document)
-    cfn = deploy_aws.client("cloudformation")
-    assert [s["StackStatus"] for s in cfn.list_stacks()["StackSummaries"]] == ["DELETE_COMPLETE"]
-    assert run("create_change_set", document)["changeset"]["change_set_type"] == "CREATE"
+    summaries = deploy_aws.client("cloudformation").list_stacks()["StackSummaries"]
+    assert [s.get("StackStatus") for s in summaries] in (["DELETE_COMPLETE"], ["DELETE_IN_PROGRESS"])
+    for _ in range(50):  # the state machine's retry of StackBusy, until the delete has finished
+        try:
+            changeset = run("create_change_set", document)["changeset"]
+            break
+        except StackBusy:
+            time.sleep(0.1)
+    assert changeset["change_set_type"] == "CREATE"
 
 
 @pytest.mark.parametrize(

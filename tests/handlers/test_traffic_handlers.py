@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import copy
 import json
-from datetime import UTC, datetime, timedelta
 
 import boto3
 import pytest

@@ -1066,3 +1066,19 @@ def test_queue_policy_is_set_and_removed(aws: Aws, adapters: str) -> None:
     cfn.update_stack(StackName="queue-policy", TemplateBody=json.dumps(template))
     assert "Policy" not in sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["Policy"]).get("Attributes", {})
     cfn.delete_stack(StackName="queue-policy")
+
+
+def test_template_errors_are_validation_errors(aws: Aws, adapters: str) -> None:
+    cfn = aws("cloudformation")
+    with pytest.raises(ClientError, match="Template format error"):
+        cfn.create_stack(StackName="broken-1", TemplateBody="Resources: [unclosed")
+    dangling = {"Resources": {"T": {"Type": "AWS::SNS::Topic", "Properties": {"DisplayName": {"Ref": "Nope"}}}}}
+    with pytest.raises(ClientError, match=r"Unresolved resource dependencies \[Nope\]"):
+        cfn.create_change_set(
+            StackName="broken-2", ChangeSetName="c", ChangeSetType="CREATE", TemplateBody=json.dumps(dangling)
+        )
+    with pytest.raises(ClientError, match=r"Parameters: \[Missing\] must have values"):
+        cfn.create_stack(
+            StackName="broken-3",
+            TemplateBody=json.dumps({"Parameters": {"Missing": {"Type": "String"}}, **dangling}),
+        )

@@ -308,16 +308,20 @@ def test_full_jitter_never_waits_longer_than_the_interval(
     assert time.monotonic() - started < 1.0 + 0.6  # two intervals of at most 300/600 s
 
 
-def test_task_timeout_seconds_are_virtual(sfn: Any, lambdas: FakeLambdas, speed: Callable[[float], None]) -> None:
+def test_request_response_task_timeout_is_real_seconds(
+    sfn: Any, lambdas: FakeLambdas, speed: Callable[[float], None]
+) -> None:
+    # A Lambda does real work at real speed, so its task's TimeoutSeconds are not accelerated;
+    # at speed 3600 a virtual timeout of 1 s would otherwise be 0.3 ms.
     speed(3600)
     lambdas["slow"] = lambdas.block
-    definition = {"StartAt": "T", "States": {"T": lambda_task("slow", TimeoutSeconds=900, End=True)}}
+    definition = {"StartAt": "T", "States": {"T": lambda_task("slow", TimeoutSeconds=1, End=True)}}
 
     started = time.monotonic()
     described = run(sfn, definition)
 
     assert described["status"] == "FAILED" and described["error"] == "States.Timeout"
-    assert 0.2 <= time.monotonic() - started < 3.0
+    assert 0.9 <= time.monotonic() - started < 4.0
     assert "TaskTimedOut" in [e["type"] for e in history(sfn, described["executionArn"])]
 
 

@@ -1455,6 +1455,13 @@ def _check_stack_updatable(stack: LocalStack) -> None:
         raise ValidationError(message=f"Stack:{stack.stack_id} is in {stack.status} state and can not be updated.")
 
 
+def _parse_body(body: str) -> dict[str, Any]:
+    try:
+        return load_template(body)
+    except Exception as error:  # noqa: BLE001 - any parse failure is the caller's template
+        raise ValidationError(message=f"Template format error: {error}") from error
+
+
 def _raise_template_error(error: TemplateError) -> None:
     raise ValidationError(message=str(error)) from error
 
@@ -1468,7 +1475,7 @@ def create_stack(response: CloudFormationResponse) -> ActionResult:
         body = _template_body(response)
         capabilities = response._get_param("Capabilities", []) or []
         stack = _new_stack(response, name)
-        if transforms_of(load_template(body)) and "CAPABILITY_AUTO_EXPAND" not in capabilities:
+        if transforms_of(_parse_body(body)) and "CAPABILITY_AUTO_EXPAND" not in capabilities:
             raise InsufficientCapabilities("Requires capabilities : [CAPABILITY_AUTO_EXPAND]")
         given, use_previous = _parameter_input(response)
         try:
@@ -1495,7 +1502,7 @@ def update_stack(response: CloudFormationResponse) -> ActionResult:
         _check_stack_updatable(stack)
         body = _template_body(response, stack)
         capabilities = response._get_param("Capabilities", []) or []
-        if transforms_of(load_template(body)) and "CAPABILITY_AUTO_EXPAND" not in capabilities:
+        if transforms_of(_parse_body(body)) and "CAPABILITY_AUTO_EXPAND" not in capabilities:
             raise InsufficientCapabilities("Requires capabilities : [CAPABILITY_AUTO_EXPAND]")
         given, use_previous = _parameter_input(response)
         try:
@@ -1545,7 +1552,7 @@ def create_change_set(response: CloudFormationResponse) -> ActionResult:
             if other.stack_id == stack.stack_id and other.change_set_name == change_set_name:
                 raise AlreadyExistsException(f"ChangeSet [{change_set_name}] already exists")
         body = _template_body(response, stack if change_set_type == "UPDATE" else None)
-        has_transform = bool(transforms_of(load_template(body)))
+        has_transform = bool(transforms_of(_parse_body(body)))
         given, use_previous = _parameter_input(response)
         change_set = LocalChangeSet(
             change_set_id=generate_changeset_id(change_set_name, response.region, response.current_account),
