@@ -24,6 +24,7 @@ test: setup
 	mkdir -p build
 	$(BIN)/cfn-lint template.yaml
 	$(BIN)/python -m stepdeploy.asl_lint statemachines/deploy.asl.json --substitutions-from template.yaml
+	$(BIN)/ruff check stepdeploy functions tests
 	$(BIN)/pytest -q -p no:cacheprovider -n 2
 
 demo: setup

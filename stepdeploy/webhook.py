@@ -18,7 +18,14 @@ from aws_lambda_powertools.utilities.data_classes import LambdaFunctionUrlEvent
 from stepdeploy.aws.clients import client
 from stepdeploy.aws.ledger import ledger
 from stepdeploy.aws.secrets import current_and_previous
-from stepdeploy.github import SIGNATURE_HEADER, PushEvent, WebhookRejected, parse_push, payload_from_body, verify_signature
+from stepdeploy.github import (
+    SIGNATURE_HEADER,
+    PushEvent,
+    WebhookRejected,
+    parse_push,
+    payload_from_body,
+    verify_signature,
+)
 from stepdeploy.settings import settings
 
 logger = Logger(service="stepdeploy")

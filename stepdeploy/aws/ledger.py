@@ -232,7 +232,11 @@ class Ledger:
         if existing and only_if_absent:
             return False
         # The first record of an execution fixes its ledger key; later ones (redrive) reuse it.
-        sort_key = str(existing["ledger_sk"]) if existing else f"release#{release['started_at']}#{release['execution_name']}"
+        sort_key = (
+            str(existing["ledger_sk"])
+            if existing
+            else f"release#{release['started_at']}#{release['execution_name']}"
+        )
         expires = int(time.time()) + RELEASE_TTL_SECONDS
         try:
             self.table.put_item(

@@ -25,7 +25,8 @@ def bus_queue() -> str:
     sqs, events = boto3.client("sqs"), boto3.client("events")
     url = sqs.create_queue(QueueName="bus-tap")["QueueUrl"]
     arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    events.put_rule(Name="tap", EventBusName="stepdeploy-events", EventPattern=json.dumps({"source": ["stepdeploy.ghe"]}))
+    pattern = json.dumps({"source": ["stepdeploy.ghe"]})
+    events.put_rule(Name="tap", EventBusName="stepdeploy-events", EventPattern=pattern)
     events.put_targets(Rule="tap", EventBusName="stepdeploy-events", Targets=[{"Id": "q", "Arn": arn}])
     return url
 

@@ -1,9 +1,8 @@
 import pytest
 
 from stepdeploy.config import parse_config
-from stepdeploy.errors import ConfigurationError
+from stepdeploy.errors import ConfigurationError, RequestRejected
 from stepdeploy.paths import check_upload_key
-from stepdeploy.errors import RequestRejected
 from stepdeploy.settings import parse_allowed_repositories
 
 pytestmark = pytest.mark.unit
