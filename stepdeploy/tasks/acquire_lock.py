@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 
 from stepdeploy.aws.executions import execution_is_running
 from stepdeploy.aws.ledger import ledger
+from stepdeploy.commit_status import post_commit_status
 from stepdeploy.models import Document, ExecutionContext, LockInfo, iso
 from stepdeploy.settings import settings
 
@@ -22,6 +23,14 @@ def acquire_lock(document: Document, execution: ExecutionContext) -> LockInfo:
         mode=target.concurrency,
         lease_seconds=settings().lock_lease_seconds,
         is_running=execution_is_running,
+    )
+    post_commit_status(
+        repository=request.repository,
+        commit=request.commit,
+        environment=target.environment,
+        state="pending",
+        description=f"deploying to {target.stack}",
+        execution_arn=execution.id,
     )
     return LockInfo(
         stack=target.stack,

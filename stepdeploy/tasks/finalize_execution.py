@@ -10,6 +10,7 @@ from typing import Any
 from aws_lambda_powertools import Logger
 
 from stepdeploy.aws.ledger import ledger
+from stepdeploy.commit_status import post_commit_status
 
 logger = Logger(service="stepdeploy")
 
@@ -48,6 +49,13 @@ def finalize(detail: dict[str, Any]) -> dict[str, Any]:
     }
     recorded = ledger().record_release(record, only_if_absent=True)
     released = ledger().release_lock(stack, execution_arn)
+    if recorded:
+        post_commit_status(
+            repository=record["repository"], commit=record["commit"], environment="default",
+            state="error" if status == "ABORTED" else "failure",
+            description=f"{record['outcome']}: {record['error'] or ''} {record['cause']}"[:140],
+            execution_arn=execution_arn,
+        )
     logger.info("finalized execution", extra={"stack": stack, "recorded": recorded, "lock_released": released})
     return {"finalized": True, "recorded": recorded, "lock_released": released}
 

@@ -10,6 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from stepdeploy.aws.ledger import ledger
+from stepdeploy.commit_status import outcome_state, post_commit_status
 from stepdeploy.models import Document, ErrorInfo, ExecutionContext, ReleaseInfo, iso, utc_now
 
 OUTCOME_BY_STATE = {
@@ -78,6 +79,14 @@ def readable_error(error: ErrorInfo) -> ErrorInfo:
     return error
 
 
+def _status_description(outcome: str, record: dict[str, Any]) -> str:
+    if outcome == "Deployed":
+        return f"deployed to {record['stack']}"
+    if outcome == "NoChanges":
+        return f"{record['stack']} already up to date"
+    return f"{outcome}: {record['cause'] or ''}"[:140]
+
+
 def record_release(document: Document, execution: ExecutionContext) -> ReleaseInfo:
     if document.error is not None:
         # The Fail state after this step reads $.error: give it the readable cause.
@@ -91,6 +100,14 @@ def record_release(document: Document, execution: ExecutionContext) -> ReleaseIn
         ledger().record_release(record)
     if document.lock is not None:
         ledger().release_lock(document.lock.stack, execution.id)
+    post_commit_status(
+        repository=record["repository"],
+        commit=record["commit"],
+        environment=record["environment"] or "default",
+        state=outcome_state(outcome),
+        description=_status_description(outcome, record),
+        execution_arn=execution.id,
+    )
     served = {}
     for function in document.versions.functions if document.versions else []:
         served[function.function_name] = function.version if outcome == "Deployed" else (

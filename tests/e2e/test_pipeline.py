@@ -118,3 +118,17 @@ def _resource(cloud: LocalCloud) -> Any:
 
     return boto3.resource("dynamodb", endpoint_url=cloud.url, region_name="us-east-1",
                           aws_access_key_id="testing", aws_secret_access_key="testing")
+
+
+def test_commit_statuses_reach_ghe(run):
+    from stepdeploy.aws.ledger import Ledger
+
+    cloud = run["cloud"]
+    releases = Ledger(cloud.orchestrator.table_name, dynamodb_resource=_resource(cloud)).releases_of(STACK)
+    by_outcome = {r["outcome"]: r for r in releases if r.get("commit")}
+    deployed = cloud.ghe.statuses("platform", "sample-app", by_outcome["Deployed"]["commit"])
+    assert [s["state"] for s in deployed][:2] == ["success", "pending"]  # newest first
+    assert deployed[0]["context"] == "stepdeploy/production"
+    assert "states/home" in deployed[0]["target_url"]
+    failed = cloud.ghe.statuses("platform", "sample-app", by_outcome["BuildFailed"]["commit"])
+    assert failed[0]["state"] == "failure" and "BuildFailed" in failed[0]["description"]

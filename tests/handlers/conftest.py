@@ -52,7 +52,8 @@ def orchestrator(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
         "EVENT_BUS_NAME": "stepdeploy-events",
         "ALLOWED_REPOSITORIES": "platform/sample-app:sample-*,Codertocat/Hello-World",
         "GHE_HOST": "ghe.example.com",
-        "GHE_API_URL": "https://ghe.example.com/api/v3",
+        # A closed loopback port: a GHE call fails at once, and nothing leaves the machine.
+        "GHE_API_URL": "http://127.0.0.1:9/api/v3",
         "CODEBUILD_PROJECT": "stepdeploy-build",
         "POWERTOOLS_TRACE_DISABLED": "true",
         "POWERTOOLS_DEV": "false",
