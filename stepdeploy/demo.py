@@ -116,9 +116,9 @@ class Demo:
             time.sleep(0.05)
         raise TimeoutError("no execution started within 30 s of the trigger")
 
-    def push(self, message: str, edits: dict[str, str]) -> str:
+    def push(self, message: str, edits: dict[str, str], branch: str = BRANCH) -> str:
         commit(self.worktree, message, edits)
-        status, body, _ = self.cloud.push(self.worktree, OWNER, REPO, BRANCH)
+        status, body, _ = self.cloud.push(self.worktree, OWNER, REPO, branch)
         if status != 202:
             raise RuntimeError(f"the webhook answered {status}: {body}")
         return self.new_execution()

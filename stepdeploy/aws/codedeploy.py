@@ -10,6 +10,7 @@ from botocore.exceptions import ClientError
 from stepdeploy.aws import clients
 from stepdeploy.aws.clients import error_code
 from stepdeploy.config import CustomStrategy
+from stepdeploy.errors import StackBusy
 
 ROLLBACK_EVENTS = ("DEPLOYMENT_FAILURE", "DEPLOYMENT_STOP_ON_ALARM")
 LAMBDA_STYLE = {"deploymentType": "BLUE_GREEN", "deploymentOption": "WITH_TRAFFIC_CONTROL"}
@@ -131,15 +132,20 @@ class CodeDeploy:
     def create_deployment(
         self, application: str, group: str, config_name: str, appspec: str, sha256: str, description: str
     ) -> str:
-        return str(
-            self._cd.create_deployment(
+        try:
+            response = self._cd.create_deployment(
                 applicationName=application,
                 deploymentGroupName=group,
                 deploymentConfigName=config_name,
                 description=description,
                 revision={"revisionType": "AppSpecContent", "appSpecContent": {"content": appspec, "sha256": sha256}},
-            )["deploymentId"]
-        )
+            )
+        except ClientError as exc:
+            if error_code(exc) == "DeploymentLimitExceededException":
+                # Another deployment (e.g. one being rolled back after a failed execution) still runs.
+                raise StackBusy(f"deployment group {group} has a deployment in progress; waiting for it") from exc
+            raise
+        return str(response["deploymentId"])
 
     def deployment(self, deployment_id: str) -> dict[str, Any]:
         return dict(self._cd.get_deployment(deploymentId=deployment_id)["deploymentInfo"])

@@ -11,9 +11,21 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-app = typer.Typer(no_args_is_help=True, add_completion=False, help="Deploy Lambda apps from GHE, safely.")
+from stepdeploy.cli.commands import register as register_operator_commands
+from stepdeploy.cli.errors import OperatorGroup
+from stepdeploy.cli.local import register as register_local_commands
+
+app = typer.Typer(
+    cls=OperatorGroup,
+    pretty_exceptions_enable=False,
+    no_args_is_help=True,
+    add_completion=False,
+    help="Deploy Lambda apps from GHE, safely.",
+)
 local_app = typer.Typer(no_args_is_help=True, help="The embedded local cloud.")
 app.add_typer(local_app, name="local")
+register_local_commands(local_app)
+register_operator_commands(app)
 console = Console(stderr=True)
 
 STATE_DIR = Path(".stepdeploy-local")

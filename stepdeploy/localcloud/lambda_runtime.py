@@ -656,7 +656,7 @@ class _InProcessContext(LambdaContext):
 # Faults, mode, logs, metrics
 # ---------------------------------------------------------------------------------------------
 
-_faults: dict[str, deque[str]] = {}
+_faults: dict[str, deque[tuple[str, str]]] = {}
 _faults_lock = threading.Lock()
 
 
@@ -679,14 +679,18 @@ def get_mode() -> str:
     return _mode
 
 
-def inject_fault(function_name: str, kind: FaultKind, times: int = 1) -> None:
-    """Make the next ``times`` invocations of ``function_name`` fail in the way ``kind`` says."""
+def inject_fault(function_name: str, kind: FaultKind, times: int = 1, *, error_type: str = "InjectedFault") -> None:
+    """Make the next ``times`` invocations of ``function_name`` fail in the way ``kind`` says.
+
+    ``error_type`` names the exception class of an ``unhandled`` fault (e.g. "BuildFailed"), as a
+    handler raising it would, so that a state's Retry or Catch for that name can be exercised.
+    """
     if kind not in FAULT_KINDS:
         raise ValueError(f"fault kind must be one of {', '.join(FAULT_KINDS)}, got {kind!r}")
     if times < 1:
         raise ValueError(f"times must be at least 1, got {times}")
     with _faults_lock:
-        _faults.setdefault(function_name, deque()).extend([kind] * times)
+        _faults.setdefault(function_name, deque()).extend([(kind, error_type)] * times)
 
 
 def clear_faults() -> None:
@@ -694,7 +698,7 @@ def clear_faults() -> None:
         _faults.clear()
 
 
-def _take_fault(function_name: str) -> str | None:
+def _take_fault(function_name: str) -> tuple[str, str] | None:
     with _faults_lock:
         pending = _faults.get(function_name)
         return pending.popleft() if pending else None
@@ -779,7 +783,8 @@ def _unsupported(spec: FunctionSpec) -> str | None:
 
 def run_target(target: Target, event: bytes) -> InvokeResult:
     """Run one resolved invocation synchronously, with faults, logs and metrics."""
-    fault = _take_fault(target.function.function_name)
+    taken = _take_fault(target.function.function_name)
+    fault, fault_error_type = taken if taken else (None, "")
     if fault == "throttle":
         _put_metrics(target, 0.0, None, throttled=True)
         raise TooManyRequestsException()
@@ -797,11 +802,11 @@ def run_target(target: Target, event: bytes) -> InvokeResult:
     elif fault == "unhandled":
         error = {
             "errorMessage": f"fault injected into {spec.name}",
-            "errorType": "InjectedFault",
+            "errorType": fault_error_type,
             "requestId": request_id,
             "stackTrace": [],
         }
-        outcome = Outcome(json.dumps(error).encode(), True, [f"[ERROR] InjectedFault: {error['errorMessage']}"])
+        outcome = Outcome(json.dumps(error).encode(), True, [f"[ERROR] {fault_error_type}: {error['errorMessage']}"])
     elif problem:
         error = {"errorMessage": problem, "errorType": "Runtime.InvalidRuntime", "requestId": request_id}
         outcome = Outcome(json.dumps(error).encode(), True, [problem])

@@ -11,6 +11,8 @@ from aws_lambda_powertools import Logger
 
 from stepdeploy.aws.ledger import ledger
 from stepdeploy.commit_status import post_commit_status
+from stepdeploy.models import Document
+from stepdeploy.tasks.record_release import stop_unfinished_shifts
 
 logger = Logger(service="stepdeploy")
 
@@ -48,6 +50,7 @@ def finalize(detail: dict[str, Any]) -> dict[str, Any]:
         "redrivable": status in ("FAILED", "TIMED_OUT", "ABORTED"),
     }
     recorded = ledger().record_release(record, only_if_absent=True)
+    stopped = stop_unfinished_shifts_of(execution_arn)
     released = ledger().release_lock(stack, execution_arn)
     if recorded:
         post_commit_status(
@@ -56,8 +59,30 @@ def finalize(detail: dict[str, Any]) -> dict[str, Any]:
             description=f"{record['outcome']}: {record['error'] or ''} {record['cause']}"[:140],
             execution_arn=execution_arn,
         )
-    logger.info("finalized execution", extra={"stack": stack, "recorded": recorded, "lock_released": released})
-    return {"finalized": True, "recorded": recorded, "lock_released": released}
+    logger.info("finalized execution", extra={"stack": stack, "recorded": recorded, "lock_released": released,
+                                              "stopped_deployments": stopped})
+    return {"finalized": True, "recorded": recorded, "lock_released": released, "stopped_deployments": stopped}
+
+
+def last_document(execution_arn: str, sfn: Any = None) -> Document | None:
+    """The document as the last task state received it (the newest TaskStateEntered input)."""
+    from stepdeploy.aws.clients import client
+
+    events = (sfn or client("stepfunctions")).get_execution_history(
+        executionArn=execution_arn, reverseOrder=True, maxResults=200, includeExecutionData=True
+    )["events"]
+    for event in events:
+        if event["type"] == "TaskStateEntered":
+            try:
+                return Document.model_validate(json.loads(event["stateEnteredEventDetails"]["input"]))
+            except ValueError:
+                return None
+    return None
+
+
+def stop_unfinished_shifts_of(execution_arn: str) -> list[str]:
+    document = last_document(execution_arn)
+    return stop_unfinished_shifts(document) if document else []
 
 
 def _iso_from_epoch_ms(value: Any) -> str:

@@ -68,6 +68,16 @@ def release_record(document: Document, execution: ExecutionContext, outcome: str
     }
 
 
+def stop_unfinished_shifts(document: Document) -> list[str]:
+    """A failed execution leaves no traffic shift running: stop them, CodeDeploy rolls them back."""
+    if document.shift is None or document.shift.done:
+        return []
+    from stepdeploy.aws.codedeploy import CodeDeploy
+
+    codedeploy = CodeDeploy()
+    return [d.deployment_id for d in document.shift.deployments if codedeploy.stop(d.deployment_id)]
+
+
 def readable_error(error: ErrorInfo) -> ErrorInfo:
     """A Catch gives Lambda's error payload as the cause; keep the message a person acts on."""
     try:
@@ -93,6 +103,7 @@ def record_release(document: Document, execution: ExecutionContext) -> ReleaseIn
         document.error = readable_error(document.error)
     if execution.state == "Record failure":
         outcome = document.error.error if document.error else "Failed"
+        stop_unfinished_shifts(document)
     else:
         outcome = OUTCOME_BY_STATE.get(execution.state, "Deployed")
     record = release_record(document, execution, outcome)

@@ -13,6 +13,7 @@ from typing import Any
 
 from stepdeploy.aws.clients import client
 from stepdeploy.aws.secrets import secret_value
+from stepdeploy.bundle import Limits
 from stepdeploy.config import CONFIG_FILE, DeploymentConfig, parse_config
 from stepdeploy.errors import ArtifactRejected, RequestRejected
 from stepdeploy.ghe_api import GheApi
@@ -125,6 +126,11 @@ def resolve_upload(event: dict[str, Any], s3: Any = None) -> DeploymentRequest:
     extra = {"VersionId": version_id} if version_id else {}
     head = s3.head_object(Bucket=bucket, Key=key, **extra)
     metadata = {k.lower(): v for k, v in (head.get("Metadata") or {}).items()}
+    max_bytes = Limits.from_env().max_bytes
+    if int(head.get("ContentLength") or 0) > max_bytes:  # checked before the object is read into memory
+        raise ArtifactRejected(
+            f"{location.uri} is {head['ContentLength']} bytes; at most {max_bytes} (MAX_ARTIFACT_BYTES)"
+        )
     body = s3.get_object(Bucket=bucket, Key=key, **extra)["Body"].read()
     text = _config_in_bundle(body, location.uri)
     if text is None:

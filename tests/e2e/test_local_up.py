@@ -1,0 +1,88 @@
+"""`stepdeploy local up` in its own process, driven as a user would from another terminal."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import boto3
+import pytest
+
+from stepdeploy.demo import SAMPLE_APP, commit, git
+
+pytestmark = pytest.mark.e2e
+STEPDEPLOY = [sys.executable, "-m", "stepdeploy.cli.main"]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_local_up_push_and_statuses(tmp_path: Path) -> None:
+    port = free_port()
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    server = subprocess.Popen([*STEPDEPLOY, "local", "up", "--port", str(port)], cwd=tmp_path, env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        banner = []
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            line = server.stdout.readline()  # type: ignore[union-attr]
+            if not line:
+                break
+            banner.append(line)
+            if "Ctrl-C" in line:
+                break
+        text = "".join(banner)
+        assert f"AWS_ENDPOINT_URL=http://127.0.0.1:{port}" in text, text
+        assert "Secret" in text and f"http://127.0.0.1:{port}/webhook" in text
+
+        worktree = tmp_path / "sample-app"
+        shutil.copytree(SAMPLE_APP, worktree)
+        git(worktree, "init", "-q", "-b", "main")
+        sha = commit(worktree, "First version", {})
+        pushed = subprocess.run([*STEPDEPLOY, "local", "push", str(worktree), "--repository", "platform/sample-app",
+                                 "--port", str(port), "--json"], cwd=tmp_path, env=env, capture_output=True,
+                                text=True, timeout=120)
+        assert pushed.returncode == 0, pushed.stderr
+        delivery = json.loads(pushed.stdout.strip().splitlines()[-1])
+        assert delivery["status"] == 202 and delivery["commit"] == sha
+
+        sfn = boto3.client("stepfunctions", endpoint_url=f"http://127.0.0.1:{port}", region_name="us-east-1",
+                           aws_access_key_id="testing", aws_secret_access_key="testing")
+        machine = next(m["stateMachineArn"] for m in sfn.list_state_machines()["stateMachines"])
+        deadline = time.monotonic() + 120
+        status = "RUNNING"
+        while time.monotonic() < deadline:
+            executions = sfn.list_executions(stateMachineArn=machine)["executions"]
+            if executions and executions[0]["status"] != "RUNNING":
+                status = executions[0]["status"]
+                break
+            time.sleep(0.5)
+        assert status == "SUCCEEDED"
+
+        shown = subprocess.run([*STEPDEPLOY, "local", "statuses", "platform/sample-app", sha, "--port", str(port),
+                                "--json"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
+        assert shown.returncode == 0, shown.stderr
+        states = [s["state"] for s in json.loads(shown.stdout)]
+        assert states[:2] == ["success", "pending"]
+
+        refused = subprocess.run([*STEPDEPLOY, "local", "push", str(tmp_path), "--port", str(port)], cwd=tmp_path,
+                                 env=env, capture_output=True, text=True, timeout=60)
+        assert refused.returncode == 1 and "not a git working tree" in " ".join(refused.stderr.split())
+        assert "Traceback" not in refused.stderr
+    finally:
+        server.send_signal(signal.SIGINT)
+        try:
+            server.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            server.kill()
