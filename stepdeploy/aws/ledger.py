@@ -289,6 +289,15 @@ class Ledger:
     def remove_approval(self, execution_arn: str) -> None:
         self.table.delete_item(Key={"pk": "approval", "sk": execution_arn})
 
+    # --- operator look-ups (the CLI) -----------------------------------------------------------
+    def release_of_execution(self, execution_arn: str) -> dict[str, Any] | None:
+        """The ledger entry an execution (or a rollback) wrote, if it wrote one."""
+        pointer = self.table.get_item(Key={"pk": f"execution#{execution_arn}", "sk": "release"}).get("Item")
+        if not pointer:
+            return None
+        item = self.table.get_item(Key={"pk": f"stack#{pointer['stack']}", "sk": pointer["ledger_sk"]}).get("Item")
+        return _plain(item) if item else None
+
 
 @cache
 def ledger() -> Ledger:

@@ -103,6 +103,8 @@ class LocalCloud:
         self.server = LocalServer(port=self.port)
         url = self.server.start()
         self.port = self.server.port
+        # moto's backends live as long as the process: a second local cloud starts from nothing.
+        self.reset()
         host = f"127.0.0.1:{self.port}"
         self.ghe = LocalGHE(self.root / "ghe", host)
         self.server.set_ghe(self.ghe)
@@ -131,6 +133,11 @@ class LocalCloud:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+    def reset(self) -> None:
+        import requests
+
+        requests.post(f"{self.server.url}/moto-api/reset", timeout=30).raise_for_status()
 
     # --- clients --------------------------------------------------------------------------------
     @property

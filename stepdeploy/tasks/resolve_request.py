@@ -151,6 +151,9 @@ def resolve_upload(event: dict[str, Any], s3: Any = None) -> DeploymentRequest:
 
 
 def resolve_request(document: Document, execution: ExecutionContext) -> DeploymentRequest:
-    if document.source == "ghe":
-        return resolve_push(document.event)
-    return resolve_upload(document.event)
+    request = resolve_push(document.event) if document.source == "ghe" else resolve_upload(document.event)
+    if execution.start_time:
+        # The order of requests for a stack (which one supersedes which) is the order in which their
+        # executions started: millisecond precision, where EventBridge's event time has seconds.
+        request = request.model_copy(update={"requested_at": execution.start_time})
+    return request

@@ -147,11 +147,17 @@ def write_app(root: Path, greeting: str = "hello") -> Path:
 
 
 @pytest.fixture(scope="module")
-def adapters(moto_server: str) -> str:
+def adapters(moto_server: str) -> Iterator[str]:
     # The state machine's Lambda task needs the Step Functions and Lambda adapters as well.
     for name in ("lambda_invoke", "stepfunctions", "cloudformation"):
         importlib.import_module(f"stepdeploy.localcloud.patches.{name}").apply()
-    return moto_server
+    # These tests read results right after each call; the busy time has a test of its own.
+    from stepdeploy.localcloud.patches import cloudformation
+
+    saved = cloudformation.CHANGE_SET_VIRTUAL_SECONDS, cloudformation.STACK_OPERATION_VIRTUAL_SECONDS
+    cloudformation.CHANGE_SET_VIRTUAL_SECONDS = cloudformation.STACK_OPERATION_VIRTUAL_SECONDS = 0.0
+    yield moto_server
+    cloudformation.CHANGE_SET_VIRTUAL_SECONDS, cloudformation.STACK_OPERATION_VIRTUAL_SECONDS = saved
 
 
 @pytest.fixture()
@@ -1082,3 +1088,25 @@ def test_template_errors_are_validation_errors(aws: Aws, adapters: str) -> None:
             StackName="broken-3",
             TemplateBody=json.dumps({"Parameters": {"Missing": {"Type": "String"}}, **dangling}),
         )
+
+
+def test_change_sets_and_stacks_look_busy_for_a_while(aws: Aws, adapters: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    from stepdeploy.localcloud.clock import CLOCK
+    from stepdeploy.localcloud.patches import cloudformation
+
+    monkeypatch.setattr(cloudformation, "CHANGE_SET_VIRTUAL_SECONDS", 0.3 * CLOCK.speed)
+    monkeypatch.setattr(cloudformation, "STACK_OPERATION_VIRTUAL_SECONDS", 0.3 * CLOCK.speed)
+    cfn = aws("cloudformation")
+    template = {"Resources": {"Topic": {"Type": "AWS::SNS::Topic"}}}
+    created = cfn.create_change_set(StackName="busy", ChangeSetName="cs", ChangeSetType="CREATE",
+                                    TemplateBody=json.dumps(template))
+    assert cfn.describe_change_set(ChangeSetName=created["Id"])["Status"] == "CREATE_IN_PROGRESS"
+    with pytest.raises(ClientError) as early:
+        cfn.execute_change_set(ChangeSetName=created["Id"])
+    assert early.value.response["Error"]["Code"] == "InvalidChangeSetStatus"
+    time.sleep(0.4)
+    assert cfn.describe_change_set(ChangeSetName=created["Id"])["Status"] == "CREATE_COMPLETE"
+    cfn.execute_change_set(ChangeSetName=created["Id"])
+    assert stack_of(cfn, "busy")["StackStatus"] == "CREATE_IN_PROGRESS"
+    time.sleep(0.4)
+    assert stack_of(cfn, "busy")["StackStatus"] == "CREATE_COMPLETE"

@@ -30,8 +30,9 @@ pytestmark = pytest.mark.statemachine
 CONFIG = (SAMPLE_APP / "stepdeploy.yml").read_text()
 APPROVAL_CONFIG = CONFIG.replace(
     "    environment: production\n",
-    "    environment: production\n    approval: {required: true, timeout_minutes: 1}\n",
+    "    environment: production\n    approval: {required: true, timeout_minutes: 30}\n",
 )
+SHORT_APPROVAL_CONFIG = APPROVAL_CONFIG.replace("timeout_minutes: 30", "timeout_minutes: 1")
 
 
 class Machine:
@@ -184,7 +185,7 @@ def test_approval_rejected_fails_without_touching_the_stack(machine: Machine) ->
 
 
 def test_approval_nobody_answers_is_rejected(machine: Machine) -> None:
-    arn = machine.upload("ignored", APPROVAL_CONFIG)
+    arn = machine.upload("ignored", SHORT_APPROVAL_CONFIG)
     described = machine.finish(arn)  # timeout_minutes 1: a real second at speed 60
     assert described["status"] == "FAILED" and described["error"] == "ApprovalRejected"
     assert "Nobody approved" in described["cause"]
@@ -192,7 +193,7 @@ def test_approval_nobody_answers_is_rejected(machine: Machine) -> None:
 
 
 def test_a_newer_push_supersedes_an_execution_waiting_for_the_lock(machine: Machine) -> None:
-    holder = machine.upload("holds the lock", APPROVAL_CONFIG.replace("timeout_minutes: 1", "timeout_minutes: 30"))
+    holder = machine.upload("holds the lock", APPROVAL_CONFIG)
     approval = machine.waiting_for_approval(holder)
     older = machine.upload("older waiter")
     time.sleep(1.0)  # let the older one start waiting for the lock
@@ -220,13 +221,13 @@ def _upload_same_code_twice(machine: Machine, greeting: str) -> tuple[str, str]:
 def test_a_failure_while_recording_still_fails_the_execution(machine: Machine, record_state: str) -> None:
     record = machine.function("RecordReleaseFunction")
     if record_state == "Record no-op":
-        code, commit = _upload_same_code_twice(machine, "same code")
+        code, commit = _upload_same_code_twice(machine, "same-code")
     try:
         lambda_runtime.inject_fault(record, "unhandled", error_type="InjectedFault")
         if record_state == "Record release":
             arn = machine.upload("recorded")
         elif record_state == "Record no-op":
-            arn = machine.demo.upload("same code-2", {"greeter/app.py": code}, commit)
+            arn = machine.demo.upload("same-code-2", {"greeter/app.py": code}, commit)
         else:
             lambda_runtime.inject_fault(machine.function("PackageArtifactFunction"), "unhandled",
                                         error_type="ArtifactRejected")

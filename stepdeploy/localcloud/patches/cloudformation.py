@@ -23,8 +23,9 @@ import json
 import logging
 import re
 import threading
+import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -704,6 +705,19 @@ class StackResource:
         return self.provisioned.physical_id
 
 
+CHANGE_SET_VIRTUAL_SECONDS = 10.0
+STACK_OPERATION_VIRTUAL_SECONDS = 30.0
+"""How long CloudFormation appears busy (virtual seconds): the engine works synchronously, but a
+caller sees a change set CREATE_IN_PROGRESS and a stack *_IN_PROGRESS for that long, as on AWS, so
+that pollers really poll."""
+
+
+def _settle_deadline(virtual_seconds: float) -> float:
+    from stepdeploy.localcloud.clock import CLOCK
+
+    return time.monotonic() + CLOCK.real_seconds(virtual_seconds)
+
+
 class LocalStack(Stack):
     """moto's Stack, with its resources, parameters and outputs owned by this engine."""
 
@@ -724,6 +738,8 @@ class LocalStack(Stack):
         self.capabilities: list[str] = []
         self.last_updated_time: datetime | None = None
         self.change_set_id: str | None = None
+        self.busy_until = 0.0
+        self.busy_status = ""
         self._outputs: list[dict[str, Any]] = []
         self._exports: list[Export] = []
 
@@ -735,6 +751,8 @@ class LocalStack(Stack):
 
     @property
     def stack_status(self) -> str:
+        if self.busy_status and time.monotonic() < self.busy_until:
+            return self.busy_status
         return self.status
 
     @property
@@ -837,6 +855,13 @@ class LocalChangeSet:
     status_reason: str | None = None
     creation_time: datetime = field(default_factory=utcnow)
     include_nested_stacks: bool = False
+    ready_at: float = 0.0
+
+    def presented(self) -> LocalChangeSet:
+        """What DescribeChangeSet shows: still being computed until ``ready_at``."""
+        if time.monotonic() >= self.ready_at or self.status not in ("CREATE_COMPLETE", "FAILED"):
+            return self
+        return replace(self, status="CREATE_IN_PROGRESS", execution_status="UNAVAILABLE", status_reason=None)
 
 
 # ------------------------------------------------------------------------------------------
@@ -1592,6 +1617,7 @@ def create_change_set(response: CloudFormationResponse) -> ActionResult:
         if stack.stack_id not in backend.stacks:
             backend.stacks[stack.stack_id] = stack
             stack.stack_event("REVIEW_IN_PROGRESS", "User Initiated")
+        change_set.ready_at = _settle_deadline(CHANGE_SET_VIRTUAL_SECONDS)
         backend.change_sets[change_set.change_set_id] = change_set
     return ActionResult({"Id": change_set.change_set_id, "StackId": stack.stack_id})
 
@@ -1614,7 +1640,7 @@ def describe_change_set(response: CloudFormationResponse) -> ActionResult:
     change_set = _find_change_set(
         response.cloudformation_backend, response._get_param("ChangeSetName"), response._get_param("StackName")
     )
-    return ActionResult(change_set)
+    return ActionResult(change_set.presented())
 
 
 def delete_change_set(response: CloudFormationResponse) -> EmptyResult:
@@ -1640,7 +1666,8 @@ def execute_change_set(response: CloudFormationResponse) -> EmptyResult:
     backend = response.cloudformation_backend
     with _ENGINE_LOCK:
         change_set = _find_change_set(backend, response._get_param("ChangeSetName"), response._get_param("StackName"))
-        if change_set.status != "CREATE_COMPLETE" or change_set.execution_status != "AVAILABLE":
+        shown = change_set.presented()
+        if shown.status != "CREATE_COMPLETE" or shown.execution_status != "AVAILABLE":
             raise InvalidChangeSetStatus(
                 f"ChangeSet [{change_set.change_set_id}] cannot be executed "
                 f"in its current status of [{change_set.status}]"
@@ -1663,6 +1690,8 @@ def execute_change_set(response: CloudFormationResponse) -> EmptyResult:
         if change_set.tags:
             stack.tags = {t["Key"]: t["Value"] for t in change_set.tags}
         deployment = Deployment(stack)
+        stack.busy_status = "CREATE_IN_PROGRESS" if change_set.change_set_type == "CREATE" else "UPDATE_IN_PROGRESS"
+        stack.busy_until = _settle_deadline(STACK_OPERATION_VIRTUAL_SECONDS)
         if change_set.change_set_type == "CREATE":
             disable_rollback = response._get_bool_param("DisableRollback", False)
             deployment.create(change_set.plan, disable_rollback=disable_rollback)

@@ -1,0 +1,97 @@
+"""Printing for the operator commands: JSON for scripts, rich tables for people, times a person reads."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from rich.console import Console
+
+
+def stdout() -> Console:
+    # Built per call so that a redirected sys.stdout (tests, pipes) is the one written to.
+    return Console(highlight=False)
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return iso(value)
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, set | frozenset):
+        return sorted(value)
+    return str(value)
+
+
+def to_json(value: Any, *, indent: int | None = 2) -> str:
+    return json.dumps(value, indent=indent, default=_json_default, ensure_ascii=False)
+
+
+def print_json(value: Any, *, indent: int | None = 2) -> None:
+    print(to_json(value, indent=indent), flush=True)
+
+
+def parse_time(value: Any) -> datetime | None:
+    """A datetime from what AWS and the ledger hold: datetimes, ISO strings (Z or offset), epoch millis."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, datetime):
+        moment = value
+    elif isinstance(value, int | float | Decimal):
+        moment = datetime.fromtimestamp(float(value) / 1000, UTC)
+    else:
+        try:
+            moment = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+        except ValueError:
+            return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def iso(value: Any) -> str | None:
+    moment = parse_time(value)
+    return moment.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z") if moment else None
+
+
+def ago(value: Any, now: datetime | None = None) -> str:
+    moment = parse_time(value)
+    if moment is None:
+        return "-"
+    seconds = ((now or datetime.now(UTC)) - moment).total_seconds()
+    if seconds < 0:
+        return "just now"
+    for size, unit in ((86400, "d"), (3600, "h"), (60, "m")):
+        if seconds >= size:
+            return f"{int(seconds // size)}{unit} ago"
+    return f"{int(seconds)}s ago"
+
+
+def duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    seconds = float(seconds)
+    if seconds < 60:
+        return f"{seconds:.1f}s"
+    minutes, rest = divmod(int(round(seconds)), 60)
+    if minutes < 60:
+        return f"{minutes}m{rest:02d}s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m"
+
+
+def short_commit(commit: Any) -> str:
+    text = str(commit or "")
+    return text[:7] if len(text) == 40 else text or "-"
+
+
+def versions_text(versions: list[dict[str, Any]] | None) -> str:
+    """`GreeterFunction 2 (was 1), CounterFunction 1`: what each alias serves after a release."""
+    parts = []
+    for function in versions or []:
+        name = function.get("logical_id") or function.get("function_name", "?")
+        version = str(function.get("version", "?"))
+        previous = function.get("previous_version")
+        was = f" (was {previous})" if previous and str(previous) != version else ""
+        parts.append(f"{name} {version}{was}")
+    return ", ".join(parts) or "-"
