@@ -25,7 +25,7 @@ test: setup
 	$(BIN)/cfn-lint template.yaml
 	$(BIN)/python -m stepdeploy.asl_lint statemachines/deploy.asl.json --substitutions-from template.yaml
 	$(BIN)/ruff check stepdeploy functions tests
-	$(BIN)/pytest -q -p no:cacheprovider -n 2
+	$(BIN)/pytest -q -p no:cacheprovider -n 2 --dist loadfile
 
 demo: setup
 	$(BIN)/stepdeploy demo

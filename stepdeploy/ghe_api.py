@@ -71,3 +71,33 @@ class GheApi:
         if target_url:
             body["target_url"] = target_url
         self._request("POST", f"/repos/{repository}/statuses/{sha}", body)
+
+    def create_deployment(
+        self, repository: str, ref: str, environment: str, *, description: str, payload: dict[str, Any]
+    ) -> dict[str, Any]:
+        """A deployment record of ``ref`` to ``environment``; no auto-merge, no required status checks
+        (our own pending status would otherwise make GHE refuse it with 409)."""
+        body = {
+            "ref": ref,
+            "task": "deploy",
+            "environment": environment,
+            "description": description[:140],
+            "payload": payload,
+            "auto_merge": False,
+            "required_contexts": [],
+        }
+        return dict(self._request("POST", f"/repos/{repository}/deployments", body))
+
+    def deployments(self, repository: str, *, sha: str, environment: str) -> list[dict[str, Any]]:
+        """Deployments of ``sha`` to ``environment``, newest first."""
+        query = f"sha={quote(sha)}&environment={quote(environment)}&task=deploy&per_page=100"
+        found = self._request("GET", f"/repos/{repository}/deployments?{query}")
+        return [d for d in found or [] if isinstance(d, dict)]
+
+    def create_deployment_status(
+        self, repository: str, deployment_id: int, state: str, description: str, log_url: str | None
+    ) -> dict[str, Any]:
+        body: dict[str, Any] = {"state": state, "description": description[:140]}
+        if log_url:
+            body["log_url"] = log_url
+        return dict(self._request("POST", f"/repos/{repository}/deployments/{deployment_id}/statuses", body))

@@ -163,8 +163,9 @@ class ShiftInfo(Piece):
 
 class BakeInfo(Piece):
     until: str
-    checks_left: int = 0
-    """Alarm checks still to make; the state machine waits BAKE_CHECK_SECONDS between two."""
+    remaining_seconds: float = 0.0
+    """Bake time still to go (AWS seconds), as of ``checked_at``."""
+    checked_at: str = ""
     done: bool = False
     alarms: list[str] = []
 

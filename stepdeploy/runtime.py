@@ -16,6 +16,7 @@ from pydantic import BaseModel
 
 from stepdeploy.aws.clients import translate_aws_errors
 from stepdeploy.models import Document, ExecutionContext, dump
+from stepdeploy.polling import PollSettings, keep_polling
 
 logger = Logger(service="stepdeploy")
 tracer = Tracer(service="stepdeploy")
@@ -43,6 +44,24 @@ def log_keys(document: Document, execution: ExecutionContext) -> dict[str, str]:
     return keys
 
 
+def _poll(
+    step: Step, piece: str, document: Document, execution: ExecutionContext, first: BaseModel | None,
+    context: LambdaContext,
+) -> BaseModel | None:
+    latest = first
+
+    def check_again() -> bool:
+        nonlocal latest
+        setattr(document, piece, latest)
+        latest = step(document, execution)
+        return latest is None or bool(getattr(latest, "done", True))
+
+    if first is not None and not getattr(first, "done", True):
+        remaining = getattr(context, "get_remaining_time_in_millis", None)
+        keep_polling(check_again, settings=PollSettings.from_env(), remaining_ms=remaining)
+    return latest
+
+
 def keep_lock(document: Document, execution: ExecutionContext) -> None:
     """Renew the stack lock's lease, or take it back after a redrive (the finaliser freed it)."""
     if document.lock is None:
@@ -54,9 +73,13 @@ def keep_lock(document: Document, execution: ExecutionContext) -> None:
 
 
 def task_handler(
-    step: Step, piece: str, *, holds_lock: bool = True
+    step: Step, piece: str, *, holds_lock: bool = True, polls: bool = False
 ) -> Callable[[dict[str, Any], LambdaContext], dict[str, Any]]:
-    """``holds_lock``: the step changes the stack, so it must own the stack's lock to run."""
+    """``holds_lock``: the step changes the stack, so it must own the stack's lock to run.
+
+    ``polls``: the step checks a service; it is repeated within the invocation until its piece is
+    ``done`` (see stepdeploy.polling), so the state machine loops once per budget, not once per poll.
+    """
     if piece not in Document.model_fields:
         raise ValueError(f"unknown document piece {piece!r}")
 
@@ -70,6 +93,8 @@ def task_handler(
             if holds_lock:
                 keep_lock(document, execution)
             result = step(document, execution)
+            if polls:
+                result = _poll(step, piece, document, execution, result, context)
         if result is not None:
             setattr(document, piece, result)
         return dump(document)

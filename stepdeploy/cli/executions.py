@@ -249,6 +249,8 @@ def show_execution(ctx: typer.Context, execution: ExecutionArgument, json_output
         trigger += f" {row['branch']}"
     if row.get("commit"):
         trigger += f" @ {short_commit(row['commit'])}"
+    if row.get("upload"):
+        trigger += f" upload {row['upload']}"
     if row.get("pusher"):
         trigger += f" by {row['pusher']}"
     if row.get("replay_of"):

@@ -185,7 +185,7 @@ def rollback(
     release: Annotated[
         str | None, typer.Option("--release", help="The release (execution name) to go back to.")
     ] = None,
-    force: Annotated[bool, typer.Option(help="Even while a deployment holds the stack's lock.")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Even while a deployment holds the stack's lock.")] = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Show what would move; change nothing.")] = False,
     comment: Annotated[str, typer.Option(help="Why; kept in the ledger.")] = "",
     by: Annotated[

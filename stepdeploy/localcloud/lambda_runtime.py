@@ -305,6 +305,10 @@ def function_environment(spec: FunctionSpec, log_stream: str) -> dict[str, str]:
     )
     if spec.endpoint_url:
         env["AWS_ENDPOINT_URL"] = spec.endpoint_url
+    # Functions that wait on services (stepdeploy.polling) poll on the local cloud's accelerated clock.
+    from stepdeploy.localcloud.clock import CLOCK
+
+    env["STEPDEPLOY_CLOCK_SPEED"] = repr(CLOCK.speed)
     return env
 
 

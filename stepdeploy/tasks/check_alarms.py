@@ -1,14 +1,14 @@
 """Bake: after 100% of traffic moved, watch the alarms for bake_minutes; an alarm moves the aliases back.
 
-The first call fixes the number of checks (bake time / the "Wait while baking" interval) and the
-alarm names; each call reads the alarms once. The bake is counted in the state machine's own Waits,
-not in wall-clock time, so it lasts the same on AWS and on the local cloud's accelerated clock.
+The first call fixes the bake time still to go and the alarm names; each call reads the alarms once
+and takes the time since the previous call off what is left (times the clock speed, which is 1 on AWS
+and the local cloud's speed there). The handler repeats the check within one invocation (see
+stepdeploy.polling), so a bake shorter than the polling budget is one state transition.
 bake_minutes 0 is one check, then done.
 """
 
 from __future__ import annotations
 
-import math
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -20,11 +20,10 @@ from stepdeploy.aws.cloudformation import CloudFormation
 from stepdeploy.aws.lambda_versions import LambdaVersions
 from stepdeploy.errors import AlarmDuringBake
 from stepdeploy.models import BakeInfo, Document, ExecutionContext, iso, utc_now
+from stepdeploy.polling import PollSettings
 
 logger = Logger(service="stepdeploy", child=True)
 
-BAKE_CHECK_SECONDS = 30
-"""The Seconds of the "Wait while baking" state in statemachines/deploy.asl.json."""
 
 
 def start_bake(document: Document, cfn: CloudFormation, now: datetime) -> BakeInfo:
@@ -34,7 +33,8 @@ def start_bake(document: Document, cfn: CloudFormation, now: datetime) -> BakeIn
     alarms = resolve_alarm_names(cfn, request.stack, deployment.alarms) if deployment.alarms else []
     return BakeInfo(
         until=iso(now + timedelta(minutes=deployment.bake_minutes)),
-        checks_left=math.ceil(deployment.bake_minutes * 60 / BAKE_CHECK_SECONDS) + 1,
+        remaining_seconds=deployment.bake_minutes * 60.0,
+        checked_at=iso(now),
         alarms=alarms,
     )
 
@@ -74,5 +74,6 @@ def check_alarms(
                 f"alarm{'s' if len(firing) > 1 else ''} in ALARM while baking ({reasons}). "
                 f"Aliases moved back: {', '.join(moved) or 'none (nothing was shifted)'}"
             )
-    checks_left = bake.checks_left - 1
-    return bake.model_copy(update={"checks_left": checks_left, "done": checks_left <= 0})
+    elapsed = (now - datetime.fromisoformat(bake.checked_at.replace("Z", "+00:00"))).total_seconds()
+    remaining = bake.remaining_seconds - max(0.0, elapsed) * PollSettings.from_env().speed
+    return bake.model_copy(update={"remaining_seconds": remaining, "checked_at": iso(now), "done": remaining <= 0})

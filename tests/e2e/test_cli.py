@@ -27,6 +27,7 @@ from typer.testing import CliRunner
 from stepdeploy.cli.main import app
 from stepdeploy.demo import BRANCH, SAMPLE_APP, STACK, Demo, git
 from stepdeploy.localcloud import lambda_runtime
+from stepdeploy.localcloud.clock import CLOCK
 from stepdeploy.localcloud.cloud import PROJECT_ROOT, LocalCloud
 
 pytestmark = pytest.mark.e2e
@@ -147,12 +148,6 @@ class Story:
 def tell_the_story(story: Story) -> None:
     calls, facts = story.calls, story.facts
     worktree = story.demo.worktree
-    clock = time.monotonic()
-
-    def lap(label: str) -> None:
-        nonlocal clock
-        facts.setdefault("seconds", {})[label] = round(time.monotonic() - clock, 1)
-        clock = time.monotonic()
     (worktree / "stepdeploy.yml").write_text(config())
 
     # A first push, then a change whose canary `watch --json` follows live.
@@ -162,12 +157,10 @@ def tell_the_story(story: Story) -> None:
     calls["watch change"] = story.cli("watch", story.arns["change"], "--json", "--interval", "0.1")
     calls["watch change table"] = story.cli("watch", story.name("change"))
 
-    lap("first push, change watched")
     # A push whose build fails.
     story.push("build fails", "A failing test", {"tests/test_broken.py": FAILING_TEST})
     assert story.ended("build fails") == "FAILED"
 
-    lap("build fails")
     # A transient fault beyond the ASL's retries: the execution fails at Package artifact; redrive it.
     package_function = story.cloud.orchestrator.resources["PackageArtifactFunction"]
     facts["greeter versions before redrive"] = story.versions("GreeterFunction")
@@ -188,7 +181,6 @@ def tell_the_story(story: Story) -> None:
     calls["redrive succeeded"] = story.cli("redrive", story.name("faulted"))
     calls["redrive build failure"] = story.cli("redrive", story.name("build fails"))
 
-    lap("fault, redrive")
     # Approval: rejected, then the replay of the same push is approved.
     approval_config = config(strategy="LambdaAllAtOnce", approval=True)
     story.push("rejected", "Greeter says hey, with approval",
@@ -209,7 +201,6 @@ def tell_the_story(story: Story) -> None:
     calls["watch replay"] = story.cli("watch", story.name("replay"))
     facts["alias after replay"] = story.alias("GreeterFunction")
 
-    lap("approval, reject, replay, approve")
     # Rollback: to the Deployed release before the current one, at once, recorded in the ledger.
     calls["rollback dry run"] = story.json("rollback", STACK, "--dry-run")
     calls["rollback"] = story.json("rollback", STACK, "--by", "grace", "--comment", "greeting too casual")
@@ -224,7 +215,6 @@ def tell_the_story(story: Story) -> None:
     calls["rollback to missing version"] = story.cli("rollback", STACK, "--to", "99")
     calls["rollback to failed release"] = story.cli("rollback", STACK, "--release", story.name("build fails"))
 
-    lap("rollbacks")
     # The README's examples, last: they replay the failed build at the first commit.
     variables = {
         "EXECUTION": story.name("first"),
@@ -240,7 +230,6 @@ def tell_the_story(story: Story) -> None:
         "executions"] if e["executionArn"] not in story.arns.values()]
     facts["readme replays"] = [story.sfn.describe_execution(executionArn=e["executionArn"]) for e in replays]
     facts["alias after readme"] = story.alias("GreeterFunction")
-    lap("readme")
 
 
 def readme_examples() -> list[str]:
@@ -252,7 +241,8 @@ def readme_examples() -> list[str]:
 @pytest.fixture(scope="module")
 def story() -> Iterator[Story]:
     root = Path(tempfile.mkdtemp(prefix="stepdeploy-cli-"))
-    cloud = LocalCloud(root / "cloud", speed=120)
+    speed_before = CLOCK.speed
+    cloud = LocalCloud(root / "cloud", speed=120)  # twice the demo's: waits, canary and retries take half as long
     cloud.start()
     try:
         worktree = root / "sample-app"
@@ -275,6 +265,7 @@ def story() -> Iterator[Story]:
     finally:
         lambda_runtime.clear_faults()
         cloud.stop()
+        CLOCK.set_speed(speed_before)  # the clock is per process: leave it as other modules expect it
         shutil.rmtree(root, ignore_errors=True)
 
 
@@ -417,6 +408,8 @@ def test_redrive_resumes_at_the_failed_state_and_ends_as_a_clean_run(story):
     names = [s["name"] for s in shown["states"]]
     assert names.count("Start build") == 1  # successful states are not run again
     assert [s["name"] for s in shown["states"] if s["redrive"] == 1][0] == "Package artifact"
+    table = story.ok("executions", "show", story.name("faulted")).stdout
+    assert "redrive 1" in table and "redriven 1x" in table and "FAILED: Lambda.ServiceException" in table
     # No duplicate side effect: one new version, one change set, the alias on it.
     before, after = story.facts["greeter versions before redrive"], story.facts["greeter versions after redrive"]
     assert len(after) == len(before) + 1

@@ -56,6 +56,7 @@ def orchestrator(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
         "GHE_API_URL": "http://127.0.0.1:9/api/v3",
         "CODEBUILD_PROJECT": "stepdeploy-build",
         "POWERTOOLS_TRACE_DISABLED": "true",
+        "POLL_BUDGET_SECONDS": "0",
         "POWERTOOLS_DEV": "false",
     }
     for key, value in env.items():

@@ -108,6 +108,8 @@ def deploy_aws_fixture(monkeypatch: pytest.MonkeyPatch) -> Iterator[DeployAws]:
         "CLOUDFORMATION_ROLE_ARN": "arn:aws:iam::123456789012:role/stepdeploy-cloudformation",
         "TABLE_NAME": "stepdeploy-table",
         "POWERTOOLS_TRACE_DISABLED": "true",
+        # One check per invocation, as the state machine's loop would make; polling has its own tests.
+        "POLL_BUDGET_SECONDS": "0",
     }
     for key, value in env.items():
         monkeypatch.setenv(key, value)

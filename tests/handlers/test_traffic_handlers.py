@@ -332,17 +332,13 @@ def test_bake_of_zero_minutes_is_one_check(deploy_aws):
     assert baked["done"] and baked["alarms"] == ["GreeterErrorsAlarm"]
 
 
-def test_bake_counts_its_checks_in_the_state_machines_waits(deploy_aws):
-    from stepdeploy.tasks.check_alarms import BAKE_CHECK_SECONDS
-
+def test_bake_takes_the_time_between_checks_off_what_is_left(deploy_aws):
     document = bake(baking_document(deploy_aws, 2))
-    expected_checks = 2 * 60 // BAKE_CHECK_SECONDS + 1
     assert not document["bake"]["done"]
-    assert document["bake"]["checks_left"] == expected_checks - 1
-    for _ in range(expected_checks - 2):
-        document = bake(document)
-        assert not document["bake"]["done"]
-    assert bake(document)["bake"]["done"]
+    assert 119 < document["bake"]["remaining_seconds"] <= 120
+    document["bake"]["checked_at"] = "2000-01-01T00:00:00.000Z"  # long ago: the bake time has passed
+    again = bake(document)["bake"]
+    assert again["done"] and again["remaining_seconds"] <= 0
 
 
 def test_an_alarm_while_baking_moves_the_aliases_back(deploy_aws):

@@ -66,7 +66,9 @@ class Machine:
         return dict(described)
 
     def path(self, execution_arn: str) -> list[str]:
-        events = self.sfn.get_execution_history(executionArn=execution_arn, maxResults=1000)["events"]
+        events: list[dict[str, Any]] = []
+        for page in self.sfn.get_paginator("get_execution_history").paginate(executionArn=execution_arn):
+            events.extend(page["events"])
         record_execution(events)
         return [e["stateEnteredEventDetails"]["name"] for e in events if e["type"].endswith("StateEntered")]
 
@@ -239,3 +241,39 @@ def test_a_failure_while_recording_still_fails_the_execution(machine: Machine, r
     assert described["status"] == "FAILED"
     assert described["error"] == "InjectedFault"
     assert path[-2:] == [record_state, "Deployment failed"]
+
+
+POLLING_FUNCTIONS = ("CheckBuildFunction", "CheckChangeSetFunction", "CheckStackFunction",
+                     "CheckTrafficShiftFunction", "CheckAlarmsFunction")
+
+
+def _set_poll_budget(machine: Machine, seconds: str) -> None:
+    lam = machine.cloud.client("lambda")
+    for logical_id in POLLING_FUNCTIONS:
+        name = machine.function(logical_id)
+        variables = lam.get_function_configuration(FunctionName=name)["Environment"]["Variables"]
+        lam.update_function_configuration(FunctionName=name,
+                                          Environment={"Variables": {**variables, "POLL_BUDGET_SECONDS": seconds}})
+
+
+def test_waits_longer_than_a_polling_budget_loop_through_the_wait_states(
+    machine: Machine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from stepdeploy.localcloud.patches import cloudformation
+
+    # Slow services (a build that sleeps, CloudFormation busy for 4 virtual minutes) and checks that
+    # give up at once, as a check would after its 10-minute budget.
+    monkeypatch.setattr(cloudformation, "CHANGE_SET_VIRTUAL_SECONDS", 240.0)
+    monkeypatch.setattr(cloudformation, "STACK_OPERATION_VIRTUAL_SECONDS", 240.0)
+    buildspec = (SAMPLE_APP / "buildspec.yml").read_text().replace("    commands:\n", "    commands:\n      - sleep 3\n", 1)
+    _set_poll_budget(machine, "0")
+    try:
+        pushed = machine.demo.push("Long waits", {"greeter/app.py": GREETER_V2.replace("Welcome back.", "slow"),
+                                                  "buildspec.yml": buildspec})
+        assert machine.finish(pushed)["status"] == "SUCCEEDED"
+    finally:
+        _set_poll_budget(machine, "600")
+    path = machine.path(pushed)
+    for wait in ("Wait for build", "Wait for change set", "Wait for stack", "Wait for traffic shift",
+                 "Wait while baking"):
+        assert wait in path, f"{wait} not in the path"

@@ -6,14 +6,16 @@ from pathlib import Path
 import pytest
 
 from stepdeploy.errors import RETRYABLE_ERRORS, TERMINAL_ERRORS
-from stepdeploy.tasks.check_alarms import BAKE_CHECK_SECONDS
 
 pytestmark = pytest.mark.unit
 ASL = json.loads((Path(__file__).resolve().parents[2] / "statemachines" / "deploy.asl.json").read_text())
 
 
-def test_bake_interval_matches_the_wait_state():
-    assert ASL["States"]["Wait while baking"]["Seconds"] == BAKE_CHECK_SECONDS
+def test_waits_that_poll_check_first_and_loop_only_after_a_budget():
+    for start, check in (("Start build", "Check build"), ("Execute change set", "Check stack"),
+                         ("Create change set", "Check change set"), ("Start traffic shift", "Check traffic shift")):
+        assert ASL["States"][start]["Next"] == check
+        assert ASL["States"][check]["TimeoutSeconds"] > 600  # the polling budget
 
 
 SUPERSEDABLE = ("Acquire lock", "Wait for approval")
