@@ -1,6 +1,7 @@
 """Commit statuses on GHE: pending when a deployment starts, its outcome at the end.
 
-A GHE outage never fails a deployment: the status is logged as not posted and the step goes on.
+A GHE outage never fails a deployment: the status is logged as not posted, counted (metric
+GheUnavailable, or GheRejected for a 4xx answer) and the step goes on.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from aws_lambda_powertools import Logger
 
 from stepdeploy.aws.secrets import secret_value
 from stepdeploy.ghe_api import GheApi
+from stepdeploy.metrics import ghe_failure
 from stepdeploy.settings import settings
 
 logger = Logger(service="stepdeploy", child=True)
@@ -38,6 +40,7 @@ def post_commit_status(
         )
     except Exception as exc:  # noqa: BLE001 - GHE being down must never fail a deployment
         logger.warning("commit status not posted", extra={"state": state, "reason": str(exc)[:300]})
+        ghe_failure("commit status", exc, repository=repository)
         return False
     return True
 

@@ -110,13 +110,22 @@ def _seconds_between(start: str | None, end: str | None) -> float | None:
 
 def deployment_ended(release: Mapping[str, Any]) -> dict[str, Any] | None:
     """The outcome counters and durations of a ledger release record (record_release, the finaliser)."""
+    try:
+        return _deployment_ended(release)
+    except Exception as exc:  # noqa: BLE001 - a metric must never fail a deployment
+        logger.warning("metrics not emitted", extra={"reason": str(exc)[:300]})
+        return None
+
+
+def _deployment_ended(release: Mapping[str, Any]) -> dict[str, Any] | None:
     outcome = str(release.get("outcome") or "Failed")
     duration = release.get("duration_seconds")
     if duration is None:
         duration = _seconds_between(release.get("started_at"), release.get("ended_at"))
     seconds: dict[str, float | None] = {DURATION: duration}
+    phases = release.get("phases")
     for phase, metric in PHASE_METRICS.items():
-        seconds[metric] = (release.get("phases") or {}).get(phase)
+        seconds[metric] = phases.get(phase) if isinstance(phases, Mapping) else None
     if outcome == "Deployed":
         seconds[LEAD_TIME] = _seconds_between(release.get("committed_at"), release.get("ended_at"))
     return emit(
@@ -142,5 +151,7 @@ def ghe_failure(operation: str, error: BaseException, *, repository: str | None 
     metric = GHE_REJECTED if isinstance(error, GheError) else GHE_UNAVAILABLE
     return emit(
         {metric: 1},
-        properties={"operation": operation, "repository": repository, "reason": f"{type(error).__name__}: {error}"[:300]},
+        properties={
+            "operation": operation, "repository": repository, "reason": f"{type(error).__name__}: {error}"[:300]
+        },
     )

@@ -88,7 +88,11 @@ def task_handler(
     def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         document = Document.model_validate(event["document"])
         execution = ExecutionContext.model_validate(event.get("execution") or {"Id": "unknown"})
-        logger.append_keys(**log_keys(document, execution))
+        keys = log_keys(document, execution)
+        logger.append_keys(**keys)
+        for key in ("repository", "stack", "commit"):  # X-Ray annotations: traces searchable by deployment
+            if key in keys:
+                tracer.put_annotation(key=key, value=keys[key])
         with translate_aws_errors(execution.state or step.__name__):
             if holds_lock:
                 keep_lock(document, execution)

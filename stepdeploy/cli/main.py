@@ -14,6 +14,7 @@ from rich.console import Console
 from stepdeploy.cli.commands import register as register_operator_commands
 from stepdeploy.cli.errors import OperatorGroup
 from stepdeploy.cli.local import register as register_local_commands
+from stepdeploy.cli.metrics import register as register_metrics_command
 
 app = typer.Typer(
     cls=OperatorGroup,
@@ -26,6 +27,7 @@ local_app = typer.Typer(no_args_is_help=True, help="The embedded local cloud.")
 app.add_typer(local_app, name="local")
 register_local_commands(local_app)
 register_operator_commands(app)
+register_metrics_command(app)
 console = Console(stderr=True)
 
 STATE_DIR = Path(".stepdeploy-local")

@@ -29,6 +29,9 @@ TEMPLATE = PROJECT_ROOT / "template.yaml"
 PACKAGE_BUCKET = "stepdeploy-local-packages"
 DEFAULT_STACK = "stepdeploy"
 DEFAULT_ALLOWED = "platform/sample-app:sample-*"
+CHANGE_SET_BUSY_SECONDS = 10.0
+STACK_BUSY_SECONDS = 30.0
+"""How long the local CloudFormation looks busy (virtual seconds), as AWS's would."""
 CAPABILITIES = ["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM", "CAPABILITY_AUTO_EXPAND"]
 
 
@@ -97,8 +100,13 @@ class LocalCloud:
         from stepdeploy.localcloud.patches import apply_all
         from stepdeploy.localcloud.server import LocalServer
 
+        from stepdeploy.localcloud.patches import cloudformation
+
         configure_moto()
         apply_all()
+        cloudformation.CHANGE_SET_VIRTUAL_SECONDS = CHANGE_SET_BUSY_SECONDS
+        cloudformation.STACK_OPERATION_VIRTUAL_SECONDS = STACK_BUSY_SECONDS
+        self._previous_endpoint = endpoint.endpoint_url() if endpoint.is_running() else None
         self.root.mkdir(parents=True, exist_ok=True)
         self.server = LocalServer(port=self.port)
         url = self.server.start()
@@ -122,11 +130,16 @@ class LocalCloud:
     def stop(self) -> None:
         from stepdeploy.localcloud import alarms, codebuild, lambda_runtime
 
+        from stepdeploy.localcloud.patches import cloudformation
+
         alarms.stop()
         codebuild.stop_all_builds()
         lambda_runtime.shutdown()
         if self.server is not None:
             self.server.stop()
+        cloudformation.CHANGE_SET_VIRTUAL_SECONDS = cloudformation.STACK_OPERATION_VIRTUAL_SECONDS = 0.0
+        if getattr(self, "_previous_endpoint", None):
+            endpoint.set_endpoint_url(self._previous_endpoint)  # another server of this process
 
     def __enter__(self) -> LocalCloud:
         return self.start()

@@ -6,7 +6,8 @@ from datetime import UTC, datetime
 
 from stepdeploy.aws.executions import execution_is_running
 from stepdeploy.aws.ledger import ledger
-from stepdeploy.commit_status import post_commit_status
+from stepdeploy.ghe_deployments import Where, report_started
+from stepdeploy.metrics import deployment_started
 from stepdeploy.models import Document, ExecutionContext, LockInfo, iso
 from stepdeploy.settings import settings
 
@@ -24,13 +25,11 @@ def acquire_lock(document: Document, execution: ExecutionContext) -> LockInfo:
         lease_seconds=settings().lock_lease_seconds,
         is_running=execution_is_running,
     )
-    post_commit_status(
-        repository=request.repository,
-        commit=request.commit,
-        environment=target.environment,
-        state="pending",
-        description=f"deploying to {target.stack}",
-        execution_arn=execution.id,
+    deployment_started(repository=request.repository, stack=target.stack, execution=execution.id,
+                       commit=request.commit, environment=target.environment)
+    report_started(
+        Where(request.repository, request.commit, target.environment, target.stack, execution.id),
+        f"deploying to {target.stack}",
     )
     return LockInfo(
         stack=target.stack,

@@ -7,18 +7,21 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from aws_lambda_powertools import Logger
+from aws_lambda_powertools import Logger, Tracer
 
 from stepdeploy.aws.ledger import ledger
-from stepdeploy.commit_status import post_commit_status
+from stepdeploy.ghe_deployments import Where, report_finished
+from stepdeploy.metrics import deployment_ended
 from stepdeploy.models import Document
 from stepdeploy.tasks.record_release import stop_unfinished_shifts
 
 logger = Logger(service="stepdeploy")
+tracer = Tracer(service="stepdeploy")
 
 OUTCOME_BY_STATUS = {"FAILED": "Failed", "TIMED_OUT": "TimedOut", "ABORTED": "Aborted"}
 
 
+@tracer.capture_method(capture_response=False)
 def finalize(detail: dict[str, Any]) -> dict[str, Any]:
     execution_arn = str(detail.get("executionArn", ""))
     status = str(detail.get("status", ""))
@@ -33,13 +36,19 @@ def finalize(detail: dict[str, Any]) -> dict[str, Any]:
     except ValueError:
         trigger = {}
     push = (trigger.get("event") or {}).get("detail") or {}
+    document = last_document(execution_arn)
+    request = document.request if document else None
+    repository = (request.repository if request else None) or push.get("repository")
+    environment = request.target.environment if request and request.target else "default"
+    logger.append_keys(execution=execution_arn, stack=stack, repository=repository, commit=known.get("commit"))
     start = detail.get("startDate")
     started_at = _iso_from_epoch_ms(start) if isinstance(start, int | float) else str(start or "")
     record = {
         "execution_arn": execution_arn,
         "execution_name": detail.get("name") or execution_arn.rsplit(":", 1)[-1],
         "stack": stack,
-        "repository": push.get("repository"),
+        "repository": repository,
+        "environment": environment,
         "commit": known.get("commit"),
         "source": trigger.get("source"),
         "outcome": OUTCOME_BY_STATUS[status],
@@ -50,14 +59,15 @@ def finalize(detail: dict[str, Any]) -> dict[str, Any]:
         "redrivable": status in ("FAILED", "TIMED_OUT", "ABORTED"),
     }
     recorded = ledger().record_release(record, only_if_absent=True)
-    stopped = stop_unfinished_shifts_of(execution_arn)
+    stopped = stop_unfinished_shifts(document) if document else []
     released = ledger().release_lock(stack, execution_arn)
     if recorded:
-        post_commit_status(
-            repository=record["repository"], commit=record["commit"], environment="default",
+        deployment_ended(record)
+        report_finished(
+            Where(repository, record["commit"], environment, stack, execution_arn),
+            record["outcome"],
+            f"{record['outcome']}: {record['error'] or ''} {record['cause']}"[:140],
             state="error" if status == "ABORTED" else "failure",
-            description=f"{record['outcome']}: {record['error'] or ''} {record['cause']}"[:140],
-            execution_arn=execution_arn,
         )
     logger.info("finalized execution", extra={"stack": stack, "recorded": recorded, "lock_released": released,
                                               "stopped_deployments": stopped})

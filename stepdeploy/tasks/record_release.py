@@ -6,11 +6,12 @@ One function serves the four end states; the state's name says which outcome it 
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from stepdeploy.aws.ledger import ledger
-from stepdeploy.commit_status import outcome_state, post_commit_status
+from stepdeploy.ghe_deployments import Where, report_finished
+from stepdeploy.metrics import deployment_ended
 from stepdeploy.models import Document, ErrorInfo, ExecutionContext, ReleaseInfo, iso, utc_now
 
 OUTCOME_BY_STATE = {
@@ -38,6 +39,19 @@ def phase_durations(document: Document) -> dict[str, float]:
     return {name: s for name, (a, b) in phases.items() if (s := _seconds_between(a, b)) is not None}
 
 
+def committed_at(document: Document) -> str | None:
+    """When the pushed commit was made (GHE's head_commit timestamp), in UTC: lead time starts there."""
+    detail = document.event.get("detail") if document.source == "ghe" else None
+    stamp = detail.get("head_commit_timestamp") if isinstance(detail, dict) else None
+    if not isinstance(stamp, str):
+        return None
+    try:
+        moment = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return iso(moment.astimezone(UTC)) if moment.tzinfo else None
+
+
 def release_record(document: Document, execution: ExecutionContext, outcome: str) -> dict[str, Any]:
     request = document.request
     target = request.target if request else None
@@ -54,6 +68,7 @@ def release_record(document: Document, execution: ExecutionContext, outcome: str
         "commit": request.commit if request else None,
         "source": document.source,
         "pusher": request.pusher if request else None,
+        "committed_at": committed_at(document),
         "outcome": outcome,
         "error": document.error.error if document.error else None,
         "cause": (document.error.cause[:4000] if document.error else None),
@@ -111,13 +126,12 @@ def record_release(document: Document, execution: ExecutionContext) -> ReleaseIn
         ledger().record_release(record)
     if document.lock is not None:
         ledger().release_lock(document.lock.stack, execution.id)
-    post_commit_status(
-        repository=record["repository"],
-        commit=record["commit"],
-        environment=record["environment"] or "default",
-        state=outcome_state(outcome),
-        description=_status_description(outcome, record),
-        execution_arn=execution.id,
+    deployment_ended(record)
+    report_finished(
+        Where(record["repository"], record["commit"], record["environment"] or "default", record["stack"],
+              execution.id),
+        outcome,
+        _status_description(outcome, record),
     )
     served = {}
     for function in document.versions.functions if document.versions else []:

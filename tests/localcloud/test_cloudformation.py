@@ -151,13 +151,9 @@ def adapters(moto_server: str) -> Iterator[str]:
     # The state machine's Lambda task needs the Step Functions and Lambda adapters as well.
     for name in ("lambda_invoke", "stepfunctions", "cloudformation"):
         importlib.import_module(f"stepdeploy.localcloud.patches.{name}").apply()
-    # These tests read results right after each call; the busy time has a test of its own.
-    from stepdeploy.localcloud.patches import cloudformation
-
-    saved = cloudformation.CHANGE_SET_VIRTUAL_SECONDS, cloudformation.STACK_OPERATION_VIRTUAL_SECONDS
-    cloudformation.CHANGE_SET_VIRTUAL_SECONDS = cloudformation.STACK_OPERATION_VIRTUAL_SECONDS = 0.0
+    # These tests read results right after each call (no busy time, the default); the busy time that
+    # the LocalCloud sets has a test of its own.
     yield moto_server
-    cloudformation.CHANGE_SET_VIRTUAL_SECONDS, cloudformation.STACK_OPERATION_VIRTUAL_SECONDS = saved
 
 
 @pytest.fixture()

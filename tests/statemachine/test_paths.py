@@ -44,6 +44,9 @@ class Machine:
         self.sfn = cloud.client("stepfunctions")
         self.uploads = 0
 
+    def state_of(self, logical_id: str) -> str:
+        return next(state for state, function, _ in FAILING_TASKS if function == logical_id)
+
     def function(self, logical_id: str) -> str:
         return self.cloud.orchestrator.resources[logical_id]  # type: ignore[union-attr]
 
@@ -81,6 +84,17 @@ class Machine:
                 return approval
             time.sleep(0.1)
         raise TimeoutError(f"{execution_arn} never waited for approval")
+
+    def waiting_for_lock(self, execution_arn: str, timeout: float = 60.0) -> None:
+        """Until the execution has been refused the stack's lock at least once (StackLocked)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            events = self.sfn.get_execution_history(executionArn=execution_arn, maxResults=1000)["events"]
+            if any(e["type"] == "TaskFailed" and e["taskFailedEventDetails"].get("error") == "StackLocked"
+                   for e in events):
+                return
+            time.sleep(0.1)
+        raise TimeoutError(f"{execution_arn} never waited for the lock")
 
     def lock_holder(self) -> dict[str, Any] | None:
         ledger = Ledger(self.cloud.orchestrator.table_name, dynamodb_resource=_dynamodb(self.cloud))  # type: ignore[union-attr]
@@ -198,9 +212,9 @@ def test_a_newer_push_supersedes_an_execution_waiting_for_the_lock(machine: Mach
     holder = machine.upload("holds the lock", APPROVAL_CONFIG)
     approval = machine.waiting_for_approval(holder)
     older = machine.upload("older waiter")
-    time.sleep(1.0)  # let the older one start waiting for the lock
+    machine.waiting_for_lock(older)
     newer = machine.upload("newer waiter")
-    time.sleep(1.0)
+    machine.waiting_for_lock(newer)
     machine.sfn.send_task_failure(taskToken=approval["task_token"], error="Superseded", cause="superseded by a test")
     results = {name: machine.finish(arn) for name, arn in (("holder", holder), ("older", older), ("newer", newer))}
     assert machine.path(holder)[-2:] == ["Record superseded", "Superseded"], (machine.path(holder), results["holder"])
@@ -242,38 +256,3 @@ def test_a_failure_while_recording_still_fails_the_execution(machine: Machine, r
     assert described["error"] == "InjectedFault"
     assert path[-2:] == [record_state, "Deployment failed"]
 
-
-POLLING_FUNCTIONS = ("CheckBuildFunction", "CheckChangeSetFunction", "CheckStackFunction",
-                     "CheckTrafficShiftFunction", "CheckAlarmsFunction")
-
-
-def _set_poll_budget(machine: Machine, seconds: str) -> None:
-    lam = machine.cloud.client("lambda")
-    for logical_id in POLLING_FUNCTIONS:
-        name = machine.function(logical_id)
-        variables = lam.get_function_configuration(FunctionName=name)["Environment"]["Variables"]
-        lam.update_function_configuration(FunctionName=name,
-                                          Environment={"Variables": {**variables, "POLL_BUDGET_SECONDS": seconds}})
-
-
-def test_waits_longer_than_a_polling_budget_loop_through_the_wait_states(
-    machine: Machine, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    from stepdeploy.localcloud.patches import cloudformation
-
-    # Slow services (a build that sleeps, CloudFormation busy for 4 virtual minutes) and checks that
-    # give up at once, as a check would after its 10-minute budget.
-    monkeypatch.setattr(cloudformation, "CHANGE_SET_VIRTUAL_SECONDS", 240.0)
-    monkeypatch.setattr(cloudformation, "STACK_OPERATION_VIRTUAL_SECONDS", 240.0)
-    buildspec = (SAMPLE_APP / "buildspec.yml").read_text().replace("    commands:\n", "    commands:\n      - sleep 3\n", 1)
-    _set_poll_budget(machine, "0")
-    try:
-        pushed = machine.demo.push("Long waits", {"greeter/app.py": GREETER_V2.replace("Welcome back.", "slow"),
-                                                  "buildspec.yml": buildspec})
-        assert machine.finish(pushed)["status"] == "SUCCEEDED"
-    finally:
-        _set_poll_budget(machine, "600")
-    path = machine.path(pushed)
-    for wait in ("Wait for build", "Wait for change set", "Wait for stack", "Wait for traffic shift",
-                 "Wait while baking"):
-        assert wait in path, f"{wait} not in the path"

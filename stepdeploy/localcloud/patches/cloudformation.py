@@ -705,11 +705,11 @@ class StackResource:
         return self.provisioned.physical_id
 
 
-CHANGE_SET_VIRTUAL_SECONDS = 10.0
-STACK_OPERATION_VIRTUAL_SECONDS = 30.0
+CHANGE_SET_VIRTUAL_SECONDS = 0.0
+STACK_OPERATION_VIRTUAL_SECONDS = 0.0
 """How long CloudFormation appears busy (virtual seconds): the engine works synchronously, but a
 caller sees a change set CREATE_IN_PROGRESS and a stack *_IN_PROGRESS for that long, as on AWS, so
-that pollers really poll."""
+that pollers really poll. Zero (answers at once) unless the LocalCloud sets them."""
 
 
 def _settle_deadline(virtual_seconds: float) -> float:

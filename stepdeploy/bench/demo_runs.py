@@ -1,0 +1,248 @@
+"""The demo's six scenarios, measured: transitions, Lambda invocations, price, phases and added latency per wait.
+
+One run = one local cloud and the scenarios of ``stepdeploy.demo``, exactly as ``make demo`` runs
+them (the Demo class), with two additions after each scenario, not counted in the demo's wall time:
+a short pause so that functions triggered by the execution's end (the finaliser) are attributed to
+it, and reading its history and the services' timestamps.
+
+Durations: the local cloud runs change sets, stack operations, canary steps, bake times and the
+Check functions' poll intervals on a clock ``speed`` times faster than AWS; a real second there is
+``speed`` AWS seconds. Those phases and every added latency are reported in AWS seconds (real x
+speed). A local build really runs the buildspec, and the other functions do work, not waiting: their
+real durations are used as they are. Lambda billed durations follow the same rule: the Check
+functions of the accelerated loops, real duration x speed; every other function, real duration.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import shutil
+import sys
+import tempfile
+import time
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+from stepdeploy.bench import history, pricing, waits
+from stepdeploy.bench.invocations import Recorder, recording
+from stepdeploy.bench.services import ACCELERATED, ChangeSetWatcher, Phase, ServiceReader
+from stepdeploy.bench.stats import median
+from stepdeploy.demo import BRANCH, SAMPLE_APP, Demo, git, scenarios
+from stepdeploy.localcloud.cloud import PROJECT_ROOT, LocalCloud
+
+ASL_PATH = PROJECT_ROOT / "statemachines" / "deploy.asl.json"
+HEADLINE_SCENARIO = "code change (canary)"
+SETTLE_SECONDS = 0.5
+ARCHITECTURE = "arm64"  # template.yaml: Globals.Function.Architectures
+
+
+def load_asl(path: Path = ASL_PATH) -> dict[str, Any]:
+    asl: dict[str, Any] = json.loads(path.read_text())
+    waits.check_asl(asl)
+    return asl
+
+
+def history_events(sfn: Any, execution_arn: str) -> list[dict[str, Any]]:
+    events: list[dict[str, Any]] = []
+    kwargs: dict[str, Any] = {"executionArn": execution_arn, "maxResults": 1000}
+    while True:
+        page = sfn.get_execution_history(**kwargs)
+        events.extend(page["events"])
+        if not page.get("nextToken"):
+            return events
+        kwargs["nextToken"] = page["nextToken"]
+
+
+@dataclass
+class ScenarioRecord:
+    name: str
+    result: dict[str, Any]
+    started: float
+    ended: float
+    visits: list[history.StateVisit]
+    phases: dict[str, Phase]
+
+
+class MeasuredDemo(Demo):
+    def __init__(
+        self, cloud: LocalCloud, worktree: Path, console: Console, speed: float, change_sets: ChangeSetWatcher
+    ) -> None:
+        super().__init__(cloud, worktree, console, live=False)
+        self.reader = ServiceReader(cloud, speed, change_sets)
+        self.records: list[ScenarioRecord] = []
+        self.measuring_seconds = 0.0
+
+    def run(self, name: str, trigger: Any, expect: Any) -> dict[str, Any]:
+        started = time.time()
+        result = super().run(name, trigger, expect)
+        clock = time.monotonic()
+        time.sleep(SETTLE_SECONDS)
+        visits = history.state_visits(history_events(self.sfn, result["execution_arn"]))
+        phases = self.reader.phases(visits)
+        self.records.append(ScenarioRecord(name, result, started, time.time(), visits, phases))
+        self.measuring_seconds += time.monotonic() - clock
+        return result
+
+
+def _seconds(start: Any, end: Any, speed: float) -> float | None:
+    if start is None or end is None:
+        return None
+    return round((end - start).total_seconds() * speed, 3)
+
+
+def measure_scenario(
+    record: ScenarioRecord,
+    recorder: Recorder,
+    functions: dict[str, str],
+    waiting: dict[str, str],
+    speed: float,
+) -> dict[str, Any]:
+    """Everything about one scenario. ``functions``: physical name -> logical id of the orchestrator's
+    functions; ``waiting``: logical id of each wait loop's Check function -> the loop's Wait state."""
+    accelerated_waits = {loop.wait for loop in waits.WAIT_LOOPS if loop.key in ACCELERATED}
+    calls = recorder.between(record.started, record.ended, set(functions))
+    invocations = [
+        pricing.Invocation(functions[c.function], c.memory_mb,
+                           c.seconds * speed if waiting.get(functions[c.function]) in accelerated_waits else c.seconds)
+        for c in calls
+    ]
+    transitions = history.transitions(record.visits)
+    cost = pricing.deployment_cost(transitions, invocations, ARCHITECTURE)
+    phase_seconds = {key: phase.seconds(speed) for key, phase in record.phases.items()}
+    first = record.visits[0] if record.visits else None  # the request is resolved: CodePipeline's source action
+    source_seconds = _seconds(first.entered_at, first.exited_at, 1.0) if first else None  # work, not waiting
+    actions = pricing.equivalent_pipeline(source_seconds or 0.0, phase_seconds)
+    codepipeline_usd = pricing.codepipeline_v2_cost(actions)
+
+    latencies: dict[str, dict[str, Any]] = {}
+    for loop in waits.WAIT_LOOPS:
+        exits = waits.loop_exits(record.visits, loop)
+        phase = record.phases.get(loop.key)
+        if not exits or phase is None or phase.finished_at is None or exits[-1].exited_at is None:
+            continue
+        latencies[loop.wait] = {
+            "seconds": round(waits.added_latency_seconds(phase.finished_at, exits[-1].exited_at, speed), 3),
+            "real_ms": round((exits[-1].exited_at - phase.finished_at).total_seconds() * 1000, 1),
+            "left": "done" if waits.left_done(exits[-1], loop) else "failed",
+            "completion": phase.source,
+            "check_visits": sum(1 for v in record.visits if v.name == loop.check),
+        }
+    return {
+        "name": record.name,
+        "status": record.result["status"],
+        "outcome": record.result["outcome"],
+        "error": record.result.get("error"),
+        "as_expected": record.result["as_expected"],
+        "wall_seconds": record.result["wall_seconds"],
+        "transitions": transitions,
+        "task_invocations": history.task_attempts(record.visits),
+        "lambda_invocations": len(invocations),
+        "lambda_by_function": dict(sorted(Counter(i.function for i in invocations).items())),
+        "cost": cost.as_dict(),
+        "phases_aws_seconds": {"source": source_seconds, **phase_seconds},
+        "codepipeline_v2": {
+            "actions": [{"name": a.name, "seconds": round(a.seconds, 1), "minutes": pricing.action_minutes(a)}
+                        for a in actions],
+            "usd": round(codepipeline_usd, 6),
+        },
+        "added_latency": latencies,
+    }
+
+
+def run_once(speed: float, log: Any = sys.stderr) -> dict[str, Any]:
+    """One local cloud, the six scenarios, every figure of every scenario."""
+    asl = load_asl()  # before a minute is spent: fail now if the state names changed
+    waiting_logical = waits.waiting_functions(asl)
+    console = Console(file=io.StringIO(), width=120)
+    root = Path(tempfile.mkdtemp(prefix="stepdeploy-bench-demo-"))
+    started = time.monotonic()
+    cloud = LocalCloud(root / "cloud", speed=speed)
+    demo: MeasuredDemo | None = None
+    measured: list[dict[str, Any]] = []
+    change_sets = ChangeSetWatcher()
+    with recording() as recorder:
+        try:
+            cloud.start()
+            change_sets.start()
+            worktree = root / "sample-app"
+            shutil.copytree(SAMPLE_APP, worktree)
+            git(worktree, "init", "-q", "-b", BRANCH)
+            demo = MeasuredDemo(cloud, worktree, console, speed, change_sets)
+            try:
+                scenarios(demo)
+            finally:
+                if demo.traffic:
+                    demo.traffic.stop()
+            clock = time.monotonic()
+            assert cloud.orchestrator is not None
+            functions = {physical: logical for logical, physical in cloud.orchestrator.resources.items() if physical}
+            measured = [measure_scenario(r, recorder, functions, waiting_logical, speed) for r in demo.records]
+            demo.measuring_seconds += time.monotonic() - clock
+        finally:
+            change_sets.stop()
+            cloud.stop()
+            shutil.rmtree(root, ignore_errors=True)
+    wall = time.monotonic() - started - (demo.measuring_seconds if demo else 0.0)
+    for scenario in measured:
+        print(f"  {scenario['name']}: {scenario['status']} transitions={scenario['transitions']} "
+              f"lambda={scenario['lambda_invocations']} ${scenario['cost']['total_usd']:.6f}", file=log)
+    return {"speed": speed, "wall_seconds": round(wall, 2), "scenarios": measured,
+            "waiting_functions": waiting_logical}
+
+
+def aggregate(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Medians over runs, per scenario; added latencies pooled over runs and scenarios, per wait."""
+    names = [s["name"] for s in runs[0]["scenarios"]]
+    per_scenario: dict[str, dict[str, Any]] = {}
+    for name in names:
+        samples = [s for run in runs for s in run["scenarios"] if s["name"] == name]
+        per_scenario[name] = {
+            "runs": len(samples),
+            "all_as_expected": all(s["as_expected"] for s in samples),
+            "status": samples[0]["status"],
+            "outcome": samples[0]["outcome"],
+            "transitions": median([s["transitions"] for s in samples]),
+            "lambda_invocations": median([s["lambda_invocations"] for s in samples]),
+            "lambda_gb_seconds": round(median([s["cost"]["lambda_gb_seconds"] for s in samples]), 3),
+            "step_functions_usd": round(median([s["cost"]["step_functions_usd"] for s in samples]), 7),
+            "lambda_usd": round(median([s["cost"]["lambda_usd"] for s in samples]), 7),
+            "cost_usd": round(median([s["cost"]["total_usd"] for s in samples]), 7),
+            "codepipeline_v2_usd": round(median([s["codepipeline_v2"]["usd"] for s in samples]), 6),
+            "codepipeline_v2_minutes": median([sum(a["minutes"] for a in s["codepipeline_v2"]["actions"])
+                                               for s in samples]),
+            "phases_aws_seconds": {
+                key: round(median(values), 1)
+                for key in samples[0]["phases_aws_seconds"]
+                if (values := [s["phases_aws_seconds"].get(key) for s in samples
+                               if s["phases_aws_seconds"].get(key) is not None])
+            },
+            "lambda_by_function": samples[0]["lambda_by_function"],
+        }
+    latency: dict[str, dict[str, Any]] = {}
+    for loop in waits.WAIT_LOOPS:
+        samples = [s["added_latency"][loop.wait] for run in runs for s in run["scenarios"]
+                   if loop.wait in s["added_latency"]]
+        if not samples:
+            continue
+        seconds = [x["seconds"] for x in samples]
+        latency[loop.wait] = {
+            "n": len(samples),
+            "median_seconds": round(median(seconds), 2),
+            "max_seconds": round(max(seconds), 2),
+            "median_real_ms": round(median([x["real_ms"] for x in samples]), 1),
+            "completion": loop.completion,
+        }
+    return {
+        "runs": len(runs),
+        "speed": runs[0]["speed"],
+        "wall_seconds": [r["wall_seconds"] for r in runs],
+        "median_wall_seconds": round(median([r["wall_seconds"] for r in runs]), 2),
+        "scenarios": per_scenario,
+        "added_latency": latency,
+        "waiting_functions": runs[0]["waiting_functions"],
+    }
