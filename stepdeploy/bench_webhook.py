@@ -28,6 +28,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from stepdeploy.bench.stats import percentile
+
 ROOT = Path(__file__).resolve().parents[1]
 WEBHOOK_DIR = ROOT / "functions" / "webhook"
 SECRET = "bench-secret"
@@ -42,17 +44,14 @@ _ENVIRONMENT = {
     "POWERTOOLS_TRACE_DISABLED": "true",
     "POWERTOOLS_LOG_LEVEL": "ERROR",
 }
+FUNCTION_ENVIRONMENT = _ENVIRONMENT  # what a function may read at import; `make bench` imports every function
 
 
-def percentile(values: list[float], fraction: float) -> float:
-    """Nearest-rank percentile."""
-    ordered = sorted(values)
-    rank = max(1, min(len(ordered), round(fraction * len(ordered) + 0.5)))
-    return ordered[rank - 1]
 
 
 def _summary(durations_ms: list[float]) -> dict[str, float]:
     return {
+        "mean_ms": round(statistics.fmean(durations_ms), 3),
         "p50_ms": round(statistics.median(durations_ms), 3),
         "p99_ms": round(percentile(durations_ms, 0.99), 3),
         "max_ms": round(max(durations_ms), 3),

@@ -11,8 +11,8 @@ histories and the ledger:
 
 - overlapping stack changes: pairs of executions whose lock intervals ("Acquire lock" left with the
   lock, to the first "Record*" state entered) overlap on the same stack; the lock says this is 0;
-- pushes lost: accepted pushes whose commit the stack's ledger never recorded (deployed, superseded,
-  no-op or failed), plus pushes the webhook did not accept;
+- pushes lost: pushes whose commit the stack's ledger never recorded (deployed, superseded, no-op
+  or failed); of them, how many the webhook had accepted (2xx), and how many deliveries it refused;
 - stacks on their newest commit: the stack's last Deployed release (by when it was recorded) is the
   commit of its last push.
 """
@@ -46,6 +46,7 @@ MODES = ("superseded", "queued")
 # that for a 5xx or no answer, and counts it.
 REDELIVERIES = 3
 REDELIVERY_PAUSE_SECONDS = 2.0
+SETTLE_SECONDS = 3.0
 
 
 @dataclass(frozen=True)
@@ -151,7 +152,10 @@ def wait_for_executions(
         executions = list_all_executions(sfn, state_machine_arn)
         running = sum(1 for e in executions if e["status"] == "RUNNING")
         if len(executions) >= expected and running == 0:
-            return executions, True
+            time.sleep(SETTLE_SECONDS)  # an event still on its way would start one more
+            if len(list_all_executions(sfn, state_machine_arn)) == len(executions):
+                return executions, True
+            continue
         if time.monotonic() >= deadline:
             return executions, False
         if time.monotonic() >= next_report:
@@ -164,20 +168,29 @@ def judge(
     pushes: list[Push],
     releases: dict[str, list[dict[str, Any]]],
     intervals: list[history.LockInterval],
+    execution_names: list[str],
 ) -> dict[str, Any]:
-    """The load's verdicts from the pushes, each stack's ledger and the executions' lock intervals."""
+    """The load's verdicts from the pushes, each stack's ledger, the executions' lock intervals and names."""
     recorded = {(stack, r.get("commit")) for stack, items in releases.items() for r in items}
-    lost = [p for p in pushes if p.status != 202 or (p.repository.stack, p.commit) not in recorded]
+    lost = [p for p in pushes if (p.repository.stack, p.commit) not in recorded]
     newest: dict[str, bool] = {}
     for stack in {p.repository.stack for p in pushes}:
         last_push = max((p for p in pushes if p.repository.stack == stack), key=lambda p: p.index)
         deployed = [r for r in releases.get(stack, []) if r.get("outcome") == "Deployed"]
         last_deployed = max(deployed, key=lambda r: str(r.get("ended_at")), default=None)
         newest[stack] = last_deployed is not None and last_deployed.get("commit") == last_push.commit
+
+    def describe(push: Push) -> str:
+        started = [n for n in execution_names if f"-{push.commit[:7]}-" in n]
+        return (f"{push.repository.name}#{push.index + 1} {push.commit[:7]}: webhook {push.status} after "
+                f"{push.attempts} deliveries, executions {started or 'none'}")
+
     return {
         "overlapping_stack_changes": len(history.overlapping_pairs(intervals)),
         "pushes_lost": len(lost),
-        "lost": [f"{p.repository.name}#{p.index + 1} {p.commit[:7]} (webhook {p.status})" for p in lost][:20],
+        "accepted_pushes_lost": sum(1 for p in lost if 200 <= p.status < 300),
+        "webhook_refused": sum(1 for p in pushes if not 200 <= p.status < 300),
+        "lost": [describe(p) for p in lost][:20],
         "stacks_on_newest_commit": sum(newest.values()),
         "stacks_not_on_newest_commit": sorted(stack for stack, ok in newest.items() if not ok),
     }
@@ -243,7 +256,7 @@ def _drive(
                               aws_access_key_id="testing", aws_secret_access_key="testing")
     ledger = Ledger(cloud.orchestrator.table_name, dynamodb_resource=resource)
     releases = {r.stack: ledger.releases_of(r.stack, limit=200) for r in repos}
-    verdicts = judge(pushes, releases, intervals)
+    verdicts = judge(pushes, releases, intervals, [e["name"] for e in executions])
     functions = {physical for physical in cloud.orchestrator.resources.values() if physical}
     invocations = recorder.between(started_wall, time.time() + 1, functions)
     outcomes = Counter(str(r.get("outcome")) for items in releases.values() for r in items)

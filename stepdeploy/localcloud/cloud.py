@@ -97,10 +97,8 @@ class LocalCloud:
     def start(self) -> LocalCloud:
         from stepdeploy.localcloud import alarms, codebuild
         from stepdeploy.localcloud.ghe import LocalGHE
-        from stepdeploy.localcloud.patches import apply_all
+        from stepdeploy.localcloud.patches import apply_all, cloudformation
         from stepdeploy.localcloud.server import LocalServer
-
-        from stepdeploy.localcloud.patches import cloudformation
 
         configure_moto()
         apply_all()
@@ -129,7 +127,6 @@ class LocalCloud:
 
     def stop(self) -> None:
         from stepdeploy.localcloud import alarms, codebuild, lambda_runtime
-
         from stepdeploy.localcloud.patches import cloudformation
 
         alarms.stop()
