@@ -47,8 +47,23 @@ def coverage_report() -> dict[str, Any]:
     }
 
 
+def pytest_sessionstart(session: pytest.Session) -> None:
+    if not hasattr(session.config, "workerinput"):  # the controller (or a run without xdist)
+        for partial in REPORT.parent.glob("sfn-coverage.*.json"):
+            partial.unlink()
+
+
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    if not (_entered or _transitions):
-        return
     REPORT.parent.mkdir(parents=True, exist_ok=True)
-    REPORT.write_text(json.dumps(coverage_report(), indent=2) + "\n")
+    worker = getattr(session.config, "workerinput", {}).get("workerid")
+    if worker:  # an xdist worker: leave its part for the controller to merge
+        part = {"states": sorted(_entered), "transitions": sorted(_transitions)}
+        (REPORT.parent / f"sfn-coverage.{worker}.json").write_text(json.dumps(part))
+        return
+    for partial in REPORT.parent.glob("sfn-coverage.*.json"):
+        part = json.loads(partial.read_text())
+        _entered.update(part["states"])
+        _transitions.update(tuple(t) for t in part["transitions"])
+        partial.unlink()
+    if _entered or _transitions:
+        REPORT.write_text(json.dumps(coverage_report(), indent=2) + "\n")
