@@ -206,6 +206,7 @@ def aggregate(runs: list[dict[str, Any]]) -> dict[str, Any]:
             "all_as_expected": all(s["as_expected"] for s in samples),
             "status": samples[0]["status"],
             "outcome": samples[0]["outcome"],
+            "error": samples[0].get("error"),
             "transitions": median([s["transitions"] for s in samples]),
             "lambda_invocations": median([s["lambda_invocations"] for s in samples]),
             "lambda_gb_seconds": round(median([s["cost"]["lambda_gb_seconds"] for s in samples]), 3),
@@ -230,12 +231,19 @@ def aggregate(runs: list[dict[str, Any]]) -> dict[str, Any]:
         if not samples:
             continue
         seconds = [x["seconds"] for x in samples]
+        by_scenario = {
+            name: round(median(values), 2)
+            for name in names
+            if (values := [s["added_latency"][loop.wait]["seconds"] for run in runs for s in run["scenarios"]
+                           if s["name"] == name and loop.wait in s["added_latency"]])
+        }
         latency[loop.wait] = {
             "n": len(samples),
             "median_seconds": round(median(seconds), 2),
             "max_seconds": round(max(seconds), 2),
             "median_real_ms": round(median([x["real_ms"] for x in samples]), 1),
             "completion": loop.completion,
+            "by_scenario": by_scenario,
         }
     return {
         "runs": len(runs),

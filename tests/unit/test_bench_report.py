@@ -1,0 +1,33 @@
+import pytest
+
+from stepdeploy.bench import report
+
+pytestmark = pytest.mark.unit
+
+REQUIRED = {
+    "transitions_per_deployment", "lambda_invocations_per_deployment", "cost_per_deployment_usd",
+    "codepipeline_v2_cost_usd", "added_latency_seconds", "webhook_p50_ms", "webhook_p99_ms",
+    "webhook_requests_per_second", "cold_import_ms", "demo_wall_seconds", "test_wall_seconds", "load",
+}
+
+
+def test_the_summary_has_every_key_of_the_issue_even_when_parts_did_not_run():
+    summary = report.summary({"speed": 60.0, "errors": {"load": "boom"}})
+    assert set(summary) >= REQUIRED
+    assert summary["load"] is None and summary["errors"] == {"load": "boom"}
+
+
+def test_the_summary_reports_the_canary_deployment_and_the_cost_ratio():
+    scenario = {"transitions": 24.0, "lambda_invocations": 16.0, "cost_usd": 0.0024, "codepipeline_v2_usd": 0.024}
+    demo = {"scenarios": {report.HEADLINE_SCENARIO: scenario}, "median_wall_seconds": 61.2,
+            "added_latency": {"Wait for build": {"median_seconds": 2.5}}}
+    summary = report.summary({"demo": demo, "speed": 60.0})
+    assert summary["transitions_per_deployment"] == 24.0
+    assert summary["codepipeline_v2_cost_ratio"] == 10.0
+    assert summary["added_latency_seconds"] == {"Wait for build": 2.5}
+    assert summary["demo_wall_seconds"] == 61.2
+
+
+def test_a_demo_without_the_reported_scenario_is_an_error_that_names_it():
+    with pytest.raises(KeyError, match="code change"):
+        report.summary({"demo": {"scenarios": {"first push": {}}}})
