@@ -6,6 +6,7 @@ and is judged on what a user would check: the execution's status and error, and 
 
 from __future__ import annotations
 
+import contextlib
 import io
 import shutil
 import subprocess
@@ -13,7 +14,7 @@ import tempfile
 import threading
 import time
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -260,24 +261,37 @@ def scenarios(demo: Demo) -> list[dict[str, Any]]:
     return results
 
 
-def run_demo(*, speed: float = 60.0, live: bool = True, console: Console | None = None) -> dict[str, Any]:
-    console = console or Console()
-    root = Path(tempfile.mkdtemp(prefix="stepdeploy-demo-"))
-    started = time.monotonic()
+@contextlib.contextmanager
+def sample_app_on_local_cloud(
+    prefix: str = "stepdeploy-demo-", *, speed: float = 60.0, console: Console | None = None, live: bool = False,
+) -> Iterator[Demo]:
+    """A started local cloud and a fresh git worktree of the sample app, both removed afterwards (and the
+    process's clock back at its speed)."""
+    from stepdeploy.localcloud.clock import CLOCK
+
+    speed_before = CLOCK.speed
+    root = Path(tempfile.mkdtemp(prefix=prefix))
     cloud = LocalCloud(root / "cloud", speed=speed)
+    demo: Demo | None = None
     try:
         cloud.start()
-        console.print(f"local cloud up at {cloud.url} in {time.monotonic() - started:.1f}s")
         worktree = root / "sample-app"
         shutil.copytree(SAMPLE_APP, worktree)
         git(worktree, "init", "-q", "-b", BRANCH)
-        demo = Demo(cloud, worktree, console, live)
-        try:
-            results = scenarios(demo)
-        finally:
-            if demo.traffic:
-                demo.traffic.stop()
+        demo = Demo(cloud, worktree, console or Console(quiet=True), live)
+        yield demo
     finally:
+        if demo is not None and demo.traffic:
+            demo.traffic.stop()
         cloud.stop()
+        CLOCK.set_speed(speed_before)
         shutil.rmtree(root, ignore_errors=True)
+
+
+def run_demo(*, speed: float = 60.0, live: bool = True, console: Console | None = None) -> dict[str, Any]:
+    console = console or Console()
+    started = time.monotonic()
+    with sample_app_on_local_cloud(speed=speed, console=console, live=live) as demo:
+        console.print(f"local cloud up at {demo.cloud.url} in {time.monotonic() - started:.1f}s")
+        results = scenarios(demo)
     return {"scenarios": results, "wall_seconds": round(time.monotonic() - started, 2)}

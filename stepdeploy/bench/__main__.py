@@ -36,8 +36,6 @@ class Settings:
     load_pushes_each: int
     load_timeout: float
     run_suite: bool
-    settle_seconds: float = 0.5
-    redeliveries: int = 3
 
 
 FULL = Settings(webhook_runs=5, webhook_requests=300, import_runs=3, demo_runs=2,
@@ -150,7 +148,12 @@ def main(argv: list[str] | None = None) -> int:
     if {"demo", "load"} & set(selected) and (problem := check_state_machine()):
         log(f"error: {problem}")
         return 2
-    results: dict[str, Any] = {"quick": args.quick, "speed": args.speed, "settings": asdict(settings),
+    from stepdeploy.bench.demo_runs import SETTLE_SECONDS
+    from stepdeploy.bench.load import REDELIVERIES
+
+    results: dict[str, Any] = {"quick": args.quick, "speed": args.speed,
+                               "settings": {**asdict(settings), "redeliveries": REDELIVERIES,
+                                            "settle_seconds": SETTLE_SECONDS},
                                "machine": machine.describe(), "errors": {}}
     started = time.monotonic()
     for part in selected:

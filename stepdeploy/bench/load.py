@@ -30,7 +30,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import boto3
 import yaml
 
 from stepdeploy.aws.ledger import Ledger
@@ -38,14 +37,13 @@ from stepdeploy.bench import history
 from stepdeploy.bench.demo_runs import history_events, load_asl
 from stepdeploy.bench.invocations import recording
 from stepdeploy.demo import BRANCH, OWNER, SAMPLE_APP, commit, git
-from stepdeploy.localcloud import endpoint
 from stepdeploy.localcloud.cloud import LocalCloud
 
 MODES = ("superseded", "queued")
 # GHE does not retry a failed delivery; people redeliver it (same delivery GUID). The benchmark does
 # that for a 5xx or no answer, and counts it.
-REDELIVERIES = 3
-REDELIVERY_PAUSE_SECONDS = 2.0
+REDELIVERIES = 8
+REDELIVERY_PAUSE_SECONDS = 2.0  # then 1.5 times longer each time, 15 s at most
 SETTLE_SECONDS = 3.0
 
 
@@ -120,7 +118,7 @@ def _deliver(
         status, attempts = 0, 0
         while attempts <= REDELIVERIES and (status == 0 or status >= 500):
             if attempts:
-                time.sleep(REDELIVERY_PAUSE_SECONDS)
+                time.sleep(min(REDELIVERY_PAUSE_SECONDS * 1.5 ** (attempts - 1), 15.0))
             attempts += 1
             try:
                 status, _, _ = cloud.ghe.deliver(cloud.webhook_url, push.payload, secret, delivery_id=delivery_id)
@@ -174,11 +172,15 @@ def judge(
     recorded = {(stack, r.get("commit")) for stack, items in releases.items() for r in items}
     lost = [p for p in pushes if (p.repository.stack, p.commit) not in recorded]
     newest: dict[str, bool] = {}
+    newest_accepted: dict[str, bool] = {}
     for stack in {p.repository.stack for p in pushes}:
-        last_push = max((p for p in pushes if p.repository.stack == stack), key=lambda p: p.index)
+        own = [p for p in pushes if p.repository.stack == stack]
         deployed = [r for r in releases.get(stack, []) if r.get("outcome") == "Deployed"]
         last_deployed = max(deployed, key=lambda r: str(r.get("ended_at")), default=None)
-        newest[stack] = last_deployed is not None and last_deployed.get("commit") == last_push.commit
+        on = last_deployed.get("commit") if last_deployed else None
+        newest[stack] = on == max(own, key=lambda p: p.index).commit
+        accepted = [p for p in own if 200 <= p.status < 300]
+        newest_accepted[stack] = bool(accepted) and on == max(accepted, key=lambda p: p.index).commit
 
     def describe(push: Push) -> str:
         started = [n for n in execution_names if f"-{push.commit[:7]}-" in n]
@@ -192,6 +194,7 @@ def judge(
         "webhook_refused": sum(1 for p in pushes if not 200 <= p.status < 300),
         "lost": [describe(p) for p in lost][:20],
         "stacks_on_newest_commit": sum(newest.values()),
+        "stacks_on_newest_accepted_commit": sum(newest_accepted.values()),
         "stacks_not_on_newest_commit": sorted(stack for stack, ok in newest.items() if not ok),
     }
 
@@ -252,9 +255,7 @@ def _drive(
         interval = history.lock_interval(execution["executionArn"], visits, max(e["timestamp"] for e in events))
         if interval is not None:
             intervals.append(interval)
-    resource = boto3.resource("dynamodb", endpoint_url=cloud.url, region_name=endpoint.REGION,
-                              aws_access_key_id="testing", aws_secret_access_key="testing")
-    ledger = Ledger(cloud.orchestrator.table_name, dynamodb_resource=resource)
+    ledger = Ledger(cloud.orchestrator.table_name, dynamodb_resource=cloud.resource("dynamodb"))
     releases = {r.stack: ledger.releases_of(r.stack, limit=200) for r in repos}
     verdicts = judge(pushes, releases, intervals, [e["name"] for e in executions])
     functions = {physical for physical in cloud.orchestrator.resources.values() if physical}

@@ -92,8 +92,8 @@ checks and ruff before it, not timed here.
 (odd n: concurrency superseded; even n: queued), {load_pushes_each} pushes each. Every push is made to
 the local GHE first; then one thread per repository delivers its signed webhooks over HTTP, all at
 once. A delivery answered 5xx (or not at all) is redelivered with the same delivery id, up to
-{redeliveries} times, as a person would from GHE's delivery log (GHE does not retry by itself);
-redeliveries are counted. Then it waits (at most {load_timeout:g} s) for every execution to end.
+{redeliveries} times with a growing pause, as a person would from GHE's delivery log (GHE does not
+retry by itself); redeliveries are counted. Then it waits (at most {load_timeout:g} s) for every execution to end.
 Overlapping changes to one stack: pairs of executions whose intervals from leaving "Acquire lock" with
 the lock to entering a "Record*" state overlap on the same stack. Pushes lost: pushes whose commit the
 stack's ledger (`Ledger.releases_of`) never recorded, whatever the outcome (Deployed, Superseded,
@@ -145,7 +145,7 @@ def summary(results: dict[str, Any]) -> dict[str, Any]:
     cost, codepipeline = deployment.get("cost_usd"), deployment.get("codepipeline_v2_usd")
     load_keys = ("pushes", "repositories", "executions_started", "executions_ended", "overlapping_stack_changes",
                  "pushes_lost", "stacks_on_newest_commit", "wall_seconds", "accepted_pushes_lost",
-                 "webhook_refused", "redeliveries", "push_window_seconds")
+                 "webhook_refused", "redeliveries", "push_window_seconds", "stacks_on_newest_accepted_commit")
     return {
         "deployment_scenario": HEADLINE_SCENARIO if deployment else None,
         "transitions_per_deployment": deployment.get("transitions"),
@@ -313,7 +313,8 @@ def _load(load: dict[str, Any]) -> list[str]:
         ("pushes lost (target 0)", f"{load['pushes_lost']} (of them accepted by the webhook: "
                                    f"{load['accepted_pushes_lost']})"),
         ("stacks whose last deployed commit is their newest push (target all)",
-         f"{load['stacks_on_newest_commit']} of {load['repositories']}"),
+         f"{load['stacks_on_newest_commit']} of {load['repositories']} (on their newest push the webhook "
+         f"accepted: {load.get('stacks_on_newest_accepted_commit', '—')})"),
         ("wall time, first delivery to last execution ended", f"{load['wall_seconds']:.1f} s"),
         ("state transitions, Lambda invocations (all executions)",
          f"{load['transitions']:,}, {load['lambda_invocations']:,}"),

@@ -52,8 +52,9 @@ def run_suite(timeout: float = 1200.0) -> dict[str, Any]:
         output, exit_code = run.stdout + run.stderr, run.returncode
     except subprocess.TimeoutExpired as expired:
         output, exit_code = str(expired.stdout or ""), None
+    shown = [str(Path(part).relative_to(ROOT)) if part.startswith(str(ROOT)) else part for part in command]
     return {
-        "command": " ".join(shlex.quote(part) for part in command),
+        "command": " ".join(shlex.quote(part) for part in shown),
         "wall_seconds": round(time.monotonic() - started, 1),
         "exit_code": exit_code,
         "summary": summary_line(output) or ("timed out" if exit_code is None else "(no pytest summary line)"),

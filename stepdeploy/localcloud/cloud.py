@@ -167,6 +167,15 @@ class LocalCloud:
             aws_secret_access_key="testing",
         )
 
+    def resource(self, service: str) -> Any:
+        return boto3.resource(
+            service,
+            endpoint_url=self.url,
+            region_name=endpoint.REGION,
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        )
+
     @property
     def webhook_secret(self) -> str:
         assert self.orchestrator is not None

@@ -556,8 +556,9 @@ def _pool_for(spec: FunctionSpec) -> WorkerPool:
 
 
 def _run_in_worker(spec: FunctionSpec, request_id: str, event: bytes, invoked_arn: str) -> Outcome:
-    deadline = time.time() + spec.timeout
     with _pool_for(spec).worker() as worker:
+        # As on AWS, the timeout runs from when an environment takes the request, not from the request.
+        deadline = time.time() + spec.timeout
         outcome = worker.run(request_id, event, invoked_arn, deadline)
         outcome.log_lines[:0] = [f"\x00stream {worker.log_stream}"]
         return outcome

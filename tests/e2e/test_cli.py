@@ -12,22 +12,17 @@ from __future__ import annotations
 import json
 import re
 import shlex
-import shutil
-import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import pytest
-from rich.console import Console
 from typer.testing import CliRunner
 
 from stepdeploy.cli.main import app
-from stepdeploy.demo import BRANCH, SAMPLE_APP, STACK, Demo, git
+from stepdeploy.demo import STACK, Demo, git, sample_app_on_local_cloud
 from stepdeploy.localcloud import lambda_runtime
-from stepdeploy.localcloud.clock import CLOCK
 from stepdeploy.localcloud.cloud import PROJECT_ROOT, LocalCloud
 
 pytestmark = pytest.mark.e2e
@@ -240,33 +235,25 @@ def readme_examples() -> list[str]:
 
 @pytest.fixture(scope="module")
 def story() -> Iterator[Story]:
-    root = Path(tempfile.mkdtemp(prefix="stepdeploy-cli-"))
-    speed_before = CLOCK.speed
-    cloud = LocalCloud(root / "cloud", speed=120)  # twice the demo's: waits, canary and retries take half as long
-    cloud.start()
-    try:
-        worktree = root / "sample-app"
-        shutil.copytree(SAMPLE_APP, worktree)
-        git(worktree, "init", "-q", "-b", BRANCH)
-        demo = Demo(cloud, worktree, Console(quiet=True), live=False)
-        env: dict[str, str | None] = {
-            "AWS_ENDPOINT_URL": cloud.url,
-            "AWS_ACCESS_KEY_ID": "testing",
-            "AWS_SECRET_ACCESS_KEY": "testing",
-            "AWS_REGION": "us-east-1",
-            "AWS_DEFAULT_REGION": "us-east-1",
-            "AWS_PROFILE": None,
-            "STEPDEPLOY_STACK": cloud.orchestrator.stack_name,
-            "COLUMNS": "220",
-        }
-        told = Story(cloud, demo, env)
-        tell_the_story(told)
-        yield told
-    finally:
-        lambda_runtime.clear_faults()
-        cloud.stop()
-        CLOCK.set_speed(speed_before)  # the clock is per process: leave it as other modules expect it
-        shutil.rmtree(root, ignore_errors=True)
+    # twice the demo's speed: waits, canary and retries take half as long
+    with sample_app_on_local_cloud("stepdeploy-cli-", speed=120) as demo:
+        cloud = demo.cloud
+        try:
+            env: dict[str, str | None] = {
+                "AWS_ENDPOINT_URL": cloud.url,
+                "AWS_ACCESS_KEY_ID": "testing",
+                "AWS_SECRET_ACCESS_KEY": "testing",
+                "AWS_REGION": "us-east-1",
+                "AWS_DEFAULT_REGION": "us-east-1",
+                "AWS_PROFILE": None,
+                "STEPDEPLOY_STACK": cloud.orchestrator.stack_name,
+                "COLUMNS": "220",
+            }
+            told = Story(cloud, demo, env)
+            tell_the_story(told)
+            yield told
+        finally:
+            lambda_runtime.clear_faults()
 
 
 def lines_of(output: str) -> list[dict[str, Any]]:

@@ -10,20 +10,16 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
-import tempfile
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
-from rich.console import Console
 from typer.testing import CliRunner
 
 from stepdeploy import cfn_yaml
 from stepdeploy.cli.main import app
-from stepdeploy.demo import BRANCH, FAILING_TEST, GREETER_FIXED, GREETER_V2, OWNER, REPO, SAMPLE_APP, STACK, Demo, git
+from stepdeploy.demo import FAILING_TEST, GREETER_FIXED, GREETER_V2, OWNER, REPO, STACK, git, sample_app_on_local_cloud
 from stepdeploy.localcloud.cloud import PROJECT_ROOT, LocalCloud
 
 pytestmark = pytest.mark.e2e
@@ -75,16 +71,9 @@ def install_failure_notification(cloud: LocalCloud) -> str:
 
 @pytest.fixture(scope="module")
 def story() -> Iterator[dict[str, Any]]:
-    root = Path(tempfile.mkdtemp(prefix="stepdeploy-observability-"))
-    cloud = LocalCloud(root / "cloud", speed=60)
-    cloud.start()
-    demo: Demo | None = None
-    try:
+    with sample_app_on_local_cloud("stepdeploy-observability-") as demo:
+        cloud, worktree = demo.cloud, demo.worktree
         queue_url = install_failure_notification(cloud)
-        worktree = root / "sample-app"
-        shutil.copytree(SAMPLE_APP, worktree)
-        git(worktree, "init", "-q", "-b", BRANCH)
-        demo = Demo(cloud, worktree, Console(quiet=True), live=False)
         runs: dict[str, dict[str, Any]] = {}
 
         runs["first"] = demo.run("first", lambda: demo.push("First version", {}), lambda r: True)
@@ -106,11 +95,6 @@ def story() -> Iterator[dict[str, Any]]:
         runs["failed"] = demo.run("failed", lambda: demo.push("A failing test", failing), lambda r: True)
         runs["failed"]["commit"] = git(worktree, "rev-parse", "HEAD")
         yield {"cloud": cloud, "runs": runs, "queue_url": queue_url}
-    finally:
-        if demo is not None and demo.traffic:
-            demo.traffic.stop()
-        cloud.stop()
-        shutil.rmtree(root, ignore_errors=True)
 
 
 def emf(cloud: LocalCloud, logical_id: str) -> list[dict[str, Any]]:

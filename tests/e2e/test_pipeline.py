@@ -6,17 +6,12 @@ user would: execution status, error and cause, the aliases, the stack and the le
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
-from rich.console import Console
 
-from stepdeploy.demo import BRANCH, SAMPLE_APP, STACK, Demo, git, scenarios
-from stepdeploy.localcloud.cloud import LocalCloud
+from stepdeploy.demo import STACK, sample_app_on_local_cloud, scenarios
 
 from ..conftest import record_execution
 
@@ -25,14 +20,8 @@ pytestmark = pytest.mark.e2e
 
 @pytest.fixture(scope="module")
 def run() -> Iterator[dict[str, Any]]:
-    root = Path(tempfile.mkdtemp(prefix="stepdeploy-e2e-"))
-    cloud = LocalCloud(root / "cloud", speed=60)
-    cloud.start()
-    try:
-        worktree = root / "sample-app"
-        shutil.copytree(SAMPLE_APP, worktree)
-        git(worktree, "init", "-q", "-b", BRANCH)
-        demo = Demo(cloud, worktree, Console(quiet=True), live=False)
+    with sample_app_on_local_cloud("stepdeploy-e2e-") as demo:
+        cloud = demo.cloud
         try:
             results = {r["name"]: r for r in scenarios(demo)}
         except Exception as exc:  # noqa: BLE001 - each test reports it
@@ -46,9 +35,6 @@ def run() -> Iterator[dict[str, Any]]:
         if demo.traffic:
             demo.traffic.stop()
         yield {"cloud": cloud, "results": results, "demo": demo}
-    finally:
-        cloud.stop()
-        shutil.rmtree(root, ignore_errors=True)
 
 
 def test_first_push_creates_stack_versions_and_aliases(run):
@@ -107,24 +93,17 @@ def test_ledger_records_every_outcome(run):
     from stepdeploy.aws.ledger import Ledger
 
     cloud = run["cloud"]
-    ledger = Ledger(cloud.orchestrator.table_name, dynamodb_resource=_resource(cloud))
+    ledger = Ledger(cloud.orchestrator.table_name, dynamodb_resource=cloud.resource("dynamodb"))
     outcomes = [r["outcome"] for r in reversed(ledger.releases_of(STACK))]
     assert outcomes == ["Deployed", "Deployed", "DeploymentRolledBack", "NoChanges", "Deployed", "BuildFailed"]
     assert ledger.lock_holder(STACK) is None
-
-
-def _resource(cloud: LocalCloud) -> Any:
-    import boto3
-
-    return boto3.resource("dynamodb", endpoint_url=cloud.url, region_name="us-east-1",
-                          aws_access_key_id="testing", aws_secret_access_key="testing")
 
 
 def test_commit_statuses_reach_ghe(run):
     from stepdeploy.aws.ledger import Ledger
 
     cloud = run["cloud"]
-    releases = Ledger(cloud.orchestrator.table_name, dynamodb_resource=_resource(cloud)).releases_of(STACK)
+    releases = Ledger(cloud.orchestrator.table_name, dynamodb_resource=cloud.resource("dynamodb")).releases_of(STACK)
     by_outcome = {r["outcome"]: r for r in releases if r.get("commit")}
     deployed = cloud.ghe.statuses("platform", "sample-app", by_outcome["Deployed"]["commit"])
     assert [s["state"] for s in deployed][:2] == ["success", "pending"]  # newest first

@@ -12,6 +12,7 @@ import pytest
 
 from stepdeploy.demo import GREETER_V2, SAMPLE_APP
 from stepdeploy.localcloud import lambda_runtime
+from stepdeploy.localcloud.patches import cloudformation
 
 from .test_paths import Machine
 from .test_paths import machine as machine  # noqa: F401 - the module-scoped fixture: a cloud per module
@@ -32,11 +33,15 @@ def _set_poll_budget(machine: Machine, seconds: str) -> None:
                                           Environment={"Variables": {**variables, "POLL_BUDGET_SECONDS": seconds}})
 
 
-def test_waits_longer_than_a_polling_budget_loop_through_the_wait_states(machine: Machine) -> None:
-    # A build that sleeps, a five-minute canary and a bake, and checks that give up at once, as a
-    # check would after its ten-minute budget.
+def test_waits_longer_than_a_polling_budget_loop_through_the_wait_states(
+    machine: Machine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A build that sleeps, a change set and a stack update that take four AWS minutes, a five-minute
+    # canary and a bake, and checks that give up at once, as a check would after its ten-minute budget.
     buildspec = (SAMPLE_APP / "buildspec.yml").read_text()
     buildspec = buildspec.replace("    commands:\n", "    commands:\n      - sleep 3\n", 1)
+    monkeypatch.setattr(cloudformation, "CHANGE_SET_VIRTUAL_SECONDS", 240.0)
+    monkeypatch.setattr(cloudformation, "STACK_OPERATION_VIRTUAL_SECONDS", 240.0)
     _set_poll_budget(machine, "0")
     try:
         pushed = machine.demo.push("Long waits", {"greeter/app.py": GREETER_V2.replace("Welcome back.", "slow"),
@@ -45,7 +50,8 @@ def test_waits_longer_than_a_polling_budget_loop_through_the_wait_states(machine
     finally:
         _set_poll_budget(machine, "600")
     path = machine.path(pushed)
-    for wait in ("Wait for build", "Wait for traffic shift", "Wait while baking"):
+    for wait in ("Wait for build", "Wait for change set", "Wait for stack", "Wait for traffic shift",
+                 "Wait while baking"):
         assert wait in path, f"{wait} not in {path[:14]}"
 
 

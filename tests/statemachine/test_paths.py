@@ -8,18 +8,14 @@ coverage report written to build/sfn-coverage.json.
 from __future__ import annotations
 
 import json
-import shutil
-import tempfile
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
-from rich.console import Console
 
 from stepdeploy.aws.ledger import Ledger
-from stepdeploy.demo import BRANCH, GREETER_V2, SAMPLE_APP, STACK, Demo, git
+from stepdeploy.demo import GREETER_V2, SAMPLE_APP, STACK, Demo, sample_app_on_local_cloud
 from stepdeploy.localcloud import lambda_runtime
 from stepdeploy.localcloud.cloud import LocalCloud
 
@@ -76,7 +72,7 @@ class Machine:
         return [e["stateEnteredEventDetails"]["name"] for e in events if e["type"].endswith("StateEntered")]
 
     def waiting_for_approval(self, execution_arn: str, timeout: float = 60.0) -> dict[str, Any]:
-        ledger = Ledger(self.cloud.orchestrator.table_name, dynamodb_resource=_dynamodb(self.cloud))  # type: ignore[union-attr]
+        ledger = Ledger(self.cloud.orchestrator.table_name, dynamodb_resource=self.cloud.resource("dynamodb"))  # type: ignore[union-attr]
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             approval = ledger.approval(execution_arn)
@@ -97,36 +93,21 @@ class Machine:
         raise TimeoutError(f"{execution_arn} never waited for the lock")
 
     def lock_holder(self) -> dict[str, Any] | None:
-        ledger = Ledger(self.cloud.orchestrator.table_name, dynamodb_resource=_dynamodb(self.cloud))  # type: ignore[union-attr]
+        ledger = Ledger(self.cloud.orchestrator.table_name, dynamodb_resource=self.cloud.resource("dynamodb"))  # type: ignore[union-attr]
         return ledger.lock_holder(STACK)
-
-
-def _dynamodb(cloud: LocalCloud) -> Any:
-    import boto3
-
-    return boto3.resource("dynamodb", endpoint_url=cloud.url, region_name="us-east-1",
-                          aws_access_key_id="testing", aws_secret_access_key="testing")
 
 
 @pytest.fixture(scope="module")
 def machine() -> Iterator[Machine]:
-    root = Path(tempfile.mkdtemp(prefix="stepdeploy-paths-"))
-    cloud = LocalCloud(root / "cloud", speed=60)
-    cloud.start()
-    try:
-        worktree = root / "sample-app"
-        shutil.copytree(SAMPLE_APP, worktree)
-        git(worktree, "init", "-q", "-b", BRANCH)
-        demo = Demo(cloud, worktree, Console(quiet=True), live=False)
-        m = Machine(cloud, demo)
-        first = m.finish(demo.push("First version", {}))
-        assert first["status"] == "SUCCEEDED", first.get("cause")
-        m.path(first["executionArn"])
-        yield m
-    finally:
-        lambda_runtime.clear_faults()
-        cloud.stop()
-        shutil.rmtree(root, ignore_errors=True)
+    with sample_app_on_local_cloud("stepdeploy-paths-") as demo:
+        try:
+            m = Machine(demo.cloud, demo)
+            first = m.finish(demo.push("First version", {}))
+            assert first["status"] == "SUCCEEDED", first.get("cause")
+            m.path(first["executionArn"])
+            yield m
+        finally:
+            lambda_runtime.clear_faults()
 
 
 def test_a_branch_no_target_names_is_skipped(machine: Machine) -> None:
@@ -233,14 +214,20 @@ def _upload_same_code_twice(machine: Machine, greeting: str) -> tuple[str, str]:
     return code, "b" * 40
 
 
-@pytest.mark.parametrize("record_state", ["Record release", "Record no-op", "Record failure"])
+@pytest.mark.parametrize("record_state", ["Record release", "Record no-op", "Record failure", "Record superseded"])
 def test_a_failure_while_recording_still_fails_the_execution(machine: Machine, record_state: str) -> None:
     record = machine.function("RecordReleaseFunction")
     if record_state == "Record no-op":
         code, commit = _upload_same_code_twice(machine, "same-code")
+    if record_state == "Record superseded":
+        arn = machine.upload("superseded while recording", APPROVAL_CONFIG)
+        approval = machine.waiting_for_approval(arn)
     try:
         lambda_runtime.inject_fault(record, "unhandled", error_type="InjectedFault")
-        if record_state == "Record release":
+        if record_state == "Record superseded":
+            machine.sfn.send_task_failure(taskToken=approval["task_token"], error="Superseded",
+                                          cause="superseded by a test")
+        elif record_state == "Record release":
             arn = machine.upload("recorded")
         elif record_state == "Record no-op":
             arn = machine.demo.upload("same-code-2", {"greeter/app.py": code}, commit)

@@ -57,3 +57,11 @@ def test_overlapping_lock_intervals_are_counted():
     intervals = [LockInterval("a", ONE.stack, start, start + timedelta(seconds=5), True),
                  LockInterval("b", ONE.stack, start + timedelta(seconds=4), start + timedelta(seconds=9), True)]
     assert judge([push(ONE, 0)], {ONE.stack: []}, intervals, [])["overlapping_stack_changes"] == 1
+
+
+def test_a_stack_whose_newest_push_the_webhook_refused_is_on_its_newest_accepted_commit_only():
+    pushes = [push(ONE, 0), push(ONE, 1, status=502)]
+    releases = {ONE.stack: [release(pushes[0], "Deployed", "2026-11-23T19:00:05Z")]}
+    verdict = judge(pushes, releases, [], [])
+    assert (verdict["stacks_on_newest_commit"], verdict["stacks_on_newest_accepted_commit"]) == (0, 1)
+    assert (verdict["pushes_lost"], verdict["accepted_pushes_lost"]) == (1, 0)
