@@ -23,7 +23,7 @@ from stepdeploy.bench import machine, report
 ROOT = Path(__file__).resolve().parents[2]
 DOC = ROOT / "docs" / "benchmarks.md"
 RESULTS = ROOT / "build" / "benchmarks-results.json"  # every figure of the last run, to render again
-PARTS = ("functions", "suite", "demo", "load")
+PARTS = ("functions", "suite", "demo", "latency", "load")
 
 
 @dataclass(frozen=True)
@@ -42,7 +42,7 @@ FULL = Settings(webhook_runs=5, webhook_requests=300, import_runs=3, demo_runs=2
                 load_repositories=20, load_pushes_each=5, load_timeout=600.0, run_suite=True)
 QUICK = Settings(webhook_runs=1, webhook_requests=100, import_runs=1, demo_runs=1,
                  load_repositories=4, load_pushes_each=3, load_timeout=180.0, run_suite=False)
-PART_TIMEOUT_SECONDS = {"functions": 900.0, "suite": 1500.0, "demo": 900.0, "load": 600.0}
+PART_TIMEOUT_SECONDS = {"functions": 900.0, "suite": 1500.0, "demo": 900.0, "latency": 900.0, "load": 600.0}
 
 
 def log(message: str) -> None:
@@ -64,6 +64,13 @@ def run_part(part: str, settings: Settings, speed: float) -> dict[str, Any]:
         from stepdeploy.bench import demo_runs
 
         return demo_runs.run_once(speed)
+    if part == "latency":
+        from stepdeploy.bench import demo_runs
+
+        deployments = 2 if settings is QUICK else demo_runs.LATENCY_DEPLOYMENTS
+        run = demo_runs.run_once(demo_runs.LATENCY_SPEED,
+                                 script=lambda demo: demo_runs.latency_scenarios(demo, deployments))
+        return demo_runs.aggregate([run])
     if part == "load":
         from stepdeploy.bench import load
 
@@ -145,7 +152,7 @@ def main(argv: list[str] | None = None) -> int:
         return finish(results, args.output, results.get("quick", False), results.get("partial", False))
 
     selected = [p for p in PARTS if (p in args.only if args.only else p != "suite" or settings.run_suite)]
-    if {"demo", "load"} & set(selected) and (problem := check_state_machine()):
+    if {"demo", "latency", "load"} & set(selected) and (problem := check_state_machine()):
         log(f"error: {problem}")
         return 2
     from stepdeploy.bench.demo_runs import SETTLE_SECONDS

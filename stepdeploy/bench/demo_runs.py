@@ -22,6 +22,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,12 +33,17 @@ from stepdeploy.bench import history, pricing, waits
 from stepdeploy.bench.invocations import Recorder, recording
 from stepdeploy.bench.services import ACCELERATED, ChangeSetWatcher, Phase, ServiceReader
 from stepdeploy.bench.stats import median
-from stepdeploy.demo import BRANCH, SAMPLE_APP, Demo, git, scenarios
+from stepdeploy.demo import BRANCH, GREETER_V2, SAMPLE_APP, Demo, git, scenarios
 from stepdeploy.localcloud.cloud import PROJECT_ROOT, LocalCloud
 
 ASL_PATH = PROJECT_ROOT / "statemachines" / "deploy.asl.json"
 HEADLINE_SCENARIO = "code change (canary)"
 SETTLE_SECONDS = 0.5
+# The latency part: a slower clock, so that local overhead (scaled by the speed like everything inside
+# an accelerated phase) weighs less in the AWS seconds reported; all at once and a one-minute bake keep
+# each deployment short in real time.
+LATENCY_SPEED = 6.0
+LATENCY_DEPLOYMENTS = 4
 ARCHITECTURE = "arm64"  # template.yaml: Globals.Function.Architectures
 
 
@@ -154,8 +160,28 @@ def measure_scenario(
     }
 
 
-def run_once(speed: float, log: Any = sys.stderr) -> dict[str, Any]:
-    """One local cloud, the six scenarios, every figure of every scenario."""
+def latency_scenarios(demo: Demo, deployments: int = LATENCY_DEPLOYMENTS) -> list[dict[str, Any]]:
+    """A first push, then code changes, each waiting on a build, a change set, a stack update, an
+    all-at-once traffic shift and a one-minute bake."""
+    config = (SAMPLE_APP / "stepdeploy.yml").read_text()
+    quick = config.replace("strategy: LambdaCanary10Percent5Minutes", "strategy: LambdaAllAtOnce")
+    quick = quick.replace("bake_minutes: 2", "bake_minutes: 1")
+    if quick == config or "LambdaAllAtOnce" not in quick or "bake_minutes: 1" not in quick:
+        raise ValueError("examples/sample-app/stepdeploy.yml no longer has the strategy and bake_minutes the "
+                         "latency part replaces (stepdeploy/bench/demo_runs.py latency_scenarios)")
+    results = [demo.run("first push (all at once)", lambda: demo.push("First version", {"stepdeploy.yml": quick}),
+                        lambda r: r["status"] == "SUCCEEDED")]
+    for n in range(1, deployments):
+        edits = {"greeter/app.py": GREETER_V2.replace("Welcome back.", f"Welcome back, {n}.")}
+        results.append(demo.run(f"code change {n} (all at once)", lambda e=edits, k=n: demo.push(f"Change {k}", e),
+                                lambda r: r["status"] == "SUCCEEDED"))
+    return results
+
+
+def run_once(
+    speed: float, log: Any = sys.stderr, script: Callable[[Demo], list[dict[str, Any]]] = scenarios
+) -> dict[str, Any]:
+    """One local cloud, the scenarios of ``script`` (the demo's six by default), every figure of every one."""
     asl = load_asl()  # before a minute is spent: fail now if the state names changed
     waiting_logical = waits.waiting_functions(asl)
     console = Console(file=io.StringIO(), width=120)
@@ -174,7 +200,7 @@ def run_once(speed: float, log: Any = sys.stderr) -> dict[str, Any]:
             git(worktree, "init", "-q", "-b", BRANCH)
             demo = MeasuredDemo(cloud, worktree, console, speed, change_sets)
             try:
-                scenarios(demo)
+                script(demo)
             finally:
                 if demo.traffic:
                     demo.traffic.stop()

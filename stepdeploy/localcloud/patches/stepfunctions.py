@@ -23,7 +23,7 @@ import threading
 
 from moto.core.config import default_user_config
 
-from stepdeploy.localcloud.sfn import api, backend, choice, lifecycle, timing
+from stepdeploy.localcloud.sfn import api, backend, choice, lifecycle, parse_cache, timing
 from stepdeploy.localcloud.sfn.machines import (
     StateMachineAlreadyExists,
     create_executing_state_machine,
@@ -56,6 +56,7 @@ def apply() -> None:
         lifecycle.install()
         backend.install()
         api.install()
+        parse_cache.install()
 
 
 def flush_status_events(timeout: float = 5.0) -> bool:
