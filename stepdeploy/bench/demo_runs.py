@@ -54,14 +54,8 @@ def load_asl(path: Path = ASL_PATH) -> dict[str, Any]:
 
 
 def history_events(sfn: Any, execution_arn: str) -> list[dict[str, Any]]:
-    events: list[dict[str, Any]] = []
-    kwargs: dict[str, Any] = {"executionArn": execution_arn, "maxResults": 1000}
-    while True:
-        page = sfn.get_execution_history(**kwargs)
-        events.extend(page["events"])
-        if not page.get("nextToken"):
-            return events
-        kwargs["nextToken"] = page["nextToken"]
+    pages = sfn.get_paginator("get_execution_history").paginate(executionArn=execution_arn)
+    return [event for page in pages for event in page["events"]]
 
 
 @dataclass
@@ -160,6 +154,29 @@ def measure_scenario(
     }
 
 
+# The design before in-invocation polling (commit 88f34a3): each Check polled once and the state machine
+# looped through a Wait state of these seconds. Reproduced on the same cloud to measure what changed.
+LOOP_PER_POLL_WAIT_SECONDS = {"Wait for build": 15, "Wait for change set": 5, "Wait for stack": 10,
+                              "Wait for traffic shift": 30, "Wait while baking": 30}
+
+
+def poll_in_loops(cloud: LocalCloud) -> None:
+    """Turn the deployed orchestrator into the loop-per-poll design: checks give up after one poll
+    (POLL_BUDGET_SECONDS=0) and every Wait state waits as it used to."""
+    assert cloud.orchestrator is not None
+    lam, sfn = cloud.client("lambda"), cloud.client("stepfunctions")
+    for logical_id in waits.waiting_functions(load_asl()):
+        name = cloud.orchestrator.resources[logical_id]
+        variables = lam.get_function_configuration(FunctionName=name)["Environment"]["Variables"]
+        lam.update_function_configuration(FunctionName=name,
+                                          Environment={"Variables": {**variables, "POLL_BUDGET_SECONDS": "0"}})
+    arn = cloud.orchestrator.state_machine_arn
+    definition = json.loads(sfn.describe_state_machine(stateMachineArn=arn)["definition"])
+    for wait, seconds in LOOP_PER_POLL_WAIT_SECONDS.items():
+        definition["States"][wait]["Seconds"] = seconds
+    sfn.update_state_machine(stateMachineArn=arn, definition=json.dumps(definition))
+
+
 def latency_scenarios(demo: Demo, deployments: int = LATENCY_DEPLOYMENTS) -> list[dict[str, Any]]:
     """A first push, then code changes, each waiting on a build, a change set, a stack update, an
     all-at-once traffic shift and a one-minute bake."""
@@ -179,9 +196,11 @@ def latency_scenarios(demo: Demo, deployments: int = LATENCY_DEPLOYMENTS) -> lis
 
 
 def run_once(
-    speed: float, log: Any = sys.stderr, script: Callable[[Demo], list[dict[str, Any]]] = scenarios
+    speed: float, log: Any = sys.stderr, script: Callable[[Demo], list[dict[str, Any]]] = scenarios,
+    prepare: Callable[[LocalCloud], None] | None = None,
 ) -> dict[str, Any]:
-    """One local cloud, the scenarios of ``script`` (the demo's six by default), every figure of every one."""
+    """One local cloud, the scenarios of ``script`` (the demo's six by default), every figure of every one;
+    ``prepare`` changes the cloud first."""
     asl = load_asl()  # before a minute is spent: fail now if the state names changed
     waiting_logical = waits.waiting_functions(asl)
     console = Console(file=io.StringIO(), width=120)
@@ -194,6 +213,8 @@ def run_once(
     with recording() as recorder:
         try:
             cloud.start()
+            if prepare is not None:
+                prepare(cloud)
             change_sets.start()
             worktree = root / "sample-app"
             shutil.copytree(SAMPLE_APP, worktree)

@@ -130,14 +130,8 @@ def _deliver(
 
 
 def list_all_executions(sfn: Any, state_machine_arn: str) -> list[dict[str, Any]]:
-    executions: list[dict[str, Any]] = []
-    kwargs: dict[str, Any] = {"stateMachineArn": state_machine_arn, "maxResults": 1000}
-    while True:
-        page = sfn.list_executions(**kwargs)
-        executions.extend(page["executions"])
-        if not page.get("nextToken"):
-            return executions
-        kwargs["nextToken"] = page["nextToken"]
+    pages = sfn.get_paginator("list_executions").paginate(stateMachineArn=state_machine_arn)
+    return [execution for page in pages for execution in page["executions"]]
 
 
 def wait_for_executions(

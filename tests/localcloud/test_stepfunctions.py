@@ -1025,3 +1025,36 @@ def test_list_executions_status_filter(sfn: Any) -> None:
     assert failed[0]["name"] == bad.rsplit(":", 1)[1]
     assert "stopDate" in failed[0] and failed[0]["redriveCount"] == 0
     assert {e["executionArn"] for e in sfn.list_executions(stateMachineArn=arn)["executions"]} == {ok, bad}
+
+
+def test_executions_of_one_definition_share_its_parse_but_not_their_retry_counts(
+    sfn: Any, lambdas: FakeLambdas
+) -> None:
+    from stepdeploy.localcloud.sfn import parse_cache
+
+    attempts: dict[str, int] = {}
+
+    def flaky_twice(payload: Any) -> Any:
+        who = payload["who"]
+        attempts[who] = attempts.get(who, 0) + 1
+        if attempts[who] <= 2:
+            raise FunctionError("Transient", f"{who} attempt {attempts[who]}")
+        return {"who": who, "attempts": attempts[who]}
+
+    lambdas["flaky"] = flaky_twice
+    definition = {
+        "StartAt": "T",
+        "States": {"T": lambda_task("flaky", OutputPath="$.value", End=True,
+                                    Retry=[{"ErrorEquals": ["Transient"], "IntervalSeconds": 1, "MaxAttempts": 2,
+                                            "BackoffRate": 1.0}])},
+    }
+    arn = create_machine(sfn, definition)
+    parses_before = len(parse_cache._programs)
+    started = [sfn.start_execution(stateMachineArn=arn, input=json.dumps({"who": who}))["executionArn"]
+               for who in ("a", "b", "c")]
+    described = [wait_until_closed(sfn, execution, timeout=10) for execution in started]
+
+    # Each execution had its own two retries (MaxAttempts 2), though they ran one parsed program.
+    assert [d["status"] for d in described] == ["SUCCEEDED"] * 3, [d.get("cause") for d in described]
+    assert [json.loads(d["output"])["attempts"] for d in described] == [3, 3, 3]
+    assert len(parse_cache._programs) == parses_before + 1

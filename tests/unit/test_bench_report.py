@@ -31,3 +31,29 @@ def test_the_summary_reports_the_canary_deployment_and_the_cost_ratio():
 def test_a_demo_without_the_reported_scenario_is_an_error_that_names_it():
     with pytest.raises(KeyError, match="code change"):
         report.summary({"demo": {"scenarios": {"first push": {}}}})
+
+
+def _latency(speed: float, build: float, bake: float) -> dict:
+    return {"speed": speed, "scenarios": {"a": {}, "b": {}},
+            "added_latency": {"Wait for build": {"median_seconds": build},
+                              "Wait while baking": {"median_seconds": bake}}}
+
+
+def test_the_slow_clock_latency_is_the_headline_and_the_loop_per_poll_design_is_compared():
+    scenario = {"transitions": 24.0, "lambda_invocations": 16.0, "cost_usd": 0.0024, "codepipeline_v2_usd": 0.024}
+    before_scenario = {"transitions": 55.0, "lambda_invocations": 27.0, "cost_usd": 0.0031}
+    demo = {"scenarios": {report.HEADLINE_SCENARIO: scenario}, "speed": 60.0,
+            "added_latency": {"Wait for build": {"median_seconds": 2.5}}}
+    latency = {**_latency(6.0, 0.5, 0.4),
+               "before": {"latency": _latency(6.0, 7.5, 14.0),
+                          "demo": {"speed": 60.0, "scenarios": {report.HEADLINE_SCENARIO: before_scenario}}}}
+    summary = report.summary({"demo": demo, "latency": latency, "speed": 60.0})
+    assert summary["added_latency_seconds"] == {"Wait for build": 0.5, "Wait while baking": 0.4}
+    assert summary["added_latency_clock_speed"] == 6.0
+    assert summary["added_latency_seconds_at_demo_speed"] == {"Wait for build": 2.5}
+    assert summary["before_polling_change"]["transitions_per_deployment"] == 55.0
+    assert summary["before_polling_change"]["added_latency_seconds"]["Wait while baking"] == 14.0
+
+    lines = report._improvement(latency, latency["before"], {**demo, "runs": 2})
+    assert "| Wait for build | 7.50 | 0.50 | 15x |" in lines
+    assert any(line.startswith(f"| {report.HEADLINE_SCENARIO} | 55 | 24 | 27 | 16 |") for line in lines), lines
