@@ -64,6 +64,11 @@ class GheApi:
             return None
         return base64.b64decode(content.get("content", ""))
 
+    def compare(self, repository: str, base: str, head: str) -> str:
+        """How ``head`` relates to ``base``: "ahead", "behind", "identical" or "diverged"."""
+        answer = self._request("GET", f"/repos/{repository}/compare/{quote(base)}...{quote(head)}")
+        return str(answer.get("status")) if isinstance(answer, dict) else "unknown"
+
     def create_status(
         self, repository: str, sha: str, state: str, description: str, target_url: str | None, context: str
     ) -> None:

@@ -188,6 +188,7 @@ class Document(Piece):
 
     source: Literal["ghe", "s3"]
     event: dict[str, Any]
+    replay_of: str | None = None  # the execution `stepdeploy replay` ran again: deploys its commit on purpose
     request: DeploymentRequest | None = None
     lock: LockInfo | None = None
     build: BuildInfo | None = None

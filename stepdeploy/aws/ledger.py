@@ -260,6 +260,18 @@ class Ledger:
                 raise
         return True
 
+    def commits_ahead_candidates(self, stack: str, repository: str) -> list[str]:
+        """Commits of ``repository`` that are newer than a request for ``stack`` could be: the newest one
+        registered for the stack (superseded mode) and the last one deployed to it."""
+        commits: list[str] = []
+        latest = self.table.get_item(Key={"pk": f"stack#{stack}", "sk": "latest"}).get("Item")
+        if latest and latest.get("commit"):
+            commits.append(str(latest["commit"]))
+        deployed = next((r for r in self.releases_of(stack) if r.get("outcome") == "Deployed"), None)
+        if deployed and deployed.get("repository") == repository and deployed.get("commit"):
+            commits.append(str(deployed["commit"]))
+        return list(dict.fromkeys(commits))
+
     def latest_releases(self) -> list[dict[str, Any]]:
         items = self.table.query(KeyConditionExpression="pk = :p", ExpressionAttributeValues={":p": "releases"})
         return [_plain(i) for i in items["Items"]]

@@ -871,6 +871,7 @@ class _ApiApp:
                 Rule(f"{repo}/commits/<path:ref>/statuses", endpoint="list_statuses", methods=["GET"]),
                 Rule(f"{repo}/commits/<path:ref>/status", endpoint="combined_status", methods=["GET"]),
                 Rule(f"{repo}/commits/<path:ref>", endpoint="commit", methods=["GET"]),
+                Rule(f"{repo}/compare/<path:basehead>", endpoint="compare", methods=["GET"]),
                 Rule(f"{repo}/statuses/<path:ref>", endpoint="list_statuses", methods=["GET"]),
                 Rule(f"{repo}/statuses/<path:ref>", endpoint="create_status", methods=["POST"]),
                 Rule(f"{repo}/deployments", endpoint="list_deployments", methods=["GET"]),
@@ -983,6 +984,33 @@ class _ApiApp:
             "download_url": f"{ghe.web_base}/raw/{owner}/{repo}/{ref}/{path}" if kind == "file" else None,
             "_links": {"self": url, "git": git_url, "html": html},
         }
+
+    def _compare(self, request: Request, owner: str, repo: str, basehead: str, **_: Any) -> Response:
+        """How ``head`` relates to ``base`` (GitHub's compare: ahead, behind, identical or diverged)."""
+        base_ref, separator, head_ref = basehead.partition("...")
+        if not separator:
+            return _error(404, "Not Found")
+        ghe = self.ghe
+        base, head = ghe.resolve(owner, repo, base_ref), ghe.resolve(owner, repo, head_ref)
+        if base is None or head is None:
+            return _error(404, f"No common ancestor between {base_ref} and {head_ref}." if base and head else
+                          f"Not Found: {base_ref if base is None else head_ref}")
+        git_dir = ghe._require_repo(owner, repo)
+        behind_by, ahead_by = (int(n) for n in _git(git_dir, "rev-list", "--left-right", "--count",
+                                                     f"{base}...{head}").split())
+        status = ("identical" if not ahead_by and not behind_by else "ahead" if not behind_by
+                  else "behind" if not ahead_by else "diverged")
+        merge_base = _git(git_dir, "merge-base", base, head, check=False).strip()
+        api = f"{ghe.api_base}/repos/{owner}/{repo}"
+        return _json({
+            "url": f"{api}/compare/{basehead}",
+            "status": status,
+            "ahead_by": ahead_by,
+            "behind_by": behind_by,
+            "total_commits": ahead_by,
+            "base_commit": {"sha": base, "url": f"{api}/commits/{base}"},
+            "merge_base_commit": {"sha": merge_base, "url": f"{api}/commits/{merge_base}"} if merge_base else None,
+        })
 
     def _commit(self, request: Request, owner: str, repo: str, ref: str, **_: Any) -> Response:
         ghe = self.ghe

@@ -4,18 +4,65 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from aws_lambda_powertools import Logger
+
 from stepdeploy.aws.executions import execution_is_running
 from stepdeploy.aws.ledger import ledger
+from stepdeploy.aws.secrets import secret_value
+from stepdeploy.errors import ServiceThrottled, ServiceUnavailable, Superseded
+from stepdeploy.ghe_api import GheApi, GheError
 from stepdeploy.ghe_deployments import Where, report_started
 from stepdeploy.metrics import deployment_started
-from stepdeploy.models import Document, ExecutionContext, LockInfo, iso
+from stepdeploy.models import DeploymentRequest, Document, ExecutionContext, LockInfo, iso
 from stepdeploy.settings import settings
+
+logger = Logger(service="stepdeploy", child=True)
+
+
+def newer_commit_including(request: DeploymentRequest, candidates: list[str], api: GheApi) -> str | None:
+    """A candidate commit that already contains the request's commit (the request is its ancestor)."""
+    for commit in candidates:
+        if commit == request.commit:
+            continue
+        try:
+            relation = api.compare(str(request.repository), base=str(request.commit), head=commit)
+        except (GheError, ServiceUnavailable, ServiceThrottled) as exc:
+            logger.warning("cannot compare commits on GHE; not checking whether this push is outdated",
+                           extra={"candidate": commit, "problem": str(exc)})
+            continue
+        if relation == "ahead":
+            return commit
+    return None
+
+
+def refuse_an_outdated_push(document: Document, request: DeploymentRequest) -> None:
+    """A push delivered late (a redelivery, a reordered burst) must not take a target back to an older
+    commit: if what is deployed, or the newest push registered for the target, already includes this
+    commit, this execution is superseded. A replay deploys an older commit on purpose and is not checked."""
+    if request.source != "ghe" or not request.commit or not request.repository or document.replay_of:
+        return
+    candidates = ledger().commits_ahead_candidates(request.stack, request.repository)
+    if not candidates:
+        return
+    try:
+        api = GheApi(settings().ghe_api_url, secret_value(settings().ghe_token_secret_arn) or "")
+    except Exception as exc:  # noqa: BLE001 - a check that cannot run must not stop a deployment
+        logger.warning("no GHE token; not checking whether this push is outdated", extra={"problem": str(exc)})
+        return
+    newer = newer_commit_including(request, candidates, api)
+    if newer is not None:
+        raise Superseded(
+            f"superseded by commit {newer[:7]}, pushed after {request.short_commit} and already including it; "
+            f"this push was delivered late. To deploy {request.short_commit} anyway: stepdeploy replay --commit "
+            f"{request.short_commit} <execution>"
+        )
 
 
 def acquire_lock(document: Document, execution: ExecutionContext) -> LockInfo:
     request = document.require_request()
     target = request.target
     assert target is not None
+    refuse_an_outdated_push(document, request)
     item = ledger().acquire_lock(
         stack=target.stack,
         owner=execution.id,

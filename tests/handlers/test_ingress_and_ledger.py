@@ -214,3 +214,32 @@ def test_record_failure_writes_ledger_and_frees_lock(orchestrator):
     releases = ledger().releases_of("sample-prod")
     assert len(releases) == 1 and releases[0]["error"] == "BuildFailed"
     assert ledger().latest_releases()[0]["outcome"] == "BuildFailed"
+
+
+@pytest.mark.parametrize("replay", [False, True])
+def test_acquire_lock_refuses_a_push_older_than_the_deployed_commit_unless_replayed(orchestrator, monkeypatch, replay):
+    from stepdeploy.aws.ledger import ledger
+    from stepdeploy.ghe_api import GheApi
+
+    event = load_event("acquire_lock")
+    older = event["document"]["request"]["commit"]
+    deployed = "d" * 40
+    ledger().record_release({"stack": "sample-prod", "execution_arn": "arn:aws:states:us-east-1:1:execution:x:newer",
+                             "execution_name": "newer", "started_at": "2026-11-23T18:00:00Z",
+                             "repository": "platform/sample-app", "commit": deployed, "outcome": "Deployed"})
+    asked = []
+
+    def compare(self, repository, base, head):
+        asked.append((repository, base, head))
+        return "ahead"  # the deployed commit is ahead of (contains) this push's commit
+
+    monkeypatch.setattr(GheApi, "compare", compare)
+    if replay:
+        event["document"]["replay_of"] = "arn:aws:states:us-east-1:1:execution:x:older"
+        out = load_handler("acquire_lock").handler(event, Context())
+        assert out["lock"]["owner"] == event["execution"]["Id"] and asked == []
+        return
+    with pytest.raises(Superseded, match=f"superseded by commit ddddddd, pushed after {older[:7]}.*delivered late"):
+        load_handler("acquire_lock").handler(event, Context())
+    assert asked == [("platform/sample-app", older, deployed)]
+    assert ledger().lock_holder("sample-prod") is None  # nothing taken

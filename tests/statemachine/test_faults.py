@@ -73,6 +73,24 @@ def test_transient_faults_are_absorbed_by_retry(machine: Machine, function: str)
     assert all(e["taskFailedEventDetails"]["error"] == "Lambda.TooManyRequestsException" for e in failed_attempts)
 
 
+def test_an_invocation_that_times_out_is_retried(machine: Machine) -> None:
+    lam = machine.cloud.client("lambda")
+    function = machine.function("PublishVersionsFunction")
+    timeout = lam.get_function_configuration(FunctionName=function)["Timeout"]
+    lam.update_function_configuration(FunctionName=function, Timeout=2)  # so that the hang is short
+    lambda_runtime.inject_fault(function, "timeout", times=1)
+    try:
+        arn = machine.upload("timed-out-once")
+        described = machine.finish(arn)
+    finally:
+        lambda_runtime.clear_faults()
+        lam.update_function_configuration(FunctionName=function, Timeout=timeout)
+    assert described["status"] == "SUCCEEDED", described.get("cause")
+    events = machine.sfn.get_execution_history(executionArn=arn, maxResults=1000)["events"]
+    failed = [e["taskFailedEventDetails"]["error"] for e in events if e["type"] == "TaskFailed"]
+    assert failed == ["Sandbox.Timedout"]
+
+
 def test_a_persistent_fault_fails_cleanly_then_redrive_ends_like_a_clean_run(machine: Machine) -> None:
     function = machine.function("PublishVersionsFunction")
     lam = machine.cloud.client("lambda")

@@ -15,7 +15,18 @@ from typing import Any
 import pytest
 
 from stepdeploy.aws.ledger import Ledger
-from stepdeploy.demo import GREETER_V2, SAMPLE_APP, STACK, Demo, sample_app_on_local_cloud
+from stepdeploy.demo import (
+    BRANCH,
+    GREETER_V2,
+    OWNER,
+    REPO,
+    SAMPLE_APP,
+    STACK,
+    Demo,
+    commit,
+    git,
+    sample_app_on_local_cloud,
+)
 from stepdeploy.localcloud import lambda_runtime
 from stepdeploy.localcloud.cloud import LocalCloud
 
@@ -243,3 +254,23 @@ def test_a_failure_while_recording_still_fails_the_execution(machine: Machine, r
     assert described["error"] == "InjectedFault"
     assert path[-2:] == [record_state, "Deployment failed"]
 
+
+
+def test_a_push_delivered_after_a_newer_one_was_deployed_does_not_take_the_stack_back(machine: Machine) -> None:
+    demo, ghe = machine.demo, machine.cloud.ghe
+    older = commit(demo.worktree, "Older change", {"greeter/app.py": GREETER_V2.replace("Welcome back.", "older")})
+    older_payload = ghe.push_payload(ghe.push(demo.worktree, OWNER, REPO, BRANCH))  # pushed; delivery lost
+    newer_arn = demo.push("Newer change", {"greeter/app.py": GREETER_V2.replace("Welcome back.", "newer")})
+    newer = machine.finish(newer_arn)
+    assert newer["status"] == "SUCCEEDED", newer.get("cause")
+    deployed_version = demo.alias_versions()["GreeterFunction"]
+
+    status, body, _ = ghe.deliver(machine.cloud.webhook_url, older_payload, machine.cloud.webhook_secret)
+    assert status == 202, body
+    late = machine.finish(demo.new_execution())
+    assert late["status"] == "SUCCEEDED"
+    assert machine.path(late["executionArn"])[-2:] == ["Record superseded", "Superseded"]
+    cause = json.loads(late["output"])["error"]["Cause"]
+    newer_commit = git(demo.worktree, "rev-parse", "HEAD")
+    assert f"superseded by commit {newer_commit[:7]}, pushed after {older[:7]}" in cause, cause
+    assert demo.alias_versions()["GreeterFunction"] == deployed_version

@@ -34,3 +34,16 @@ def test_every_terminal_error_is_caught_and_no_retryable_one_is():
         assert terminal <= caught, name
         assert not caught & {cls.__name__ for cls in RETRYABLE_ERRORS}, name
         assert {"ServiceThrottled", "ServiceUnavailable"} <= retried, name
+
+
+def test_a_timed_out_invocation_is_retried_except_where_a_timeout_is_the_answer():
+    # Tasks are idempotent, so a hung invocation is tried again; at "Wait for approval" a time-out means
+    # nobody answered, which the Catch turns into a rejection.
+    for name, state in ASL["States"].items():
+        if state["Type"] != "Task":
+            continue
+        retried = {e for retrier in state["Retry"] for e in retrier["ErrorEquals"]}
+        if state["Resource"].endswith(".waitForTaskToken"):
+            assert "States.Timeout" not in retried, name
+        else:
+            assert {"Sandbox.Timedout", "States.Timeout"} <= retried, name
