@@ -264,6 +264,7 @@ def scenarios(demo: Demo) -> list[dict[str, Any]]:
 @contextlib.contextmanager
 def sample_app_on_local_cloud(
     prefix: str = "stepdeploy-demo-", *, speed: float = 60.0, console: Console | None = None, live: bool = False,
+    make_demo: Callable[[LocalCloud, Path, Console, bool], Demo] = Demo,
 ) -> Iterator[Demo]:
     """A started local cloud and a fresh git worktree of the sample app, both removed afterwards (and the
     process's clock back at its speed)."""
@@ -278,7 +279,7 @@ def sample_app_on_local_cloud(
         worktree = root / "sample-app"
         shutil.copytree(SAMPLE_APP, worktree)
         git(worktree, "init", "-q", "-b", BRANCH)
-        demo = Demo(cloud, worktree, console or Console(quiet=True), live)
+        demo = make_demo(cloud, worktree, console or Console(quiet=True), live)
         yield demo
     finally:
         if demo is not None and demo.traffic:

@@ -17,9 +17,7 @@ from __future__ import annotations
 
 import io
 import json
-import shutil
 import sys
-import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -33,7 +31,7 @@ from stepdeploy.bench import history, pricing, waits
 from stepdeploy.bench.invocations import Recorder, recording
 from stepdeploy.bench.services import ACCELERATED, ChangeSetWatcher, Phase, ServiceReader
 from stepdeploy.bench.stats import median
-from stepdeploy.demo import BRANCH, GREETER_V2, SAMPLE_APP, Demo, git, scenarios
+from stepdeploy.demo import GREETER_V2, SAMPLE_APP, Demo, sample_app_on_local_cloud, scenarios
 from stepdeploy.localcloud.cloud import PROJECT_ROOT, LocalCloud
 
 ASL_PATH = PROJECT_ROOT / "statemachines" / "deploy.asl.json"
@@ -204,37 +202,30 @@ def run_once(
     asl = load_asl()  # before a minute is spent: fail now if the state names changed
     waiting_logical = waits.waiting_functions(asl)
     console = Console(file=io.StringIO(), width=120)
-    root = Path(tempfile.mkdtemp(prefix="stepdeploy-bench-demo-"))
     started = time.monotonic()
-    cloud = LocalCloud(root / "cloud", speed=speed)
-    demo: MeasuredDemo | None = None
     measured: list[dict[str, Any]] = []
+    measuring_seconds = 0.0
     change_sets = ChangeSetWatcher()
-    with recording() as recorder:
+
+    def measured_demo(cloud: LocalCloud, worktree: Path, _console: Console, _live: bool) -> MeasuredDemo:
+        return MeasuredDemo(cloud, worktree, console, speed, change_sets)
+
+    with recording() as recorder, sample_app_on_local_cloud("stepdeploy-bench-demo-", speed=speed,
+                                                            make_demo=measured_demo) as demo:
+        assert isinstance(demo, MeasuredDemo) and demo.cloud.orchestrator is not None
+        if prepare is not None:
+            prepare(demo.cloud)
+        change_sets.start()
         try:
-            cloud.start()
-            if prepare is not None:
-                prepare(cloud)
-            change_sets.start()
-            worktree = root / "sample-app"
-            shutil.copytree(SAMPLE_APP, worktree)
-            git(worktree, "init", "-q", "-b", BRANCH)
-            demo = MeasuredDemo(cloud, worktree, console, speed, change_sets)
-            try:
-                script(demo)
-            finally:
-                if demo.traffic:
-                    demo.traffic.stop()
+            script(demo)
             clock = time.monotonic()
-            assert cloud.orchestrator is not None
-            functions = {physical: logical for logical, physical in cloud.orchestrator.resources.items() if physical}
+            resources = demo.cloud.orchestrator.resources
+            functions = {physical: logical for logical, physical in resources.items() if physical}
             measured = [measure_scenario(r, recorder, functions, waiting_logical, speed) for r in demo.records]
-            demo.measuring_seconds += time.monotonic() - clock
+            measuring_seconds = demo.measuring_seconds + time.monotonic() - clock
         finally:
             change_sets.stop()
-            cloud.stop()
-            shutil.rmtree(root, ignore_errors=True)
-    wall = time.monotonic() - started - (demo.measuring_seconds if demo else 0.0)
+    wall = time.monotonic() - started - measuring_seconds
     for scenario in measured:
         print(f"  {scenario['name']}: {scenario['status']} transitions={scenario['transitions']} "
               f"lambda={scenario['lambda_invocations']} ${scenario['cost']['total_usd']:.6f}", file=log)

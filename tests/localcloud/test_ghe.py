@@ -341,6 +341,32 @@ def test_commit_endpoint(api: Client, worktree: Path) -> None:
     assert api.get("/repos/acme/app/commits/no-such-ref", headers=AUTH).status_code == 422
 
 
+def test_compare_says_how_head_relates_to_base(api: Client, ghe: LocalGHE, worktree: Path) -> None:
+    first, head = git(worktree, "rev-parse", "HEAD~1"), git(worktree, "rev-parse", "HEAD")
+    git(worktree, "checkout", "-q", "-b", "side", first)
+    (worktree / "side.txt").write_text("side\n")
+    git(worktree, "add", "-A")
+    git(worktree, "commit", "-q", "-m", "side")
+    ghe.push(worktree, "acme", "app", "side")
+    side = git(worktree, "rev-parse", "HEAD")
+
+    def compare(base: str, other: str) -> dict[str, Any]:
+        answer = api.get(f"/repos/acme/app/compare/{base}...{other}", headers=AUTH)
+        assert answer.status_code == 200, answer.data
+        return dict(answer.get_json())
+
+    ahead = compare(first, head)
+    assert (ahead["status"], ahead["ahead_by"], ahead["behind_by"]) == ("ahead", 1, 0)
+    assert ahead["merge_base_commit"]["sha"] == first
+    assert compare(head, first)["status"] == "behind"
+    assert compare("main", head[:10])["status"] == "identical"
+    diverged = compare("main", "side")
+    assert (diverged["status"], diverged["ahead_by"], diverged["behind_by"]) == ("diverged", 1, 1)
+    assert diverged["merge_base_commit"]["sha"] == first
+    assert api.get(f"/repos/acme/app/compare/{first}...{'f' * 40}", headers=AUTH).status_code == 404
+    assert side != head
+
+
 def test_commit_statuses_are_recorded_listed_combined_and_persisted(api: Client, ghe: LocalGHE, worktree: Path) -> None:
     head = git(worktree, "rev-parse", "HEAD")
     created = api.post(
