@@ -43,17 +43,22 @@ def test_the_slow_clock_latency_is_the_headline_and_the_loop_per_poll_design_is_
     scenario = {"transitions": 24.0, "lambda_invocations": 16.0, "cost_usd": 0.0024, "codepipeline_v2_usd": 0.024}
     before_scenario = {"transitions": 55.0, "lambda_invocations": 27.0, "cost_usd": 0.0031}
     demo = {"scenarios": {report.HEADLINE_SCENARIO: scenario}, "speed": 60.0,
-            "added_latency": {"Wait for build": {"median_seconds": 2.5}}}
+            "added_latency": {"Wait for build": {"median_seconds": 2.5},
+                              "Wait for traffic shift": {"median_seconds": 1.0,
+                                                         "by_scenario": {report.HEADLINE_SCENARIO: 0.8}}}}
     latency = {**_latency(6.0, 0.5, 0.4),
                "before": {"latency": _latency(6.0, 7.5, 14.0),
-                          "demo": {"speed": 60.0, "scenarios": {report.HEADLINE_SCENARIO: before_scenario}}}}
+                          "demo": {"speed": 60.0, "scenarios": {report.HEADLINE_SCENARIO: before_scenario},
+                                   "added_latency": {"Wait for traffic shift": {
+                                       "by_scenario": {report.HEADLINE_SCENARIO: 16.0}}}}}}
     summary = report.summary({"demo": demo, "latency": latency, "speed": 60.0})
     assert summary["added_latency_seconds"] == {"Wait for build": 0.5, "Wait while baking": 0.4}
     assert summary["added_latency_clock_speed"] == 6.0
-    assert summary["added_latency_seconds_at_demo_speed"] == {"Wait for build": 2.5}
+    assert summary["added_latency_seconds_at_demo_speed"]["Wait for build"] == 2.5
     assert summary["before_polling_change"]["transitions_per_deployment"] == 55.0
     assert summary["before_polling_change"]["added_latency_seconds"]["Wait while baking"] == 14.0
 
     lines = report._improvement(latency, latency["before"], {**demo, "runs": 2})
     assert "| Wait for build | 7.50 | 0.50 | 15x |" in lines
+    assert "| Wait for traffic shift | 16 | 0.80 |" in lines
     assert any(line.startswith(f"| {report.HEADLINE_SCENARIO} | 55 | 24 | 27 | 16 |") for line in lines), lines
