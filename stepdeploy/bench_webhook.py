@@ -1,16 +1,11 @@
-"""Figures for the webhook: time per request (in process, against moto) and cold-start import time.
+"""The webhook's time per request, in process against moto (``make bench`` runs it: stepdeploy.bench.functions).
 
-``measure()`` returns them as a dict; ``python -m stepdeploy.bench_webhook`` prints it as JSON.
 moto is a development dependency: it is imported only when measuring, never by the Lambda layer.
 
 - Per request: the real handler (functions/webhook/app.py) with moto standing in for Secrets
   Manager, DynamoDB and EventBridge, so the figure is our code plus boto3's request building and
   moto's in-process answer, without network latency. Accepted pushes (each a new delivery of a new
   commit: signature, ledger write, publish, ledger update) and refused ones (bad signature).
-- Cold import: ``python -X importtime -c "import app"`` in functions/webhook with the project on the
-  path: the cumulative time of ``app`` (what the interpreter imported anyway at start-up is not
-  counted); median of several runs. Once with the bytecode cache, once
-  compiling every module from source (an empty PYTHONPYCACHEPREFIX), as a layer without .pyc files.
 """
 
 from __future__ import annotations
@@ -18,9 +13,6 @@ from __future__ import annotations
 import json
 import os
 import statistics
-import subprocess
-import sys
-import tempfile
 import time
 import uuid
 from collections.abc import Iterator
@@ -44,7 +36,7 @@ _ENVIRONMENT = {
     "POWERTOOLS_TRACE_DISABLED": "true",
     "POWERTOOLS_LOG_LEVEL": "ERROR",
 }
-FUNCTION_ENVIRONMENT = _ENVIRONMENT  # what a function may read at import; `make bench` imports every function
+FUNCTION_ENVIRONMENT = _ENVIRONMENT  # what a function may read at import; stepdeploy.bench imports every function
 
 
 
@@ -137,13 +129,9 @@ def request_times(requests: int = 300) -> dict[str, Any]:
     from moto import mock_aws
 
     with _environment(_ENVIRONMENT), mock_aws():
-        boto3.client("dynamodb").create_table(
-            TableName=_ENVIRONMENT["TABLE_NAME"],
-            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
-                                  {"AttributeName": "sk", "AttributeType": "S"}],
-            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-            BillingMode="PAY_PER_REQUEST",
-        )
+        from stepdeploy.aws.ledger import create_ledger_table
+
+        create_ledger_table(boto3.client("dynamodb"), _ENVIRONMENT["TABLE_NAME"])
         boto3.client("events").create_event_bus(Name=_ENVIRONMENT["EVENT_BUS_NAME"])
         arn = boto3.client("secretsmanager").create_secret(Name="bench-webhook", SecretString=SECRET)["ARN"]
         os.environ["WEBHOOK_SECRET_ARN"] = arn
@@ -177,43 +165,3 @@ def request_times(requests: int = 300) -> dict[str, Any]:
         "accepted": _summary(accepted),
         "refused": _summary(refused),
     }
-
-
-def _import_ms(pycache_prefix: str | None) -> float:
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "POWERTOOLS_TRACE_DISABLED": "true"}
-    if pycache_prefix:
-        env["PYTHONPYCACHEPREFIX"] = pycache_prefix
-    run = subprocess.run(
-        [sys.executable, "-X", "importtime", "-c", "import app"],
-        cwd=WEBHOOK_DIR, env=env, capture_output=True, text=True, check=True,
-    )
-    for line in run.stderr.splitlines():
-        _, _, rest = line.partition("|")
-        cumulative, _, name = rest.partition("|")
-        if name.rstrip() == " app":  # the top-level line: everything app.py imports, nested
-            return int(cumulative) / 1000
-    raise RuntimeError(f"python -X importtime printed no line for app: {run.stderr[-500:]}")
-
-
-def import_times(runs: int = 5) -> dict[str, Any]:
-    """Cold import of functions/webhook/app.py: median over ``runs`` fresh interpreters."""
-    _import_ms(None)  # write the bytecode cache
-    cached = [_import_ms(None) for _ in range(runs)]
-    from_source = []
-    for _ in range(runs):
-        with tempfile.TemporaryDirectory(prefix="bench-pycache-") as empty:
-            from_source.append(_import_ms(empty))
-    return {
-        "runs": runs,
-        "cold_import_ms": round(statistics.median(cached), 1),
-        "cold_import_ms_from_source": round(statistics.median(from_source), 1),
-    }
-
-
-def measure(requests: int = 300, import_runs: int = 5) -> dict[str, Any]:
-    """Every figure: ``{"webhook_request": {...}, "webhook_import": {...}}``."""
-    return {"webhook_request": request_times(requests), "webhook_import": import_times(import_runs)}
-
-
-if __name__ == "__main__":
-    print(json.dumps(measure(), indent=2))

@@ -52,6 +52,17 @@ def _to_dynamo(value: Any) -> Any:
     return value
 
 
+def create_ledger_table(dynamodb: Any, table_name: str) -> None:
+    """The ledger's table as template.yaml declares it (pk, sk; on demand): for moto in tests and benchmarks."""
+    dynamodb.create_table(
+        TableName=table_name,
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
+                              {"AttributeName": "sk", "AttributeType": "S"}],
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+
+
 class Ledger:
     def __init__(self, table_name: str, dynamodb_resource: Any = None) -> None:
         resource = dynamodb_resource

@@ -152,7 +152,7 @@ def measure_scenario(
     }
 
 
-# The design before in-invocation polling (commit 88f34a3): each Check polled once and the state machine
+# The design that in-invocation polling replaced (in commit 88f34a3): each Check polled once and the state machine
 # looped through a Wait state of these seconds. Reproduced on the same cloud to measure what changed.
 LOOP_PER_POLL_WAIT_SECONDS = {"Wait for build": 15, "Wait for change set": 5, "Wait for stack": 10,
                               "Wait for traffic shift": 30, "Wait while baking": 30}

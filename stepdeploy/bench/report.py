@@ -285,7 +285,7 @@ def _improvement(now_latency: dict[str, Any], before: dict[str, Any], now_demo: 
     lines = [
         "## What was changed, and what it gained",
         "",
-        "Before (commit 88f34a3), each Check task called its service once and the state machine looped "
+        "Before commit 88f34a3, each Check task called its service once and the state machine looped "
         f"through a Wait state ({waits_before}): every poll cost a Lambda invocation and three state "
         "transitions (Check, Choice, Wait), so a deployment cost transitions in proportion to how long its "
         "build, change set, stack update, canary and bake took, and the pipeline noticed a completion on "

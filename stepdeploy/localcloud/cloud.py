@@ -158,23 +158,15 @@ class LocalCloud:
     def webhook_url(self) -> str:
         return str(self.server.webhook_url)
 
+    def _connection(self) -> dict[str, str]:
+        return {"endpoint_url": self.url, "region_name": endpoint.REGION,
+                "aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
+
     def client(self, service: str) -> Any:
-        return boto3.client(
-            service,
-            endpoint_url=self.url,
-            region_name=endpoint.REGION,
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",
-        )
+        return boto3.client(service, **self._connection())
 
     def resource(self, service: str) -> Any:
-        return boto3.resource(
-            service,
-            endpoint_url=self.url,
-            region_name=endpoint.REGION,
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",
-        )
+        return boto3.resource(service, **self._connection())
 
     @property
     def webhook_secret(self) -> str:

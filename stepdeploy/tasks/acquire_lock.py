@@ -19,13 +19,28 @@ from stepdeploy.settings import settings
 logger = Logger(service="stepdeploy", child=True)
 
 
+# How two commits relate never changes: a warm container asks GHE once per pair, however often Acquire
+# lock is retried while it waits for the lock.
+_relations: dict[tuple[str, str, str, str], str] = {}
+MAX_REMEMBERED_RELATIONS = 1024
+
+
+def _relation(api: GheApi, repository: str, base: str, head: str) -> str:
+    key = (getattr(api, "api_url", ""), repository, base, head)
+    if key not in _relations:
+        if len(_relations) >= MAX_REMEMBERED_RELATIONS:
+            _relations.clear()
+        _relations[key] = api.compare(repository, base=base, head=head)
+    return _relations[key]
+
+
 def newer_commit_including(request: DeploymentRequest, candidates: list[str], api: GheApi) -> str | None:
     """A candidate commit that already contains the request's commit (the request is its ancestor)."""
     for commit in candidates:
         if commit == request.commit:
             continue
         try:
-            relation = api.compare(str(request.repository), base=str(request.commit), head=commit)
+            relation = _relation(api, str(request.repository), str(request.commit), commit)
         except (GheError, ServiceUnavailable, ServiceThrottled) as exc:
             logger.warning("cannot compare commits on GHE; not checking whether this push is outdated",
                            extra={"candidate": commit, "problem": str(exc)})

@@ -13,6 +13,8 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from stepdeploy.aws.ledger import create_ledger_table
+
 ROOT = Path(__file__).resolve().parents[2]
 EVENTS = ROOT / "events"
 
@@ -71,13 +73,7 @@ def orchestrator(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
     secrets.clear_cache()
     with mock_aws():
         dynamodb = boto3.client("dynamodb")
-        dynamodb.create_table(
-            TableName=env["TABLE_NAME"],
-            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
-                                  {"AttributeName": "sk", "AttributeType": "S"}],
-            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-            BillingMode="PAY_PER_REQUEST",
-        )
+        create_ledger_table(dynamodb, env["TABLE_NAME"])
         boto3.client("s3").create_bucket(Bucket=env["ARTIFACT_BUCKET"])
         boto3.client("events").create_event_bus(Name=env["EVENT_BUS_NAME"])
         sm = boto3.client("secretsmanager")

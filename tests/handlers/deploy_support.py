@@ -17,6 +17,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from stepdeploy.aws.ledger import create_ledger_table
 from stepdeploy.models import iso
 
 from .conftest import Context, load_event, load_handler
@@ -123,15 +124,7 @@ def deploy_aws_fixture(monkeypatch: pytest.MonkeyPatch) -> Iterator[DeployAws]:
     ledger.ledger.cache_clear()
     with mock_aws():
         # Every task that changes the stack renews the stack's lock in the ledger table first.
-        boto3.client("dynamodb", region_name=REGION).create_table(
-            TableName=env["TABLE_NAME"],
-            AttributeDefinitions=[
-                {"AttributeName": "pk", "AttributeType": "S"},
-                {"AttributeName": "sk", "AttributeType": "S"},
-            ],
-            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-            BillingMode="PAY_PER_REQUEST",
-        )
+        create_ledger_table(boto3.client("dynamodb", region_name=REGION), env["TABLE_NAME"])
         boto3.client("s3", region_name=REGION).create_bucket(Bucket=ARTIFACT_BUCKET)
         role = boto3.client("iam", region_name=REGION).create_role(
             RoleName="sample-function", AssumeRolePolicyDocument="{}"

@@ -1028,7 +1028,7 @@ def test_list_executions_status_filter(sfn: Any) -> None:
 
 
 def test_executions_of_one_definition_share_its_parse_but_not_their_retry_counts(
-    sfn: Any, lambdas: FakeLambdas
+    sfn: Any, lambdas: FakeLambdas, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from stepdeploy.localcloud.sfn import parse_cache
 
@@ -1048,8 +1048,15 @@ def test_executions_of_one_definition_share_its_parse_but_not_their_retry_counts
                                     Retry=[{"ErrorEquals": ["Transient"], "IntervalSeconds": 1, "MaxAttempts": 2,
                                             "BackoffRate": 1.0}])},
     }
-    arn = create_machine(sfn, definition)
-    parses_before = len(parse_cache._programs)
+    arn = create_machine(sfn, definition)  # CreateStateMachine parses to validate; then count the executions'
+    parses: list[str] = []
+    parse = parse_cache.AmazonStateLanguageParser.parse
+
+    def counted(definition: str) -> Any:
+        parses.append(definition)
+        return parse(definition)
+
+    monkeypatch.setattr(parse_cache.AmazonStateLanguageParser, "parse", staticmethod(counted))
     started = [sfn.start_execution(stateMachineArn=arn, input=json.dumps({"who": who}))["executionArn"]
                for who in ("a", "b", "c")]
     described = [wait_until_closed(sfn, execution, timeout=10) for execution in started]
@@ -1057,4 +1064,4 @@ def test_executions_of_one_definition_share_its_parse_but_not_their_retry_counts
     # Each execution had its own two retries (MaxAttempts 2), though they ran one parsed program.
     assert [d["status"] for d in described] == ["SUCCEEDED"] * 3, [d.get("cause") for d in described]
     assert [json.loads(d["output"])["attempts"] for d in described] == [3, 3, 3]
-    assert len(parse_cache._programs) == parses_before + 1
+    assert len(parses) == 1

@@ -6,9 +6,15 @@ import pytest
 
 from stepdeploy.errors import ServiceUnavailable
 from stepdeploy.models import DeploymentRequest
+from stepdeploy.tasks import acquire_lock
 from stepdeploy.tasks.acquire_lock import newer_commit_including
 
 pytestmark = pytest.mark.unit
+
+
+@pytest.fixture(autouse=True)
+def no_remembered_relations() -> None:
+    acquire_lock._relations.clear()
 
 OLD, NEW, OTHER = "a" * 40, "b" * 40, "c" * 40
 
@@ -46,3 +52,10 @@ def test_the_request_own_commit_is_not_compared_and_an_outage_skips_to_the_next_
     api = Compare({(OLD, NEW): "ahead"})
     assert newer_commit_including(request(), [OLD, OTHER, NEW], api) == NEW  # type: ignore[arg-type]
     assert [head for _, _, head in api.asked] == [OTHER, NEW]
+
+
+def test_a_relation_is_asked_once_however_often_the_lock_is_retried():
+    api = Compare({(OLD, NEW): "behind"})
+    for _ in range(3):
+        assert newer_commit_including(request(), [NEW], api) is None  # type: ignore[arg-type]
+    assert len(api.asked) == 1

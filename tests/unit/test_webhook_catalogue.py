@@ -27,6 +27,7 @@ from hypothesis import strategies as st
 from moto import mock_aws
 
 from stepdeploy import start, webhook
+from stepdeploy.aws.ledger import create_ledger_table
 from stepdeploy.github import (
     WebhookRejected,
     parse_push,
@@ -256,13 +257,7 @@ def environment() -> Iterator[Pipeline]:
             patch.setenv(key, value)
         patch.delenv("AWS_ENDPOINT_URL", raising=False)
         clear_caches()
-        boto3.client("dynamodb").create_table(
-            TableName=ENVIRONMENT["TABLE_NAME"],
-            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
-                                  {"AttributeName": "sk", "AttributeType": "S"}],
-            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-            BillingMode="PAY_PER_REQUEST",
-        )
+        create_ledger_table(boto3.client("dynamodb"), ENVIRONMENT["TABLE_NAME"])
         events, sqs, sfn = boto3.client("events"), boto3.client("sqs"), boto3.client("stepfunctions")
         events.create_event_bus(Name=BUS)
         secret_arn = boto3.client("secretsmanager").create_secret(Name="webhook", SecretString=SECRET)["ARN"]

@@ -29,14 +29,13 @@ _programs_lock = threading.Lock()
 
 
 def parsed_program(definition: str) -> Any:
+    # Parsing under the lock: executions started together wait for one parse instead of each doing it.
     with _programs_lock:
         program = _programs.get(definition)
-    if program is None:
-        program = AmazonStateLanguageParser.parse(definition)[0]
-        with _programs_lock:
+        if program is None:
             if len(_programs) >= MAX_DEFINITIONS:
                 _programs.pop(next(iter(_programs)))
-            program = _programs.setdefault(definition, program)
+            program = _programs[definition] = AmazonStateLanguageParser.parse(definition)[0]
     return program
 
 
