@@ -17,21 +17,21 @@ setup: $(STAMP)
 
 lint: setup
 	$(BIN)/cfn-lint template.yaml
-	$(BIN)/python -m stepdeploy.asl_lint statemachines/deploy.asl.json --substitutions-from template.yaml
-	$(BIN)/ruff check stepdeploy functions tests
+	$(BIN)/python -m stepdeploy_dev.asl_lint statemachines/deploy.asl.json --substitutions-from template.yaml
+	$(BIN)/ruff check stepdeploy stepdeploy_cli stepdeploy_localcloud stepdeploy_dev functions tests
 
 test: setup
 	mkdir -p build
 	$(BIN)/cfn-lint template.yaml
-	$(BIN)/python -m stepdeploy.asl_lint statemachines/deploy.asl.json --substitutions-from template.yaml
-	$(BIN)/ruff check stepdeploy functions tests
+	$(BIN)/python -m stepdeploy_dev.asl_lint statemachines/deploy.asl.json --substitutions-from template.yaml
+	$(BIN)/ruff check stepdeploy stepdeploy_cli stepdeploy_localcloud stepdeploy_dev functions tests
 	$(BIN)/pytest -q -p no:cacheprovider -n 2 --dist loadfile
 
 demo: setup
 	$(BIN)/stepdeploy demo
 
 bench: setup
-	$(BIN)/python -m stepdeploy.bench
+	$(BIN)/python -m stepdeploy_dev.bench
 
 clean:
 	rm -rf $(VENV) build .pytest_cache
@@ -41,7 +41,6 @@ clean:
 build-StepdeployLayer:
 	mkdir -p "$(ARTIFACTS_DIR)/python"
 	cp -R stepdeploy "$(ARTIFACTS_DIR)/python/"
-	rm -rf "$(ARTIFACTS_DIR)/python/stepdeploy/localcloud" "$(ARTIFACTS_DIR)/python/stepdeploy/cli"
 	find "$(ARTIFACTS_DIR)/python" -name __pycache__ -prune -exec rm -rf {} +
 	if [ -z "$$STEPDEPLOY_LOCAL_BUILD" ]; then \
 	  $(PYTHON) -m pip install --quiet -r requirements/runtime.txt -t "$(ARTIFACTS_DIR)/python" \

@@ -21,7 +21,7 @@ _transitions: set[tuple[str, str]] = set()
 
 
 def record_execution(history_events: list[dict[str, Any]]) -> None:
-    from stepdeploy.asl_lint import execution_coverage
+    from stepdeploy_dev.asl_lint import execution_coverage
 
     states, transitions = execution_coverage(history_events)
     _entered.update(states)
@@ -29,7 +29,7 @@ def record_execution(history_events: list[dict[str, Any]]) -> None:
 
 
 def coverage_report() -> dict[str, Any]:
-    from stepdeploy.asl_lint import definition_transitions
+    from stepdeploy_dev.asl_lint import definition_transitions
 
     definition = json.loads(ASL.read_text())
     all_states = sorted(definition["States"])

@@ -20,10 +20,10 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from stepdeploy.cli.main import app
-from stepdeploy.demo import STACK, Demo, git, sample_app_on_local_cloud
-from stepdeploy.localcloud import lambda_runtime
-from stepdeploy.localcloud.cloud import PROJECT_ROOT, LocalCloud
+from stepdeploy_cli.demo import STACK, Demo, git, sample_app_on_local_cloud
+from stepdeploy_cli.main import app
+from stepdeploy_localcloud import lambda_runtime
+from stepdeploy_localcloud.cloud import PROJECT_ROOT, LocalCloud
 
 pytestmark = pytest.mark.e2e
 

@@ -15,10 +15,10 @@ from pathlib import Path
 import boto3
 import pytest
 
-from stepdeploy.demo import SAMPLE_APP, commit, git
+from stepdeploy_cli.demo import SAMPLE_APP, commit, git
 
 pytestmark = pytest.mark.e2e
-STEPDEPLOY = [sys.executable, "-m", "stepdeploy.cli.main"]
+STEPDEPLOY = [sys.executable, "-m", "stepdeploy_cli.main"]
 
 
 def free_port() -> int:

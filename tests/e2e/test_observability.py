@@ -18,9 +18,18 @@ import pytest
 from typer.testing import CliRunner
 
 from stepdeploy import cfn_yaml
-from stepdeploy.cli.main import app
-from stepdeploy.demo import FAILING_TEST, GREETER_FIXED, GREETER_V2, OWNER, REPO, STACK, git, sample_app_on_local_cloud
-from stepdeploy.localcloud.cloud import PROJECT_ROOT, LocalCloud
+from stepdeploy_cli.demo import (
+    FAILING_TEST,
+    GREETER_FIXED,
+    GREETER_V2,
+    OWNER,
+    REPO,
+    STACK,
+    git,
+    sample_app_on_local_cloud,
+)
+from stepdeploy_cli.main import app
+from stepdeploy_localcloud.cloud import PROJECT_ROOT, LocalCloud
 
 pytestmark = pytest.mark.e2e
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from stepdeploy.demo import STACK, sample_app_on_local_cloud, scenarios
+from stepdeploy_cli.demo import STACK, sample_app_on_local_cloud, scenarios
 
 from ..conftest import record_execution
 

@@ -18,8 +18,8 @@ from werkzeug.middleware.dispatcher import DispatcherMiddleware
 from werkzeug.serving import make_server
 from werkzeug.wrappers import Response
 
-from stepdeploy.demo import commit, git
-from stepdeploy.localcloud.ghe import LocalGHE
+from stepdeploy_cli.demo import commit, git
+from stepdeploy_localcloud.ghe import LocalGHE
 
 from .conftest import Context, load_event, load_handler
 

@@ -11,7 +11,7 @@ import pytest
 from moto.core.config import default_user_config
 from moto.server import ThreadedMotoServer
 
-from stepdeploy.localcloud import endpoint
+from stepdeploy_localcloud import endpoint
 
 
 def free_port() -> int:

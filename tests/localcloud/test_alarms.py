@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 from moto.cloudwatch.models import cloudwatch_backends
 
-from stepdeploy.localcloud import alarms
-from stepdeploy.localcloud.clock import CLOCK
-from stepdeploy.localcloud.endpoint import ACCOUNT_ID, REGION
+from stepdeploy_localcloud import alarms
+from stepdeploy_localcloud.clock import CLOCK
+from stepdeploy_localcloud.endpoint import ACCOUNT_ID, REGION
 
 pytestmark = pytest.mark.localcloud
 

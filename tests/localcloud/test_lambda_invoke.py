@@ -22,8 +22,8 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 from moto import mock_aws
 
-from stepdeploy.localcloud import endpoint, lambda_runtime
-from stepdeploy.localcloud.patches import lambda_invoke
+from stepdeploy_localcloud import endpoint, lambda_runtime
+from stepdeploy_localcloud.patches import lambda_invoke
 
 pytestmark = pytest.mark.localcloud
 

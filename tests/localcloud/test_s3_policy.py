@@ -7,7 +7,7 @@ import json
 import pytest
 from botocore.exceptions import ClientError
 
-from stepdeploy.localcloud.patches import s3_policy
+from stepdeploy_localcloud.patches import s3_policy
 
 pytestmark = pytest.mark.localcloud
 

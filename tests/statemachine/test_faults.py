@@ -10,9 +10,9 @@ import time
 
 import pytest
 
-from stepdeploy.demo import GREETER_V2, SAMPLE_APP
-from stepdeploy.localcloud import lambda_runtime
-from stepdeploy.localcloud.patches import cloudformation
+from stepdeploy_cli.demo import GREETER_V2, SAMPLE_APP
+from stepdeploy_localcloud import lambda_runtime
+from stepdeploy_localcloud.patches import cloudformation
 
 from .test_paths import Machine
 from .test_paths import machine as machine  # noqa: F401 - the module-scoped fixture: a cloud per module

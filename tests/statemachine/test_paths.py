@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from stepdeploy.aws.ledger import Ledger
-from stepdeploy.demo import (
+from stepdeploy_cli.demo import (
     BRANCH,
     GREETER_V2,
     OWNER,
@@ -27,8 +27,8 @@ from stepdeploy.demo import (
     git,
     sample_app_on_local_cloud,
 )
-from stepdeploy.localcloud import lambda_runtime
-from stepdeploy.localcloud.cloud import LocalCloud
+from stepdeploy_localcloud import lambda_runtime
+from stepdeploy_localcloud.cloud import LocalCloud
 
 from ..conftest import record_execution
 

@@ -1,4 +1,4 @@
-"""stepdeploy.asl_lint: one small broken definition per rule, the CLI, and execution coverage."""
+"""stepdeploy_dev.asl_lint: one small broken definition per rule, the CLI, and execution coverage."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from stepdeploy.asl_coverage import coverage_report
-from stepdeploy.asl_lint import LAMBDA_TRANSIENT_ERRORS, execution_coverage, lint_asl, main
+from stepdeploy_dev.asl_coverage import coverage_report
+from stepdeploy_dev.asl_lint import LAMBDA_TRANSIENT_ERRORS, execution_coverage, lint_asl, main
 
 pytestmark = pytest.mark.unit
 

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from stepdeploy.bench import history, waits
+from stepdeploy_dev.bench import history, waits
 
 pytestmark = pytest.mark.unit
 

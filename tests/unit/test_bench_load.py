@@ -4,8 +4,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from stepdeploy.bench.history import LockInterval
-from stepdeploy.bench.load import Push, Repository, allowed_repositories, judge
+from stepdeploy_dev.bench.history import LockInterval
+from stepdeploy_dev.bench.load import Push, Repository, allowed_repositories, judge
 
 pytestmark = pytest.mark.unit
 

@@ -1,7 +1,7 @@
 import pytest
 
-from stepdeploy.bench import pricing
-from stepdeploy.bench.pricing import Action, Invocation
+from stepdeploy_dev.bench import pricing
+from stepdeploy_dev.bench.pricing import Action, Invocation
 
 pytestmark = pytest.mark.unit
 

@@ -1,6 +1,6 @@
 import pytest
 
-from stepdeploy.bench import report
+from stepdeploy_dev.bench import report
 
 pytestmark = pytest.mark.unit
 

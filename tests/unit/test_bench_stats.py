@@ -1,6 +1,6 @@
 import pytest
 
-from stepdeploy.bench.stats import median, percentile, summary
+from stepdeploy_dev.bench.stats import median, percentile, summary
 
 pytestmark = pytest.mark.unit
 

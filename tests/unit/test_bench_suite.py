@@ -2,7 +2,7 @@ from pathlib import Path
 
 import pytest
 
-from stepdeploy.bench import suite
+from stepdeploy_dev.bench import suite
 
 pytestmark = pytest.mark.unit
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from stepdeploy.bench import waits
+from stepdeploy_dev.bench import waits
 
 pytestmark = pytest.mark.unit
 

@@ -10,11 +10,11 @@ import typer
 from botocore.exceptions import ClientError, EndpointConnectionError, NoCredentialsError
 from typer.testing import CliRunner
 
-from stepdeploy.cli.errors import CliError, OperatorGroup, explain
-from stepdeploy.cli.executions import parse_since, trigger_of
-from stepdeploy.cli.recovery import replay_input
-from stepdeploy.cli.releases import choose_release, current_position
-from stepdeploy.watch import state_runs, timeline_rows
+from stepdeploy_cli.errors import CliError, OperatorGroup, explain
+from stepdeploy_cli.executions import parse_since, trigger_of
+from stepdeploy_cli.recovery import replay_input
+from stepdeploy_cli.releases import choose_release, current_position
+from stepdeploy_cli.watch import state_runs, timeline_rows
 
 pytestmark = pytest.mark.unit
 

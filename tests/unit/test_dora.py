@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from stepdeploy.dora import dora_figures, percentile, stack_figures
+from stepdeploy_cli.dora import dora_figures, percentile, stack_figures
 
 pytestmark = pytest.mark.unit
 
@@ -125,8 +125,8 @@ def test_percentile_is_nearest_rank():
 def test_metrics_command_prints_a_row_per_repository_and_stack(monkeypatch):
     from typer.testing import CliRunner
 
-    from stepdeploy.cli import metrics as command
-    from stepdeploy.cli.main import app
+    from stepdeploy_cli import metrics as command
+    from stepdeploy_cli.main import app
 
     now = datetime.now(UTC)
 

@@ -16,7 +16,7 @@ import pytest
 from moto.events.models import EventPattern
 
 from stepdeploy import cfn_yaml, metrics
-from stepdeploy.localcloud.patches.events import render_input_template
+from stepdeploy_localcloud.patches.events import render_input_template
 
 pytestmark = pytest.mark.unit
 

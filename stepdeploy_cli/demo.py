@@ -1,0 +1,298 @@
+"""`stepdeploy demo`: six scenarios against the sample app, on the local cloud, watched live.
+
+Every scenario goes through a real entry point (a signed HTTP push to the webhook, or an S3 upload)
+and is judged on what a user would check: the execution's status and error, and the aliases.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import shutil
+import subprocess
+import tempfile
+import threading
+import time
+import zipfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+from stepdeploy_cli.watch import ExecutionView, wait_for_execution
+from stepdeploy_localcloud.cloud import PROJECT_ROOT, LocalCloud
+
+SAMPLE_APP = PROJECT_ROOT / "examples" / "sample-app"
+OWNER, REPO, BRANCH = "platform", "sample-app", "main"
+STACK = "sample-prod"
+FUNCTIONS = ("GreeterFunction", "CounterFunction")
+
+
+def git(worktree: Path, *args: str) -> str:
+    return subprocess.run(
+        ["git", *args], cwd=worktree, check=True, capture_output=True, text=True,
+        env={"GIT_AUTHOR_NAME": "Ada Lovelace", "GIT_AUTHOR_EMAIL": "ada@example.com",
+             "GIT_COMMITTER_NAME": "Ada Lovelace", "GIT_COMMITTER_EMAIL": "ada@example.com",
+             "PATH": "/usr/bin:/bin:/usr/local/bin", "HOME": str(worktree)},
+    ).stdout.strip()
+
+
+def commit(worktree: Path, message: str, edits: dict[str, str]) -> str:
+    for path, text in edits.items():
+        (worktree / path).write_text(text)
+    git(worktree, "add", "-A")
+    git(worktree, "commit", "-q", "--allow-empty", "-m", message)
+    return git(worktree, "rev-parse", "HEAD")
+
+
+@dataclass
+class Traffic:
+    """Invokes the live aliases in the background, as users would, so alarms have data."""
+
+    cloud: LocalCloud
+    names: dict[str, str]
+    stop_event: threading.Event = field(default_factory=threading.Event)
+    invocations: int = 0
+
+    def start(self) -> None:
+        threading.Thread(target=self._run, name="demo-traffic", daemon=True).start()
+
+    def _run(self) -> None:
+        client = self.cloud.client("lambda")
+        while not self.stop_event.is_set():
+            for name in self.names.values():
+                try:
+                    client.invoke(FunctionName=name, Qualifier="live", Payload=b"{}")
+                    self.invocations += 1
+                except Exception:  # noqa: BLE001 - no alias yet, or the function is being updated
+                    pass
+            self.stop_event.wait(0.05)
+
+    def stop(self) -> None:
+        self.stop_event.set()
+
+
+class Demo:
+    def __init__(self, cloud: LocalCloud, worktree: Path, console: Console, live: bool) -> None:
+        self.cloud = cloud
+        self.worktree = worktree
+        self.console = console
+        self.live = live
+        self.sfn = cloud.client("stepfunctions")
+        self.seen: set[str] = set()
+        self.traffic: Traffic | None = None
+
+    # --- helpers --------------------------------------------------------------------------------
+    def function_names(self) -> dict[str, str]:
+        cfn = self.cloud.client("cloudformation")
+        try:
+            resources = cfn.describe_stack_resources(StackName=STACK)["StackResources"]
+        except Exception:  # noqa: BLE001 - no stack yet
+            return {}
+        return {r["LogicalResourceId"]: r["PhysicalResourceId"] for r in resources
+                if r["LogicalResourceId"] in FUNCTIONS}
+
+    def alias_versions(self) -> dict[str, str]:
+        client = self.cloud.client("lambda")
+        versions = {}
+        for logical, name in self.function_names().items():
+            try:
+                versions[logical] = client.get_alias(FunctionName=name, Name="live")["FunctionVersion"]
+            except Exception:  # noqa: BLE001
+                versions[logical] = "(no alias)"
+        return versions
+
+    def new_execution(self, timeout: float = 30.0) -> str:
+        arn = self.cloud.orchestrator.state_machine_arn  # type: ignore[union-attr]
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            executions = self.sfn.list_executions(stateMachineArn=arn)["executions"]
+            fresh = [e for e in executions if e["executionArn"] not in self.seen]
+            if fresh:
+                newest = max(fresh, key=lambda e: e["startDate"])
+                self.seen.add(newest["executionArn"])
+                return str(newest["executionArn"])
+            time.sleep(0.05)
+        raise TimeoutError("no execution started within 30 s of the trigger")
+
+    def push(self, message: str, edits: dict[str, str], branch: str = BRANCH) -> str:
+        commit(self.worktree, message, edits)
+        status, body, _ = self.cloud.push(self.worktree, OWNER, REPO, branch)
+        if status != 202:
+            raise RuntimeError(f"the webhook answered {status}: {body}")
+        return self.new_execution()
+
+    def upload(self, name: str, edits: dict[str, str], commit_id: str) -> str:
+        source = Path(tempfile.mkdtemp())
+        shutil.copytree(self.worktree, source / "app", ignore=shutil.ignore_patterns(".git"))
+        for path, text in edits.items():
+            (source / "app" / path).write_text(text)
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as bundle:
+            for path in sorted((source / "app").rglob("*")):
+                relative = path.relative_to(source / "app").as_posix()
+                if path.is_file() and not relative.startswith("tests/"):
+                    bundle.write(path, relative)
+        shutil.rmtree(source)
+        self.cloud.client("s3").put_object(
+            Bucket=self.cloud.orchestrator.artifact_bucket,  # type: ignore[union-attr]
+            Key=f"uploads/{OWNER}/{REPO}/{name}.zip",
+            Body=buffer.getvalue(),
+            Metadata={"branch": BRANCH, "commit": commit_id},
+        )
+        return self.new_execution()
+
+    def run(self, name: str, trigger: Callable[[], str], expect: Callable[[dict[str, Any]], bool]) -> dict[str, Any]:
+        started = time.monotonic()
+        self.console.rule(f"[bold]{name}")
+        execution_arn = trigger()
+        view = ExecutionView(self.sfn, execution_arn, traffic=self.traffic_split)
+        described = wait_for_execution(view, console=self.console, live=self.live, timeout=300)
+        if self.traffic is None and self.function_names():
+            self.traffic = Traffic(self.cloud, self.function_names())
+            self.traffic.start()
+        result = {
+            "name": name,
+            "status": described["status"],
+            "outcome": view.outcome(),
+            "error": described.get("error"),
+            "cause": described.get("cause"),
+            "execution_arn": execution_arn,
+            "alias_versions": self.alias_versions(),
+            "state_transitions": view.state_transitions(),
+            "wall_seconds": round(time.monotonic() - started, 2),
+        }
+        result["as_expected"] = bool(expect(result))
+        mark = "[green]as expected[/green]" if result["as_expected"] else "[red]NOT as expected[/red]"
+        self.console.print(
+            f"{result['status']} {result['outcome']} aliases={result['alias_versions']} "
+            f"transitions={result['state_transitions']} {result['wall_seconds']}s {mark}"
+        )
+        if result.get("cause") and result["status"] != "SUCCEEDED":
+            self.console.print(f"  cause: {str(result['cause'])[:400]}")
+        return result
+
+    def traffic_split(self) -> dict[str, dict[str, float]]:
+        client = self.cloud.client("lambda")
+        split: dict[str, dict[str, float]] = {}
+        for logical, name in self.function_names().items():
+            try:
+                alias = client.get_alias(FunctionName=name, Name="live")
+            except Exception:  # noqa: BLE001
+                continue
+            weights = (alias.get("RoutingConfig") or {}).get("AdditionalVersionWeights") or {}
+            split[logical] = {alias["FunctionVersion"]: round(1 - sum(weights.values()), 3), **weights}
+        return split
+
+
+GREETER_V2 = '''import os
+
+
+def greet(name: str) -> str:
+    return f"{os.environ.get('GREETING', 'Hello')}, {name}! Welcome back."
+
+
+def handler(event, context):
+    return {"message": greet(str((event or {}).get("name", "world")))}
+'''
+GREETER_BUGGY = '''import os
+
+
+def greet(name: str) -> str:
+    return f"{os.environ.get('GREETING', 'Hello')}, {name}! Welcome back!"
+
+
+def handler(event, context):
+    return {"message": greet(event["name"])}  # bug: callers that send no name get a KeyError
+'''
+GREETER_FIXED = GREETER_V2.replace("Welcome back.", "Good to see you.")
+FAILING_TEST = '''import unittest
+
+from greeter.app import greet
+
+
+class BrokenTest(unittest.TestCase):
+    def test_greeting_is_polite(self):
+        self.assertIn("Please", greet("Ada"))
+'''
+
+
+def scenarios(demo: Demo) -> list[dict[str, Any]]:
+    results: list[dict[str, Any]] = []
+    first = demo.run(
+        "first push",
+        lambda: demo.push("First version", {}),
+        lambda r: r["status"] == "SUCCEEDED" and all(v == "1" for v in r["alias_versions"].values()),
+    )
+    results.append(first)
+    results.append(demo.run(
+        "code change (canary)",
+        lambda: demo.push("Greeter says welcome back", {"greeter/app.py": GREETER_V2}),
+        lambda r: r["status"] == "SUCCEEDED" and r["alias_versions"].get("GreeterFunction") == "2"
+        and r["alias_versions"].get("CounterFunction") == "1",
+    ))
+    before_rollback = dict(results[-1]["alias_versions"])
+    results.append(demo.run(
+        "alarm during canary (rollback)",
+        lambda: demo.push("Greeter requires a name", {"greeter/app.py": GREETER_BUGGY}),
+        lambda r: r["status"] == "FAILED" and r["error"] == "DeploymentRolledBack"
+        and r["alias_versions"] == before_rollback,
+    ))
+    results.append(demo.run(
+        "nothing deployable changed (no-op)",
+        lambda: demo.push("Docs only", {"README.md": (SAMPLE_APP / "README.md").read_text() + "\nMore docs.\n"}),
+        lambda r: r["status"] == "SUCCEEDED" and r["outcome"] == "NoChanges" and r["alias_versions"] == before_rollback,
+    ))
+    head = git(demo.worktree, "rev-parse", "HEAD")
+    results.append(demo.run(
+        "prebuilt artifact uploaded to S3",
+        lambda: demo.upload("release-fixed", {"greeter/app.py": GREETER_FIXED}, head),
+        lambda r: r["status"] == "SUCCEEDED" and r["alias_versions"].get("GreeterFunction") == "4",
+    ))
+    before_failure = dict(results[-1]["alias_versions"])
+    results.append(demo.run(
+        "build fails",
+        lambda: demo.push("A failing test", {"greeter/app.py": GREETER_FIXED, "tests/test_polite.py": FAILING_TEST}),
+        lambda r: r["status"] == "FAILED" and r["error"] == "BuildFailed"
+        and r["alias_versions"] == before_failure and "Logs:" in str(r["cause"]),
+    ))
+    return results
+
+
+@contextlib.contextmanager
+def sample_app_on_local_cloud(
+    prefix: str = "stepdeploy-demo-", *, speed: float = 60.0, console: Console | None = None, live: bool = False,
+    make_demo: Callable[[LocalCloud, Path, Console, bool], Demo] = Demo,
+) -> Iterator[Demo]:
+    """A started local cloud and a fresh git worktree of the sample app, both removed afterwards (and the
+    process's clock back at its speed)."""
+    from stepdeploy_localcloud.clock import CLOCK
+
+    speed_before = CLOCK.speed
+    root = Path(tempfile.mkdtemp(prefix=prefix))
+    cloud = LocalCloud(root / "cloud", speed=speed)
+    demo: Demo | None = None
+    try:
+        cloud.start()
+        worktree = root / "sample-app"
+        shutil.copytree(SAMPLE_APP, worktree)
+        git(worktree, "init", "-q", "-b", BRANCH)
+        demo = make_demo(cloud, worktree, console or Console(quiet=True), live)
+        yield demo
+    finally:
+        if demo is not None and demo.traffic:
+            demo.traffic.stop()
+        cloud.stop()
+        CLOCK.set_speed(speed_before)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def run_demo(*, speed: float = 60.0, live: bool = True, console: Console | None = None) -> dict[str, Any]:
+    console = console or Console()
+    started = time.monotonic()
+    with sample_app_on_local_cloud(speed=speed, console=console, live=live) as demo:
+        console.print(f"local cloud up at {demo.cloud.url} in {time.monotonic() - started:.1f}s")
+        results = scenarios(demo)
+    return {"scenarios": results, "wall_seconds": round(time.monotonic() - started, 2)}

@@ -1,0 +1,89 @@
+"""The `stepdeploy` command: the demo, the local cloud, and what operators use day to day."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from stepdeploy_cli.commands import register as register_operator_commands
+from stepdeploy_cli.errors import OperatorGroup
+from stepdeploy_cli.local import register as register_local_commands
+from stepdeploy_cli.metrics import register as register_metrics_command
+
+app = typer.Typer(
+    cls=OperatorGroup,
+    pretty_exceptions_enable=False,
+    no_args_is_help=True,
+    add_completion=False,
+    help="Deploy Lambda apps from GHE, safely.",
+)
+local_app = typer.Typer(no_args_is_help=True, help="The embedded local cloud.")
+app.add_typer(local_app, name="local")
+register_local_commands(local_app)
+register_operator_commands(app)
+register_metrics_command(app)
+console = Console(stderr=True)
+
+STATE_DIR = Path(".stepdeploy-local")
+
+
+def fail(message: str, code: int = 1) -> None:
+    console.print(f"[red]error:[/red] {message}")
+    raise typer.Exit(code)
+
+
+@app.command()
+def demo(
+    json_output: Annotated[bool, typer.Option("--json", help="Print one JSON object as the last line.")] = False,
+    speed: Annotated[float, typer.Option(help="Local clock speed: virtual seconds per real second.")] = 60.0,
+) -> None:
+    """Run the six demo scenarios against the sample app on the local cloud."""
+    from stepdeploy_cli.demo import run_demo
+
+    logging.basicConfig(level=logging.ERROR)
+    report = run_demo(speed=speed, live=not json_output and sys.stdout.isatty(), console=Console())
+    if json_output:
+        print(json.dumps(report))
+    failed = [s for s in report["scenarios"] if not s.get("as_expected")]
+    if failed:
+        fail("scenarios not as expected: " + ", ".join(s["name"] for s in failed))
+
+
+@local_app.command("up")
+def local_up(
+    port: Annotated[int, typer.Option(help="Port of the AWS API, the webhook and the GHE API.")] = 4566,
+    speed: Annotated[float, typer.Option(help="Local clock speed.")] = 60.0,
+) -> None:
+    """Run the local cloud in the foreground (AWS_ENDPOINT_URL=http://127.0.0.1:PORT)."""
+    from stepdeploy_localcloud.cloud import LocalCloud
+
+    logging.basicConfig(level=logging.WARNING)
+    cloud = LocalCloud(STATE_DIR, port=port, speed=speed)
+    try:
+        cloud.start()
+    except Exception as exc:  # noqa: BLE001 - shown to the user, not a traceback
+        fail(f"the local cloud did not start: {exc}")
+    assert cloud.orchestrator is not None
+    out = Console()
+    out.print(f"AWS API      AWS_ENDPOINT_URL={cloud.url}")
+    out.print(f"Webhook      {cloud.webhook_url}")
+    out.print(f"Secret       {cloud.webhook_secret}")
+    out.print(f"GHE API      {cloud.ghe.api_base}  (token {cloud.ghe.token})")
+    out.print(f"State machine {cloud.orchestrator.state_machine_arn}")
+    out.print("Ctrl-C stops it.")
+    try:
+        cloud.server.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        cloud.stop()
+
+
+if __name__ == "__main__":
+    app()

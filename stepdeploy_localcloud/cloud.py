@@ -1,0 +1,257 @@
+"""The embedded local cloud: one process that runs stepdeploy end to end with no AWS account.
+
+``LocalCloud.start()`` starts the AWS API (moto plus the adapters in ``patches``), the local GHE and
+the webhook route on one loopback port, then provisions the orchestrator from the real
+``template.yaml``: package the local code to the local S3 (as ``sam package`` does), transform with
+aws-sam-translator, create and execute a change set. If the template is wrong, this shows it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import boto3
+
+from stepdeploy_localcloud import endpoint
+from stepdeploy_localcloud.clock import CLOCK
+
+log = logging.getLogger(__name__)
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+TEMPLATE = PROJECT_ROOT / "template.yaml"
+PACKAGE_BUCKET = "stepdeploy-local-packages"
+DEFAULT_STACK = "stepdeploy"
+DEFAULT_ALLOWED = "platform/sample-app:sample-*"
+CHANGE_SET_BUSY_SECONDS = 10.0
+STACK_BUSY_SECONDS = 30.0
+"""How long the local CloudFormation looks busy (virtual seconds), as AWS's would."""
+CAPABILITIES = ["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM", "CAPABILITY_AUTO_EXPAND"]
+
+
+class ProvisioningFailed(RuntimeError):
+    """The orchestrator's template did not deploy on the local cloud."""
+
+
+def configure_moto() -> None:
+    from moto.core.config import default_user_config
+
+    default_user_config.setdefault("stepfunctions", {})["execute_state_machine"] = True
+    default_user_config.setdefault("lambda", {})["use_docker"] = False
+
+
+@dataclass
+class Orchestrator:
+    """What the orchestrator stack created, by output and logical id."""
+
+    stack_name: str
+    outputs: dict[str, str]
+    resources: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def state_machine_arn(self) -> str:
+        return self.outputs["StateMachineArn"]
+
+    @property
+    def artifact_bucket(self) -> str:
+        return self.outputs["ArtifactBucketName"]
+
+    @property
+    def table_name(self) -> str:
+        return self.outputs["TableName"]
+
+    @property
+    def webhook_function(self) -> str:
+        return self.resources["WebhookFunction"]
+
+
+class LocalCloud:
+    def __init__(
+        self,
+        root: Path,
+        *,
+        port: int = 0,
+        speed: float | None = None,
+        stack_name: str = DEFAULT_STACK,
+        allowed_repositories: str = DEFAULT_ALLOWED,
+        template: Path = TEMPLATE,
+    ) -> None:
+        self.root = Path(root)
+        self.port = port
+        self.stack_name = stack_name
+        self.allowed_repositories = allowed_repositories
+        self.template = template
+        if speed is not None:
+            CLOCK.set_speed(speed)
+        self.server: Any = None
+        self.ghe: Any = None
+        self.orchestrator: Orchestrator | None = None
+
+    # --- lifecycle ------------------------------------------------------------------------------
+    def start(self) -> LocalCloud:
+        from stepdeploy_localcloud import alarms, codebuild
+        from stepdeploy_localcloud.ghe import LocalGHE
+        from stepdeploy_localcloud.patches import apply_all, cloudformation
+        from stepdeploy_localcloud.server import LocalServer
+
+        configure_moto()
+        apply_all()
+        cloudformation.CHANGE_SET_VIRTUAL_SECONDS = CHANGE_SET_BUSY_SECONDS
+        cloudformation.STACK_OPERATION_VIRTUAL_SECONDS = STACK_BUSY_SECONDS
+        self._previous_endpoint = endpoint.endpoint_url() if endpoint.is_running() else None
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.server = LocalServer(port=self.port)
+        url = self.server.start()
+        self.port = self.server.port
+        # moto's backends live as long as the process: a second local cloud starts from nothing.
+        self.reset()
+        host = f"127.0.0.1:{self.port}"
+        self.ghe = LocalGHE(self.root / "ghe", host)
+        self.server.set_ghe(self.ghe)
+        codebuild.set_git_resolver(self.ghe.clone_path)
+        os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
+        os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
+        os.environ["AWS_DEFAULT_REGION"] = endpoint.REGION
+        log.info("local cloud listening on %s", url)
+        self.orchestrator = self.provision(host)
+        self.server.set_webhook_function(self.orchestrator.webhook_function)
+        self._store_ghe_token()
+        alarms.start()
+        return self
+
+    def stop(self) -> None:
+        from stepdeploy_localcloud import alarms, codebuild, lambda_runtime
+        from stepdeploy_localcloud.patches import cloudformation
+
+        alarms.stop()
+        codebuild.stop_all_builds()
+        lambda_runtime.shutdown()
+        if self.server is not None:
+            self.server.stop()
+        cloudformation.CHANGE_SET_VIRTUAL_SECONDS = cloudformation.STACK_OPERATION_VIRTUAL_SECONDS = 0.0
+        if getattr(self, "_previous_endpoint", None):
+            endpoint.set_endpoint_url(self._previous_endpoint)  # another server of this process
+
+    def __enter__(self) -> LocalCloud:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def reset(self) -> None:
+        import requests
+
+        requests.post(f"{self.server.url}/moto-api/reset", timeout=30).raise_for_status()
+
+    # --- clients --------------------------------------------------------------------------------
+    @property
+    def url(self) -> str:
+        return str(self.server.url)
+
+    @property
+    def webhook_url(self) -> str:
+        return str(self.server.webhook_url)
+
+    def _connection(self) -> dict[str, str]:
+        return {"endpoint_url": self.url, "region_name": endpoint.REGION,
+                "aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
+
+    def client(self, service: str) -> Any:
+        return boto3.client(service, **self._connection())
+
+    def resource(self, service: str) -> Any:
+        return boto3.resource(service, **self._connection())
+
+    @property
+    def webhook_secret(self) -> str:
+        assert self.orchestrator is not None
+        secret_arn = self.orchestrator.outputs["WebhookSecretArn"]
+        return str(self.client("secretsmanager").get_secret_value(SecretId=secret_arn)["SecretString"])
+
+    def _store_ghe_token(self) -> None:
+        assert self.orchestrator is not None
+        self.client("secretsmanager").put_secret_value(
+            SecretId=self.orchestrator.outputs["GheTokenSecretArn"], SecretString=str(self.ghe.token)
+        )
+
+    # --- provisioning ---------------------------------------------------------------------------
+    def provision(self, ghe_host: str) -> Orchestrator:
+        """Deploy template.yaml as `sam build && sam deploy` would, through a change set."""
+        from stepdeploy_localcloud.sam_package import package
+
+        s3 = self.client("s3")
+        s3.create_bucket(Bucket=PACKAGE_BUCKET)
+        packaged = package(self.template, PACKAGE_BUCKET, s3, prefix="stepdeploy/")
+        cfn = self.client("cloudformation")
+        parameters = {
+            "GheHost": ghe_host,
+            "GheProtocol": "http",
+            "AllowedRepositories": self.allowed_repositories,
+        }
+        started = time.monotonic()
+        change_set = cfn.create_change_set(
+            StackName=self.stack_name,
+            ChangeSetName="stepdeploy-local",
+            ChangeSetType="CREATE",
+            TemplateBody=json.dumps(packaged),
+            Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in parameters.items()],
+            Capabilities=CAPABILITIES,
+        )
+        self._wait_change_set(cfn, change_set["Id"])
+        cfn.execute_change_set(ChangeSetName=change_set["Id"])
+        stack = self._wait_stack(cfn)
+        outputs = {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
+        resources = {
+            r["LogicalResourceId"]: r.get("PhysicalResourceId", "")
+            for r in cfn.describe_stack_resources(StackName=self.stack_name)["StackResources"]
+        }
+        log.info("orchestrator provisioned in %.1fs", time.monotonic() - started)
+        return Orchestrator(self.stack_name, outputs, resources)
+
+    def _wait_change_set(self, cfn: Any, change_set_id: str) -> None:
+        for _ in range(600):
+            described = cfn.describe_change_set(ChangeSetName=change_set_id)
+            if described["Status"] == "CREATE_COMPLETE":
+                return
+            if described["Status"] == "FAILED":
+                raise ProvisioningFailed(f"template.yaml: change set failed: {described.get('StatusReason')}")
+            time.sleep(0.05)
+        raise ProvisioningFailed("template.yaml: change set did not complete")
+
+    def _wait_stack(self, cfn: Any) -> dict[str, Any]:
+        for _ in range(1200):
+            stack = cfn.describe_stacks(StackName=self.stack_name)["Stacks"][0]
+            status = stack["StackStatus"]
+            if status.endswith("_COMPLETE") and "ROLLBACK" not in status:
+                return dict(stack)
+            if "ROLLBACK" in status or status.endswith("FAILED"):
+                events = cfn.describe_stack_events(StackName=self.stack_name)["StackEvents"]
+                failed = [e for e in events if e.get("ResourceStatus", "").endswith("FAILED")]
+                reasons = "; ".join(
+                    f"{e['LogicalResourceId']} ({e.get('ResourceType')}): {e.get('ResourceStatusReason')}"
+                    for e in failed[:5]
+                )
+                raise ProvisioningFailed(f"template.yaml: stack {status}: {reasons}")
+            time.sleep(0.05)
+        raise ProvisioningFailed("template.yaml: stack did not finish")
+
+    # --- GHE ------------------------------------------------------------------------------------
+    def push(self, worktree: Path, owner: str, repo: str, branch: str = "main") -> tuple[int, str, str]:
+        """Push the worktree's HEAD to the local GHE and deliver the signed push webhook over HTTP."""
+        record = self.ghe.push(worktree, owner, repo, branch)
+        payload = self.ghe.push_payload(record)
+        status, body, delivery = self.ghe.deliver(self.webhook_url, payload, self.webhook_secret)
+        return status, body, delivery
+
+
+def fresh_root(path: Path) -> Path:
+    if path.exists():
+        shutil.rmtree(path)
+    path.mkdir(parents=True)
+    return path
