@@ -22,14 +22,13 @@ import binascii
 import copy
 import hashlib
 import json
-import os
 import posixpath
 import re
 import stat
 import zipfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import IO, Any
+from typing import IO, Any, TypeGuard
 
 from stepdeploy.errors import ArtifactRejected
 
@@ -49,26 +48,7 @@ _COPY_CHUNK = 1 << 20
 class Limits:
     max_bytes: int = 2 * 1024**3
     max_ratio: float = 200.0
-
-    @classmethod
-    def from_env(cls, environ: Mapping[str, str] = os.environ) -> Limits:
-        """MAX_ARTIFACT_BYTES and MAX_COMPRESSION_RATIO; a bad value fails at cold start, named."""
-        values: dict[str, Any] = {}
-        for var, name, kind in (
-            ("MAX_ARTIFACT_BYTES", "max_bytes", int),
-            ("MAX_COMPRESSION_RATIO", "max_ratio", float),
-        ):
-            raw = environ.get(var)
-            if raw is None or raw == "":
-                continue
-            try:
-                value = kind(raw)
-            except ValueError:
-                raise RuntimeError(f"environment variable {var}: expected a positive number, got {raw!r}") from None
-            if value <= 0:
-                raise RuntimeError(f"environment variable {var}: expected a positive number, got {raw!r}")
-            values[name] = value
-        return cls(**values)
+    """Set by MAX_ARTIFACT_BYTES and MAX_COMPRESSION_RATIO (stepdeploy.settings.parse_limits)."""
 
 
 # --- member checks -----------------------------------------------------------------------------
@@ -336,7 +316,7 @@ def mutable_tags_for(branch: str | None) -> frozenset[str]:
     return frozenset(tags)
 
 
-def _is_local(value: Any) -> bool:
+def _is_local(value: Any) -> TypeGuard[str]:
     return isinstance(value, str) and not re.match(r"^(s3|https?)://", value)
 
 

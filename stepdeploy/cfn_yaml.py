@@ -50,11 +50,11 @@ def _construct_mapping(loader: _Loader, node: yaml.MappingNode, deep: bool = Fal
     loader.flatten_mapping(node)
     mapping: dict[Any, Any] = {}
     for key_node, value_node in node.value:
-        key = loader.construct_object(key_node, deep=deep)  # type: ignore[no-untyped-call]
+        key = loader.construct_object(key_node, deep=deep)
         if key in mapping:
             mark = key_node.start_mark
             raise TemplateError(f"duplicate key {key!r} at line {mark.line + 1}, column {mark.column + 1}")
-        mapping[key] = loader.construct_object(value_node, deep=deep)  # type: ignore[no-untyped-call]
+        mapping[key] = loader.construct_object(value_node, deep=deep)
     return mapping
 
 
@@ -86,11 +86,11 @@ def _timestamp_as_text(loader: _Loader, node: yaml.Node) -> str:
     return str(loader.construct_scalar(node))  # type: ignore[arg-type]
 
 
-_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)  # type: ignore[arg-type]
-_Loader.add_constructor("tag:yaml.org,2002:timestamp", _timestamp_as_text)  # type: ignore[arg-type]
+_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+_Loader.add_constructor("tag:yaml.org,2002:timestamp", _timestamp_as_text)
 for _name in _SHORT_FORMS:
     _Loader.add_constructor(f"!{_name}", _short_form(_name))
-_Loader.add_multi_constructor("!", _unknown_tag)  # type: ignore[arg-type]
+_Loader.add_multi_constructor("!", _unknown_tag)
 
 
 def load(text: str | bytes) -> dict[str, Any]:

@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from stepdeploy.config import Target
+from stepdeploy.target_config import Target
 
 
 def utc_now() -> datetime:

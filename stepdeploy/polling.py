@@ -12,7 +12,6 @@ accelerated clock; on AWS it is absent and seconds are seconds.
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -22,17 +21,11 @@ SAFETY_MARGIN_SECONDS = 20.0
 
 @dataclass(frozen=True)
 class PollSettings:
+    """Read from the environment by stepdeploy.settings (``settings().poll``)."""
+
     interval: float
     budget: float
     speed: float
-
-    @classmethod
-    def from_env(cls) -> PollSettings:
-        return cls(
-            interval=float(os.environ.get("POLL_INTERVAL_SECONDS", "1")),
-            budget=float(os.environ.get("POLL_BUDGET_SECONDS", "600")),
-            speed=float(os.environ.get("STEPDEPLOY_CLOCK_SPEED", "1")),
-        )
 
     def real(self, seconds: float) -> float:
         return seconds / self.speed

@@ -1,11 +1,20 @@
-"""Configuration of the orchestrator's functions, read from environment variables at cold start."""
+"""The orchestrator's settings: every environment variable its functions read, parsed once per cold start.
+
+No other runtime module reads ``os.environ``: it asks ``settings()``. (What an application repository
+asks for, its stepdeploy.yml, is stepdeploy.target_config.)
+"""
 
 from __future__ import annotations
 
 import fnmatch
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
+from typing import Any
+
+from stepdeploy.bundle import Limits
+from stepdeploy.polling import PollSettings
 
 
 @dataclass(frozen=True)
@@ -51,12 +60,47 @@ class Settings:
     notification_topic_arn: str
     lock_lease_seconds: int
     poll_seconds: int
+    state_machine_arn: str
+    keep_versions: int
+    limits: Limits
+    poll: PollSettings
 
     def repository_allowed(self, repository: str, stack: str | None = None) -> bool:
         return any(
             rule.allows(repository, stack) if stack else rule.repository.lower() == repository.lower()
             for rule in self.allowed_repositories
         )
+
+
+def parse_limits(environ: Mapping[str, str]) -> Limits:
+    """MAX_ARTIFACT_BYTES and MAX_COMPRESSION_RATIO; a bad value fails at cold start, named."""
+    values: dict[str, Any] = {}
+    for var, name, kind in (
+        ("MAX_ARTIFACT_BYTES", "max_bytes", int),
+        ("MAX_COMPRESSION_RATIO", "max_ratio", float),
+    ):
+        raw = environ.get(var)
+        if raw is None or raw == "":
+            continue
+        try:
+            value = kind(raw)
+        except ValueError:
+            raise RuntimeError(f"environment variable {var}: expected a positive number, got {raw!r}") from None
+        if value <= 0:
+            raise RuntimeError(f"environment variable {var}: expected a positive number, got {raw!r}")
+        values[name] = value
+    return Limits(**values)
+
+
+def parse_keep_versions(raw: str) -> int:
+    """KEEP_VERSIONS: how many published versions a function keeps (0 keeps all)."""
+    try:
+        value = int(raw)
+    except ValueError:
+        raise RuntimeError(f"environment variable KEEP_VERSIONS: expected a whole number >= 0, got {raw!r}") from None
+    if value < 0:
+        raise RuntimeError(f"environment variable KEEP_VERSIONS: expected a whole number >= 0, got {raw!r}")
+    return value
 
 
 def _get(name: str, default: str | None = None) -> str:
@@ -86,4 +130,13 @@ def settings() -> Settings:
         notification_topic_arn=_get("NOTIFICATION_TOPIC_ARN", ""),
         lock_lease_seconds=int(_get("LOCK_LEASE_SECONDS", "7200")),
         poll_seconds=int(_get("POLL_SECONDS", "15")),
+        state_machine_arn=_get("STATE_MACHINE_ARN", ""),
+        keep_versions=parse_keep_versions(_get("KEEP_VERSIONS", "10")),
+        limits=parse_limits(os.environ),
+        # On the local cloud, STEPDEPLOY_CLOCK_SPEED (set by its Lambda runtime) scales waits to its clock.
+        poll=PollSettings(
+            interval=float(_get("POLL_INTERVAL_SECONDS", "1")),
+            budget=float(_get("POLL_BUDGET_SECONDS", "600")),
+            speed=float(_get("STEPDEPLOY_CLOCK_SPEED", "1")),
+        ),
     )

@@ -14,7 +14,8 @@ import typer
 from botocore.exceptions import ClientError
 from rich.table import Table
 
-from stepdeploy_cli.context import Operator, console_link
+from stepdeploy.aws.executions import console_url
+from stepdeploy_cli.context import Operator
 from stepdeploy_cli.errors import CliError, aws_error_code, aws_error_message
 from stepdeploy_cli.executions import ExecutionArgument, JsonOption, operator
 from stepdeploy_cli.output import print_json, short_commit, stdout
@@ -48,7 +49,7 @@ def approvals(ctx: typer.Context, json_output: JsonOption = False) -> None:
             "execution_arn": arn,
             "name": arn.rsplit(":", 1)[-1],
             "changes": len(item.get("changes") or []),
-            "console_url": console_link(arn),
+            "console_url": console_url(arn),
         })
     if json_output:
         print_json(pending)
@@ -106,7 +107,7 @@ def answer(op: Operator, reference: str, *, approved: bool, comment: str, by: st
         "comment": comment or None,
         "stack": pending.get("stack"),
         "commit": pending.get("commit"),
-        "console_url": console_link(arn),
+        "console_url": console_url(arn),
     }
 
 

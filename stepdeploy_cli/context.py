@@ -43,14 +43,6 @@ class Options:
     region: str | None = None
 
 
-def console_link(execution_arn: str) -> str:
-    region = execution_arn.split(":")[3] if execution_arn.count(":") >= 3 else "us-east-1"
-    return (
-        f"https://{region}.console.aws.amazon.com/states/home?region={region}"
-        f"#/v2/executions/details/{execution_arn}"
-    )
-
-
 def execution_arn_for(state_machine_arn: str, name: str) -> str:
     prefix, _, machine = state_machine_arn.partition(":stateMachine:")
     return f"{prefix}:execution:{machine}:{name}"
@@ -113,7 +105,7 @@ class Operator:
 
     @cached_property
     def ledger(self) -> Ledger:
-        resource = self.session.resource("dynamodb", config=CLIENT_CONFIG)  # type: ignore[call-overload]
+        resource = self.session.resource("dynamodb", config=CLIENT_CONFIG)
         return Ledger(self.outputs["TableName"], dynamodb_resource=resource)
 
     @cached_property

@@ -131,10 +131,10 @@ class Demo:
             (source / "app" / path).write_text(text)
         buffer = io.BytesIO()
         with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as bundle:
-            for path in sorted((source / "app").rglob("*")):
-                relative = path.relative_to(source / "app").as_posix()
-                if path.is_file() and not relative.startswith("tests/"):
-                    bundle.write(path, relative)
+            for file in sorted((source / "app").rglob("*")):
+                relative = file.relative_to(source / "app").as_posix()
+                if file.is_file() and not relative.startswith("tests/"):
+                    bundle.write(file, relative)
         shutil.rmtree(source)
         self.cloud.client("s3").put_object(
             Bucket=self.cloud.orchestrator.artifact_bucket,  # type: ignore[union-attr]

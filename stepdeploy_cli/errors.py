@@ -8,7 +8,7 @@ environment is wrong (no credentials, no region, endpoint unreachable, no orches
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from botocore.exceptions import (
@@ -25,6 +25,9 @@ from rich.console import Console
 from rich.text import Text
 from typer.core import TyperGroup
 from typer.exceptions import TyperException
+
+if TYPE_CHECKING:  # the context type TyperGroup.invoke declares (typer's bundled click)
+    from typer._click import Context as ClickContext
 
 REQUEST_FAILED = 1
 ENVIRONMENT_WRONG = 2
@@ -105,7 +108,7 @@ def print_error(message: str) -> None:
 class OperatorGroup(TyperGroup):
     """The top-level group: every exception below it ends as one `error: ...` line and an exit code."""
 
-    def invoke(self, ctx: typer.Context) -> Any:
+    def invoke(self, ctx: ClickContext) -> Any:
         try:
             return super().invoke(ctx)
         except (typer.Exit, typer.Abort, TyperException):

@@ -11,7 +11,8 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from stepdeploy_cli.context import Operator, console_link
+from stepdeploy.aws.executions import console_url
+from stepdeploy_cli.context import Operator
 from stepdeploy_cli.errors import CliError
 from stepdeploy_cli.output import (
     ago,
@@ -57,8 +58,8 @@ def trigger_of(input_text: str | None) -> dict[str, Any]:
         trigger = {}
     if not isinstance(trigger, dict):
         trigger = {}
-    event = trigger.get("event") if isinstance(trigger.get("event"), dict) else {}
-    detail = event.get("detail") if isinstance(event.get("detail"), dict) else {}
+    event: dict[str, Any] = trigger["event"] if isinstance(trigger.get("event"), dict) else {}
+    detail: dict[str, Any] = event["detail"] if isinstance(event.get("detail"), dict) else {}
     out: dict[str, Any] = {"source": trigger.get("source"), "replay_of": trigger.get("replay_of")}
     if trigger.get("source") == "ghe":
         ref = str(detail.get("ref", ""))
@@ -93,7 +94,7 @@ def summary(op: Operator, described: dict[str, Any]) -> dict[str, Any]:
         "stopped_at": iso(stopped),
         "duration_seconds": round((stopped - started).total_seconds(), 3) if started and stopped else None,
         "redrive_count": described.get("redriveCount", 0),
-        "console_url": console_link(arn),
+        "console_url": console_url(arn),
     }
     if status == "SUCCEEDED":
         try:

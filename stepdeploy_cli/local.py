@@ -29,7 +29,7 @@ def _fail(message: str) -> None:
 
 
 def _ghe(port: int) -> Any:
-    from stepdeploy_localcloud.ghe import LocalGHE
+    from stepdeploy_localcloud.ghe.server import LocalGHE
 
     return LocalGHE(STATE_DIR / "ghe", f"127.0.0.1:{port}")
 

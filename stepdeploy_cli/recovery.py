@@ -11,8 +11,9 @@ from typing import Annotated, Any
 import typer
 from botocore.exceptions import ClientError
 
-from stepdeploy.naming import execution_name
-from stepdeploy_cli.context import Operator, console_link
+from stepdeploy.aws.executions import console_url
+from stepdeploy.ingress.naming import execution_name
+from stepdeploy_cli.context import Operator
 from stepdeploy_cli.errors import CliError, aws_error_code, aws_error_message
 from stepdeploy_cli.executions import ExecutionArgument, JsonOption, follow, operator, trigger_of
 from stepdeploy_cli.output import iso, print_json, short_commit, stdout, to_json
@@ -40,7 +41,8 @@ def _emit(result: dict[str, Any], *, json_output: bool, watching: bool, lines: l
 
 def _running(op: Operator, execution_arn: str) -> bool:
     try:
-        return op.sfn.describe_execution(executionArn=execution_arn)["status"] == "RUNNING"
+        status: str = op.sfn.describe_execution(executionArn=execution_arn)["status"]
+        return status == "RUNNING"
     except ClientError as exc:
         if aws_error_code(exc) in ("ExecutionDoesNotExist", "InvalidArn"):
             return False
@@ -119,7 +121,7 @@ def redrive(
         "redrive_count": int(described.get("redriveCount") or 0) + 1,
         "resumes_at": resumes_at,
         "previous_error": described.get("error"),
-        "console_url": console_link(arn),
+        "console_url": console_url(arn),
     }
     _emit(result, json_output=json_output, watching=watch, lines=[
         f"redriven {name} (redrive {result['redrive_count']}); resumes at {resumes_at or 'the failed state'}",
@@ -197,7 +199,7 @@ def replay(
         "replay_of": described["executionArn"],
         "commit": about.get("commit"),
         "started_at": iso(started.get("startDate")),
-        "console_url": console_link(arn),
+        "console_url": console_url(arn),
     }
     _emit(result, json_output=json_output, watching=watch, lines=[
         f"started {result['name']}, a replay of {described['name']}"

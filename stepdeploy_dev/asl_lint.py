@@ -19,6 +19,8 @@ from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+from stepdeploy import cfn_yaml
+
 MAX_STATE_NAME_LENGTH = 80
 
 LAMBDA_TRANSIENT_ERRORS = (
@@ -294,29 +296,22 @@ def _list(value: Any) -> list[Any]:
 # --- DefinitionSubstitutions from a SAM template --------------------------------------------
 
 
-class CfnTag(str):
-    """A CloudFormation short-form intrinsic (``!Ref X``) read as text: ``"!Ref X"``."""
+def load_template(path: Path) -> dict[str, Any]:
+    """A SAM/CloudFormation template (YAML or JSON), read by the runtime's loader (intrinsics in long form)."""
+    return cfn_yaml.load(path.read_text(encoding="utf-8"))
 
 
-def load_template(path: Path) -> Any:
-    """A SAM/CloudFormation template (YAML or JSON); intrinsics such as !Ref become text."""
-    import yaml
-
-    class TemplateLoader(yaml.SafeLoader):
-        pass
-
-    def intrinsic(loader: yaml.SafeLoader, tag_suffix: str, node: yaml.Node) -> CfnTag:
-        if isinstance(node, yaml.ScalarNode):
-            value: Any = loader.construct_scalar(node)
-        elif isinstance(node, yaml.SequenceNode):
-            value = loader.construct_sequence(node, deep=True)
-        else:
-            value = loader.construct_mapping(node, deep=True)  # type: ignore[arg-type]
-        text = value if isinstance(value, str) else json.dumps(value, default=str)
-        return CfnTag(f"!{tag_suffix} {text}")
-
-    TemplateLoader.add_multi_constructor("!", intrinsic)
-    return yaml.load(path.read_text(encoding="utf-8"), Loader=TemplateLoader)  # noqa: S506
+def intrinsic_text(value: Any) -> str:
+    """A substitution's value as text; an intrinsic reads as its short form (``!GetAtt A.Arn``)."""
+    if isinstance(value, Mapping) and len(value) == 1:
+        ((key, argument),) = value.items()
+        name = str(key).removeprefix("Fn::")
+        if key in ("Ref", "Condition") or str(key).startswith("Fn::"):
+            if name == "GetAtt" and isinstance(argument, list) and all(isinstance(a, str) for a in argument):
+                argument = ".".join(argument)
+            text = argument if isinstance(argument, str) else json.dumps(argument, default=str)
+            return f"!{name} {text}"
+    return str(value)
 
 
 def substitutions_for(template_path: Path, definition_path: Path) -> dict[str, str]:
@@ -343,7 +338,7 @@ def substitutions_for(template_path: Path, definition_path: Path) -> dict[str, s
 def _as_text_mapping(value: Any) -> dict[str, str]:
     if not isinstance(value, Mapping):
         raise ValueError(f"DefinitionSubstitutions must be a mapping, got {value!r}")
-    return {str(key): str(item) for key, item in value.items()}
+    return {str(key): intrinsic_text(item) for key, item in value.items()}
 
 
 # --- command line ------------------------------------------------------------------------

@@ -1,6 +1,6 @@
 """The embedded local cloud: one process that runs stepdeploy end to end with no AWS account.
 
-``LocalCloud.start()`` starts the AWS API (moto plus the adapters in ``patches``), the local GHE and
+``LocalCloud.start()`` starts the AWS API (moto plus the adapters listed in ``adapters``), the local GHE and
 the webhook route on one loopback port, then provisions the orchestrator from the real
 ``template.yaml``: package the local code to the local S3 (as ``sam package`` does), transform with
 aws-sam-translator, create and execute a change set. If the template is wrong, this shows it.
@@ -95,9 +95,11 @@ class LocalCloud:
 
     # --- lifecycle ------------------------------------------------------------------------------
     def start(self) -> LocalCloud:
-        from stepdeploy_localcloud import alarms, codebuild
-        from stepdeploy_localcloud.ghe import LocalGHE
-        from stepdeploy_localcloud.patches import apply_all, cloudformation
+        from stepdeploy_localcloud.adapters import apply_all
+        from stepdeploy_localcloud.cloudformation import api as cloudformation
+        from stepdeploy_localcloud.cloudwatch import alarms
+        from stepdeploy_localcloud.codebuild import engine as codebuild
+        from stepdeploy_localcloud.ghe.server import LocalGHE
         from stepdeploy_localcloud.server import LocalServer
 
         configure_moto()
@@ -126,8 +128,10 @@ class LocalCloud:
         return self
 
     def stop(self) -> None:
-        from stepdeploy_localcloud import alarms, codebuild, lambda_runtime
-        from stepdeploy_localcloud.patches import cloudformation
+        from stepdeploy_localcloud.awslambda import runtime as lambda_runtime
+        from stepdeploy_localcloud.cloudformation import api as cloudformation
+        from stepdeploy_localcloud.cloudwatch import alarms
+        from stepdeploy_localcloud.codebuild import engine as codebuild
 
         alarms.stop()
         codebuild.stop_all_builds()
@@ -183,7 +187,7 @@ class LocalCloud:
     # --- provisioning ---------------------------------------------------------------------------
     def provision(self, ghe_host: str) -> Orchestrator:
         """Deploy template.yaml as `sam build && sam deploy` would, through a change set."""
-        from stepdeploy_localcloud.sam_package import package
+        from stepdeploy_localcloud.cloudformation.package import package
 
         s3 = self.client("s3")
         s3.create_bucket(Bucket=PACKAGE_BUCKET)
@@ -193,6 +197,7 @@ class LocalCloud:
             "GheHost": ghe_host,
             "GheProtocol": "http",
             "AllowedRepositories": self.allowed_repositories,
+            "ManagedStackPrefix": "sample-",  # the stacks of the sample app and the benchmarks: sample-*
         }
         started = time.monotonic()
         change_set = cfn.create_change_set(

@@ -27,7 +27,7 @@ from werkzeug.wrappers import Request, Response
 from stepdeploy_localcloud import endpoint
 
 if TYPE_CHECKING:
-    from stepdeploy_localcloud.ghe import LocalGHE
+    from stepdeploy_localcloud.ghe.server import LocalGHE
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +47,7 @@ class LambdaInvokeFailed(Exception):
 
 
 def _default_invoke(function_name: str, payload: dict[str, Any]) -> Any:
-    from stepdeploy_localcloud import lambda_runtime
+    from stepdeploy_localcloud.awslambda import runtime as lambda_runtime
 
     return lambda_runtime.invoke(function_name, json.dumps(payload).encode())
 

@@ -1,4 +1,4 @@
-from stepdeploy.runtime import task_handler
 from stepdeploy.tasks.acquire_lock import acquire_lock
+from stepdeploy.tasks.handler import task_handler
 
 handler = task_handler(acquire_lock, "lock")

@@ -1,4 +1,4 @@
-from stepdeploy.runtime import task_handler
-from stepdeploy.tasks.build import check_build
+from stepdeploy.tasks.check_build import check_build
+from stepdeploy.tasks.handler import task_handler
 
 handler = task_handler(check_build, "build", polls=True)

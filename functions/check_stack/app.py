@@ -1,4 +1,4 @@
-from stepdeploy.runtime import task_handler
 from stepdeploy.tasks.check_stack import check_stack
+from stepdeploy.tasks.handler import task_handler
 
 handler = task_handler(check_stack, "stack", polls=True)

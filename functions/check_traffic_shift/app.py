@@ -1,4 +1,4 @@
-from stepdeploy.runtime import task_handler
 from stepdeploy.tasks.check_traffic_shift import check_traffic_shift
+from stepdeploy.tasks.handler import task_handler
 
 handler = task_handler(check_traffic_shift, "shift", polls=True)

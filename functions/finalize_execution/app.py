@@ -1,6 +1,7 @@
 from typing import Any
 
-from stepdeploy.tasks.finalize_execution import finalize, logger
+from stepdeploy.observability import logger
+from stepdeploy.tasks.finalize_execution import finalize
 
 
 @logger.inject_lambda_context(clear_state=True)

@@ -1,4 +1,4 @@
-from stepdeploy.runtime import task_handler
+from stepdeploy.tasks.handler import task_handler
 from stepdeploy.tasks.resolve_request import resolve_request
 
 handler = task_handler(resolve_request, "request")

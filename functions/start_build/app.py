@@ -1,4 +1,4 @@
-from stepdeploy.runtime import task_handler
-from stepdeploy.tasks.build import start_build
+from stepdeploy.tasks.handler import task_handler
+from stepdeploy.tasks.start_build import start_build
 
 handler = task_handler(start_build, "build")

@@ -1,6 +1,7 @@
 from typing import Any
 
-from stepdeploy.start import logger, start_deployment
+from stepdeploy.ingress.start_deployment import start_deployment
+from stepdeploy.observability import logger
 
 
 @logger.inject_lambda_context(clear_state=True, log_event=False)

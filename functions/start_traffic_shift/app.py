@@ -1,4 +1,4 @@
-from stepdeploy.runtime import task_handler
+from stepdeploy.tasks.handler import task_handler
 from stepdeploy.tasks.start_traffic_shift import start_traffic_shift
 
 handler = task_handler(start_traffic_shift, "shift")

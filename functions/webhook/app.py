@@ -1,3 +1,3 @@
-from stepdeploy.webhook import handler
+from stepdeploy.ingress.webhook import handler
 
 __all__ = ["handler"]

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from stepdeploy.aws import clients
 from stepdeploy.aws.cloudformation import CloudFormation
+
+if TYPE_CHECKING:
+    from mypy_boto3_cloudwatch import CloudWatchClient
 
 ALARM_TYPES = ("AWS::CloudWatch::Alarm", "AWS::CloudWatch::CompositeAlarm")
 
@@ -24,7 +27,7 @@ def resolve_alarm_names(cfn: CloudFormation, stack_name: str, entries: list[str]
 
 
 class Alarms:
-    def __init__(self, client: Any = None) -> None:
+    def __init__(self, client: CloudWatchClient | None = None) -> None:
         self._cw = client or clients.client("cloudwatch")
 
     def states(self, names: list[str]) -> dict[str, dict[str, Any]]:

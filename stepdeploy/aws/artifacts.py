@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
@@ -12,6 +12,9 @@ from stepdeploy.aws import clients
 from stepdeploy.aws.clients import error_code
 from stepdeploy.errors import ArtifactRejected
 from stepdeploy.models import S3Object
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
 
 _NOT_FOUND = frozenset({"404", "NoSuchKey", "NotFound", "NoSuchVersion"})
 _CHUNK = 1 << 20
@@ -25,14 +28,14 @@ class ObjectHead:
 
 
 class ArtifactStore:
-    def __init__(self, client: Any = None) -> None:
+    def __init__(self, client: S3Client | None = None) -> None:
         self._s3 = client or clients.client("s3")
 
     @property
     def region(self) -> str:
         return str(self._s3.meta.region_name)
 
-    def _version(self, obj: S3Object) -> dict[str, str]:
+    def _version(self, obj: S3Object) -> dict[str, Any]:
         return {"VersionId": obj.version_id} if obj.version_id else {}
 
     def head(self, obj: S3Object) -> ObjectHead:

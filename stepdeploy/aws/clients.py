@@ -1,7 +1,10 @@
-"""boto3 clients, one per service per process, and AWS error codes turned into pipeline errors."""
+"""boto3 clients, one per service per process, AWS error codes turned into pipeline errors, and the
+client tokens that make a retried or redriven step's AWS call idempotent."""
 
 from __future__ import annotations
 
+import hashlib
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import cache
@@ -12,6 +15,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError, ConnectionError, EndpointConnectionError, ReadTimeoutError
 
 from stepdeploy.errors import ServiceThrottled, ServiceUnavailable
+from stepdeploy.models import ExecutionContext
 
 _CONFIG = Config(retries={"mode": "standard", "max_attempts": 3}, connect_timeout=5, read_timeout=30)
 
@@ -36,7 +40,17 @@ UNAVAILABLE_CODES = frozenset(
 @cache
 def client(service: str) -> Any:
     """A client honouring AWS_ENDPOINT_URL (the local cloud) like every boto3 client does."""
-    return boto3.client(service, config=_CONFIG)
+    return boto3.client(service, config=_CONFIG)  # type: ignore[call-overload]  # the service is named at run time
+
+
+def idempotency_token(execution: ExecutionContext, purpose: str) -> str:
+    """A client token for one step of one execution: the same on retry and redrive.
+
+    The same token comes back for a retried or redriven task, so the service answers with the
+    same build or change set. CloudFormation tokens match ``[a-zA-Z][-a-zA-Z0-9]*`` and are at most 128 characters.
+    """
+    digest = hashlib.sha256(f"{execution.id}|{purpose}".encode()).hexdigest()[:40]
+    return f"stepdeploy-{re.sub(r'[^A-Za-z0-9]', '-', purpose)[:40]}-{digest}"
 
 
 def error_code(error: ClientError) -> str:

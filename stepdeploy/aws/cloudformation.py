@@ -2,33 +2,24 @@
 
 from __future__ import annotations
 
-import hashlib
-import re
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
 from stepdeploy.aws import clients
 from stepdeploy.aws.clients import error_code
-from stepdeploy.models import ExecutionContext
+
+if TYPE_CHECKING:
+    from mypy_boto3_cloudformation import CloudFormationClient
 
 CAPABILITIES = ("CAPABILITY_IAM", "CAPABILITY_NAMED_IAM", "CAPABILITY_AUTO_EXPAND")
 # AWS answers ChangeSetNotFound; moto (and DescribeChangeSet on a stack that is gone) ValidationError.
 _CHANGE_SET_MISSING = frozenset({"ChangeSetNotFound", "ChangeSetNotFoundException", "ValidationError"})
 
 
-def idempotency_token(execution: ExecutionContext, purpose: str) -> str:
-    """A client token for one step of one execution: the same on retry and redrive.
-
-    CloudFormation tokens match ``[a-zA-Z][-a-zA-Z0-9]*`` and are at most 128 characters.
-    """
-    digest = hashlib.sha256(f"{execution.id}|{purpose}".encode()).hexdigest()[:40]
-    return f"stepdeploy-{re.sub(r'[^A-Za-z0-9]', '-', purpose)[:40]}-{digest}"
-
-
 class CloudFormation:
-    def __init__(self, client: Any = None) -> None:
+    def __init__(self, client: CloudFormationClient | None = None) -> None:
         self._cfn = client or clients.client("cloudformation")
 
     def describe_stack(self, stack_name: str) -> dict[str, Any] | None:
@@ -43,7 +34,7 @@ class CloudFormation:
             if error_code(exc) == "ValidationError":
                 return None
             raise
-        return stacks[0] if stacks else None
+        return dict(stacks[0]) if stacks else None
 
     def describe_change_set(self, stack_name: str, change_set: str) -> dict[str, Any] | None:
         """The change set with every page of its changes, or None if it does not exist."""
@@ -93,14 +84,14 @@ class CloudFormation:
             for event in page.get("StackEvents", []):
                 if event["Timestamp"] < since:
                     return events[::-1]
-                events.append(event)
+                events.append(dict(event))
         return events[::-1]
 
     def resources(self, stack_name: str) -> list[dict[str, Any]]:
         """Every resource of the stack (ListStackResources, all pages)."""
         summaries: list[dict[str, Any]] = []
         for page in self._cfn.get_paginator("list_stack_resources").paginate(StackName=stack_name):
-            summaries.extend(page.get("StackResourceSummaries", []))
+            summaries.extend(dict(s) for s in page.get("StackResourceSummaries", []))
         return summaries
 
     def resource(self, stack_name: str, logical_id: str) -> dict[str, Any] | None:
@@ -112,4 +103,4 @@ class CloudFormation:
                 return None
             raise
         resources = found.get("StackResources", [])
-        return resources[0] if resources else None
+        return dict(resources[0]) if resources else None

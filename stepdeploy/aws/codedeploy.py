@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from botocore.exceptions import ClientError
 
 from stepdeploy.aws import clients
 from stepdeploy.aws.clients import error_code
-from stepdeploy.config import CustomStrategy
 from stepdeploy.errors import StackBusy
+from stepdeploy.target_config import CustomStrategy
+
+if TYPE_CHECKING:
+    from mypy_boto3_codedeploy import CodeDeployClient
+    from mypy_boto3_codedeploy.type_defs import TrafficRoutingConfigTypeDef
 
 ROLLBACK_EVENTS = ("DEPLOYMENT_FAILURE", "DEPLOYMENT_STOP_ON_ALARM")
 LAMBDA_STYLE = {"deploymentType": "BLUE_GREEN", "deploymentOption": "WITH_TRAFFIC_CONTROL"}
@@ -67,7 +71,7 @@ def group_differs(existing: dict[str, Any], wanted: dict[str, Any]) -> list[str]
 
 
 class CodeDeploy:
-    def __init__(self, client: Any = None) -> None:
+    def __init__(self, client: CodeDeployClient | None = None) -> None:
         self._cd = client or clients.client("codedeploy")
 
     def ensure_config(self, strategy: CustomStrategy) -> bool:
@@ -82,7 +86,7 @@ class CodeDeploy:
             self._cd.create_deployment_config(
                 deploymentConfigName=strategy.name,
                 computePlatform="Lambda",
-                trafficRoutingConfig=traffic_routing(strategy),
+                trafficRoutingConfig=cast("TrafficRoutingConfigTypeDef", traffic_routing(strategy)),
             )
         except ClientError as exc:
             if error_code(exc) != "DeploymentConfigAlreadyExistsException":

@@ -7,12 +7,15 @@ version when only the configuration changed (SAM misses these: DESIGN lesson 4, 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
 from stepdeploy.aws import clients
 from stepdeploy.aws.clients import error_code
+
+if TYPE_CHECKING:
+    from mypy_boto3_lambda import LambdaClient
 
 
 def _sorted(values: Any) -> list[Any]:
@@ -65,7 +68,7 @@ def differences(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
 
 
 class LambdaVersions:
-    def __init__(self, client: Any = None) -> None:
+    def __init__(self, client: LambdaClient | None = None) -> None:
         self._lambda = client or clients.client("lambda")
 
     def configuration(self, function_name: str, qualifier: str | None = None) -> dict[str, Any]:
@@ -88,7 +91,7 @@ class LambdaVersions:
         """Published versions (not $LATEST), oldest first."""
         found: list[dict[str, Any]] = []
         for page in self._lambda.get_paginator("list_versions_by_function").paginate(FunctionName=function_name):
-            found.extend(v for v in page.get("Versions", []) if v.get("Version") != "$LATEST")
+            found.extend(dict(v) for v in page.get("Versions", []) if v.get("Version") != "$LATEST")
         return sorted(found, key=lambda v: int(v["Version"]))
 
     def publish(
@@ -124,7 +127,7 @@ class LambdaVersions:
     def aliases(self, function_name: str) -> list[dict[str, Any]]:
         found: list[dict[str, Any]] = []
         for page in self._lambda.get_paginator("list_aliases").paginate(FunctionName=function_name):
-            found.extend(page.get("Aliases", []))
+            found.extend(dict(a) for a in page.get("Aliases", []))
         return found
 
     def delete_version(self, function_name: str, version: str) -> None:

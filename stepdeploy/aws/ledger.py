@@ -17,12 +17,15 @@ import time
 from collections.abc import Callable
 from decimal import Decimal
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
 from stepdeploy.aws.clients import client, error_code
 from stepdeploy.errors import StackLocked, Superseded
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBServiceResource
 
 DELIVERY_TTL_SECONDS = 30 * 86400
 RELEASE_TTL_SECONDS = 400 * 86400
@@ -64,7 +67,7 @@ def create_ledger_table(dynamodb: Any, table_name: str) -> None:
 
 
 class Ledger:
-    def __init__(self, table_name: str, dynamodb_resource: Any = None) -> None:
+    def __init__(self, table_name: str, dynamodb_resource: DynamoDBServiceResource | None = None) -> None:
         resource = dynamodb_resource
         if resource is None:
             import boto3
@@ -117,7 +120,7 @@ class Ledger:
         else:
             self._wait_in_queue(pk, owner, requested_at, is_running)
         now = int(time.time())
-        item = {"pk": pk, "sk": "lock", "owner": owner, "commit": commit,
+        item: dict[str, Any] = {"pk": pk, "sk": "lock", "owner": owner, "commit": commit,
                 "acquired_at": now, "lease_expires_at": now + lease_seconds}
         for _ in range(2):
             try:
@@ -144,7 +147,7 @@ class Ledger:
             raise StackLocked(f"stack {stack}: the lock changed hands while acquiring it; trying again")
         if mode == "queued":
             self.table.delete_item(Key={"pk": pk, "sk": f"wait#{requested_at}#{owner}"})
-        return _plain(item)
+        return dict(_plain(item))
 
     def _register_latest(self, pk: str, owner: str, commit: str, requested_at: str) -> None:
         try:
@@ -159,7 +162,7 @@ class Ledger:
                 raise
             newer = self.table.get_item(Key={"pk": pk, "sk": "latest"}).get("Item", {})
             raise Superseded(
-                f"superseded by commit {str(newer.get('commit', '?'))[:7]} ({newer.get('owner', '?')}), "
+                f"superseded by commit {str(newer.get('commit', '?'))[:7]} ({str(newer.get('owner', '?'))}), "
                 "a newer push to the same target"
             ) from None
 
@@ -174,7 +177,7 @@ class Ledger:
             if waiter["sk"] == mine:
                 return
             if is_running(str(waiter["owner"])):
-                raise StackLocked(f"queued behind {waiter['owner']}, which was triggered earlier")
+                raise StackLocked(f"queued behind {str(waiter['owner'])}, which was triggered earlier")
             self.table.delete_item(Key={"pk": pk, "sk": waiter["sk"]})
 
     def _break_lock(self, pk: str, dead_owner: str) -> None:
@@ -250,9 +253,9 @@ class Ledger:
         )
         expires = int(time.time()) + RELEASE_TTL_SECONDS
         try:
+            condition: dict[str, Any] = {"ConditionExpression": "attribute_not_exists(pk)"} if only_if_absent else {}
             self.table.put_item(
-                Item={**execution_key, "ledger_sk": sort_key, "stack": stack, "expires_at": expires},
-                **({"ConditionExpression": "attribute_not_exists(pk)"} if only_if_absent else {}),
+                Item={**execution_key, "ledger_sk": sort_key, "stack": stack, "expires_at": expires}, **condition
             )
         except ClientError as exc:
             if _is_conditional_failure(exc):
@@ -318,7 +321,7 @@ class Ledger:
         pointer = self.table.get_item(Key={"pk": f"execution#{execution_arn}", "sk": "release"}).get("Item")
         if not pointer:
             return None
-        item = self.table.get_item(Key={"pk": f"stack#{pointer['stack']}", "sk": pointer["ledger_sk"]}).get("Item")
+        item = self.table.get_item(Key={"pk": f"stack#{str(pointer['stack'])}", "sk": pointer["ledger_sk"]}).get("Item")
         return _plain(item) if item else None
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from typing import Any
 
 from botocore.exceptions import ClientError
 
@@ -13,9 +12,9 @@ _TTL_SECONDS = 300.0
 _cache: dict[tuple[str, str], tuple[float, str | None]] = {}
 
 
-def _fetch(secret_id: str, stage: str, secrets_client: Any) -> str | None:
+def _fetch(secret_id: str, stage: str) -> str | None:
     try:
-        response = secrets_client.get_secret_value(SecretId=secret_id, VersionStage=stage)
+        response = client("secretsmanager").get_secret_value(SecretId=secret_id, VersionStage=stage)
     except ClientError as exc:
         if stage != "AWSCURRENT" and error_code(exc) == "ResourceNotFoundException":
             return None
@@ -23,21 +22,21 @@ def _fetch(secret_id: str, stage: str, secrets_client: Any) -> str | None:
     return str(response.get("SecretString") or "")
 
 
-def secret_value(secret_id: str, stage: str = "AWSCURRENT", *, secrets_client: Any = None) -> str | None:
+def secret_value(secret_id: str, stage: str = "AWSCURRENT") -> str | None:
     key = (secret_id, stage)
     cached = _cache.get(key)
     if cached and cached[0] > time.monotonic():
         return cached[1]
-    value = _fetch(secret_id, stage, secrets_client or client("secretsmanager"))
+    value = _fetch(secret_id, stage)
     _cache[key] = (time.monotonic() + _TTL_SECONDS, value)
     return value
 
 
-def current_and_previous(secret_id: str, *, secrets_client: Any = None) -> list[str]:
+def current_and_previous(secret_id: str) -> list[str]:
     """The current secret and, during a rotation, the previous one: both are accepted."""
     values = [
-        secret_value(secret_id, "AWSCURRENT", secrets_client=secrets_client),
-        secret_value(secret_id, "AWSPREVIOUS", secrets_client=secrets_client),
+        secret_value(secret_id, "AWSCURRENT"),
+        secret_value(secret_id, "AWSPREVIOUS"),
     ]
     return [v for v in dict.fromkeys(values) if v]
 

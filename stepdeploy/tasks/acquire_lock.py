@@ -4,20 +4,14 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from aws_lambda_powertools import Logger
-
 from stepdeploy.aws.executions import execution_is_running
 from stepdeploy.aws.ledger import ledger
-from stepdeploy.aws.secrets import secret_value
 from stepdeploy.errors import ServiceThrottled, ServiceUnavailable, Superseded
-from stepdeploy.ghe_api import GheApi, GheError
-from stepdeploy.ghe_deployments import Where, report_started
-from stepdeploy.metrics import deployment_started
+from stepdeploy.ghe.api import GheApi, GheError, ghe_api
+from stepdeploy.ghe.deployments import Where, report_started
 from stepdeploy.models import DeploymentRequest, Document, ExecutionContext, LockInfo, iso
+from stepdeploy.observability import deployment_started, logger
 from stepdeploy.settings import settings
-
-logger = Logger(service="stepdeploy", child=True)
-
 
 # How two commits relate never changes: a warm container asks GHE once per pair, however often Acquire
 # lock is retried while it waits for the lock.
@@ -60,7 +54,7 @@ def refuse_an_outdated_push(document: Document, request: DeploymentRequest) -> N
     if not candidates:
         return
     try:
-        api = GheApi(settings().ghe_api_url, secret_value(settings().ghe_token_secret_arn) or "")
+        api = ghe_api()
     except Exception as exc:  # noqa: BLE001 - a check that cannot run must not stop a deployment
         logger.warning("no GHE token; not checking whether this push is outdated", extra={"problem": str(exc)})
         return

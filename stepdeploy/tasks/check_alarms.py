@@ -10,9 +10,6 @@ bake_minutes 0 is one check, then done.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any
-
-from aws_lambda_powertools import Logger
 
 from stepdeploy.aws.alarms import Alarms, resolve_alarm_names
 from stepdeploy.aws.clients import client
@@ -20,10 +17,8 @@ from stepdeploy.aws.cloudformation import CloudFormation
 from stepdeploy.aws.lambda_versions import LambdaVersions
 from stepdeploy.errors import AlarmDuringBake
 from stepdeploy.models import BakeInfo, Document, ExecutionContext, iso, utc_now
-from stepdeploy.polling import PollSettings
-
-logger = Logger(service="stepdeploy", child=True)
-
+from stepdeploy.observability import logger
+from stepdeploy.settings import settings
 
 
 def start_bake(document: Document, cfn: CloudFormation, now: datetime) -> BakeInfo:
@@ -53,27 +48,24 @@ def roll_back_aliases(document: Document, lam: LambdaVersions) -> list[str]:
 def check_alarms(
     document: Document,
     execution: ExecutionContext,
-    cloudwatch: Any = None,
-    lambda_client: Any = None,
-    cloudformation: Any = None,
 ) -> BakeInfo:
     now = utc_now()
     bake = document.bake
     if bake is None:
-        bake = start_bake(document, CloudFormation(cloudformation or client("cloudformation")), now)
+        bake = start_bake(document, CloudFormation(client("cloudformation")), now)
     if bake.alarms:
-        states = Alarms(cloudwatch or client("cloudwatch")).states(bake.alarms)
+        states = Alarms(client("cloudwatch")).states(bake.alarms)
         missing = [name for name in bake.alarms if name not in states]
         if missing:
             logger.warning("alarms to watch do not exist", extra={"alarms": missing})
         firing = {name: s["reason"] for name, s in states.items() if s["state"] == "ALARM"}
         if firing:
-            moved = roll_back_aliases(document, LambdaVersions(lambda_client or client("lambda")))
+            moved = roll_back_aliases(document, LambdaVersions(client("lambda")))
             reasons = "; ".join(f"{name}: {reason}" if reason else name for name, reason in sorted(firing.items()))
             raise AlarmDuringBake(
                 f"alarm{'s' if len(firing) > 1 else ''} in ALARM while baking ({reasons}). "
                 f"Aliases moved back: {', '.join(moved) or 'none (nothing was shifted)'}"
             )
     elapsed = (now - datetime.fromisoformat(bake.checked_at.replace("Z", "+00:00"))).total_seconds()
-    remaining = bake.remaining_seconds - max(0.0, elapsed) * PollSettings.from_env().speed
+    remaining = bake.remaining_seconds - max(0.0, elapsed) * settings().poll.speed
     return bake.model_copy(update={"remaining_seconds": remaining, "checked_at": iso(now), "done": remaining <= 0})

@@ -50,11 +50,11 @@ def summarize_changes(changes: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return summary
 
 
-def check_change_set(document: Document, execution: ExecutionContext, cloudformation: Any = None) -> ChangeSetInfo:
+def check_change_set(document: Document, execution: ExecutionContext) -> ChangeSetInfo:
     info = document.changeset
     if info is None:
         raise ValueError("Check change set needs the Create change set step's result in $.changeset")
-    cfn = CloudFormation(cloudformation or client("cloudformation"))
+    cfn = CloudFormation(client("cloudformation"))
     ref = info.change_set_id or info.change_set_name
     found = cfn.describe_change_set(info.stack_name, ref)
     if found is None:

@@ -45,11 +45,11 @@ def first_failure(events: list[dict[str, Any]], stack_name: str) -> str | None:
     return None
 
 
-def check_stack(document: Document, execution: ExecutionContext, cloudformation: Any = None) -> StackInfo:
+def check_stack(document: Document, execution: ExecutionContext) -> StackInfo:
     info = document.stack
     if info is None:
         raise ValueError("Check stack needs the Execute change set step's result in $.stack")
-    cfn = CloudFormation(cloudformation or client("cloudformation"))
+    cfn = CloudFormation(client("cloudformation"))
     stack = cfn.describe_stack(info.stack_name)
     if stack is None:
         raise StackNeedsAttention(

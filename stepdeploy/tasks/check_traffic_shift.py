@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools import Logger
 from botocore.exceptions import ClientError
 
 from stepdeploy.aws.alarms import Alarms, resolve_alarm_names
@@ -18,8 +17,8 @@ from stepdeploy.aws.cloudformation import CloudFormation
 from stepdeploy.aws.codedeploy import CodeDeploy
 from stepdeploy.errors import DeploymentFailed, DeploymentRolledBack
 from stepdeploy.models import Document, ExecutionContext, ShiftDeployment, ShiftInfo, iso
+from stepdeploy.observability import logger
 
-logger = Logger(service="stepdeploy", child=True)
 SUCCEEDED = "Succeeded"
 FAILED = ("Failed", "Stopped")
 ENDED = (SUCCEEDED, *FAILED)
@@ -31,7 +30,7 @@ def is_rollback(info: dict[str, Any]) -> bool:
     return bool(rollback.get("rollbackDeploymentId")) or error.get("code") == "ALARM_ACTIVE"
 
 
-def _alarms_firing(document: Document, cloudformation: Any, cloudwatch: Any) -> list[str]:
+def _alarms_firing(document: Document) -> list[str]:
     """The configured alarms now in ALARM; empty if they cannot be read (the message says less)."""
     request = document.require_request()
     assert request.target is not None
@@ -39,8 +38,8 @@ def _alarms_firing(document: Document, cloudformation: Any, cloudwatch: Any) -> 
     if not entries:
         return []
     try:
-        names = resolve_alarm_names(CloudFormation(cloudformation or client("cloudformation")), request.stack, entries)
-        return sorted(Alarms(cloudwatch or client("cloudwatch")).in_alarm(names))
+        names = resolve_alarm_names(CloudFormation(client("cloudformation")), request.stack, entries)
+        return sorted(Alarms(client("cloudwatch")).in_alarm(names))
     except ClientError as exc:
         logger.warning("cannot read the deployment's alarms", extra={"code": error_code(exc)})
         return []
@@ -82,14 +81,11 @@ def failure_message(
 def check_traffic_shift(
     document: Document,
     execution: ExecutionContext,
-    codedeploy: Any = None,
-    cloudformation: Any = None,
-    cloudwatch: Any = None,
 ) -> ShiftInfo:
     shift = document.shift
     if shift is None:
         raise ValueError("Check traffic shift needs the Start traffic shift step's result in $.shift")
-    cd = CodeDeploy(codedeploy or client("codedeploy"))
+    cd = CodeDeploy(client("codedeploy"))
     infos: dict[str, dict[str, Any]] = {}
     deployments: list[ShiftDeployment] = []
     for deployment in shift.deployments:
@@ -101,7 +97,7 @@ def check_traffic_shift(
     if failed:
         stopped = [d for d in deployments if d.status not in ENDED and cd.stop(d.deployment_id)]
         rolled_back = any(is_rollback(info) for _, info in failed)
-        firing = _alarms_firing(document, cloudformation, cloudwatch) if rolled_back else []
+        firing = _alarms_firing(document) if rolled_back else []
         message = failure_message(document, failed, stopped, firing, rolled_back)
         if rolled_back:
             raise DeploymentRolledBack(f"traffic shift rolled back: {message}")

@@ -24,8 +24,8 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from stepdeploy.aws.artifacts import ArtifactStore
-from stepdeploy.aws.clients import client, error_code
-from stepdeploy.aws.cloudformation import CAPABILITIES, CloudFormation, idempotency_token
+from stepdeploy.aws.clients import client, error_code, idempotency_token
+from stepdeploy.aws.cloudformation import CAPABILITIES, CloudFormation
 from stepdeploy.errors import ChangeSetFailed, StackBusy, StackNeedsAttention
 from stepdeploy.models import ArtifactInfo, ChangeSetInfo, DeploymentRequest, Document, ExecutionContext, iso
 from stepdeploy.settings import settings
@@ -101,14 +101,14 @@ def _info(
 
 
 def create_change_set(
-    document: Document, execution: ExecutionContext, cloudformation: Any = None, s3: Any = None
+    document: Document, execution: ExecutionContext
 ) -> ChangeSetInfo:
     request = document.require_request()
     artifact = document.artifact
     if artifact is None:
         raise ValueError("Create change set needs the Package artifact step's result in $.artifact")
-    cfn = CloudFormation(cloudformation or client("cloudformation"))
-    store = ArtifactStore(s3 or client("s3"))
+    cfn = CloudFormation(client("cloudformation"))
+    store = ArtifactStore(client("s3"))
     s = settings()
     stack_name = request.stack
     name = change_set_name(request, artifact, execution)

@@ -2,23 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from botocore.exceptions import ClientError
 
-from stepdeploy.aws.clients import client, error_code
-from stepdeploy.aws.cloudformation import CloudFormation, idempotency_token
+from stepdeploy.aws.clients import client, error_code, idempotency_token
+from stepdeploy.aws.cloudformation import CloudFormation
 from stepdeploy.errors import ChangeSetFailed, StackBusy
 from stepdeploy.models import Document, ExecutionContext, StackInfo, iso
 
 EXECUTED = ("EXECUTE_IN_PROGRESS", "EXECUTE_COMPLETE", "EXECUTE_FAILED")
 
 
-def execute_change_set(document: Document, execution: ExecutionContext, cloudformation: Any = None) -> StackInfo:
+def execute_change_set(document: Document, execution: ExecutionContext) -> StackInfo:
     info = document.changeset
     if info is None or not info.done:
         raise ValueError("Execute change set needs a ready change set in $.changeset")
-    cfn = CloudFormation(cloudformation or client("cloudformation"))
+    cfn = CloudFormation(client("cloudformation"))
     ref = info.change_set_id or info.change_set_name
     started_at = iso()
     found = cfn.describe_change_set(info.stack_name, ref)

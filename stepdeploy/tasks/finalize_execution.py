@@ -7,16 +7,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from aws_lambda_powertools import Logger, Tracer
-
 from stepdeploy.aws.ledger import ledger
-from stepdeploy.ghe_deployments import Where, report_finished
-from stepdeploy.metrics import deployment_ended
+from stepdeploy.ghe.deployments import Where, report_finished
 from stepdeploy.models import Document
+from stepdeploy.observability import deployment_ended, logger, tracer
 from stepdeploy.tasks.record_release import stop_unfinished_shifts
-
-logger = Logger(service="stepdeploy")
-tracer = Tracer(service="stepdeploy")
 
 OUTCOME_BY_STATUS = {"FAILED": "Failed", "TIMED_OUT": "TimedOut", "ABORTED": "Aborted"}
 
@@ -74,11 +69,11 @@ def finalize(detail: dict[str, Any]) -> dict[str, Any]:
     return {"finalized": True, "recorded": recorded, "lock_released": released, "stopped_deployments": stopped}
 
 
-def last_document(execution_arn: str, sfn: Any = None) -> Document | None:
+def last_document(execution_arn: str) -> Document | None:
     """The document as the last task state received it (the newest TaskStateEntered input)."""
     from stepdeploy.aws.clients import client
 
-    events = (sfn or client("stepfunctions")).get_execution_history(
+    events = client("stepfunctions").get_execution_history(
         executionArn=execution_arn, reverseOrder=True, maxResults=200, includeExecutionData=True
     )["events"]
     for event in events:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import hashlib
 import posixpath
 import tempfile
-from typing import Any
 
 from stepdeploy import cfn_yaml
 from stepdeploy.aws.artifacts import ArtifactStore
@@ -18,7 +17,6 @@ from stepdeploy.bundle import (
     ARCHIVE_SUFFIXES,
     BUCKET_PARAMETER,
     Bundle,
-    Limits,
     Store,
     StoredCode,
     bundle_digest,
@@ -34,7 +32,6 @@ from stepdeploy.errors import ArtifactRejected, ConfigurationError
 from stepdeploy.models import ArtifactInfo, DeploymentRequest, Document, ExecutionContext, S3Object
 from stepdeploy.settings import settings
 
-LIMITS = Limits.from_env()  # cold start: a bad MAX_* value fails here, named
 SPOOL_BYTES = 64 << 20
 """Bundles and code zips up to this size stay in memory; larger ones spill to /tmp."""
 
@@ -73,7 +70,7 @@ def _store_code(bundle: Bundle, store: ArtifactStore, bucket: str, prefix: str) 
             key = f"{prefix}/{archive.digest}{archive.suffix}"
             out.seek(0)
             content_type = "application/zip" if archive.suffix in ARCHIVE_SUFFIXES else "application/octet-stream"
-            store.put_if_absent(bucket, key, out, content_type=content_type)  # type: ignore[arg-type]
+            store.put_if_absent(bucket, key, out, content_type=content_type)
         return StoredCode(key=key, digest=archive.digest)
 
     return store_code
@@ -92,23 +89,24 @@ def _target_parameters(request: DeploymentRequest, code_parameters: dict[str, st
     return target
 
 
-def package_artifact(document: Document, execution: ExecutionContext, s3: Any = None) -> ArtifactInfo:
+def package_artifact(document: Document, execution: ExecutionContext) -> ArtifactInfo:
     request = document.require_request()
     bucket = settings().artifact_bucket
     if not bucket:
         raise RuntimeError("ARTIFACT_BUCKET is not set; the template sets it for every function")
-    store = ArtifactStore(s3 or client("s3"))
+    store = ArtifactStore(client("s3"))
     source = source_artifact(document, request)
     head = store.head(source)
-    if head.size > LIMITS.max_bytes:
-        raise ArtifactRejected(f"{source.uri} is {head.size} bytes; at most {LIMITS.max_bytes} (MAX_ARTIFACT_BYTES)")
+    limits = settings().limits
+    if head.size > limits.max_bytes:
+        raise ArtifactRejected(f"{source.uri} is {head.size} bytes; at most {limits.max_bytes} (MAX_ARTIFACT_BYTES)")
     pinned = source.model_copy(update={"version_id": source.version_id or head.version_id})
     repo = repository_path(request)
     with tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES) as raw:
-        sha = store.download(pinned, raw)  # type: ignore[arg-type]
+        sha = store.download(pinned, raw)
         if "sha256" in head.metadata:
             check_object_sha256(head.metadata["sha256"], sha, source.uri)
-        bundle = open_bundle(raw, LIMITS)  # type: ignore[arg-type]
+        bundle = open_bundle(raw, limits)
         template_path = posixpath.normpath(request.template_path).lstrip("/")
         if not bundle.has_file(template_path):
             raise ArtifactRejected(

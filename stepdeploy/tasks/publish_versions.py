@@ -9,10 +9,8 @@ newest KEEP_VERSIONS (default 10; 0 keeps all), never one an alias routes to.
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
-from aws_lambda_powertools import Logger
 from botocore.exceptions import ClientError
 
 from stepdeploy.aws.clients import client, error_code, is_transient
@@ -20,23 +18,10 @@ from stepdeploy.aws.cloudformation import CloudFormation
 from stepdeploy.aws.lambda_versions import LambdaVersions, differences, fingerprint
 from stepdeploy.errors import ConfigurationError, VersionPublishFailed
 from stepdeploy.models import DeploymentRequest, Document, ExecutionContext, FunctionRelease, VersionsInfo
+from stepdeploy.observability import logger
+from stepdeploy.settings import settings
 
-logger = Logger(service="stepdeploy", child=True)
 FUNCTION_TYPE = "AWS::Lambda::Function"
-
-
-def _keep_versions() -> int:
-    raw = os.environ.get("KEEP_VERSIONS", "10")
-    try:
-        value = int(raw)
-    except ValueError:
-        raise RuntimeError(f"environment variable KEEP_VERSIONS: expected a whole number >= 0, got {raw!r}") from None
-    if value < 0:
-        raise RuntimeError(f"environment variable KEEP_VERSIONS: expected a whole number >= 0, got {raw!r}")
-    return value
-
-
-KEEP_VERSIONS = _keep_versions()  # cold start
 
 
 def managed_functions(request: DeploymentRequest, stack_functions: dict[str, str]) -> dict[str, str]:
@@ -148,12 +133,12 @@ def prune(lam: LambdaVersions, release: FunctionRelease, keep: int) -> None:
 
 
 def publish_versions(
-    document: Document, execution: ExecutionContext, cloudformation: Any = None, lambda_client: Any = None
+    document: Document, execution: ExecutionContext
 ) -> VersionsInfo:
     request = document.require_request()
     assert request.target is not None
-    cfn = CloudFormation(cloudformation or client("cloudformation"))
-    lam = LambdaVersions(lambda_client or client("lambda"))
+    cfn = CloudFormation(client("cloudformation"))
+    lam = LambdaVersions(client("lambda"))
     stack_functions = {
         r["LogicalResourceId"]: r["PhysicalResourceId"]
         for r in cfn.resources(request.stack)
@@ -166,5 +151,5 @@ def publish_versions(
         for logical_id, name in managed_functions(request, stack_functions).items()
     ]
     for release in releases:
-        prune(lam, release, KEEP_VERSIONS)
+        prune(lam, release, settings().keep_versions)
     return VersionsInfo(functions=releases, shift_needed=any(r.needs_shift for r in releases))

@@ -10,9 +10,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from stepdeploy.aws.ledger import ledger
-from stepdeploy.ghe_deployments import Where, report_finished
-from stepdeploy.metrics import deployment_ended
+from stepdeploy.ghe.deployments import Where, report_finished
 from stepdeploy.models import Document, ErrorInfo, ExecutionContext, ReleaseInfo, iso, utc_now
+from stepdeploy.observability import deployment_ended
 
 OUTCOME_BY_STATE = {
     "Record release": "Deployed",

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from typing import Any
 
 from stepdeploy.aws.clients import client
 from stepdeploy.aws.ledger import ledger
@@ -11,7 +10,7 @@ from stepdeploy.models import Document, ExecutionContext
 from stepdeploy.settings import settings
 
 
-def request_approval(document: Document, execution: ExecutionContext, sns: Any = None) -> None:
+def request_approval(document: Document, execution: ExecutionContext) -> None:
     request = document.require_request()
     if not execution.task_token:
         raise ValueError("Wait for approval must pass $$.Task.Token as execution.task_token")
@@ -28,7 +27,7 @@ def request_approval(document: Document, execution: ExecutionContext, sns: Any =
     ledger().put_approval(execution.id, item, request.approval_timeout_seconds)
     topic = settings().notification_topic_arn
     if topic:
-        (sns or client("sns")).publish(
+        client("sns").publish(
             TopicArn=topic,
             Subject=f"stepdeploy: approve {request.stack} at {request.short_commit}?"[:100],
             Message=json.dumps(

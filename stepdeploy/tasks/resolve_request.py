@@ -12,14 +12,12 @@ from importlib import resources
 from typing import Any
 
 from stepdeploy.aws.clients import client
-from stepdeploy.aws.secrets import secret_value
-from stepdeploy.bundle import Limits
-from stepdeploy.config import CONFIG_FILE, DeploymentConfig, parse_config
 from stepdeploy.errors import ArtifactRejected, RequestRejected
-from stepdeploy.ghe_api import GheApi
+from stepdeploy.ghe.api import ghe_api
+from stepdeploy.ingress.upload_keys import check_upload_key
 from stepdeploy.models import DeploymentRequest, Document, ExecutionContext, S3Object
-from stepdeploy.paths import check_upload_key
 from stepdeploy.settings import settings
+from stepdeploy.target_config import CONFIG_FILE, DeploymentConfig, parse_config
 
 MAX_CONFIG_BYTES = 256 * 1024
 
@@ -56,7 +54,7 @@ def _targeted(request: DeploymentRequest, config: DeploymentConfig, branch: str)
 def resolve_push(event: dict[str, Any]) -> DeploymentRequest:
     detail = event.get("detail") or {}
     ref = str(detail.get("ref", ""))
-    known = {
+    known: dict[str, Any] = {
         "repository": detail.get("repository"),
         "commit": detail.get("after"),
         "pusher": detail.get("pusher") or detail.get("sender"),
@@ -75,7 +73,7 @@ def resolve_push(event: dict[str, Any]) -> DeploymentRequest:
     if not settings().repository_allowed(repository):
         return _skip("ghe", f"repository {repository} is not in the orchestrator's allow-list", branch=branch, **known)
     request = DeploymentRequest(source="ghe", branch=branch, **known)
-    api = GheApi(settings().ghe_api_url, secret_value(settings().ghe_token_secret_arn) or "")
+    api = ghe_api()
     commit = str(detail.get("after"))
     text = api.file_at(repository, CONFIG_FILE, commit)
     if text is None:
@@ -107,8 +105,8 @@ def _config_in_bundle(body: bytes, where: str) -> bytes | None:
         raise ArtifactRejected(f"{where} is not a zip file") from None
 
 
-def resolve_upload(event: dict[str, Any], s3: Any = None) -> DeploymentRequest:
-    s3 = s3 or client("s3")
+def resolve_upload(event: dict[str, Any]) -> DeploymentRequest:
+    s3 = client("s3")
     detail = event.get("detail") or {}
     bucket = str((detail.get("bucket") or {}).get("name", ""))
     obj = detail.get("object") or {}
@@ -126,7 +124,7 @@ def resolve_upload(event: dict[str, Any], s3: Any = None) -> DeploymentRequest:
     extra = {"VersionId": version_id} if version_id else {}
     head = s3.head_object(Bucket=bucket, Key=key, **extra)
     metadata = {k.lower(): v for k, v in (head.get("Metadata") or {}).items()}
-    max_bytes = Limits.from_env().max_bytes
+    max_bytes = settings().limits.max_bytes
     if int(head.get("ContentLength") or 0) > max_bytes:  # checked before the object is read into memory
         raise ArtifactRejected(
             f"{location.uri} is {head['ContentLength']} bytes; at most {max_bytes} (MAX_ARTIFACT_BYTES)"

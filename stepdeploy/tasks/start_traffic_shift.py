@@ -16,10 +16,10 @@ from stepdeploy.aws.alarms import resolve_alarm_names
 from stepdeploy.aws.clients import client
 from stepdeploy.aws.cloudformation import CloudFormation
 from stepdeploy.aws.codedeploy import CodeDeploy, group_settings
-from stepdeploy.config import CustomStrategy
 from stepdeploy.errors import ConfigurationError
 from stepdeploy.models import Document, ExecutionContext, FunctionRelease, ShiftDeployment, ShiftInfo
 from stepdeploy.settings import settings
+from stepdeploy.target_config import CustomStrategy
 
 GROUP_NAME_MAX = 100
 CLOCK_SKEW = timedelta(minutes=15)
@@ -98,15 +98,15 @@ def resolve_hooks(cfn: CloudFormation, document: Document) -> dict[str, str]:
 
 
 def start_traffic_shift(
-    document: Document, execution: ExecutionContext, codedeploy: Any = None, cloudformation: Any = None
+    document: Document, execution: ExecutionContext
 ) -> ShiftInfo:
     request = document.require_request()
     assert request.target is not None
     if document.versions is None:
         raise ValueError("Start traffic shift needs the Publish versions step's result in $.versions")
     s = settings()
-    cd = CodeDeploy(codedeploy or client("codedeploy"))
-    cfn = CloudFormation(cloudformation or client("cloudformation"))
+    cd = CodeDeploy(client("codedeploy"))
+    cfn = CloudFormation(client("cloudformation"))
     deployment = request.target.deployment
     if isinstance(deployment.strategy, CustomStrategy):
         cd.ensure_config(deployment.strategy)

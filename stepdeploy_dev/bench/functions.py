@@ -31,7 +31,7 @@ from packaging.requirements import Requirement
 
 from stepdeploy_dev.bench import webhook as bench_webhook
 from stepdeploy_dev.bench.stats import median
-from stepdeploy_localcloud.sam_package import deterministic_zip
+from stepdeploy_localcloud.cloudformation.package import deterministic_zip
 
 ROOT = Path(__file__).resolve().parents[2]
 FUNCTIONS_DIR = ROOT / "functions"

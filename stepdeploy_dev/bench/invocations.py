@@ -42,7 +42,7 @@ class Recorder:
 
 @contextmanager
 def recording() -> Iterator[Recorder]:
-    from stepdeploy_localcloud import lambda_runtime
+    from stepdeploy_localcloud.awslambda import runtime as lambda_runtime
 
     recorder = Recorder()
     original = lambda_runtime.run_target

@@ -66,8 +66,8 @@ def _environment(values: dict[str, str]) -> Iterator[None]:
 
 
 def _clear_caches() -> None:
-    from stepdeploy import webhook
     from stepdeploy.aws import clients, ledger, secrets
+    from stepdeploy.ingress import webhook
     from stepdeploy.settings import settings
 
     for cached in (settings, clients.client, ledger.ledger, webhook.events_client):
@@ -76,7 +76,7 @@ def _clear_caches() -> None:
 
 
 def _push_event(commit: str, secret: str) -> dict[str, Any]:
-    from stepdeploy.github import signature_of
+    from stepdeploy.ghe.payloads import signature_of
 
     payload = {
         "ref": "refs/heads/main",
@@ -136,7 +136,7 @@ def request_times(requests: int = 300) -> dict[str, Any]:
         arn = boto3.client("secretsmanager").create_secret(Name="bench-webhook", SecretString=SECRET)["ARN"]
         os.environ["WEBHOOK_SECRET_ARN"] = arn
         _clear_caches()
-        from stepdeploy.webhook import handler
+        from stepdeploy.ingress.webhook import handler
 
         context = _Context()
         try:

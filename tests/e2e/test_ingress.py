@@ -20,10 +20,10 @@ from typing import Any
 import pytest
 import requests
 
-from stepdeploy.github import signature_of
+from stepdeploy.ghe.payloads import signature_of
 from stepdeploy_cli.demo import commit, git
 from stepdeploy_localcloud.cloud import LocalCloud
-from stepdeploy_localcloud.ghe import encode_body
+from stepdeploy_localcloud.ghe.server import encode_body
 
 pytestmark = pytest.mark.e2e
 OWNER, REPO = "platform", "sample-app"

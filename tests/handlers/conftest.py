@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import boto3
 import pytest
 from moto import mock_aws
 
 from stepdeploy.aws.ledger import create_ledger_table
+
+if TYPE_CHECKING:
+    from stepdeploy_localcloud.ghe.server import LocalGHE
 
 ROOT = Path(__file__).resolve().parents[2]
 EVENTS = ROOT / "events"
@@ -86,3 +90,28 @@ def orchestrator(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
     settings.cache_clear()
     clients.client.cache_clear()
     ledger.ledger.cache_clear()
+
+
+@pytest.fixture()
+def ghe(orchestrator: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[LocalGHE]:
+    """A local GHE served over HTTP, its API where the orchestrator's settings point."""
+    from werkzeug.middleware.dispatcher import DispatcherMiddleware
+    from werkzeug.serving import make_server
+    from werkzeug.wrappers import Response
+
+    from stepdeploy_localcloud.ghe.server import LocalGHE
+
+    monkeypatch.delenv("POWERTOOLS_METRICS_DISABLED", raising=False)
+    local = LocalGHE(tmp_path / "ghe", "127.0.0.1", token="t0ken")  # the token the orchestrator's secret holds
+    app = DispatcherMiddleware(Response("not found", status=404), {"/api/v3": local.api_app})
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+    monkeypatch.setenv("GHE_API_URL", f"http://127.0.0.1:{server.server_port}/api/v3")
+    from stepdeploy.settings import settings
+
+    settings.cache_clear()
+    try:
+        yield local
+    finally:
+        server.shutdown()
+        settings.cache_clear()

@@ -15,7 +15,9 @@ from typing import Any
 
 import boto3
 import pytest
+from botocore.stub import Stubber
 from moto import mock_aws
+from moto.cloudformation.models import cloudformation_backends
 
 from stepdeploy.aws.ledger import create_ledger_table
 from stepdeploy.models import iso
@@ -23,6 +25,7 @@ from stepdeploy.models import iso
 from .conftest import Context, load_event, load_handler
 
 REGION = "us-east-1"
+ACCOUNT = "123456789012"
 ARTIFACT_BUCKET = "stepdeploy-artifacts"
 APPLICATION = "stepdeploy-lambda"
 CODEDEPLOY_ROLE = "arn:aws:iam::123456789012:role/stepdeploy-codedeploy"
@@ -55,6 +58,7 @@ Resources:
       Code: src/hooks
 """
 CONFIG = "version: 1\ntargets:\n  - {branch: main, stack: sample-prod}\n"
+NEW_CODE = "def handler(event, context):\n    return 'bonjour'\n"
 
 
 def make_bundle(files: dict[str, str | bytes]) -> bytes:
@@ -186,3 +190,41 @@ def deploy_stack(aws: DeployAws, code: str | None = None, execution: str = "demo
         if document.get("changeset", {}).get("no_changes"):
             break
     return document
+
+
+def moto_stack():
+    backend = cloudformation_backends[ACCOUNT][REGION]
+    return next(s for s in backend.stacks.values() if s.name == STACK)
+
+
+def packaged(aws) -> dict:
+    aws.put_bundle(sample_bundle())
+    return run("package_artifact", with_role(document_of("package_artifact"), aws.role_arn))
+
+
+def shifted_document(aws, **deployment) -> dict:
+    """Two deployments of the sample app: the document as Start traffic shift gets it."""
+    settings = {"alarms": [], "strategy": "LambdaAllAtOnce", **deployment}
+    run("publish_versions", deploy_stack(aws, **settings), execution_of("publish_versions"))
+    document = deploy_stack(aws, NEW_CODE, execution="demo-2", **settings)
+    return run("publish_versions", document, execution_of("publish_versions", "demo-2"))
+
+
+# --- paths moto cannot take: Stubber for CodeDeploy ------------------------------------------------
+@pytest.fixture(name="stubbed_codedeploy")
+def stubbed_codedeploy_fixture(monkeypatch):
+    """The CodeDeploy client of the task modules, stubbed; every other client stays moto."""
+    from stepdeploy.aws import clients
+
+    stubbed = boto3.client("codedeploy", region_name=REGION)
+    stubber = Stubber(stubbed)
+    real = clients.client
+
+    def client(service: str):
+        return stubbed if service == "codedeploy" else real(service)
+
+    for module in ("start_traffic_shift", "check_traffic_shift"):
+        monkeypatch.setattr(f"stepdeploy.tasks.{module}.client", client)
+    with stubber:
+        yield stubber
+    stubber.assert_no_pending_responses()

@@ -12,8 +12,9 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from stepdeploy import start
-from stepdeploy.naming import NAME_PATTERN
+from stepdeploy.ingress import start_deployment
+from stepdeploy.ingress.naming import NAME_PATTERN
+from stepdeploy.settings import settings
 
 from .conftest import Context, load_handler
 
@@ -56,9 +57,9 @@ def machine(orchestrator, monkeypatch) -> Iterator[str]:
         name="stepdeploy-deploy", definition=PASS_MACHINE, roleArn="arn:aws:iam::123456789012:role/sfn"
     )["stateMachineArn"]
     monkeypatch.setenv("STATE_MACHINE_ARN", arn)
-    start.state_machine_arn.cache_clear()
+    settings.cache_clear()
     yield arn
-    start.state_machine_arn.cache_clear()
+    settings.cache_clear()
 
 
 def executions(arn: str) -> list[dict[str, Any]]:
@@ -166,11 +167,11 @@ def test_a_fault_raises_so_lambda_retries_then_dead_letters(machine):
     throttled = ClientError({"Error": {"Code": "ThrottlingException", "Message": "slow down"}}, "StartExecution")
     sfn = mock.Mock(**{"start_execution.side_effect": throttled})
     with pytest.raises(ClientError, match="ThrottlingException"):
-        start.start_deployment(push_event(), sfn=sfn)
+        start_deployment.start_deployment(push_event(), sfn=sfn)
 
 
 def test_a_missing_state_machine_arn_names_the_variable(orchestrator, monkeypatch):
     monkeypatch.delenv("STATE_MACHINE_ARN", raising=False)
-    start.state_machine_arn.cache_clear()
+    settings.cache_clear()
     with pytest.raises(RuntimeError, match="STATE_MACHINE_ARN"):
-        start.start_deployment(push_event())
+        start_deployment.start_deployment(push_event())

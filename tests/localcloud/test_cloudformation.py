@@ -20,10 +20,10 @@ from botocore.exceptions import ClientError
 from moto.codedeploy.models import codedeploy_backends
 from moto.s3.models import s3_backends
 
-from stepdeploy_localcloud.cfn_resources import handler_for
+from stepdeploy_localcloud.cloudformation.api import NO_CHANGES_REASON
+from stepdeploy_localcloud.cloudformation.package import deterministic_zip, dump_template, load_template, package
+from stepdeploy_localcloud.cloudformation.resources import handler_for
 from stepdeploy_localcloud.endpoint import ACCOUNT_ID, REGION
-from stepdeploy_localcloud.patches.cloudformation import NO_CHANGES_REASON
-from stepdeploy_localcloud.sam_package import deterministic_zip, dump_template, load_template, package
 
 pytestmark = pytest.mark.localcloud
 
@@ -149,8 +149,8 @@ def write_app(root: Path, greeting: str = "hello") -> Path:
 @pytest.fixture(scope="module")
 def adapters(moto_server: str) -> Iterator[str]:
     # The state machine's Lambda task needs the Step Functions and Lambda adapters as well.
-    for name in ("lambda_invoke", "stepfunctions", "cloudformation"):
-        importlib.import_module(f"stepdeploy_localcloud.patches.{name}").apply()
+    for name in ("awslambda", "stepfunctions", "cloudformation"):
+        importlib.import_module(f"stepdeploy_localcloud.{name}.patch").apply()
     # These tests read results right after each call (no busy time, the default); the busy time that
     # the LocalCloud sets has a test of its own.
     yield moto_server
@@ -1088,7 +1088,7 @@ def test_template_errors_are_validation_errors(aws: Aws, adapters: str) -> None:
 
 def test_change_sets_and_stacks_look_busy_for_a_while(aws: Aws, adapters: str, monkeypatch: pytest.MonkeyPatch) -> None:
     from stepdeploy_localcloud.clock import CLOCK
-    from stepdeploy_localcloud.patches import cloudformation
+    from stepdeploy_localcloud.cloudformation import api as cloudformation
 
     monkeypatch.setattr(cloudformation, "CHANGE_SET_VIRTUAL_SECONDS", 0.3 * CLOCK.speed)
     monkeypatch.setattr(cloudformation, "STACK_OPERATION_VIRTUAL_SECONDS", 0.3 * CLOCK.speed)

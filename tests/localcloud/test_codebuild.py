@@ -22,9 +22,9 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from stepdeploy_localcloud import codebuild
 from stepdeploy_localcloud.clock import CLOCK
-from stepdeploy_localcloud.patches import codebuild as codebuild_patch
+from stepdeploy_localcloud.codebuild import engine as codebuild
+from stepdeploy_localcloud.codebuild import patch as codebuild_patch
 
 pytestmark = pytest.mark.localcloud
 

@@ -19,9 +19,9 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from stepdeploy_localcloud import codedeploy
 from stepdeploy_localcloud.clock import CLOCK
-from stepdeploy_localcloud.patches import codedeploy as codedeploy_patch
+from stepdeploy_localcloud.codedeploy import engine as codedeploy
+from stepdeploy_localcloud.codedeploy import patch as codedeploy_patch
 
 pytestmark = pytest.mark.localcloud
 
@@ -564,10 +564,10 @@ def test_hooks_go_through_the_lambda_runtime_by_default(
         invocations.append((function, event, invocation_type, f"{account_id}/{region}"))
         reporting_invoker(reporter, {function: "Succeeded"}, [])(function, event)
 
-    fake_runtime = types.ModuleType("stepdeploy_localcloud.lambda_runtime")
+    fake_runtime = types.ModuleType("stepdeploy_localcloud.awslambda.runtime")
     fake_runtime.invoke = invoke  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "stepdeploy_localcloud.lambda_runtime", fake_runtime)
-    monkeypatch.setattr("stepdeploy_localcloud.lambda_runtime", fake_runtime, raising=False)
+    monkeypatch.setitem(sys.modules, "stepdeploy_localcloud.awslambda.runtime", fake_runtime)
+    monkeypatch.setattr("stepdeploy_localcloud.awslambda.runtime", fake_runtime, raising=False)
     codedeploy.set_hook_invoker(None)
 
     app = make_app(aws, config="CodeDeployDefault.LambdaAllAtOnce")

@@ -20,7 +20,7 @@ import pytest
 from moto.events.models import EventPattern
 
 from stepdeploy_localcloud import endpoint
-from stepdeploy_localcloud.patches import events as adapter
+from stepdeploy_localcloud.events import patch as adapter
 
 pytestmark = pytest.mark.localcloud
 
@@ -450,13 +450,13 @@ def test_lambda_target_is_invoked_async_through_the_runtime(
     aws: Callable[[str], Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     calls: list[dict[str, Any]] = []
-    fake = types.ModuleType("stepdeploy_localcloud.lambda_runtime")
+    fake = types.ModuleType("stepdeploy_localcloud.awslambda.runtime")
 
     def invoke(function: str, payload: bytes, qualifier: str | None = None, **options: Any) -> None:
         calls.append({"function": function, "payload": payload, "qualifier": qualifier, **options})
 
     fake.invoke = invoke  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "stepdeploy_localcloud.lambda_runtime", fake)
+    monkeypatch.setitem(sys.modules, "stepdeploy_localcloud.awslambda.runtime", fake)
 
     function_arn = create_function(aws, "def handler(event, context):\n    return None\n", {})
     events = aws("events")
@@ -473,10 +473,10 @@ def test_lambda_target_is_invoked_async_through_the_runtime(
     assert (call["account_id"], call["region"]) == (endpoint.ACCOUNT_ID, endpoint.REGION)
 
 
-RUNTIME_MISSING = importlib.util.find_spec("stepdeploy_localcloud.lambda_runtime") is None
+RUNTIME_MISSING = importlib.util.find_spec("stepdeploy_localcloud.awslambda.runtime") is None
 
 
-@pytest.mark.xfail(RUNTIME_MISSING, reason="stepdeploy_localcloud.lambda_runtime not written yet", strict=False)
+@pytest.mark.xfail(RUNTIME_MISSING, reason="stepdeploy_localcloud.awslambda.runtime not written yet", strict=False)
 def test_lambda_target_runs_the_handler(aws: Callable[[str], Any]) -> None:
     s3 = aws("s3")
     bucket = unique("seen")

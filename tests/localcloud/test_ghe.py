@@ -18,7 +18,7 @@ from werkzeug.serving import make_server
 from werkzeug.test import Client
 from werkzeug.wrappers import Request, Response
 
-from stepdeploy_localcloud.ghe import ZERO_SHA, GHEError, LocalGHE, encode_body, sign
+from stepdeploy_localcloud.ghe.server import ZERO_SHA, GHEError, LocalGHE, encode_body, sign
 
 pytestmark = pytest.mark.localcloud
 

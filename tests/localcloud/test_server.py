@@ -14,7 +14,7 @@ import pytest
 import requests
 
 from stepdeploy_localcloud import endpoint
-from stepdeploy_localcloud.ghe import LocalGHE, PushRecord, sign
+from stepdeploy_localcloud.ghe.server import LocalGHE, PushRecord, sign
 from stepdeploy_localcloud.server import LocalServer, _default_invoke
 
 pytestmark = pytest.mark.localcloud
@@ -211,7 +211,7 @@ def test_webhook_accepts_a_boto3_shaped_invoke_result(server: LocalServer) -> No
 
 
 def test_webhook_understands_lambda_runtime_invoke_results(server: LocalServer) -> None:
-    from stepdeploy_localcloud.lambda_runtime import InvokeResult
+    from stepdeploy_localcloud.awslambda.runtime import InvokeResult
 
     ok = InvokeResult(200, b'{"statusCode": 204}', None, "$LATEST", "")
     server.invoke = FakeLambda(ok)
@@ -223,7 +223,7 @@ def test_webhook_understands_lambda_runtime_invoke_results(server: LocalServer) 
 
 
 def test_default_invoker_sends_the_event_as_json_bytes(server: LocalServer, monkeypatch: pytest.MonkeyPatch) -> None:
-    from stepdeploy_localcloud import lambda_runtime
+    from stepdeploy_localcloud.awslambda import runtime as lambda_runtime
 
     seen: list[tuple[str, bytes]] = []
 

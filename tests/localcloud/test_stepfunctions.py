@@ -17,7 +17,7 @@ from moto.awslambda_simple.models import LambdaSimpleBackend
 from stepdeploy_dev.asl_lint import execution_coverage
 from stepdeploy_localcloud.clock import CLOCK
 from stepdeploy_localcloud.endpoint import ACCOUNT_ID, REGION
-from stepdeploy_localcloud.patches import stepfunctions
+from stepdeploy_localcloud.stepfunctions import patch as stepfunctions
 
 pytestmark = pytest.mark.localcloud
 
@@ -1030,7 +1030,7 @@ def test_list_executions_status_filter(sfn: Any) -> None:
 def test_executions_of_one_definition_share_its_parse_but_not_their_retry_counts(
     sfn: Any, lambdas: FakeLambdas, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from stepdeploy_localcloud.sfn import parse_cache
+    from stepdeploy_localcloud.stepfunctions import parse_cache
 
     attempts: dict[str, int] = {}
 

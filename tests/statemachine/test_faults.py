@@ -11,8 +11,8 @@ import time
 import pytest
 
 from stepdeploy_cli.demo import GREETER_V2, SAMPLE_APP
-from stepdeploy_localcloud import lambda_runtime
-from stepdeploy_localcloud.patches import cloudformation
+from stepdeploy_localcloud.awslambda import runtime as lambda_runtime
+from stepdeploy_localcloud.cloudformation import api as cloudformation
 
 from .test_paths import Machine
 from .test_paths import machine as machine  # noqa: F401 - the module-scoped fixture: a cloud per module

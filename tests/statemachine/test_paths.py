@@ -27,7 +27,7 @@ from stepdeploy_cli.demo import (
     git,
     sample_app_on_local_cloud,
 )
-from stepdeploy_localcloud import lambda_runtime
+from stepdeploy_localcloud.awslambda import runtime as lambda_runtime
 from stepdeploy_localcloud.cloud import LocalCloud
 
 from ..conftest import record_execution

@@ -19,6 +19,7 @@ from stepdeploy.bundle import (
     write_deterministic_zip,
 )
 from stepdeploy.errors import ArtifactRejected
+from stepdeploy.settings import parse_limits
 
 pytestmark = pytest.mark.unit
 
@@ -163,12 +164,12 @@ def test_object_sha256_metadata_in_hex_or_base64():
 
 
 def test_limits_from_the_environment():
-    assert Limits.from_env({}) == Limits(2 * 1024**3, 200.0)
-    assert Limits.from_env({"MAX_ARTIFACT_BYTES": "1000", "MAX_COMPRESSION_RATIO": "50"}) == Limits(1000, 50.0)
+    assert parse_limits({}) == Limits(2 * 1024**3, 200.0)
+    assert parse_limits({"MAX_ARTIFACT_BYTES": "1000", "MAX_COMPRESSION_RATIO": "50"}) == Limits(1000, 50.0)
     with pytest.raises(RuntimeError, match="MAX_COMPRESSION_RATIO"):
-        Limits.from_env({"MAX_COMPRESSION_RATIO": "lots"})
+        parse_limits({"MAX_COMPRESSION_RATIO": "lots"})
     with pytest.raises(RuntimeError, match="MAX_ARTIFACT_BYTES"):
-        Limits.from_env({"MAX_ARTIFACT_BYTES": "-1"})
+        parse_limits({"MAX_ARTIFACT_BYTES": "-1"})
 
 
 # --- deterministic zips ------------------------------------------------------------------------

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from stepdeploy.naming import (
+from stepdeploy.ingress.naming import (
     MAX_NAME_CHARS,
     NAME_PATTERN,
     execution_name,

@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 from moto.events.models import EventPattern
 
-from stepdeploy import cfn_yaml, metrics
-from stepdeploy_localcloud.patches.events import render_input_template
+from stepdeploy import cfn_yaml, observability
+from stepdeploy_localcloud.events.patch import render_input_template
 
 pytestmark = pytest.mark.unit
 
@@ -64,8 +64,8 @@ def metric_rows(body: dict[str, Any]) -> list[list[Any]]:
 
 def test_dashboard_shows_every_metric_the_pipeline_emits():
     text = json.dumps(dashboard())
-    emitted = [*metrics.OUTCOME_COUNTERS, metrics.STARTED, metrics.DURATION, metrics.LEAD_TIME,
-               metrics.GHE_UNAVAILABLE, metrics.GHE_REJECTED, *metrics.PHASE_METRICS.values()]
+    emitted = [*observability.OUTCOME_COUNTERS, observability.STARTED, observability.DURATION, observability.LEAD_TIME,
+               observability.GHE_UNAVAILABLE, observability.GHE_REJECTED, *observability.PHASE_METRICS.values()]
     missing = [name for name in emitted if f'"{name}"' not in text and f'MetricName=\\"{name}\\"' not in text]
     assert missing == []
 
@@ -79,7 +79,7 @@ def test_dashboard_metric_rows_are_well_formed_and_use_the_emitted_namespace():
             names = [item for item in row if not isinstance(item, dict)]
             assert names[0] == "..." or len(names) % 2 == 0, row  # namespace, metric, then name/value pairs
     namespaces = {row[0] for row in rows if isinstance(row[0], str) and row[0] not in (".", "...")}
-    assert namespaces == {metrics.NAMESPACE, "AWS/States", "AWS/Lambda", "AWS/SQS"}
+    assert namespaces == {observability.NAMESPACE, "AWS/States", "AWS/Lambda", "AWS/SQS"}
     assert any(MACHINE in row for row in rows)
 
 

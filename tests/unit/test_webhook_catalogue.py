@@ -26,9 +26,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from moto import mock_aws
 
-from stepdeploy import start, webhook
 from stepdeploy.aws.ledger import create_ledger_table
-from stepdeploy.github import (
+from stepdeploy.ghe.payloads import (
     WebhookRejected,
     parse_push,
     payload_from_body,
@@ -36,7 +35,8 @@ from stepdeploy.github import (
     signature_of,
     verify_signature,
 )
-from stepdeploy.naming import NAME_PATTERN
+from stepdeploy.ingress import start_deployment, webhook
+from stepdeploy.ingress.naming import NAME_PATTERN
 
 from ..handlers.conftest import Context, load_event, load_handler
 
@@ -217,7 +217,7 @@ def clear_caches() -> None:
     from stepdeploy.aws import clients, ledger, secrets
     from stepdeploy.settings import settings as orchestrator_settings
 
-    caches = (orchestrator_settings, clients.client, ledger.ledger, start.state_machine_arn, webhook.events_client)
+    caches = (orchestrator_settings, clients.client, ledger.ledger, webhook.events_client)
     for cached in caches:
         cached.cache_clear()
     secrets.clear_cache()
@@ -246,7 +246,7 @@ class Pipeline:
         for message in messages:
             sqs.delete_message(QueueUrl=self.tap_url, ReceiptHandle=message["ReceiptHandle"])
         for bus_event in published:
-            start.start_deployment(bus_event)
+            start_deployment.start_deployment(bus_event)
         return answer, published, self.executions()
 
 

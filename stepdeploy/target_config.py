@@ -1,0 +1,199 @@
+"""The application's deployment configuration file (pipeline as code): ``stepdeploy.yml``.
+
+It lives at the root of the application's repository (and of a prebuilt artifact) and says which
+branch goes to which stack, how traffic shifts and what gates it. A bad file fails the execution
+early with a message that names the file, the key and what was expected.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic_core import ErrorDetails
+
+from stepdeploy.errors import ConfigurationError
+
+CONFIG_FILE = "stepdeploy.yml"
+
+PREDEFINED_DEPLOYMENT_CONFIGS = (
+    "LambdaAllAtOnce",
+    "LambdaCanary10Percent5Minutes",
+    "LambdaCanary10Percent10Minutes",
+    "LambdaCanary10Percent15Minutes",
+    "LambdaCanary10Percent30Minutes",
+    "LambdaLinear10PercentEvery1Minute",
+    "LambdaLinear10PercentEvery2Minutes",
+    "LambdaLinear10PercentEvery3Minutes",
+    "LambdaLinear10PercentEvery10Minutes",
+)
+STACK_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9-]{0,127}$")
+ALIAS_NAME = re.compile(r"^(?!^[0-9]+$)[A-Za-z0-9-_]{1,128}$")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class CustomStrategy(_Strict):
+    """A custom CodeDeploy configuration: ``canary`` (one step) or ``linear`` (equal steps)."""
+
+    type: Literal["canary", "linear"]
+    percent: Annotated[int, Field(ge=1, le=99)]
+    interval_minutes: Annotated[int, Field(ge=1, le=2880)]
+
+    @property
+    def name(self) -> str:
+        kind = "Canary" if self.type == "canary" else "Linear"
+        return f"Stepdeploy{kind}{self.percent}PercentEvery{self.interval_minutes}Minutes"
+
+
+class Hooks(_Strict):
+    before_allow_traffic: str | None = None
+    after_allow_traffic: str | None = None
+
+    def names(self) -> list[str]:
+        return [h for h in (self.before_allow_traffic, self.after_allow_traffic) if h]
+
+
+class Deployment(_Strict):
+    alias: str = "live"
+    strategy: str | CustomStrategy = "LambdaAllAtOnce"
+    alarms: Annotated[list[str], Field(max_length=10)] = []
+    hooks: Hooks = Hooks()
+    bake_minutes: Annotated[int, Field(ge=0, le=1440)] = 0
+    functions: list[str] | None = None
+    """Logical ids of the functions to shift; default every function of the stack but the hooks."""
+
+    @field_validator("alias")
+    @classmethod
+    def _alias(cls, value: str) -> str:
+        if not ALIAS_NAME.match(value):
+            raise ValueError("an alias name of letters, digits, '-' or '_', not only digits")
+        return value
+
+    @field_validator("strategy")
+    @classmethod
+    def _strategy(cls, value: str | CustomStrategy) -> str | CustomStrategy:
+        if isinstance(value, str):
+            short = value.removeprefix("CodeDeployDefault.")
+            if short not in PREDEFINED_DEPLOYMENT_CONFIGS:
+                raise ValueError(
+                    "one of " + ", ".join(PREDEFINED_DEPLOYMENT_CONFIGS)
+                    + " (optionally prefixed CodeDeployDefault.), or {type, percent, interval_minutes}"
+                )
+            return f"CodeDeployDefault.{short}"
+        return value
+
+    @property
+    def deployment_config_name(self) -> str:
+        return self.strategy if isinstance(self.strategy, str) else self.strategy.name
+
+
+class Approval(_Strict):
+    required: bool = False
+    timeout_minutes: Annotated[int, Field(ge=1, le=10080)] = 60
+
+
+class Target(_Strict):
+    """Where one branch (or branch pattern) deploys."""
+
+    branch: str
+    stack: str
+    environment: str = "default"
+    parameters: dict[str, str | int | float | bool] = {}
+    approval: Approval = Approval()
+    deployment: Deployment = Deployment()
+    concurrency: Literal["superseded", "queued"] = "superseded"
+
+    @field_validator("stack")
+    @classmethod
+    def _stack(cls, value: str) -> str:
+        if not STACK_NAME.match(value):
+            raise ValueError("a CloudFormation stack name: a letter, then letters, digits or '-', 128 at most")
+        return value
+
+    def matches(self, branch: str) -> bool:
+        return fnmatch.fnmatchcase(branch, self.branch)
+
+    def parameter_strings(self) -> dict[str, str]:
+        return {k: str(v).lower() if isinstance(v, bool) else str(v) for k, v in self.parameters.items()}
+
+
+class BuildSettings(_Strict):
+    buildspec: str | None = None
+    """Path of the buildspec in the repository; default: the repository's buildspec.yml or ours."""
+
+
+class DeploymentConfig(_Strict):
+    version: Literal[1]
+    template: str = "template.yaml"
+    build: BuildSettings = BuildSettings()
+    targets: Annotated[list[Target], Field(min_length=1)]
+
+    @model_validator(mode="after")
+    def _unique_stacks(self) -> DeploymentConfig:
+        seen: dict[str, str] = {}
+        for target in self.targets:
+            if target.stack in seen and seen[target.stack] != target.branch:
+                raise ValueError(f"stack {target.stack!r} is the target of two branch patterns")
+            seen[target.stack] = target.branch
+        return self
+
+    def target_for(self, branch: str) -> Target | None:
+        return next((t for t in self.targets if t.matches(branch)), None)
+
+
+def _location(loc: tuple[int | str, ...]) -> str:
+    path = ""
+    for part in loc:
+        if isinstance(part, int):
+            path += f"[{part}]"
+        elif part in ("str", "CustomStrategy", "function-after[_strategy(), union[str,CustomStrategy]]"):
+            continue
+        else:
+            path += f".{part}" if path else str(part)
+    return path or "(top level)"
+
+
+def _describe(error: ErrorDetails) -> str:
+    kind = error["type"]
+    if kind == "extra_forbidden":
+        return "is not a known key"
+    if kind == "missing":
+        return "is required"
+    message = str(error["msg"]).removeprefix("Value error, ").removeprefix("Input should be ")
+    message = message.removeprefix("List should have ")
+    got = error.get("input")
+    if isinstance(got, dict | list):
+        return f"expected {message}"
+    return f"expected {message}; got {got!r}"
+
+
+def parse_config(text: str | bytes, *, file: str = CONFIG_FILE) -> DeploymentConfig:
+    """Parse and validate the file's text; ConfigurationError names file, key and expectation."""
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise ConfigurationError(f"{file}: not valid YAML{where}: {getattr(exc, 'problem', exc)}") from None
+    if not isinstance(data, dict):
+        raise ConfigurationError(f"{file}: expected a mapping with 'version' and 'targets', got {type(data).__name__}")
+    try:
+        return DeploymentConfig.model_validate(data)
+    except ValidationError as exc:
+        errors = exc.errors()
+        # A mapping given for `strategy` fails the string branch of the union too; keep the useful one.
+        def shadowed(e: Any) -> bool:
+            head = e["loc"][:-1]
+            return e["type"] == "string_type" and any(
+                o is not e and o["loc"][: len(head)] == head and len(o["loc"]) > len(head) for o in errors
+            )
+
+        errors = [e for e in errors if not shadowed(e)] or errors
+        problems = [f"{_location(e['loc'])}: {_describe(e)}" for e in errors]
+        raise ConfigurationError(f"{file}: " + "; ".join(dict.fromkeys(problems))) from None

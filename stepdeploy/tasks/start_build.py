@@ -1,0 +1,46 @@
+"""Start build: CodeBuild at the exact commit, shallow clone, artifact to S3."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from stepdeploy.aws.clients import client, idempotency_token
+from stepdeploy.models import BuildInfo, Document, ExecutionContext
+from stepdeploy.settings import settings
+
+
+def start_build(document: Document, execution: ExecutionContext) -> BuildInfo:
+    request = document.require_request()
+    s = settings()
+    variables = [
+        {"name": "STEPDEPLOY_REPOSITORY", "value": request.repository or "", "type": "PLAINTEXT"},
+        {"name": "STEPDEPLOY_COMMIT", "value": request.commit or "", "type": "PLAINTEXT"},
+        {"name": "STEPDEPLOY_BRANCH", "value": request.branch or "", "type": "PLAINTEXT"},
+        {"name": "STEPDEPLOY_TEMPLATE", "value": request.template_path, "type": "PLAINTEXT"},
+    ]
+    params: dict[str, Any] = {
+        "projectName": s.codebuild_project,
+        "sourceVersion": request.commit,
+        "sourceTypeOverride": "GITHUB_ENTERPRISE",
+        "sourceLocationOverride": request.clone_url,
+        "gitCloneDepthOverride": 1,
+        "artifactsOverride": {
+            "type": "S3",
+            "location": s.artifact_bucket,
+            "path": f"builds/{request.repository}/{request.commit}",
+            "name": "bundle.zip",
+            "packaging": "ZIP",
+            "namespaceType": "NONE",
+        },
+        "environmentVariablesOverride": variables,
+        # Same token for a retried or redriven task: CodeBuild returns the same build.
+        "idempotencyToken": idempotency_token(execution, "build"),
+    }
+    if request.buildspec:
+        params["buildspecOverride"] = request.buildspec
+    build = client("codebuild").start_build(**params)["build"]
+    return BuildInfo(
+        build_id=build["id"],
+        status=build.get("buildStatus", "IN_PROGRESS"),
+        logs_url=(build.get("logs") or {}).get("deepLink"),
+    )

@@ -1,0 +1,26 @@
+"""Named adapters over moto 5.2.5 where it falls short of AWS (see docs/local-cloud.md).
+
+Each service folder's ``patch`` module exposes ``apply() -> None`` (idempotent: every change goes
+through ``stepdeploy_localcloud.patching``) and has a test of its own in tests/localcloud that
+fails if moto's behaviour moves.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+# Order matters only where one adapter builds on another.
+ADAPTERS = (
+    "stepdeploy_localcloud.awslambda.patch",
+    "stepdeploy_localcloud.stepfunctions.patch",
+    "stepdeploy_localcloud.cloudformation.patch",
+    "stepdeploy_localcloud.events.patch",
+    "stepdeploy_localcloud.codebuild.patch",
+    "stepdeploy_localcloud.codedeploy.patch",
+    "stepdeploy_localcloud.s3.patch",
+)
+
+
+def apply_all() -> None:
+    for name in ADAPTERS:
+        importlib.import_module(name).apply()

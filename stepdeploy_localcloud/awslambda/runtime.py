@@ -1,0 +1,917 @@
+"""The local cloud's Lambda runtime: Invoke runs the function's real handler.
+
+A function version runs in warm worker subprocesses (worker.py; up to
+MAX_WORKERS_PER_VERSION at once), from its deployed zip and layers extracted once per code hash,
+with its own environment. ``set_mode("inprocess")`` imports the handler into this process instead.
+Results, errors, timeouts, alias weights, logs and AWS/Lambda metrics follow AWS.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import hashlib
+import io
+import json
+import math
+import os
+import random
+import re
+import select
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import traceback
+import types
+import uuid
+import zipfile
+from collections import deque
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+from moto.awslambda.exceptions import (
+    InvalidParameterValueException,
+    LambdaClientError,
+    UnknownFunctionException,
+)
+from moto.awslambda.models import LambdaFunction
+
+from stepdeploy_localcloud import backends, endpoint
+from stepdeploy_localcloud.awslambda.worker import END_MARKER, LambdaContext, error_payload, load_handler
+from stepdeploy_localcloud.endpoint import ACCOUNT_ID, REGION
+
+MAX_WORKERS_PER_VERSION = 4
+LOG_TAIL_BYTES = 4096
+CODE_CACHE = Path(tempfile.gettempdir()) / "stepdeploy-lambda"
+WORKER_SCRIPT = Path(__file__).with_name("worker.py")
+MODE_ENV = "STEPDEPLOY_LAMBDA_MODE"
+MODES = ("worker", "inprocess")
+FaultKind = Literal["throttle", "service_error", "timeout", "unhandled"]
+FAULT_KINDS: tuple[str, ...] = ("throttle", "service_error", "timeout", "unhandled")
+
+
+@dataclass
+class InvokeResult:
+    status_code: int
+    payload: bytes
+    function_error: str | None
+    executed_version: str
+    log_tail: str
+
+
+class TooManyRequestsException(LambdaClientError):
+    code = 429
+
+    def __init__(self, message: str = "Rate Exceeded.") -> None:
+        super().__init__("TooManyRequestsException", message)
+
+
+class LambdaServiceException(LambdaClientError):
+    code = 500
+
+    def __init__(self, message: str) -> None:
+        super().__init__("ServiceException", message)
+
+
+class InvalidRequestContentException(LambdaClientError):
+    code = 400
+
+    def __init__(self, message: str) -> None:
+        super().__init__("InvalidRequestContentException", message)
+
+
+# ---------------------------------------------------------------------------------------------
+# Resolving what to run
+# ---------------------------------------------------------------------------------------------
+
+_ARN = re.compile(
+    r"^(?:arn:(?P<partition>aws[a-z-]*):lambda:(?P<region>[a-z0-9-]+):)?"
+    r"(?:(?P<account>\d{12}):function:)?(?P<name>[A-Za-z0-9_-]+)(?::(?P<qualifier>[^:]+))?$"
+)
+
+
+@dataclass(frozen=True)
+class Target:
+    """A resolved invocation: which function version runs, and how it was addressed."""
+
+    function: LambdaFunction
+    executed_version: str
+    alias: str | None
+    qualifier: str | None
+    invoked_arn: str
+    account_id: str
+    region: str
+
+
+def _unqualified_arn(account_id: str, region: str, name: str) -> str:
+    return f"arn:aws:lambda:{region}:{account_id}:function:{name}"
+
+
+def resolve(function: str, qualifier: str | None, account_id: str, region: str) -> Target:
+    """Find the function version an Invoke runs, as AWS does (name, ARN or partial ARN;
+    version, $LATEST or alias, with weighted alias routing)."""
+    match = _ARN.match(function)
+    if match is None:
+        raise InvalidParameterValueException(
+            f"1 validation error detected: Value '{function}' at 'functionName' failed to satisfy "
+            "constraint: expected a function name, a function ARN or a partial ARN"
+        )
+    account_id = match["account"] or account_id
+    region = match["region"] or region
+    name = match["name"]
+    if match["qualifier"] is not None:
+        if qualifier is not None and qualifier != match["qualifier"]:
+            raise InvalidParameterValueException(
+                "The derived qualifier from the function name does not match the specified qualifier."
+            )
+        qualifier = match["qualifier"]
+
+    backend = backends.backend("lambda", account_id, region)
+    base_arn = _unqualified_arn(account_id, region, name)
+    invoked_arn = f"{base_arn}:{qualifier}" if qualifier else base_arn
+    not_found = UnknownFunctionException(invoked_arn)
+    try:
+        latest = backend.get_function(name)
+    except UnknownFunctionException:
+        raise not_found from None
+
+    def version(number: str) -> LambdaFunction:
+        if number == "$LATEST":
+            return latest
+        try:
+            return backend.get_function(name, number)
+        except LambdaClientError:
+            raise not_found from None
+
+    if qualifier is None or qualifier == "$LATEST":
+        return Target(latest, "$LATEST", None, qualifier, invoked_arn, account_id, region)
+    if qualifier.isdigit():
+        return Target(version(qualifier), qualifier, None, qualifier, invoked_arn, account_id, region)
+    try:
+        alias = backend.get_alias(qualifier, name)
+    except LambdaClientError:
+        raise not_found from None
+    chosen = _route(alias.function_version, alias.routing_config)
+    return Target(version(chosen), chosen, qualifier, qualifier, invoked_arn, account_id, region)
+
+
+def _route(primary: str, routing_config: Any) -> str:
+    """Pick the version an alias invocation runs: each additional version by its weight."""
+    weights: dict[str, float] = {}
+    if isinstance(routing_config, dict):
+        weights = routing_config.get("AdditionalVersionWeights") or {}
+    draw = random.random()
+    for version, weight in weights.items():
+        if draw < float(weight):
+            return str(version)
+        draw -= float(weight)
+    return str(primary)
+
+
+# ---------------------------------------------------------------------------------------------
+# Code: deployed zips and layers, extracted once per code hash
+# ---------------------------------------------------------------------------------------------
+
+_extract_lock = threading.Lock()
+
+
+def _digest(code_digest: str | None, data: bytes) -> str:
+    return code_digest or hashlib.sha256(data).hexdigest()
+
+
+def extract_code(digest: str, data: bytes) -> Path:
+    target = CODE_CACHE / digest
+    if target.is_dir():
+        return target
+    with _extract_lock:
+        if target.is_dir():
+            return target
+        CODE_CACHE.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{digest[:12]}-", dir=CODE_CACHE))
+        try:
+            if data:
+                with zipfile.ZipFile(io.BytesIO(data)) as archive:
+                    archive.extractall(staging)
+            try:
+                staging.rename(target)
+            except OSError:  # another process extracted the same code first
+                shutil.rmtree(staging, ignore_errors=True)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+    return target
+
+
+@dataclass(frozen=True)
+class FunctionSpec:
+    """Everything a worker of one function version is started from (also the pool's key)."""
+
+    account_id: str
+    region: str
+    name: str
+    version: str
+    unqualified_arn: str
+    handler: str
+    runtime: str
+    package_type: str
+    timeout: float
+    memory_size: int
+    environment: tuple[tuple[str, str], ...]
+    code_digest: str
+    code_dir: str
+    layer_dirs: tuple[str, ...] = field(default=())
+    endpoint_url: str | None = None  # a new server address means new workers
+
+    @property
+    def log_group(self) -> str:
+        return f"/aws/lambda/{self.name}"
+
+    @property
+    def python_path(self) -> list[str]:
+        """The code dir first, then layers (the last listed layer wins, as files in /opt do)."""
+        paths = [self.code_dir]
+        for layer in reversed(self.layer_dirs):
+            site = Path(layer) / "python" / "lib" / f"python{sys.version_info[0]}.{sys.version_info[1]}"
+            site = site / "site-packages"
+            if site.is_dir():
+                paths.append(str(site))
+            paths.append(str(Path(layer) / "python"))
+        return paths
+
+
+def function_spec(target: Target) -> FunctionSpec:
+    fn = target.function
+    backend = backends.backend("lambda", target.account_id, target.region)
+    code_bytes: bytes = getattr(fn, "code_bytes", b"") or b""
+    digest = _digest(getattr(fn, "code_digest", None), code_bytes)
+    layer_dirs: list[str] = []
+    for layer in fn.layers or []:
+        layer_version = backend.layers_versions_by_arn(layer["Arn"])
+        if layer_version is None:
+            continue
+        layer_bytes = layer_version.code_bytes or b""
+        layer_dirs.append(str(extract_code(_digest(layer_version.code_digest, layer_bytes), layer_bytes)))
+    return FunctionSpec(
+        account_id=target.account_id,
+        region=target.region,
+        name=fn.function_name,
+        version=str(fn.version),
+        unqualified_arn=_unqualified_arn(target.account_id, target.region, fn.function_name),
+        handler=fn.handler or "",
+        runtime=fn.run_time or "",
+        package_type=fn.package_type or "Zip",
+        timeout=float(fn.timeout or 3),
+        memory_size=int(fn.memory_size or 128),
+        environment=tuple(sorted((str(k), str(v)) for k, v in (fn.environment_vars or {}).items())),
+        code_digest=digest,
+        code_dir=str(extract_code(digest, code_bytes)),
+        layer_dirs=tuple(layer_dirs),
+        endpoint_url=endpoint.endpoint_url() if endpoint.is_running() else None,
+    )
+
+
+def function_environment(spec: FunctionSpec, log_stream: str) -> dict[str, str]:
+    """The function's variables, then what the Lambda service itself sets."""
+    env = dict(spec.environment)
+    env.update(
+        {
+            "AWS_LAMBDA_FUNCTION_NAME": spec.name,
+            "AWS_LAMBDA_FUNCTION_VERSION": spec.version,
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(spec.memory_size),
+            "AWS_LAMBDA_LOG_GROUP_NAME": spec.log_group,
+            "AWS_LAMBDA_LOG_STREAM_NAME": log_stream,
+            "AWS_LAMBDA_INITIALIZATION_TYPE": "on-demand",
+            "AWS_EXECUTION_ENV": f"AWS_Lambda_{spec.runtime or 'python3.11'}",
+            "AWS_REGION": spec.region,
+            "AWS_DEFAULT_REGION": spec.region,
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_SESSION_TOKEN": "testing",
+            "_HANDLER": spec.handler,
+            "LAMBDA_TASK_ROOT": spec.code_dir,
+            "LAMBDA_RUNTIME_DIR": str(Path(sys.executable).parent),
+            "PYTHONPATH": os.pathsep.join(spec.python_path),
+            "PYTHONUNBUFFERED": "1",
+            "TZ": ":UTC",
+        }
+    )
+    if spec.endpoint_url:
+        env["AWS_ENDPOINT_URL"] = spec.endpoint_url
+    # Functions that wait on services (stepdeploy.polling) poll on the local cloud's accelerated clock.
+    from stepdeploy_localcloud.clock import CLOCK
+
+    env["STEPDEPLOY_CLOCK_SPEED"] = repr(CLOCK.speed)
+    return env
+
+
+def _log_stream_name(version: str) -> str:
+    now = datetime.now(UTC)
+    return f"{now:%Y/%m/%d}/[{version}]{uuid.uuid4().hex}"
+
+
+# ---------------------------------------------------------------------------------------------
+# Worker processes
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Outcome:
+    """What one run of a handler gave: a payload, or an error payload for FunctionError."""
+
+    payload: bytes
+    error: bool
+    log_lines: list[str]
+
+
+def timeout_error(request_id: str, timeout: float) -> dict[str, Any]:
+    return {
+        "errorType": "Sandbox.Timedout",
+        "errorMessage": f"RequestId: {request_id} Error: Task timed out after {timeout:.2f} seconds",
+    }
+
+
+class _Lines:
+    """Splits bytes read from a pipe into text lines."""
+
+    def __init__(self) -> None:
+        self._buffer = b""
+
+    def feed(self, data: bytes) -> list[str]:
+        self._buffer += data
+        *lines, self._buffer = self._buffer.split(b"\n")
+        return [line.decode("utf-8", "replace") for line in lines]
+
+
+class Worker:
+    def __init__(self, spec: FunctionSpec) -> None:
+        self.spec = spec
+        self.log_stream = _log_stream_name(spec.version)
+        result_read, result_write = os.pipe()
+        env = function_environment(spec, self.log_stream)
+        env["PATH"] = os.environ.get("PATH", "/usr/bin:/bin")
+        env["HOME"] = str(CODE_CACHE / "home")  # keep the user's ~/.aws out of the function
+        for name in ("LANG", "LC_ALL", "SYSTEMROOT"):
+            if name in os.environ:
+                env[name] = os.environ[name]
+        try:
+            self.process = subprocess.Popen(
+                [sys.executable, "-P", str(WORKER_SCRIPT), str(result_write)],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                cwd=spec.code_dir,
+                env=env,
+                pass_fds=(result_write,),
+                start_new_session=True,
+            )
+        finally:
+            os.close(result_write)
+        self._result_fd = result_read
+        self._output = _Lines()
+        self._results = _Lines()
+        self.started_at = time.monotonic()
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def run(self, request_id: str, event: bytes, invoked_arn: str, deadline: float) -> Outcome:
+        """Run one invocation; kill the worker if it passes ``deadline`` (time.time())."""
+        assert self.process.stdin is not None and self.process.stdout is not None
+        request = {
+            "request_id": request_id,
+            "event": event.decode("utf-8"),
+            "invoked_function_arn": invoked_arn,
+            "deadline_ms": int(deadline * 1000),
+        }
+        log_lines: list[str] = []
+        try:
+            self.process.stdin.write((json.dumps(request) + "\n").encode())
+            self.process.stdin.flush()
+        except OSError:
+            return self._crashed(request_id, log_lines)
+        stdout_fd = self.process.stdout.fileno()
+        reply: dict[str, Any] | None = None
+        ended = False
+        open_fds = {stdout_fd, self._result_fd}
+        while reply is None or not ended:
+            remaining = deadline - time.time()
+            if remaining <= 0:
+                self.kill()
+                message = timeout_error(request_id, self.spec.timeout)["errorMessage"]
+                log_lines.append(f"{_timestamp()} {message}")
+                return Outcome(json.dumps(timeout_error(request_id, self.spec.timeout)).encode(), True, log_lines)
+            readable, _, _ = select.select(list(open_fds), [], [], remaining)
+            for fd in readable:
+                data = os.read(fd, 65536)
+                if not data:
+                    open_fds.discard(fd)
+                    continue
+                if fd == stdout_fd:
+                    for line in self._output.feed(data):
+                        if line == f"{END_MARKER}{request_id}":
+                            if log_lines and log_lines[-1] == "":
+                                log_lines.pop()  # the newline the worker adds before the marker
+                            ended = True
+                        else:
+                            log_lines.append(line)
+                else:
+                    for line in self._results.feed(data):
+                        if line.strip():
+                            reply = json.loads(line)
+            if not open_fds or (self._result_fd not in open_fds and reply is None):
+                return self._crashed(request_id, log_lines)
+        if "error" in reply:
+            return Outcome(json.dumps(reply["error"]).encode(), True, log_lines)
+        return Outcome(reply["payload"].encode(), False, log_lines)
+
+    def _crashed(self, request_id: str, log_lines: list[str]) -> Outcome:
+        self.kill()
+        status = self.process.returncode
+        message = f"RequestId: {request_id} Error: Runtime exited with error: exit status {status}"
+        log_lines.append(message)
+        error = {"errorType": "Runtime.ExitError", "errorMessage": message}
+        return Outcome(json.dumps(error).encode(), True, log_lines)
+
+    def kill(self) -> None:
+        if self.process.poll() is None:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self.process.pid, signal.SIGKILL)
+        with contextlib.suppress(Exception):
+            self.process.wait(timeout=5)
+        self._close()
+
+    def end_requests(self) -> None:
+        """Close the worker's request pipe: it exits once its current request (if any) is done."""
+        with contextlib.suppress(OSError, ValueError):
+            assert self.process.stdin is not None
+            self.process.stdin.close()
+
+    def stop(self, grace: float = 2.0) -> None:
+        """Let the worker exit by itself after ``end_requests``, then kill it if it lingers."""
+        self.end_requests()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.process.wait(timeout=grace)
+        self.kill()
+
+    def _close(self) -> None:
+        for stream in (self.process.stdin, self.process.stdout):
+            with contextlib.suppress(Exception):
+                if stream is not None:
+                    stream.close()
+        with contextlib.suppress(OSError):
+            os.close(self._result_fd)
+        self._result_fd = -1
+
+
+class WorkerPool:
+    """Warm workers of one function version; at most ``size`` run at once."""
+
+    def __init__(self, spec: FunctionSpec, size: int = MAX_WORKERS_PER_VERSION) -> None:
+        self.spec = spec
+        self.size = size
+        self._idle: list[Worker] = []
+        self._count = 0
+        self._closed = False
+        self._condition = threading.Condition()
+
+    @contextlib.contextmanager
+    def worker(self) -> Iterator[Worker]:
+        worker = self._acquire()
+        healthy = False
+        try:
+            yield worker
+            healthy = worker.alive()
+        finally:
+            self._release(worker, healthy)
+
+    def _acquire(self) -> Worker:
+        with self._condition:
+            while True:
+                if self._closed:
+                    raise LambdaServiceException(f"the workers of {self.spec.name} were shut down")
+                while self._idle:
+                    worker = self._idle.pop()
+                    if worker.alive():
+                        return worker
+                    worker.kill()
+                    self._count -= 1
+                if self._count < self.size:
+                    self._count += 1
+                    break
+                self._condition.wait()
+        try:
+            return Worker(self.spec)
+        except BaseException:
+            with self._condition:
+                self._count -= 1
+                self._condition.notify()
+            raise
+
+    def _release(self, worker: Worker, healthy: bool) -> None:
+        with self._condition:
+            if healthy and not self._closed:
+                self._idle.append(worker)
+            else:
+                worker.kill()
+                self._count -= 1
+            self._condition.notify()
+
+    def close(self) -> list[Worker]:
+        """Refuse new invocations; busy workers are killed when released. Returns the idle ones,
+        to be stopped by the caller."""
+        with self._condition:
+            self._closed = True
+            idle, self._idle = self._idle, []
+            self._count -= len(idle)
+            self._condition.notify_all()
+        return idle
+
+    @property
+    def worker_count(self) -> int:
+        return self._count
+
+
+_pools: dict[tuple[str, str, str, str], WorkerPool] = {}
+_pools_lock = threading.Lock()
+
+
+def _pool_for(spec: FunctionSpec) -> WorkerPool:
+    key = (spec.account_id, spec.region, spec.name, spec.version)
+    with _pools_lock:
+        pool = _pools.get(key)
+        if pool is not None and pool.spec == spec:
+            return pool
+        _pools[key] = WorkerPool(spec)
+    if pool is not None:  # code or configuration changed: retire the old environments
+        _stop_workers(pool.close())
+    return _pools[key]
+
+
+def _run_in_worker(spec: FunctionSpec, request_id: str, event: bytes, invoked_arn: str) -> Outcome:
+    with _pool_for(spec).worker() as worker:
+        # As on AWS, the timeout runs from when an environment takes the request, not from the request.
+        deadline = time.time() + spec.timeout
+        outcome = worker.run(request_id, event, invoked_arn, deadline)
+        outcome.log_lines[:0] = [f"\x00stream {worker.log_stream}"]
+        return outcome
+
+
+# ---------------------------------------------------------------------------------------------
+# In-process mode
+# ---------------------------------------------------------------------------------------------
+
+_inprocess_lock = threading.Lock()
+_inprocess_state = threading.local()
+_inprocess_modules: dict[tuple[str, str, str, str], Any] = {}
+
+
+def _inprocess_handler(spec: FunctionSpec) -> Any:
+    key = (spec.account_id, spec.name, spec.code_digest, spec.handler)
+    if key not in _inprocess_modules:
+        package = "_stepdeploy_lambda_" + re.sub(r"\W", "_", spec.name) + "_" + spec.code_digest[:12]
+        if package not in sys.modules:
+            module = types.ModuleType(package)
+            module.__path__ = [spec.code_dir]
+            sys.modules[package] = module
+        _inprocess_modules[key] = load_handler(f"{package}/{spec.handler}")
+    return _inprocess_modules[key]
+
+
+class _CapturedOutput(io.TextIOBase):
+    def __init__(self) -> None:
+        self.text = io.StringIO()
+
+    def write(self, text: str) -> int:
+        return self.text.write(text)
+
+
+@contextlib.contextmanager
+def _function_process_state(spec: FunctionSpec, log_stream: str) -> Iterator[_CapturedOutput]:
+    """os.environ, sys.path, stdout and stderr as the function sees them, restored after."""
+    saved_env = dict(os.environ)
+    saved_path = list(sys.path)
+    saved_streams = sys.stdout, sys.stderr
+    output = _CapturedOutput()
+    env = function_environment(spec, log_stream)
+    os.environ.update(env)
+    sys.path[:0] = spec.python_path
+    sys.stdout = sys.stderr = output
+    try:
+        yield output
+    finally:
+        sys.stdout, sys.stderr = saved_streams
+        sys.path[:] = saved_path
+        os.environ.clear()
+        os.environ.update(saved_env)
+
+
+def _run_in_process(spec: FunctionSpec, request_id: str, event: bytes, invoked_arn: str) -> Outcome:
+    nested = getattr(_inprocess_state, "inside", False)
+    deadline = time.time() + spec.timeout
+    log_stream = _log_stream_name(spec.version)
+    reply: dict[str, Any] = {}
+
+    def call() -> None:
+        _inprocess_state.inside = True
+        request = {"request_id": request_id, "invoked_function_arn": invoked_arn, "deadline_ms": int(deadline * 1000)}
+        try:
+            handler = _inprocess_handler(spec)
+            result = handler(json.loads(event), _InProcessContext(request, spec, log_stream))
+            reply["payload"] = json.dumps(result)
+        except Exception as exc:
+            reply["error"] = error_payload(exc, request_id)
+            print(f"[ERROR] {reply['error']['errorType']}: {reply['error']['errorMessage']}", file=sys.stderr)
+            traceback.print_exception(exc, file=sys.stderr)
+
+    lock = contextlib.nullcontext() if nested else _inprocess_lock
+    with lock, _function_process_state(spec, log_stream) as output:
+        thread = threading.Thread(target=call, name=f"lambda-{spec.name}", daemon=True)
+        thread.start()
+        thread.join(max(0.0, deadline - time.time()))
+        timed_out = thread.is_alive()
+    log_lines = [f"\x00stream {log_stream}", *output.text.getvalue().splitlines()]
+    if timed_out:  # the thread cannot be stopped; it is abandoned
+        error = timeout_error(request_id, spec.timeout)
+        log_lines.append(f"{_timestamp()} {error['errorMessage']}")
+        return Outcome(json.dumps(error).encode(), True, log_lines)
+    if "error" in reply:
+        return Outcome(json.dumps(reply["error"]).encode(), True, log_lines)
+    return Outcome(reply["payload"].encode(), False, log_lines)
+
+
+class _InProcessContext(LambdaContext):
+    def __init__(self, request: dict[str, Any], spec: FunctionSpec, log_stream: str) -> None:
+        super().__init__(request)
+        self.function_name = spec.name
+        self.function_version = spec.version
+        self.memory_limit_in_mb = str(spec.memory_size)
+        self.log_group_name = spec.log_group
+        self.log_stream_name = log_stream
+
+
+# ---------------------------------------------------------------------------------------------
+# Faults, mode, logs, metrics
+# ---------------------------------------------------------------------------------------------
+
+_faults: dict[str, deque[tuple[str, str]]] = {}
+_faults_lock = threading.Lock()
+
+
+def _checked_mode(mode: str, source: str) -> str:
+    if mode not in MODES:
+        raise ValueError(f"{source} must be one of {', '.join(MODES)}, got {mode!r}")
+    return mode
+
+
+_mode = _checked_mode(os.environ.get(MODE_ENV, "worker"), f"the Lambda runtime mode (env {MODE_ENV})")
+
+
+def set_mode(mode: str) -> None:
+    """``worker`` (default): handlers run in worker processes; ``inprocess``: in this process."""
+    global _mode
+    _mode = _checked_mode(mode, "the Lambda runtime mode")
+
+
+def get_mode() -> str:
+    return _mode
+
+
+def inject_fault(function_name: str, kind: FaultKind, times: int = 1, *, error_type: str = "InjectedFault") -> None:
+    """Make the next ``times`` invocations of ``function_name`` fail in the way ``kind`` says.
+
+    ``error_type`` names the exception class of an ``unhandled`` fault (e.g. "BuildFailed"), as a
+    handler raising it would, so that a state's Retry or Catch for that name can be exercised.
+    """
+    if kind not in FAULT_KINDS:
+        raise ValueError(f"fault kind must be one of {', '.join(FAULT_KINDS)}, got {kind!r}")
+    if times < 1:
+        raise ValueError(f"times must be at least 1, got {times}")
+    with _faults_lock:
+        _faults.setdefault(function_name, deque()).extend([(kind, error_type)] * times)
+
+
+def clear_faults() -> None:
+    with _faults_lock:
+        _faults.clear()
+
+
+def _take_fault(function_name: str) -> tuple[str, str] | None:
+    with _faults_lock:
+        pending = _faults.get(function_name)
+        return pending.popleft() if pending else None
+
+
+def _timestamp() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+_logs_lock = threading.Lock()
+
+
+def _write_logs(spec: FunctionSpec, stream: str, lines: list[str]) -> None:
+    """Best effort: the invocation's log lines into /aws/lambda/<name> in moto's logs backend."""
+    try:
+        backend = backends.backend("logs", spec.account_id, spec.region)
+        now = int(time.time() * 1000)
+        with _logs_lock:
+            backend.ensure_log_group(spec.log_group)
+            backend.ensure_log_stream(spec.log_group, stream)
+            backend.put_log_events(spec.log_group, stream, [{"timestamp": now, "message": line} for line in lines])
+    except Exception:  # logs must never fail an invocation
+        pass
+
+
+def _put_metrics(target: Target, duration_ms: float, error: bool | None, throttled: bool = False) -> None:
+    name = target.function.function_name
+    dimension_sets: list[list[dict[str, str]]] = [[{"Name": "FunctionName", "Value": name}]]
+    if target.qualifier and target.qualifier != "$LATEST":
+        dimension_sets.append(
+            [{"Name": "FunctionName", "Value": name}, {"Name": "Resource", "Value": f"{name}:{target.qualifier}"}]
+        )
+    if target.executed_version != "$LATEST":
+        dimension_sets.append(
+            [{"Name": "FunctionName", "Value": name}, {"Name": "ExecutedVersion", "Value": target.executed_version}]
+        )
+    if throttled:
+        values = [("Throttles", 1.0, "Count")]
+    else:
+        values = [
+            ("Invocations", 1.0, "Count"),
+            ("Errors", 1.0 if error else 0.0, "Count"),
+            ("Duration", round(duration_ms, 2), "Milliseconds"),
+        ]
+    data = [
+        {"MetricName": metric, "Value": value, "Unit": unit, "Dimensions": dimensions}
+        for dimensions in dimension_sets
+        for metric, value, unit in values
+    ]
+    with contextlib.suppress(Exception):
+        backends.backend("cloudwatch", target.account_id, target.region).put_metric_data("AWS/Lambda", data)
+
+
+# ---------------------------------------------------------------------------------------------
+# Invoke
+# ---------------------------------------------------------------------------------------------
+
+
+def _parse_event(payload: bytes | str | None) -> bytes:
+    if payload is None or payload in (b"", ""):
+        return b"{}"
+    if isinstance(payload, str):
+        payload = payload.encode("utf-8")
+    try:
+        json.loads(payload)
+    except ValueError as exc:
+        raise InvalidRequestContentException(f"Could not parse request body into json: {exc}") from None
+    return payload
+
+
+def _unsupported(spec: FunctionSpec) -> str | None:
+    if spec.package_type != "Zip":
+        return f"function {spec.name} is a {spec.package_type} package: the local cloud runs only zip packages"
+    if spec.runtime and not spec.runtime.startswith("python"):
+        return f"function {spec.name} has runtime {spec.runtime}: the local cloud runs only python runtimes"
+    return None
+
+
+def run_target(target: Target, event: bytes) -> InvokeResult:
+    """Run one resolved invocation synchronously, with faults, logs and metrics."""
+    taken = _take_fault(target.function.function_name)
+    fault, fault_error_type = taken if taken else (None, "")
+    if fault == "throttle":
+        _put_metrics(target, 0.0, None, throttled=True)
+        raise TooManyRequestsException()
+    if fault == "service_error":
+        raise LambdaServiceException("The Lambda service encountered an internal error (injected fault).")
+
+    spec = function_spec(target)
+    request_id = str(uuid.uuid4())
+    started = time.monotonic()
+    problem = _unsupported(spec)
+    if fault == "timeout":
+        time.sleep(spec.timeout)
+        error = timeout_error(request_id, spec.timeout)
+        outcome = Outcome(json.dumps(error).encode(), True, [f"{_timestamp()} {error['errorMessage']}"])
+    elif fault == "unhandled":
+        error = {
+            "errorMessage": f"fault injected into {spec.name}",
+            "errorType": fault_error_type,
+            "requestId": request_id,
+            "stackTrace": [],
+        }
+        outcome = Outcome(json.dumps(error).encode(), True, [f"[ERROR] {fault_error_type}: {error['errorMessage']}"])
+    elif problem:
+        error = {"errorMessage": problem, "errorType": "Runtime.InvalidRuntime", "requestId": request_id}
+        outcome = Outcome(json.dumps(error).encode(), True, [problem])
+    elif _mode == "inprocess":
+        outcome = _run_in_process(spec, request_id, event, target.invoked_arn)
+    else:
+        outcome = _run_in_worker(spec, request_id, event, target.invoked_arn)
+    duration_ms = (time.monotonic() - started) * 1000
+
+    stream = _log_stream_name(spec.version)
+    lines = outcome.log_lines
+    if lines and lines[0].startswith("\x00stream "):
+        stream = lines.pop(0).split(" ", 1)[1]
+    report = (
+        f"REPORT RequestId: {request_id}\tDuration: {duration_ms:.2f} ms\t"
+        f"Billed Duration: {math.ceil(duration_ms)} ms\tMemory Size: {spec.memory_size} MB"
+    )
+    lines = [f"START RequestId: {request_id} Version: {spec.version}", *lines, f"END RequestId: {request_id}", report]
+    _write_logs(spec, stream, lines)
+    _put_metrics(target, duration_ms, outcome.error)
+
+    log_text = "\n".join(lines) + "\n"
+    log_tail = log_text.encode("utf-8")[-LOG_TAIL_BYTES:].decode("utf-8", "ignore")
+    return InvokeResult(200, outcome.payload, "Unhandled" if outcome.error else None, target.executed_version, log_tail)
+
+
+def invoke(
+    function: str,
+    payload: bytes,
+    qualifier: str | None = None,
+    *,
+    account_id: str = ACCOUNT_ID,
+    region: str = REGION,
+    invocation_type: str = "RequestResponse",
+) -> InvokeResult:
+    """Invoke a function as the Lambda Invoke API does.
+
+    Raises moto's Lambda errors (ResourceNotFoundException for an unknown function, version or
+    alias), TooManyRequestsException and ServiceException (from injected faults).
+    """
+    if invocation_type not in ("RequestResponse", "Event", "DryRun"):
+        raise InvalidParameterValueException(
+            f"invocation type must be RequestResponse, Event or DryRun, got {invocation_type!r}"
+        )
+    target = resolve(function, qualifier or None, account_id, region)
+    event = _parse_event(payload)
+    if invocation_type == "DryRun":
+        return InvokeResult(204, b"", None, target.executed_version, "")
+    if invocation_type == "Event":
+        thread = threading.Thread(
+            target=_run_async, args=(target, event), daemon=True, name=f"lambda-event-{target.function.function_name}"
+        )
+        thread.start()
+        return InvokeResult(202, b"", None, target.executed_version, "")
+    return run_target(target, event)
+
+
+def invoke_function_object(fn: LambdaFunction, payload: bytes | str | None) -> InvokeResult:
+    """Run an already looked-up moto function object (moto's SNS/SQS/log-subscription paths)."""
+    version = str(fn.version)
+    arn = _unqualified_arn(fn.account_id, fn.region, fn.function_name)
+    qualified = f"{arn}:{version}" if version != "$LATEST" else arn
+    target = Target(fn, version, None, None if version == "$LATEST" else version, qualified, fn.account_id, fn.region)
+    return run_target(target, _parse_event(payload))
+
+
+def _run_async(target: Target, event: bytes) -> None:
+    try:
+        run_target(target, event)
+    except Exception as exc:  # an async invocation has nobody to report to but the logs
+        print(f"stepdeploy local cloud: async invoke of {target.invoked_arn} failed: {exc}", file=sys.stderr)
+
+
+def worker_count(function_name: str) -> int:
+    """How many worker processes the function's versions have (for tests and diagnostics)."""
+    with _pools_lock:
+        return sum(pool.worker_count for key, pool in _pools.items() if key[2] == function_name)
+
+
+def shutdown() -> None:
+    """Stop every worker process."""
+    with _pools_lock:
+        pools = list(_pools.values())
+        _pools.clear()
+    _stop_workers([worker for pool in pools for worker in pool.close()])
+
+
+def _stop_workers(workers: list[Worker]) -> None:
+    for worker in workers:  # all at once: each exits on the end of its requests
+        worker.end_requests()
+    deadline = time.monotonic() + 2.0
+    for worker in workers:
+        worker.stop(grace=max(0.0, deadline - time.monotonic()))
+
+
+atexit.register(shutdown)
+
+__all__ = [
+    "InvokeResult",
+    "LambdaServiceException",
+    "TooManyRequestsException",
+    "clear_faults",
+    "get_mode",
+    "inject_fault",
+    "invoke",
+    "set_mode",
+    "shutdown",
+]

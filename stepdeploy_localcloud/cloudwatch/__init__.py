@@ -1,0 +1,1 @@
+"""CloudWatch alarms that evaluate their metrics (alarms.py)."""

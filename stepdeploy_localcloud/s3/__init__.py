@@ -1,0 +1,1 @@
+"""S3 bucket policies evaluated with a request context (patch.py)."""

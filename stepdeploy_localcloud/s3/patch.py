@@ -1,0 +1,56 @@
+"""Bucket policies see the request's transport as AWS does.
+
+moto evaluates a bucket policy with no request context and ignores every condition operator but
+StringEquals; worse, a statement whose condition does not hold counts as an explicit Deny
+(instead of not applying). So the usual TLS-only Deny (``Bool: aws:SecureTransport: false``)
+refuses every request. This adapter adds the ``Bool`` operator, makes a statement whose condition
+does not hold neutral, and evaluates bucket policies with a request context. AWS's endpoints are
+HTTPS; the loopback endpoint stands in for them, so requests count as secure transport here.
+A policy that denies something else still denies it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from stepdeploy_localcloud.patching import replace, wrap
+
+REQUEST_CONTEXT = {"aws:SecureTransport": "true"}
+
+
+def apply() -> None:
+    from moto.iam import policy_conditions
+    from moto.iam.access_control import IAMPolicy, IAMPolicyStatement, PermissionResult
+    from moto.s3.models import FakeBucket
+
+    def bool_equals(expected: list[str] | str, actual: str) -> bool:
+        values = [expected] if isinstance(expected, str) else expected
+        return any(str(v).lower() == str(actual).lower() for v in values)
+
+    policy_conditions.CONDITION_OPERATIONS.setdefault("Bool", bool_equals)
+
+    def neutral_when_condition_fails(statement_permits: Any) -> Any:
+        def is_action_permitted(
+            self: Any, action: str, resource: str = "*", principal: str | None = None,
+            incoming_condition_values: dict[str, str] | None = None,
+        ) -> Any:
+            result = statement_permits(self, action, resource, principal, incoming_condition_values)
+            if (
+                result == PermissionResult.DENIED
+                and self._statement.get("Condition")
+                and not self._check_conditions(incoming_condition_values)
+            ):
+                return PermissionResult.NEUTRAL  # the condition does not hold: the statement does not apply
+            return result
+
+        return is_action_permitted
+
+    wrap(IAMPolicyStatement, "is_action_permitted", neutral_when_condition_fails)
+
+    def get_permission(self: Any, action: str, resource: str) -> Any:
+        if self.policy is None:
+            return PermissionResult.NEUTRAL
+        policy = IAMPolicy(self.policy.decode())
+        return policy.is_action_permitted(action, resource, incoming_condition_values=dict(REQUEST_CONTEXT))
+
+    replace(FakeBucket, "get_permission", get_permission)

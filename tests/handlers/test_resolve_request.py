@@ -1,0 +1,74 @@
+"""Resolve request against moto: a push's configuration read at its commit from GHE, an upload's from its bundle."""
+
+from __future__ import annotations
+
+import io
+import zipfile
+
+import boto3
+import pytest
+
+from stepdeploy.errors import ConfigurationError
+from stepdeploy.ghe.api import GheApi
+
+from .conftest import Context, load_event, load_handler
+
+pytestmark = pytest.mark.handler
+CONFIG = b"version: 1\ntargets:\n  - {branch: main, stack: sample-prod}\n"
+
+
+def fake_ghe(monkeypatch, files: dict[str, bytes | None]) -> None:
+    monkeypatch.setattr(GheApi, "file_at", lambda self, repo, path, ref: files.get(path))
+
+
+def test_resolve_push_reads_config_at_commit(orchestrator, monkeypatch):
+    fake_ghe(monkeypatch, {"stepdeploy.yml": CONFIG, "buildspec.yml": b"version: 0.2"})
+    out = load_handler("resolve_request").handler(load_event("resolve_request-push"), Context())
+    request = out["request"]
+    assert not request.get("skip") and request["target"]["stack"] == "sample-prod"
+    assert "buildspec" not in request  # the repository has its own
+
+
+def test_resolve_push_without_buildspec_uses_default(orchestrator, monkeypatch):
+    fake_ghe(monkeypatch, {"stepdeploy.yml": CONFIG})
+    out = load_handler("resolve_request").handler(load_event("resolve_request-push"), Context())
+    assert "sam build" in out["request"]["buildspec"]
+
+
+@pytest.mark.parametrize(
+    ("edit", "reason"),
+    [
+        (lambda d: d.update(deleted=True), "deleted"),
+        (lambda d: d.update(ref="refs/tags/v1"), "not a branch"),
+        (lambda d: d.update(ref="refs/heads/unlisted"), "matches no target"),
+        (lambda d: d.update(repository="other/repo"), "allow-list"),
+    ],
+)
+def test_resolve_push_skips_with_reason(orchestrator, monkeypatch, edit, reason):
+    fake_ghe(monkeypatch, {"stepdeploy.yml": CONFIG})
+    event = load_event("resolve_request-push")
+    edit(event["document"]["event"]["detail"])
+    out = load_handler("resolve_request").handler(event, Context())
+    assert out["request"]["skip"] is True and reason in out["request"]["reason"]
+
+
+def test_resolve_push_bad_config_names_key(orchestrator, monkeypatch):
+    fake_ghe(monkeypatch, {"stepdeploy.yml": b"version: 1\ntargets: [{branch: main, stack: x, colour: red}]"})
+    with pytest.raises(ConfigurationError, match=r"stepdeploy.yml: targets\[0\].colour: is not a known key"):
+        load_handler("resolve_request").handler(load_event("resolve_request-push"), Context())
+
+
+def upload(key: str, files: dict[str, bytes], **metadata: str) -> None:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as bundle:
+        for name, data in files.items():
+            bundle.writestr(name, data)
+    boto3.client("s3").put_object(Bucket="stepdeploy-artifacts", Key=key, Body=buffer.getvalue(), Metadata=metadata)
+
+
+def test_resolve_upload(orchestrator):
+    upload("uploads/platform/sample-app/release-1.zip", {"stepdeploy.yml": CONFIG}, commit="abc1234")
+    out = load_handler("resolve_request").handler(load_event("resolve_request-upload"), Context())
+    assert out["request"]["target"]["stack"] == "sample-prod"
+    assert out["request"]["commit"] == "abc1234"
+    assert out["request"]["artifact"]["key"] == "uploads/platform/sample-app/release-1.zip"
