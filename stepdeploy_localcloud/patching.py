@@ -11,7 +11,8 @@ stay independent.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -66,13 +67,40 @@ def is_patched(owner: Any, name: str) -> bool:
     return patch is not None and patch.owner is owner
 
 
+def undo(owner: Any, name: str) -> None:
+    """Put back one attribute (nothing happens when it is not patched)."""
+    with _LOCK:
+        patch = _PATCHES.get((id(owner), name))
+        if patch is not None and patch.owner is owner:
+            _restore(_PATCHES.pop((id(owner), name)))
+
+
 def undo_all() -> None:
     """Put back every attribute replaced so far, newest first."""
     with _LOCK:
         for patch in reversed(list(_PATCHES.values())):
-            if patch.own is _MISSING:
-                if patch.name in vars(patch.owner):
-                    delattr(patch.owner, patch.name)
-            else:
-                setattr(patch.owner, patch.name, patch.own)
+            _restore(patch)
         _PATCHES.clear()
+
+
+@contextmanager
+def suspended() -> Iterator[None]:
+    """moto as it ships for the duration, every patch put back afterwards (for tests of plain moto)."""
+    with _LOCK:
+        patches = list(_PATCHES.values())
+        for patch in reversed(patches):
+            _restore(patch)
+    try:
+        yield
+    finally:
+        with _LOCK:
+            for patch in patches:
+                setattr(patch.owner, patch.name, patch.new)
+
+
+def _restore(patch: _Patch) -> None:
+    if patch.own is _MISSING:
+        if patch.name in vars(patch.owner):
+            delattr(patch.owner, patch.name)
+    else:
+        setattr(patch.owner, patch.name, patch.own)

@@ -15,6 +15,7 @@ import pytest
 from moto import mock_aws
 
 from stepdeploy.aws.ledger import create_ledger_table
+from stepdeploy_localcloud import patching
 
 if TYPE_CHECKING:
     from stepdeploy_localcloud.ghe.server import LocalGHE
@@ -75,7 +76,8 @@ def orchestrator(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
     clients.client.cache_clear()
     ledger.ledger.cache_clear()
     secrets.clear_cache()
-    with mock_aws():
+    # Handler tests run on moto as it ships, even after a local cloud test in this worker.
+    with patching.suspended(), mock_aws():
         dynamodb = boto3.client("dynamodb")
         create_ledger_table(dynamodb, env["TABLE_NAME"])
         boto3.client("s3").create_bucket(Bucket=env["ARTIFACT_BUCKET"])

@@ -21,6 +21,7 @@ from moto.cloudformation.models import cloudformation_backends
 
 from stepdeploy.aws.ledger import create_ledger_table
 from stepdeploy.models import iso
+from stepdeploy_localcloud import patching
 
 from .conftest import Context, load_event, load_handler
 
@@ -126,7 +127,7 @@ def deploy_aws_fixture(monkeypatch: pytest.MonkeyPatch) -> Iterator[DeployAws]:
     settings.cache_clear()
     clients.client.cache_clear()
     ledger.ledger.cache_clear()
-    with mock_aws():
+    with patching.suspended(), mock_aws():  # moto as it ships, even after a local cloud test
         # Every task that changes the stack renews the stack's lock in the ledger table first.
         create_ledger_table(boto3.client("dynamodb", region_name=REGION), env["TABLE_NAME"])
         boto3.client("s3", region_name=REGION).create_bucket(Bucket=ARTIFACT_BUCKET)

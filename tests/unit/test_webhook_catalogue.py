@@ -37,6 +37,7 @@ from stepdeploy.ghe.payloads import (
 )
 from stepdeploy.ingress import start_deployment, webhook
 from stepdeploy.ingress.naming import NAME_PATTERN
+from stepdeploy_localcloud import patching
 
 from ..handlers.conftest import Context, load_event, load_handler
 
@@ -252,7 +253,7 @@ class Pipeline:
 
 @pytest.fixture(scope="module")
 def environment() -> Iterator[Pipeline]:
-    with pytest.MonkeyPatch.context() as patch, mock_aws():
+    with pytest.MonkeyPatch.context() as patch, patching.suspended(), mock_aws():
         for key, value in ENVIRONMENT.items():
             patch.setenv(key, value)
         patch.delenv("AWS_ENDPOINT_URL", raising=False)
