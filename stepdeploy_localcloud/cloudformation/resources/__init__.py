@@ -135,12 +135,12 @@ def handler_for(resource_type: str) -> ResourceHandler | None:
     """The handler that deploys resource_type, or None when neither moto nor the local cloud can."""
     from moto.cloudformation.parsing import get_model_map
 
-    model = get_model_map().get(resource_type)
-    # A model another local-cloud adapter registered (e.g. CodeBuild's) knows its emulator best.
-    if model is not None and model.__module__.startswith("stepdeploy."):
-        return MotoModelHandler(resource_type, model)
     if resource_type in OWN_HANDLERS:
         return OWN_HANDLERS[resource_type]
+    model = get_model_map().get(resource_type)
+    # Next, a model another local-cloud adapter registered with moto knows its emulator best.
+    if model is not None and model.__module__.startswith("stepdeploy_localcloud."):
+        return MotoModelHandler(resource_type, model)
     if model is None:
         return None
     factory = _WRAPPED_WITH_FIXES.get(resource_type, MotoModelHandler)
