@@ -31,6 +31,7 @@ from stepdeploy.bundle import (
 from stepdeploy.errors import ArtifactRejected, ConfigurationError
 from stepdeploy.models import ArtifactInfo, DeploymentRequest, Document, ExecutionContext, S3Object
 from stepdeploy.settings import settings
+from stepdeploy.trust import check_packaged_template
 
 SPOOL_BYTES = 64 << 20
 """Bundles and code zips up to this size stay in memory; larger ones spill to /tmp."""
@@ -124,6 +125,7 @@ def package_artifact(document: Document, execution: ExecutionContext) -> Artifac
             existing=lambda path: _existing(bundle, path),
             mutable_tags=mutable_tags_for(request.branch),
         )
+    check_packaged_template(request, packaged.template, set(packaged.parameters))
     text = cfn_yaml.dump_json(packaged.template).encode()
     template_sha = hashlib.sha256(text).hexdigest()
     template_key = f"templates/{repo}/{template_sha}.json"

@@ -131,5 +131,5 @@ def test_a_target_parameter_clashing_with_a_code_location_is_a_config_error(depl
     deploy_aws.put_bundle(sample_bundle())
     document = with_role(document_of("package_artifact"), deploy_aws.role_arn)
     document["request"]["target"]["parameters"]["GreeterCodeKey"] = "mine"
-    with pytest.raises(ConfigurationError, match="GreeterCodeKey is reserved"):
+    with pytest.raises(ConfigurationError, match=r"\(stack sample-prod\)\.parameters: GreeterCodeKey: reserved"):
         run("package_artifact", document)

@@ -18,7 +18,7 @@ CONFIG = b"version: 1\ntargets:\n  - {branch: main, stack: sample-prod}\n"
 
 
 def fake_ghe(monkeypatch, files: dict[str, bytes | None]) -> None:
-    monkeypatch.setattr(GheApi, "file_at", lambda self, repo, path, ref: files.get(path))
+    monkeypatch.setattr(GheApi, "file_at", lambda self, repo, path, ref, max_bytes=None: files.get(path))
 
 
 def test_resolve_push_reads_config_at_commit(orchestrator, monkeypatch):
