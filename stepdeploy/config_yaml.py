@@ -38,10 +38,11 @@ _DIGITS = re.compile(r"[0-9a-fA-F]")
 
 
 class _Refused(yaml.YAMLError):
-    def __init__(self, message: str, mark: Any = None) -> None:
+    def __init__(self, message: str, mark: Any = None, path: str = "") -> None:
         super().__init__(message)
         self.message = message
         self.mark = mark
+        self.path = path
 
 
 def _at(mark: Any) -> str:
@@ -49,25 +50,47 @@ def _at(mark: Any) -> str:
 
 
 class StrictLoader(yaml.SafeLoader):
-    """SafeLoader that refuses duplicate keys and bounds depth, aliases and numbers."""
+    """SafeLoader that refuses duplicate keys and bounds depth, aliases and numbers; each refusal
+    names the key path where it happened."""
 
     def __init__(self, stream: Any) -> None:
         super().__init__(stream)
-        self._depth = 0
+        self._parts: list[str] = []
         self._aliases = 0
+        self._paths: dict[int, str] = {}
+
+    def _where(self, node: Any = None) -> str:
+        if node is not None and id(node) in self._paths:
+            return self._paths[id(node)]
+        return _path(self._parts)
 
     def compose_node(self, parent: Any, index: Any) -> Any:
-        if self.check_event(yaml.AliasEvent):
-            self._aliases += 1
-            if self._aliases > MAX_ALIASES:
-                raise _Refused(f"more than {MAX_ALIASES} aliases (*name)", self.peek_event().start_mark)
-        self._depth += 1
+        if isinstance(index, yaml.ScalarNode):
+            label: str | None = str(index.value)
+        elif isinstance(index, int) and not isinstance(index, bool):
+            label = f"[{index}]"
+        else:
+            label = None
+        if label is not None:
+            self._parts.append(label)
         try:
-            if self._depth > MAX_DEPTH:
-                raise _Refused(f"nesting deeper than {MAX_DEPTH} levels", self.peek_event().start_mark)
-            return super().compose_node(parent, index)
+            if self.check_event(yaml.AliasEvent):
+                self._aliases += 1
+                if self._aliases > MAX_ALIASES:
+                    raise _Refused(
+                        f"more than {MAX_ALIASES} aliases (*name); expected a small configuration file",
+                        self.peek_event().start_mark, self._where(),
+                    )
+            if len(self._parts) > MAX_DEPTH:
+                raise _Refused(
+                    f"nesting deeper than {MAX_DEPTH} levels", self.peek_event().start_mark, self._where()
+                )
+            node = super().compose_node(parent, index)
+            self._paths.setdefault(id(node), self._where())
+            return node
         finally:
-            self._depth -= 1
+            if label is not None:
+                self._parts.pop()
 
     def construct_mapping(self, node: Any, deep: bool = False) -> Any:
         if isinstance(node, yaml.MappingNode):
@@ -82,6 +105,7 @@ class StrictLoader(yaml.SafeLoader):
                             f"key {key!r} is written twice (first at line {seen[key].line + 1}); "
                             "expected each key once",
                             key_node.start_mark,
+                            _path([*filter(None, [self._where(node)]), str(key)]).removeprefix("(top level)."),
                         )
                     seen[key] = key_node.start_mark
                 except TypeError:
@@ -96,14 +120,23 @@ class StrictLoader(yaml.SafeLoader):
         self._bound_number(node)
         return super().construct_yaml_float(node)
 
+    def construct_undefined(self, node: Any) -> Any:
+        raise _Refused(
+            f"the tag {node.tag!r} is not allowed; expected plain YAML values", node.start_mark, self._where(node)
+        )
+
     def _bound_number(self, node: Any) -> None:
         if len(_DIGITS.findall(str(node.value))) > MAX_NUMBER_DIGITS:
-            raise _Refused(f"a number of more than {MAX_NUMBER_DIGITS} digits", node.start_mark)
+            raise _Refused(
+                f"a number of more than {MAX_NUMBER_DIGITS} digits; expected a small number",
+                node.start_mark, self._where(node),
+            )
 
 
 StrictLoader.add_constructor(_INT_TAG, StrictLoader.construct_yaml_int)
 StrictLoader.add_constructor(_FLOAT_TAG, StrictLoader.construct_yaml_float)
 StrictLoader.add_constructor("tag:yaml.org,2002:map", StrictLoader.construct_yaml_map)
+StrictLoader.add_constructor(None, StrictLoader.construct_undefined)
 
 
 def bad_character(text: str, *, multiline: bool = False) -> str | None:
@@ -136,7 +169,8 @@ def check_strings(data: Any, file: str) -> None:
         budget[0] -= 1
         if budget[0] < 0:
             raise ConfigurationError(
-                f"{file}: expands to more than {MAX_NODES} values (aliases?); expected a small configuration file"
+                f"{file}: {_path(parts)}: the file expands to more than {MAX_NODES} values (aliases); "
+                "expected a small configuration file"
             )
         if isinstance(value, dict):
             for key, item in value.items():
@@ -169,7 +203,7 @@ def load_config_yaml(text: str | bytes, file: str) -> Any:
     try:
         data = yaml.load(text, Loader=StrictLoader)  # noqa: S506 - a SafeLoader subclass
     except _Refused as exc:
-        raise ConfigurationError(f"{file}: {exc.message}{_at(exc.mark)}") from None
+        raise ConfigurationError(f"{file}: {exc.path or '(top level)'}: {exc.message}{_at(exc.mark)}") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         problem = getattr(exc, "problem", None) or getattr(exc, "reason", None) or exc

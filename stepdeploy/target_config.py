@@ -218,7 +218,8 @@ def _location(loc: tuple[int | str, ...]) -> str:
     for part in loc:
         if isinstance(part, int):
             path += f"[{part}]"
-        elif part in ("str", "CustomStrategy", "function-after[_strategy(), union[str,CustomStrategy]]"):
+        elif part in ("str", "int", "float", "bool", "CustomStrategy",
+                      "function-after[_strategy(), union[str,CustomStrategy]]"):
             continue
         else:
             path += f".{part}" if path else str(part)
@@ -236,7 +237,8 @@ def _describe(error: ErrorDetails) -> str:
     got = error.get("input")
     if isinstance(got, dict | list):
         return f"expected {message}"
-    return f"expected {message}; got {got!r}"
+    shown = repr(got)
+    return f"expected {message}; got {shown if len(shown) <= 80 else shown[:77] + '...'}"
 
 
 def parse_config(text: str | bytes, *, file: str = CONFIG_FILE) -> DeploymentConfig:

@@ -18,27 +18,32 @@ from stepdeploy.aws.alarms import Alarms
 from stepdeploy.aws.clients import client
 from stepdeploy.aws.cloudformation import CloudFormation
 from stepdeploy.bundle import BUCKET_PARAMETER
-from stepdeploy.target_config import CONFIG_FILE, DeploymentConfig
-from stepdeploy.errors import ConfigurationError
+from stepdeploy.errors import ConfigurationError, RequestRejected
 from stepdeploy.ghe.api import FileTooLarge
+from stepdeploy.target_config import CONFIG_FILE, DeploymentConfig
 from stepdeploy.models import DeploymentRequest
 from stepdeploy.ownership import check_owner
 from stepdeploy.settings import settings
 from stepdeploy.target_checks import check_build, check_external_alarms, check_target_against_template
 
 
-def check_stack_owner(request: DeploymentRequest, cloudformation: Any = None) -> dict[str, Any] | None:
+def check_stack_owner(
+    request: DeploymentRequest, cloudformation: Any = None, *, file: str = CONFIG_FILE
+) -> dict[str, Any] | None:
     """RequestRejected unless the request's repository may change its stack; returns the stack."""
     s = settings()
     repository = request.repository or ""
     stack = CloudFormation(cloudformation or client("cloudformation")).describe_stack(request.stack)
-    check_owner(
-        stack,
-        request.stack,
-        repository,
-        orchestrator_stack=s.orchestrator_stack,
-        may_adopt=s.may_adopt(repository, request.stack),
-    )
+    try:
+        check_owner(
+            stack,
+            request.stack,
+            repository,
+            orchestrator_stack=s.orchestrator_stack,
+            may_adopt=s.may_adopt(repository, request.stack),
+        )
+    except RequestRejected as exc:
+        raise RequestRejected(f"{file}: targets (stack {request.stack}).stack: {exc}") from None
     return stack
 
 
@@ -68,7 +73,7 @@ def check_request_before_build(
 ) -> None:
     assert request.target is not None
     check_build(config, file=file, external_buildspec=settings().external_buildspec)
-    check_stack_owner(request, cloudformation)
+    check_stack_owner(request, cloudformation, file=file)
     try:
         text = read_file(config.template)
     except FileTooLarge:
