@@ -90,11 +90,18 @@ def resolve_push(event: dict[str, Any]) -> DeploymentRequest:
     check_request_before_build(request, config, lambda path: api.file_at(repository, path, commit, max_bytes=1 << 20))
     if config.build.buildspec:
         buildspec = config.build.buildspec
-    elif api.file_at(repository, "buildspec.yml", commit) is None:
+    elif _absent(lambda: api.file_at(repository, "buildspec.yml", commit)):
         buildspec = default_buildspec()
     else:
         buildspec = None
     return request.model_copy(update={"buildspec": buildspec})
+
+
+def _absent(read: Any) -> bool:
+    try:
+        return read() is None
+    except FileTooLarge:
+        return False  # there is one, too large to read here; CodeBuild reads it
 
 
 def _member(body: bytes, path: str) -> bytes | None:
