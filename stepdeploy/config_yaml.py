@@ -135,7 +135,6 @@ class StrictLoader(yaml.SafeLoader):
 
 StrictLoader.add_constructor(_INT_TAG, StrictLoader.construct_yaml_int)
 StrictLoader.add_constructor(_FLOAT_TAG, StrictLoader.construct_yaml_float)
-StrictLoader.add_constructor("tag:yaml.org,2002:map", StrictLoader.construct_yaml_map)
 StrictLoader.add_constructor(None, StrictLoader.construct_undefined)
 
 

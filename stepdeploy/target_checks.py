@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from stepdeploy.target_config import CONFIG_FILE, DeploymentConfig, Target, relative_path
 from stepdeploy.errors import ConfigurationError
+from stepdeploy.target_config import CONFIG_FILE, DeploymentConfig, Target, relative_path
 
 FUNCTION_TYPES = frozenset({"AWS::Serverless::Function", "AWS::Lambda::Function"})
 ALARM_TYPES = frozenset({"AWS::CloudWatch::Alarm", "AWS::CloudWatch::CompositeAlarm"})

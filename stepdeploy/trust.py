@@ -20,11 +20,11 @@ from stepdeploy.aws.cloudformation import CloudFormation
 from stepdeploy.bundle import BUCKET_PARAMETER
 from stepdeploy.errors import ConfigurationError, RequestRejected
 from stepdeploy.ghe.api import FileTooLarge
-from stepdeploy.target_config import CONFIG_FILE, DeploymentConfig
 from stepdeploy.models import DeploymentRequest
 from stepdeploy.ownership import check_owner
 from stepdeploy.settings import settings
 from stepdeploy.target_checks import check_build, check_external_alarms, check_target_against_template
+from stepdeploy.target_config import CONFIG_FILE, DeploymentConfig
 
 
 def check_stack_owner(
