@@ -91,6 +91,10 @@ class Settings:
     """The orchestrator's own stack: never a deployment target."""
     external_buildspec: bool = False
     """stepdeploy.yml may give an inline buildspec or an S3 location (not only a path in the repository)."""
+    managed_stack_prefix: str = ""
+    """Every target stack's name starts with it: the deploy role may change only resources under it."""
+    permissions_boundary_arn: str = ""
+    """The boundary Package artifact puts on every role of an application stack (ApplicationBoundaryPolicy)."""
 
     def repository_allowed(self, repository: str, stack: str | None = None) -> bool:
         return any(
@@ -171,4 +175,6 @@ def settings() -> Settings:
         ),
         orchestrator_stack=_get("ORCHESTRATOR_STACK", ""),
         external_buildspec=_flag("ALLOW_EXTERNAL_BUILDSPEC", _get("ALLOW_EXTERNAL_BUILDSPEC", "false")),
+        managed_stack_prefix=_get("MANAGED_STACK_PREFIX", ""),
+        permissions_boundary_arn=_get("PERMISSIONS_BOUNDARY_ARN", ""),
     )

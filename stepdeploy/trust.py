@@ -2,9 +2,11 @@
 against the template (target_checks.py, ownership.py), with the AWS reads they need.
 
 - Resolve request (before a lock, a build or a change set): the buildspec setting, the stack's
-  owner, and the target against the repository's own template when the configured template path
-  is in the repository (a template the build generates is checked at Package artifact instead);
-- Package artifact (before Create change set): the target against the packaged template;
+  owner and name (under ManagedStackPrefix), and the target and the permissions boundary against
+  the repository's own template when the configured template path is in the repository (a template
+  the build generates is checked at Package artifact instead);
+- Package artifact (before Create change set): the target and the permissions boundary against the
+  packaged template (stepdeploy.bundle.package_template sets the boundary);
 - Create change set: the stack's owner again, just before the change set.
 """
 
@@ -22,6 +24,7 @@ from stepdeploy.errors import ConfigurationError, RequestRejected
 from stepdeploy.ghe.api import FileTooLarge
 from stepdeploy.models import DeploymentRequest
 from stepdeploy.ownership import check_owner
+from stepdeploy.permissions_boundary import check_permissions_boundary
 from stepdeploy.settings import settings
 from stepdeploy.target_checks import check_build, check_external_alarms, check_target_against_template
 from stepdeploy.target_config import CONFIG_FILE, DeploymentConfig
@@ -45,6 +48,18 @@ def check_stack_owner(
     except RequestRejected as exc:
         raise RequestRejected(f"{file}: targets (stack {request.stack}).stack: {exc}") from None
     return stack
+
+
+def check_managed_prefix(request: DeploymentRequest, *, file: str = CONFIG_FILE) -> None:
+    """RequestRejected unless the stack's name starts with ManagedStackPrefix: the deploy role may create and
+    change only the resources of such stacks, so any other stack would fail half-way through its update."""
+    prefix = settings().managed_stack_prefix
+    if prefix and not request.stack.startswith(prefix):
+        raise RequestRejected(
+            f"{file}: targets (stack {request.stack}).stack: expected a stack name that starts with the "
+            f"orchestrator's ManagedStackPrefix {prefix!r} (the deploy role changes only resources of such "
+            f"stacks); found {request.stack!r}"
+        )
 
 
 def reserved_parameters(template: Any) -> frozenset[str]:
@@ -74,6 +89,7 @@ def check_request_before_build(
     assert request.target is not None
     check_build(config, file=file, external_buildspec=settings().external_buildspec)
     check_stack_owner(request, cloudformation, file=file)
+    check_managed_prefix(request, file=file)
     try:
         text = read_file(config.template)
     except FileTooLarge:
@@ -84,6 +100,8 @@ def check_request_before_build(
         template = cfn_yaml.load(text)
     except cfn_yaml.TemplateError as exc:
         raise ConfigurationError(f"{config.template} (the template {file} names): {exc}") from None
+    if settings().permissions_boundary_arn and isinstance(template, dict):
+        check_permissions_boundary(template, settings().permissions_boundary_arn, name=config.template)
     external = check_target_against_template(
         request.target, template, template_name=config.template, file=file, reserved=reserved_parameters(template)
     )

@@ -124,6 +124,7 @@ def package_artifact(document: Document, execution: ExecutionContext) -> Artifac
             store=_store_code(bundle, store, bucket, f"artifacts/{repo}"),
             existing=lambda path: _existing(bundle, path),
             mutable_tags=mutable_tags_for(request.branch),
+            permissions_boundary=settings().permissions_boundary_arn,
         )
     check_packaged_template(request, packaged.template, set(packaged.parameters))
     text = cfn_yaml.dump_json(packaged.template).encode()
