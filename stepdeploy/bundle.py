@@ -413,6 +413,7 @@ def package_template(
     existing: Callable[[str], bool],
     mutable_tags: frozenset[str] = frozenset({"latest"}),
     permissions_boundary: str = "",
+    template_name: str = "template",
 ) -> PackagedTemplate:
     """Rewrite a copy of ``template`` so every local code location is stored and a parameter.
 
@@ -422,7 +423,7 @@ def package_template(
     """
     template = copy.deepcopy(template)
     if permissions_boundary:
-        apply_permissions_boundary(template, permissions_boundary)
+        apply_permissions_boundary(template, permissions_boundary, name=template_name)
     packager = _Packager(template, template_dir, bucket, store, mutable_tags, existing)
     globals_ = template.get("Globals", {}).get("Function", {}) if isinstance(template.get("Globals"), dict) else {}
     for option in _SELF_VERSIONING:

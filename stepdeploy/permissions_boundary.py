@@ -56,9 +56,10 @@ _FUNCTION = "AWS::Serverless::Function"
 _STATE_MACHINE = "AWS::Serverless::StateMachine"
 
 
-def apply_permissions_boundary(template: dict[str, Any], boundary_arn: str) -> None:
-    """Check ``template`` (see the module's refusals), then set the boundary everywhere, in place."""
-    check_permissions_boundary(template, boundary_arn)
+def apply_permissions_boundary(template: dict[str, Any], boundary_arn: str, *, name: str = "template") -> None:
+    """Check ``template`` (see the module's refusals; ``name`` names it), then set the boundary everywhere,
+    in place."""
+    check_permissions_boundary(template, boundary_arn, name=name)
     resources: dict[str, Any] = template["Resources"]
     globals_function = _globals_function(template)
     if globals_function is not None:

@@ -125,6 +125,7 @@ def package_artifact(document: Document, execution: ExecutionContext) -> Artifac
             existing=lambda path: _existing(bundle, path),
             mutable_tags=mutable_tags_for(request.branch),
             permissions_boundary=settings().permissions_boundary_arn,
+            template_name=template_path,
         )
     check_packaged_template(request, packaged.template, set(packaged.parameters))
     text = cfn_yaml.dump_json(packaged.template).encode()
