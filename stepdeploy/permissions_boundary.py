@@ -7,7 +7,7 @@ artifact therefore writes the boundary into the application's template, where SA
 the roles it generates:
 
 - ``Globals.Function`` (when the template has it) and every ``AWS::Serverless::Function`` without a
-  ``Role`` of its own (SAM generates its execution role);
+  ``Role`` of its own, or with one only under ``Fn::If`` (SAM generates its execution role);
 - every ``AWS::Serverless::StateMachine`` (its role, and the roles of its Schedule, EventBridgeRule,
   CloudWatchEvent and Api events);
 - every ``ScheduleV2`` event without a ``RoleArn``, of a function or a state machine (SAM generates
@@ -66,7 +66,7 @@ def apply_permissions_boundary(template: dict[str, Any], boundary_arn: str, *, n
         globals_function[PROPERTY] = boundary_arn
     for resource in resources.values():
         kind, props = resource.get("Type"), resource.setdefault("Properties", {})
-        if kind == "AWS::IAM::Role" or kind == _STATE_MACHINE or (kind == _FUNCTION and "Role" not in props):
+        if kind == "AWS::IAM::Role" or kind == _STATE_MACHINE or (kind == _FUNCTION and _generates_role(props)):
             props[PROPERTY] = boundary_arn
         for _, event in _schedule_v2_events(kind, props):
             event.setdefault("Properties", {})[PROPERTY] = boundary_arn
@@ -153,9 +153,16 @@ def _stack_roles(resources: dict[str, Any]) -> set[str]:
         props = resource.get("Properties") or {}
         if resource.get("Type") == "AWS::IAM::Role":
             roles.add(logical_id)
-        elif resource.get("Type") in (_FUNCTION, _STATE_MACHINE) and "Role" not in props:
+        elif resource.get("Type") in (_FUNCTION, _STATE_MACHINE) and _generates_role(props):
             roles.add(f"{logical_id}Role")
     return roles
+
+
+def _generates_role(props: dict[str, Any]) -> bool:
+    """SAM generates the resource's role when it names none, or names one only under a condition
+    (``Fn::If`` with ``AWS::NoValue`` on one side)."""
+    role = props.get("Role")
+    return role is None or (isinstance(role, dict) and "Fn::If" in role)
 
 
 def _check_policy_targets(kind: str, props: dict[str, Any], where: str, stack_roles: set[str]) -> None:

@@ -153,6 +153,19 @@ def test_a_function_with_its_own_role_gets_no_boundary_property_but_its_role_doe
     assert resources["Worker"]["Properties"]["Events"]["Nightly"]["Properties"]["PermissionsBoundary"] == BOUNDARY
 
 
+def test_a_role_sam_generates_only_under_a_condition_gets_the_boundary_too():
+    template = sam(EVENTS_APP)
+    del template["Globals"]
+    props = template["Resources"]["WithOwnRole"]["Properties"]
+    props["Role"] = {"Fn::If": ["UseOwnRole", {"Fn::GetAtt": ["OwnRole", "Arn"]}, {"Ref": "AWS::NoValue"}]}
+    template["Conditions"] = {"UseOwnRole": {"Fn::Equals": ["a", "b"]}}
+    for resource in template["Resources"].values():
+        if resource["Type"] == "AWS::Serverless::Function":
+            resource["Properties"].update(Runtime="python3.12", Handler="app.handler")
+    generated = roles(transformed(packaged(template)))
+    assert generated["WithOwnRoleRole"]["PermissionsBoundary"] == BOUNDARY
+
+
 def test_the_boundary_already_written_is_kept_and_the_input_is_not_changed():
     template = sam(EVENTS_APP)
     template["Resources"]["OwnRole"]["Properties"]["PermissionsBoundary"] = BOUNDARY
