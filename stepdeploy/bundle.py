@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from typing import IO, Any, TypeGuard
 
 from stepdeploy.errors import ArtifactRejected
+from stepdeploy.permissions_boundary import apply_permissions_boundary
 
 MANIFEST = "stepdeploy-manifest.json"
 ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
@@ -411,12 +412,18 @@ def package_template(
     store: Store,
     existing: Callable[[str], bool],
     mutable_tags: frozenset[str] = frozenset({"latest"}),
+    permissions_boundary: str = "",
+    template_name: str = "template",
 ) -> PackagedTemplate:
     """Rewrite a copy of ``template`` so every local code location is stored and a parameter.
 
     ``existing(path)`` says whether a bundle path (file or directory) exists; ``store`` uploads it.
+    With ``permissions_boundary`` (an IAM policy ARN), the template is first checked and given that
+    boundary on every role it creates (stepdeploy.permissions_boundary), before anything is stored.
     """
     template = copy.deepcopy(template)
+    if permissions_boundary:
+        apply_permissions_boundary(template, permissions_boundary, name=template_name)
     packager = _Packager(template, template_dir, bucket, store, mutable_tags, existing)
     globals_ = template.get("Globals", {}).get("Function", {}) if isinstance(template.get("Globals"), dict) else {}
     for option in _SELF_VERSIONING:

@@ -16,30 +16,53 @@ from typing import Any
 from stepdeploy.bundle import Limits
 from stepdeploy.polling import PollSettings
 
+ADOPT = "adopt"
+
 
 @dataclass(frozen=True)
 class AllowRule:
     repository: str
     stack_pattern: str
+    adopt: bool = False
+    """May take over a matching stack that exists but that stepdeploy did not create."""
 
     def allows(self, repository: str, stack: str) -> bool:
         return repository.lower() == self.repository.lower() and fnmatch.fnmatchcase(stack, self.stack_pattern)
 
 
 def parse_allowed_repositories(text: str) -> tuple[AllowRule, ...]:
-    """``owner/repo:stack-pattern`` entries separated by commas; ``owner/repo`` alone allows ``*``."""
+    """``owner/repo:stack-pattern[:adopt]`` entries separated by commas; every entry names its stacks.
+
+    A bare ``owner/repo`` (which used to mean "any stack") is refused: the platform team writes down
+    which stacks each repository may deploy. ``:adopt`` lets the repository take over a matching stack
+    that exists but that stepdeploy did not create.
+    """
     rules = []
     for raw in text.split(","):
         entry = raw.strip()
         if not entry:
             continue
-        repository, _, pattern = entry.partition(":")
-        if repository.count("/") != 1 or not all(repository.split("/")):
+        repository, _, rest = entry.partition(":")
+        pattern, _, flag = rest.partition(":")
+        if repository.count("/") != 1 or not all(repository.split("/")) or not pattern.strip():
             raise ValueError(
-                f"ALLOWED_REPOSITORIES entry {entry!r}: expected owner/repo or owner/repo:stack-pattern"
+                f"ALLOWED_REPOSITORIES entry {entry!r}: expected owner/repo:stack-pattern "
+                "(e.g. platform/orders:orders-*), optionally followed by :adopt"
             )
-        rules.append(AllowRule(repository, pattern.strip() or "*"))
+        if flag not in ("", ADOPT):
+            raise ValueError(
+                f"ALLOWED_REPOSITORIES entry {entry!r}: unknown flag {flag!r}; expected owner/repo:stack-pattern "
+                "or owner/repo:stack-pattern:adopt"
+            )
+        rules.append(AllowRule(repository, pattern.strip(), adopt=flag == ADOPT))
     return tuple(rules)
+
+
+def _flag(name: str, raw: str) -> bool:
+    value = raw.strip().lower()
+    if value not in ("true", "false", ""):
+        raise RuntimeError(f"environment variable {name}: expected true or false, got {raw!r}")
+    return value == "true"
 
 
 @dataclass(frozen=True)
@@ -64,12 +87,23 @@ class Settings:
     keep_versions: int
     limits: Limits
     poll: PollSettings
+    orchestrator_stack: str = ""
+    """The orchestrator's own stack: never a deployment target."""
+    external_buildspec: bool = False
+    """stepdeploy.yml may give an inline buildspec or an S3 location (not only a path in the repository)."""
+    managed_stack_prefix: str = ""
+    """Every target stack's name starts with it: the deploy role may change only resources under it."""
+    permissions_boundary_arn: str = ""
+    """The boundary Package artifact puts on every role of an application stack (ApplicationBoundaryPolicy)."""
 
     def repository_allowed(self, repository: str, stack: str | None = None) -> bool:
         return any(
             rule.allows(repository, stack) if stack else rule.repository.lower() == repository.lower()
             for rule in self.allowed_repositories
         )
+
+    def may_adopt(self, repository: str, stack: str) -> bool:
+        return any(rule.adopt and rule.allows(repository, stack) for rule in self.allowed_repositories)
 
 
 def parse_limits(environ: Mapping[str, str]) -> Limits:
@@ -139,4 +173,8 @@ def settings() -> Settings:
             budget=float(_get("POLL_BUDGET_SECONDS", "600")),
             speed=float(_get("STEPDEPLOY_CLOCK_SPEED", "1")),
         ),
+        orchestrator_stack=_get("ORCHESTRATOR_STACK", ""),
+        external_buildspec=_flag("ALLOW_EXTERNAL_BUILDSPEC", _get("ALLOW_EXTERNAL_BUILDSPEC", "false")),
+        managed_stack_prefix=_get("MANAGED_STACK_PREFIX", ""),
+        permissions_boundary_arn=_get("PERMISSIONS_BOUNDARY_ARN", ""),
     )

@@ -11,10 +11,10 @@ import fnmatch
 import re
 from typing import Annotated, Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_core import ErrorDetails
 
+from stepdeploy.config_yaml import bad_character, load_config_yaml
 from stepdeploy.errors import ConfigurationError
 
 CONFIG_FILE = "stepdeploy.yml"
@@ -32,6 +32,20 @@ PREDEFINED_DEPLOYMENT_CONFIGS = (
 )
 STACK_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9-]{0,127}$")
 ALIAS_NAME = re.compile(r"^(?!^[0-9]+$)[A-Za-z0-9-_]{1,128}$")
+LOGICAL_ID = re.compile(r"^[A-Za-z0-9]{1,255}$")
+
+
+def _one_line(value: str, what: str, limit: int = 128) -> str:
+    bad = bad_character(value)
+    if bad or not value.strip() or len(value) > limit:
+        raise ValueError(f"{what}: one line of printable text, {limit} characters at most")
+    return value
+
+
+def _logical_ids(values: list[str] | str | None) -> None:
+    for value in [values] if isinstance(values, str) else values or []:
+        if not LOGICAL_ID.match(value):
+            raise ValueError("logical ids of the template (letters and digits)")
 
 
 class _Strict(BaseModel):
@@ -55,6 +69,12 @@ class Hooks(_Strict):
     before_allow_traffic: str | None = None
     after_allow_traffic: str | None = None
 
+    @field_validator("before_allow_traffic", "after_allow_traffic")
+    @classmethod
+    def _hook(cls, value: str | None) -> str | None:
+        _logical_ids(value)
+        return value
+
     def names(self) -> list[str]:
         return [h for h in (self.before_allow_traffic, self.after_allow_traffic) if h]
 
@@ -67,6 +87,19 @@ class Deployment(_Strict):
     bake_minutes: Annotated[int, Field(ge=0, le=1440)] = 0
     functions: list[str] | None = None
     """Logical ids of the functions to shift; default every function of the stack but the hooks."""
+
+    @field_validator("functions")
+    @classmethod
+    def _functions(cls, value: list[str] | None) -> list[str] | None:
+        _logical_ids(value)
+        return value
+
+    @field_validator("alarms")
+    @classmethod
+    def _alarms(cls, value: list[str]) -> list[str]:
+        for name in value:
+            _one_line(name, "alarm names", 255)
+        return value
 
     @field_validator("alias")
     @classmethod
@@ -109,6 +142,24 @@ class Target(_Strict):
     deployment: Deployment = Deployment()
     concurrency: Literal["superseded", "queued"] = "superseded"
 
+    @field_validator("branch")
+    @classmethod
+    def _branch(cls, value: str) -> str:
+        return _one_line(value, "a branch name or pattern", 255)
+
+    @field_validator("environment")
+    @classmethod
+    def _environment(cls, value: str) -> str:
+        return _one_line(value, "an environment name", 64)
+
+    @field_validator("parameters")
+    @classmethod
+    def _parameters(cls, value: dict[str, Any]) -> dict[str, Any]:
+        for name in value:
+            if not LOGICAL_ID.match(name):
+                raise ValueError(f"parameter names of letters and digits; got {name!r}")
+        return value
+
     @field_validator("stack")
     @classmethod
     def _stack(cls, value: str) -> str:
@@ -125,14 +176,22 @@ class Target(_Strict):
 
 class BuildSettings(_Strict):
     buildspec: str | None = None
-    """Path of the buildspec in the repository; default: the repository's buildspec.yml or ours."""
+    """Path of the buildspec in the repository; default: the repository's buildspec.yml or ours.
+    Inline buildspecs and S3 locations only where the platform team allows them (target_checks.py)."""
 
 
 class DeploymentConfig(_Strict):
     version: Literal[1]
     template: str = "template.yaml"
     build: BuildSettings = BuildSettings()
-    targets: Annotated[list[Target], Field(min_length=1)]
+    targets: Annotated[list[Target], Field(min_length=1, max_length=100)]
+
+    @field_validator("template")
+    @classmethod
+    def _template(cls, value: str) -> str:
+        if bad_character(value) or not relative_path(value):
+            raise ValueError("a relative path inside the bundle (no leading '/', no '..', no URL)")
+        return value
 
     @model_validator(mode="after")
     def _unique_stacks(self) -> DeploymentConfig:
@@ -147,12 +206,20 @@ class DeploymentConfig(_Strict):
         return next((t for t in self.targets if t.matches(branch)), None)
 
 
+def relative_path(value: str) -> bool:
+    """A relative POSIX path that stays inside its root: no '/...', no '..', no scheme, no backslash."""
+    if not value or len(value) > 1024 or value.startswith("/") or "\\" in value or ":" in value:
+        return False
+    return ".." not in value.split("/") and value.strip() == value
+
+
 def _location(loc: tuple[int | str, ...]) -> str:
     path = ""
     for part in loc:
         if isinstance(part, int):
             path += f"[{part}]"
-        elif part in ("str", "CustomStrategy", "function-after[_strategy(), union[str,CustomStrategy]]"):
+        elif part in ("str", "int", "float", "bool", "CustomStrategy",
+                      "function-after[_strategy(), union[str,CustomStrategy]]"):
             continue
         else:
             path += f".{part}" if path else str(part)
@@ -170,17 +237,13 @@ def _describe(error: ErrorDetails) -> str:
     got = error.get("input")
     if isinstance(got, dict | list):
         return f"expected {message}"
-    return f"expected {message}; got {got!r}"
+    shown = repr(got)
+    return f"expected {message}; got {shown if len(shown) <= 80 else shown[:77] + '...'}"
 
 
 def parse_config(text: str | bytes, *, file: str = CONFIG_FILE) -> DeploymentConfig:
     """Parse and validate the file's text; ConfigurationError names file, key and expectation."""
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise ConfigurationError(f"{file}: not valid YAML{where}: {getattr(exc, 'problem', exc)}") from None
+    data = load_config_yaml(text, file)
     if not isinstance(data, dict):
         raise ConfigurationError(f"{file}: expected a mapping with 'version' and 'targets', got {type(data).__name__}")
     try:

@@ -25,6 +25,16 @@ class GheError(Exception):
         self.status = status
 
 
+class FileTooLarge(Exception):
+    """The contents API does not return files over 1 MB (``encoding: none``, empty ``content``), or the
+    file is over the caller's limit."""
+
+    def __init__(self, path: str, size: int) -> None:
+        super().__init__(f"{path} is {size} bytes")
+        self.path = path
+        self.size = size
+
+
 class GheApi:
     def __init__(self, api_url: str, token: str) -> None:
         self.api_url = api_url.rstrip("/")
@@ -57,8 +67,9 @@ class GheApi:
             raise ServiceUnavailable(f"cannot reach GHE at {self.api_url}: {exc}") from None
         return json.loads(raw) if raw else None
 
-    def file_at(self, repository: str, path: str, ref: str) -> bytes | None:
-        """The file's bytes at the commit, or None when it does not exist there."""
+    def file_at(self, repository: str, path: str, ref: str, max_bytes: int | None = None) -> bytes | None:
+        """The file's bytes at the commit, or None when it does not exist there; FileTooLarge when
+        GHE does not send it (over 1 MB) or it is over ``max_bytes``."""
         try:
             content = self._request("GET", f"/repos/{repository}/contents/{quote(path)}?ref={quote(ref)}")
         except GheError as exc:
@@ -67,7 +78,15 @@ class GheApi:
             raise
         if not isinstance(content, dict) or content.get("type") != "file":
             return None
-        return base64.b64decode(content.get("content", ""))
+        size = int(content.get("size") or 0)
+        if (max_bytes is not None and size > max_bytes) or (
+            content.get("encoding") == "none" or (size and not content.get("content"))
+        ):
+            raise FileTooLarge(path, size)
+        data = base64.b64decode(content.get("content", ""))
+        if max_bytes is not None and len(data) > max_bytes:
+            raise FileTooLarge(path, len(data))
+        return data
 
     def compare(self, repository: str, base: str, head: str) -> str:
         """How ``head`` relates to ``base``: "ahead", "behind", "identical" or "diverged"."""

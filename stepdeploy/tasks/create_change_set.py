@@ -29,6 +29,7 @@ from stepdeploy.aws.cloudformation import CAPABILITIES, CloudFormation
 from stepdeploy.errors import ChangeSetFailed, StackBusy, StackNeedsAttention
 from stepdeploy.models import ArtifactInfo, ChangeSetInfo, DeploymentRequest, Document, ExecutionContext, iso
 from stepdeploy.settings import settings
+from stepdeploy.trust import check_stack_owner
 
 # CloudFormation's definite refusals of this input: retrying the same input can't help.
 REFUSALS = frozenset({"InsufficientCapabilitiesException", "ValidationError"})
@@ -113,7 +114,7 @@ def create_change_set(
     stack_name = request.stack
     name = change_set_name(request, artifact, execution)
 
-    stack = cfn.describe_stack(stack_name)
+    stack = check_stack_owner(request)
     if stack is not None and stack["StackStatus"] == "ROLLBACK_COMPLETE":
         cfn.delete_stack(stack_name, idempotency_token(execution, "delete-failed-create"), s.cloudformation_role_arn)
         raise StackBusy(

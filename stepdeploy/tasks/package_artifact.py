@@ -31,6 +31,7 @@ from stepdeploy.bundle import (
 from stepdeploy.errors import ArtifactRejected, ConfigurationError
 from stepdeploy.models import ArtifactInfo, DeploymentRequest, Document, ExecutionContext, S3Object
 from stepdeploy.settings import settings
+from stepdeploy.trust import check_packaged_template
 
 SPOOL_BYTES = 64 << 20
 """Bundles and code zips up to this size stay in memory; larger ones spill to /tmp."""
@@ -123,7 +124,10 @@ def package_artifact(document: Document, execution: ExecutionContext) -> Artifac
             store=_store_code(bundle, store, bucket, f"artifacts/{repo}"),
             existing=lambda path: _existing(bundle, path),
             mutable_tags=mutable_tags_for(request.branch),
+            permissions_boundary=settings().permissions_boundary_arn,
+            template_name=template_path,
         )
+    check_packaged_template(request, packaged.template, set(packaged.parameters))
     text = cfn_yaml.dump_json(packaged.template).encode()
     template_sha = hashlib.sha256(text).hexdigest()
     template_key = f"templates/{repo}/{template_sha}.json"

@@ -12,14 +12,14 @@ from importlib import resources
 from typing import Any
 
 from stepdeploy.aws.clients import client
-from stepdeploy.errors import ArtifactRejected, RequestRejected
-from stepdeploy.ghe.api import ghe_api
+from stepdeploy.config_yaml import MAX_CONFIG_BYTES
+from stepdeploy.errors import ArtifactRejected, ConfigurationError, RequestRejected
+from stepdeploy.ghe.api import FileTooLarge, ghe_api
 from stepdeploy.ingress.upload_keys import check_upload_key
 from stepdeploy.models import DeploymentRequest, Document, ExecutionContext, S3Object
 from stepdeploy.settings import settings
 from stepdeploy.target_config import CONFIG_FILE, DeploymentConfig, parse_config
-
-MAX_CONFIG_BYTES = 256 * 1024
+from stepdeploy.trust import check_request_before_build
 
 
 def default_buildspec() -> str:
@@ -75,20 +75,45 @@ def resolve_push(event: dict[str, Any]) -> DeploymentRequest:
     request = DeploymentRequest(source="ghe", branch=branch, **known)
     api = ghe_api()
     commit = str(detail.get("after"))
-    text = api.file_at(repository, CONFIG_FILE, commit)
+    try:
+        text = api.file_at(repository, CONFIG_FILE, commit, max_bytes=MAX_CONFIG_BYTES)
+    except FileTooLarge as exc:
+        raise ConfigurationError(
+            f"{CONFIG_FILE}: the file is {exc.size or 'over 1 MB'} bytes; expected at most {MAX_CONFIG_BYTES}"
+        ) from None
     if text is None:
         return request.model_copy(update={"skip": True, "reason": f"{repository} has no {CONFIG_FILE} at {commit[:7]}"})
     config = parse_config(text, file=CONFIG_FILE)
     request = _targeted(request, config, branch)
     if request.skip:
         return request
+    check_request_before_build(request, config, lambda path: api.file_at(repository, path, commit, max_bytes=1 << 20))
     if config.build.buildspec:
         buildspec = config.build.buildspec
-    elif api.file_at(repository, "buildspec.yml", commit) is None:
+    elif _absent(lambda: api.file_at(repository, "buildspec.yml", commit)):
         buildspec = default_buildspec()
     else:
         buildspec = None
     return request.model_copy(update={"buildspec": buildspec})
+
+
+def _absent(read: Any) -> bool:
+    try:
+        return read() is None
+    except FileTooLarge:
+        return False  # there is one, too large to read here; CodeBuild reads it
+
+
+def _member(body: bytes, path: str) -> bytes | None:
+    """A file of the uploaded bundle (already checked to be a zip), or None; FileTooLarge over 1 MB."""
+    with zipfile.ZipFile(io.BytesIO(body)) as bundle:
+        try:
+            info = bundle.getinfo(path)
+        except KeyError:
+            return None
+        if info.file_size > 1 << 20:
+            raise FileTooLarge(path, info.file_size)
+        return bundle.read(info)
 
 
 def _config_in_bundle(body: bytes, where: str) -> bytes | None:
@@ -145,7 +170,11 @@ def resolve_upload(event: dict[str, Any]) -> DeploymentRequest:
         branch = fixed[0]
     commit = metadata.get("commit") or f"s3-{(version_id or head.get('ETag', '').strip(chr(34)))[:32]}"
     request = DeploymentRequest(source="s3", branch=branch, commit=commit, pusher=metadata.get("pusher"), **known)
-    return _targeted(request, config, branch)
+    request = _targeted(request, config, branch)
+    if not request.skip:
+        where = f"{CONFIG_FILE} in {location.uri}"
+        check_request_before_build(request, config, lambda path: _member(body, path), file=where)
+    return request
 
 
 def resolve_request(document: Document, execution: ExecutionContext) -> DeploymentRequest:

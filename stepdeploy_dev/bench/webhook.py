@@ -31,7 +31,7 @@ _ENVIRONMENT = {
     "AWS_SECRET_ACCESS_KEY": "testing",
     "TABLE_NAME": "bench-table",
     "EVENT_BUS_NAME": "bench-events",
-    "ALLOWED_REPOSITORIES": "platform/sample-app",
+    "ALLOWED_REPOSITORIES": "platform/sample-app:sample-*",
     "GHE_HOST": "ghe.example.com",
     "POWERTOOLS_TRACE_DISABLED": "true",
     "POWERTOOLS_LOG_LEVEL": "ERROR",

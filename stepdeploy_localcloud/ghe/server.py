@@ -36,6 +36,8 @@ ZERO_SHA = "0" * 40
 ENTERPRISE_VERSION = "3.14.2"
 HOOKSHOT_VERSION = "GitHub-Hookshot/8f3f1c2"
 MAX_COMMITS_IN_PAYLOAD = 2048
+CONTENTS_API_MAX_BYTES = 1024 * 1024
+"""GHE's contents API returns files up to 1 MB; larger ones come with `encoding: none` and no content."""
 STATUS_STATES = ("error", "failure", "pending", "success")
 DEPLOYMENT_STATUS_STATES = ("error", "failure", "inactive", "in_progress", "queued", "pending", "success")
 DOCS_URL = "https://docs.github.com/enterprise-server@3.14/rest"
@@ -955,8 +957,11 @@ class _ApiApp:
         blob_sha = _git(git_dir, "rev-parse", spec).strip()
         if "application/vnd.github.raw" in request.headers.get("Accept", ""):
             return Response(data, content_type="application/octet-stream")
-        encoded = base64.b64encode(data).decode()
         entry = self._content_entry(owner, repo, ref, path, blob_sha, "blob", str(len(data)))
+        if len(data) > CONTENTS_API_MAX_BYTES:  # as GHE: no content over 1 MB, `encoding: none`
+            entry.update(content="", encoding="none")
+            return _json(entry)
+        encoded = base64.b64encode(data).decode()
         entry.update(
             content="\n".join(encoded[i : i + 60] for i in range(0, len(encoded), 60)) + "\n",
             encoding="base64",

@@ -45,6 +45,19 @@ def test_first_push_creates_stack_versions_and_aliases(run):
     assert stack["StackStatus"] in ("CREATE_COMPLETE", "UPDATE_COMPLETE")
 
 
+def test_every_role_of_the_app_stack_carries_the_orchestrators_boundary(run):
+    cloud = run["cloud"]
+    boundary = cloud.orchestrator.resources["ApplicationBoundaryPolicy"]
+    assert boundary.startswith("arn:aws:iam::") and ":policy/" in boundary
+    cfn, iam = cloud.client("cloudformation"), cloud.client("iam")
+    roles = [r["PhysicalResourceId"] for r in cfn.describe_stack_resources(StackName=STACK)["StackResources"]
+             if r["ResourceType"] == "AWS::IAM::Role"]
+    assert len(roles) == 2  # the two functions' roles SAM generates
+    for name in roles:
+        described = iam.get_role(RoleName=name)["Role"]
+        assert described.get("PermissionsBoundary", {}).get("PermissionsBoundaryArn") == boundary, name
+
+
 def test_code_change_shifts_only_the_changed_function(run):
     result = run["results"]["code change (canary)"]
     assert result["status"] == "SUCCEEDED", result.get("cause")

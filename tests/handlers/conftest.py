@@ -57,7 +57,7 @@ def orchestrator(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
         "ARTIFACT_BUCKET": "stepdeploy-artifacts",
         "UPLOAD_PREFIX": "uploads/",
         "EVENT_BUS_NAME": "stepdeploy-events",
-        "ALLOWED_REPOSITORIES": "platform/sample-app:sample-*,Codertocat/Hello-World",
+        "ALLOWED_REPOSITORIES": "platform/sample-app:sample-*,Codertocat/Hello-World:hello-*",
         "GHE_HOST": "ghe.example.com",
         # A closed loopback port: a GHE call fails at once, and nothing leaves the machine.
         "GHE_API_URL": "http://127.0.0.1:9/api/v3",

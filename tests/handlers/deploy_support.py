@@ -137,6 +137,11 @@ def deploy_aws_fixture(monkeypatch: pytest.MonkeyPatch) -> Iterator[DeployAws]:
         boto3.client("codedeploy", region_name=REGION).create_application(
             applicationName=APPLICATION, computePlatform="Lambda"
         )
+        # The sample events' stepdeploy.yml gates on this alarm; Package artifact checks that it exists.
+        boto3.client("cloudwatch", region_name=REGION).put_metric_alarm(
+            AlarmName="GreeterErrorsAlarm", Namespace="AWS/Lambda", MetricName="Errors", Statistic="Sum",
+            Period=60, EvaluationPeriods=1, Threshold=0, ComparisonOperator="GreaterThanThreshold",
+        )
         yield DeployAws(role_arn=role)
     settings.cache_clear()
     clients.client.cache_clear()

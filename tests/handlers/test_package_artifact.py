@@ -7,6 +7,7 @@ import io
 import json
 import zipfile
 
+import boto3
 import pytest
 
 from stepdeploy.errors import ArtifactRejected, ConfigurationError
@@ -14,8 +15,12 @@ from stepdeploy.errors import ArtifactRejected, ConfigurationError
 from .deploy_support import (
     ARTIFACT_BUCKET,
     BUNDLE_KEY,
+    CONFIG,
+    STACK,
+    TEMPLATE,
     deploy_aws_fixture,  # noqa: F401 - the deploy_aws fixture
     document_of,
+    execution_of,
     make_bundle,
     run,
     sample_bundle,
@@ -131,5 +136,78 @@ def test_a_target_parameter_clashing_with_a_code_location_is_a_config_error(depl
     deploy_aws.put_bundle(sample_bundle())
     document = with_role(document_of("package_artifact"), deploy_aws.role_arn)
     document["request"]["target"]["parameters"]["GreeterCodeKey"] = "mine"
-    with pytest.raises(ConfigurationError, match="GreeterCodeKey is reserved"):
+    with pytest.raises(ConfigurationError, match=r"\(stack sample-prod\)\.parameters: GreeterCodeKey: reserved"):
         run("package_artifact", document)
+
+
+# --- the permissions boundary (stepdeploy.permissions_boundary) ----------------------------------------
+APP_ROLE = """\
+  AppRole:
+    Type: AWS::IAM::Role
+    Properties:
+      AssumeRolePolicyDocument:
+        Version: "2012-10-17"
+        Statement: [{Effect: Allow, Principal: {Service: lambda.amazonaws.com}, Action: sts:AssumeRole}]
+"""
+
+
+def with_boundary(monkeypatch) -> str:
+    from stepdeploy.settings import settings
+
+    boundary = boto3.client("iam").create_policy(
+        PolicyName="stepdeploy-ApplicationBoundaryPolicy",
+        PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Action": "logs:*", "Resource": "*"}]}),
+    )["Policy"]["Arn"]
+    monkeypatch.setenv("PERMISSIONS_BOUNDARY_ARN", boundary)
+    settings.cache_clear()
+    return boundary
+
+
+def bundle_with(resources: str) -> bytes:
+    return make_bundle({
+        "template.yaml": TEMPLATE + resources,
+        "stepdeploy.yml": CONFIG,
+        "src/greeter/app.py": "def handler(event, context):\n    return 'hello'\n",
+        "src/hooks/hook.py": "def handler(event, context):\n    return None\n",
+    })
+
+
+def test_every_role_the_template_creates_is_deployed_under_the_orchestrators_boundary(deploy_aws, monkeypatch):
+    boundary = with_boundary(monkeypatch)
+    deploy_aws.put_bundle(bundle_with(APP_ROLE))
+    document = run("package_artifact", with_role(document_of("package_artifact"), deploy_aws.role_arn))
+    s3 = deploy_aws.client("s3")
+    packaged = json.loads(s3.get_object(Bucket=ARTIFACT_BUCKET, Key=document["artifact"]["template"]["key"])["Body"]
+                          .read())
+    assert packaged["Resources"]["AppRole"]["Properties"]["PermissionsBoundary"] == boundary
+
+    for step in ("create_change_set", "check_change_set", "execute_change_set", "check_stack"):
+        document = run(step, document, execution_of(step))
+    assert document["stack"]["status"] == "CREATE_COMPLETE"
+    cfn, iam = deploy_aws.client("cloudformation"), deploy_aws.client("iam")
+    role = cfn.describe_stack_resource(StackName=STACK, LogicalResourceId="AppRole")["StackResourceDetail"]
+    described = iam.get_role(RoleName=role["PhysicalResourceId"])["Role"]
+    assert described["PermissionsBoundary"]["PermissionsBoundaryArn"] == boundary
+
+
+@pytest.mark.parametrize(
+    ("resources", "message"),
+    [
+        ("  Admin:\n    Type: AWS::IAM::User\n",
+         r"template.yaml: Admin: AWS::IAM::User: application stacks may create"),
+        (APP_ROLE + "      PermissionsBoundary: arn:aws:iam::123456789012:policy/wide-open\n",
+         r"template.yaml: AppRole.PermissionsBoundary: expected the orchestrator's boundary arn:aws:iam::"),
+        (APP_ROLE + "      Policies:\n        - PolicyName: escalate\n          PolicyDocument:\n"
+                    "            Statement: [{Effect: Allow, Action: 'iam:*', Resource: '*'}]\n",
+         r"template.yaml: AppRole.Policies\[0\].PolicyDocument.Statement\[0\].Action: iam:\* grants IAM actions"),
+    ],
+    ids=["iam-user", "other-boundary", "iam-grant"],
+)
+def test_a_template_outside_the_boundary_is_refused_before_any_code_is_stored(deploy_aws, monkeypatch, resources,
+                                                                               message):
+    with_boundary(monkeypatch)
+    deploy_aws.put_bundle(bundle_with(resources))
+    with pytest.raises(ArtifactRejected, match=message):
+        run("package_artifact", with_role(document_of("package_artifact"), deploy_aws.role_arn))
+    assert deploy_aws.keys("artifacts/") == [] and deploy_aws.keys("templates/") == []

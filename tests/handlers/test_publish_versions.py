@@ -92,10 +92,10 @@ def test_unchanged_functions_publish_nothing(deploy_aws):
     assert all(not f["changed"] and f["version"] == f["previous_version"] == "1" for f in versions["functions"])
 
 
-def test_configured_functions_that_the_stack_lacks_name_the_key(deploy_aws):
-    document = deploy_stack(deploy_aws, functions=["Greeter", "Missing"])
-    with pytest.raises(ConfigurationError, match=r"deployment.functions: Missing is not a Lambda function of stack"):
-        publish(document)
+def test_configured_functions_that_the_template_lacks_are_refused_before_the_stack_changes(deploy_aws):
+    with pytest.raises(ConfigurationError, match=r"deployment.functions: expected logical ids .* found 'Missing'"):
+        deploy_stack(deploy_aws, functions=["Greeter", "Missing"])
+    assert deploy_aws.client("cloudformation").list_stacks()["StackSummaries"] == []
 
 
 def test_old_versions_are_pruned_but_never_an_alias_target(deploy_aws, monkeypatch):

@@ -8,7 +8,7 @@ import zipfile
 import boto3
 import pytest
 
-from stepdeploy.errors import ConfigurationError
+from stepdeploy.errors import ArtifactRejected, ConfigurationError, RequestRejected
 from stepdeploy.ghe.api import GheApi
 
 from .conftest import Context, load_event, load_handler
@@ -18,7 +18,7 @@ CONFIG = b"version: 1\ntargets:\n  - {branch: main, stack: sample-prod}\n"
 
 
 def fake_ghe(monkeypatch, files: dict[str, bytes | None]) -> None:
-    monkeypatch.setattr(GheApi, "file_at", lambda self, repo, path, ref: files.get(path))
+    monkeypatch.setattr(GheApi, "file_at", lambda self, repo, path, ref, max_bytes=None: files.get(path))
 
 
 def test_resolve_push_reads_config_at_commit(orchestrator, monkeypatch):
@@ -72,3 +72,36 @@ def test_resolve_upload(orchestrator):
     assert out["request"]["target"]["stack"] == "sample-prod"
     assert out["request"]["commit"] == "abc1234"
     assert out["request"]["artifact"]["key"] == "uploads/platform/sample-app/release-1.zip"
+
+
+def with_settings(monkeypatch, **env: str) -> None:
+    from stepdeploy.settings import settings
+
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    settings.cache_clear()
+
+
+def test_a_stack_outside_the_managed_prefix_is_refused_before_anything_starts(orchestrator, monkeypatch):
+    with_settings(monkeypatch, MANAGED_STACK_PREFIX="apps-", ALLOWED_REPOSITORIES="platform/sample-app:*")
+    fake_ghe(monkeypatch, {"stepdeploy.yml": CONFIG})
+    with pytest.raises(RequestRejected, match=r"stepdeploy.yml: targets \(stack sample-prod\).stack: expected a stack "
+                       r"name that starts with the orchestrator's ManagedStackPrefix 'apps-'.*found 'sample-prod'"):
+        load_handler("resolve_request").handler(load_event("resolve_request-push"), Context())
+
+
+def test_a_stack_under_the_managed_prefix_resolves(orchestrator, monkeypatch):
+    with_settings(monkeypatch, MANAGED_STACK_PREFIX="sample-")
+    fake_ghe(monkeypatch, {"stepdeploy.yml": CONFIG})
+    out = load_handler("resolve_request").handler(load_event("resolve_request-push"), Context())
+    assert out["request"]["target"]["stack"] == "sample-prod"
+
+
+def test_a_repository_template_outside_the_permissions_boundary_is_refused_before_a_build(orchestrator, monkeypatch):
+    boundary = "arn:aws:iam::123456789012:policy/stepdeploy-ApplicationBoundaryPolicy"
+    with_settings(monkeypatch, PERMISSIONS_BOUNDARY_ARN=boundary)
+    template = b"Resources:\n  Deployer:\n    Type: AWS::IAM::User\n"
+    fake_ghe(monkeypatch, {"stepdeploy.yml": CONFIG, "template.yaml": template})
+    expected = r"template.yaml: Deployer: AWS::IAM::User: application stacks may create roles \(under the permissions"
+    with pytest.raises(ArtifactRejected, match=expected):
+        load_handler("resolve_request").handler(load_event("resolve_request-push"), Context())

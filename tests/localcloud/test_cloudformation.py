@@ -1070,6 +1070,30 @@ def test_queue_policy_is_set_and_removed(aws: Aws, adapters: str) -> None:
     cfn.delete_stack(StackName="queue-policy")
 
 
+def test_a_role_keeps_gains_and_loses_its_permissions_boundary_as_on_aws(aws: Aws, adapters: str) -> None:
+    cfn, iam = aws("cloudformation"), aws("iam")
+    document = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "logs:*", "Resource": "*"}]}
+    boundary = iam.create_policy(PolicyName="boundary", PolicyDocument=json.dumps(document))["Policy"]["Arn"]
+    trust = {"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]}
+    role: dict[str, Any] = {"Type": "AWS::IAM::Role", "Properties": {"AssumeRolePolicyDocument": trust}}
+    template = {"Resources": {"Role": role}}
+
+    def boundary_of() -> str | None:
+        name = physical_ids(cfn, "bounded")["Role"]
+        return iam.get_role(RoleName=name)["Role"].get("PermissionsBoundary", {}).get("PermissionsBoundaryArn")
+
+    cfn.create_stack(StackName="bounded", TemplateBody=json.dumps(template), Capabilities=["CAPABILITY_IAM"])
+    assert boundary_of() is None
+    role["Properties"]["PermissionsBoundary"] = boundary
+    cfn.update_stack(StackName="bounded", TemplateBody=json.dumps(template), Capabilities=["CAPABILITY_IAM"])
+    assert boundary_of() == boundary
+    del role["Properties"]["PermissionsBoundary"]
+    cfn.update_stack(StackName="bounded", TemplateBody=json.dumps(template), Capabilities=["CAPABILITY_IAM"])
+    assert boundary_of() is None
+    cfn.delete_stack(StackName="bounded")
+
+
 def test_template_errors_are_validation_errors(aws: Aws, adapters: str) -> None:
     cfn = aws("cloudformation")
     with pytest.raises(ClientError, match="Template format error"):

@@ -60,12 +60,20 @@ def test_custom_strategy_name():
 
 
 def test_allow_list():
-    rules = parse_allowed_repositories("acme/orders:orders-*, acme/web")
-    assert rules[0].allows("acme/orders", "orders-prod")
+    rules = parse_allowed_repositories("acme/orders:orders-*, acme/web:web-*:adopt")
+    assert rules[0].allows("acme/orders", "orders-prod") and not rules[0].adopt
     assert not rules[0].allows("acme/orders", "web-prod")
-    assert rules[1].allows("ACME/web", "anything")
+    assert rules[1].allows("ACME/web", "web-prod") and rules[1].adopt
     with pytest.raises(ValueError, match="owner/repo"):
         parse_allowed_repositories("just-a-name")
+
+
+@pytest.mark.parametrize("entry", ["acme/web", "acme/web:", "acme/orders:orders-*,acme/web", "acme/web:web-*:own"])
+def test_allow_list_entries_name_their_stacks(entry):
+    with pytest.raises(ValueError) as error:
+        parse_allowed_repositories(entry)
+    bad = entry.rsplit(",", 1)[-1]
+    assert repr(bad) in str(error.value) and "owner/repo:stack-pattern" in str(error.value)
 
 
 @pytest.mark.parametrize(

@@ -15,7 +15,7 @@ from stepdeploy_localcloud.cloudformation.resources.base import (
 
 
 class IamRoleHandler(ResourceHandler):
-    """moto's role ignores ManagedPolicyArns and cannot update policies; this one does both."""
+    """moto's role ignores ManagedPolicyArns and cannot update policies or the boundary; this one does."""
 
     resource_type = "AWS::IAM::Role"
     replace_on = frozenset({"RoleName", "Path"})
@@ -62,6 +62,10 @@ class IamRoleHandler(ResourceHandler):
         role.assume_role_policy_document = policy_text(required_property(new, "AssumeRolePolicyDocument", ctx))
         role.description = new.get("Description", "")
         role.max_session_duration = str(new.get("MaxSessionDuration", 3600))
+        if new.get("PermissionsBoundary"):  # as CloudFormation: PutRolePermissionsBoundary on a change
+            backend.put_role_permissions_boundary(name, new["PermissionsBoundary"])
+        elif old.get("PermissionsBoundary"):
+            backend.delete_role_permissions_boundary(name)
         wanted = {p["PolicyName"]: p["PolicyDocument"] for p in new.get("Policies") or []}
         # Only the role's own Policies: AWS::IAM::Policy resources add inline policies of their own.
         for policy in old.get("Policies") or []:
