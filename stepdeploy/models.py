@@ -80,6 +80,17 @@ class LockInfo(Piece):
     lease_expires_at: str
 
 
+class LockWait(Piece):
+    """Acquire lock found the stack's lock held: wait ``seconds``, then try again ("Wait for lock")."""
+
+    holder: str | None = None
+    holder_commit: str | None = None
+    reason: str
+    since: str = Field(default_factory=iso)
+    checks: int = 1
+    seconds: int
+
+
 class BuildInfo(Piece):
     build_id: str
     status: str = "IN_PROGRESS"
@@ -191,6 +202,7 @@ class Document(Piece):
     replay_of: str | None = None  # the execution `stepdeploy replay` ran again: deploys its commit on purpose
     request: DeploymentRequest | None = None
     lock: LockInfo | None = None
+    lock_wait: LockWait | None = None
     build: BuildInfo | None = None
     artifact: ArtifactInfo | None = None
     changeset: ChangeSetInfo | None = None

@@ -66,6 +66,17 @@ def create_ledger_table(dynamodb: Any, table_name: str) -> None:
     )
 
 
+LEASE_ONLY_OWNERS = ("rollback:",)
+"""Lock owners that are not Step Functions executions (`stepdeploy rollback`): alive while their lease is."""
+
+
+def holder_is_alive(holder: dict[str, Any], overdue: bool, is_running: Callable[[str], bool]) -> bool:
+    owner = str(holder.get("owner") or "")
+    if owner.startswith(LEASE_ONLY_OWNERS):
+        return not overdue
+    return is_running(owner)
+
+
 class Ledger:
     def __init__(self, table_name: str, dynamodb_resource: DynamoDBServiceResource | None = None) -> None:
         resource = dynamodb_resource
@@ -126,9 +137,9 @@ class Ledger:
             try:
                 self.table.put_item(
                     Item=item,
-                    ConditionExpression="attribute_not_exists(pk) OR #o = :me OR lease_expires_at < :now",
+                    ConditionExpression="attribute_not_exists(pk) OR #o = :me",
                     ExpressionAttributeNames={"#o": "owner"},
-                    ExpressionAttributeValues={":me": owner, ":now": now},
+                    ExpressionAttributeValues={":me": owner},
                 )
                 break
             except ClientError as exc:
@@ -137,11 +148,16 @@ class Ledger:
                 holder = self.lock_holder(stack)
                 if holder is None:
                     continue
-                if not is_running(holder["owner"]):
+                overdue = int(holder.get("lease_expires_at") or 0) < now
+                if not holder_is_alive(holder, overdue, is_running):
                     self._break_lock(pk, holder["owner"])
                     continue
+                # A running holder past its lease is not robbed (two deployments on one stack): the
+                # waiter gives up instead, and says why.
                 raise StackLocked(
                     f"stack {stack} is being deployed by {holder['owner']} (commit {holder.get('commit', '?')[:7]})"
+                    + (" and its lease has expired: it has held the lock longer than it may" if overdue else ""),
+                    holder=holder, overdue=overdue,
                 ) from None
         else:
             raise StackLocked(f"stack {stack}: the lock changed hands while acquiring it; trying again")
@@ -192,17 +208,22 @@ class Ledger:
             if not _is_conditional_failure(exc):
                 raise
 
-    def ensure_lock(self, stack: str, owner: str, lease_seconds: int) -> None:
-        """Renew our lease, or take the lock back after a redrive; StackLocked if another has it."""
+    def ensure_lock(self, stack: str, owner: str, lease_seconds: int) -> bool:
+        """Renew our lease, or take the lock back after a redrive; StackLocked if another has it.
+
+        True when the lock was taken back (it was free, or another's lease had expired): the caller
+        was not holding it, so whatever happened meanwhile must be checked (a redrive)."""
         now = int(time.time())
         try:
-            self.table.update_item(
+            answer = self.table.update_item(
                 Key={"pk": f"stack#{stack}", "sk": "lock"},
                 UpdateExpression="SET #o = :me, lease_expires_at = :lease",
                 ConditionExpression="attribute_not_exists(pk) OR #o = :me OR lease_expires_at < :now",
                 ExpressionAttributeNames={"#o": "owner"},
                 ExpressionAttributeValues={":me": owner, ":lease": now + lease_seconds, ":now": now},
+                ReturnValues="ALL_OLD",
             )
+            return (answer.get("Attributes") or {}).get("owner") != owner
         except ClientError as exc:
             if not _is_conditional_failure(exc):
                 raise
@@ -211,6 +232,52 @@ class Ledger:
                 f"stack {stack} was taken by {holder.get('owner', 'another execution')} while this one was "
                 "stopped; wait for it, then redrive or replay"
             ) from None
+
+    def take_lock(
+        self, stack: str, owner: str, lease_seconds: int, is_running: Callable[[str], bool], commit: str = ""
+    ) -> dict[str, Any]:
+        """The lock for an operator's action (no queue, no superseding): StackLocked while a live holder has it."""
+        pk = f"stack#{stack}"
+        for _ in range(2):
+            now = int(time.time())
+            item = {"pk": pk, "sk": "lock", "owner": owner, "commit": commit,
+                    "acquired_at": now, "lease_expires_at": now + lease_seconds}
+            try:
+                self.table.put_item(Item=item, ConditionExpression="attribute_not_exists(pk) OR #o = :me",
+                                    ExpressionAttributeNames={"#o": "owner"}, ExpressionAttributeValues={":me": owner})
+                return _plain(item)
+            except ClientError as exc:
+                if not _is_conditional_failure(exc):
+                    raise
+            holder = self.lock_holder(stack)
+            if holder is None:
+                continue
+            overdue = int(holder.get("lease_expires_at") or 0) < now
+            if holder_is_alive(holder, overdue, is_running):
+                raise StackLocked(f"stack {stack} is being deployed by {holder['owner']} "
+                                  f"(commit {str(holder.get('commit') or '?')[:7]})", holder=holder, overdue=overdue)
+            self._break_lock(pk, str(holder["owner"]))
+        raise StackLocked(f"stack {stack}: the lock changed hands while taking it; try again")
+
+    def latest_request(self, stack: str) -> dict[str, Any] | None:
+        """The newest request registered for the stack (superseded mode)."""
+        item = self.table.get_item(Key={"pk": f"stack#{stack}", "sk": "latest"}, ConsistentRead=True).get("Item")
+        return _plain(item) if item else None
+
+    def remember_stopped_deployments(self, execution_arn: str, deployment_ids: list[str]) -> None:
+        """The CodeDeploy deployments the finaliser stopped when the execution failed (a redrive restarts them)."""
+        if not deployment_ids:
+            return
+        self.table.update_item(
+            Key={"pk": f"execution#{execution_arn}", "sk": "stopped-deployments"},
+            UpdateExpression="ADD deployment_ids :ids SET expires_at = :exp",
+            ExpressionAttributeValues={":ids": set(deployment_ids), ":exp": int(time.time()) + RELEASE_TTL_SECONDS},
+        )
+
+    def stopped_deployments(self, execution_arn: str) -> set[str]:
+        item = self.table.get_item(Key={"pk": f"execution#{execution_arn}", "sk": "stopped-deployments"},
+                                   ConsistentRead=True).get("Item") or {}
+        return {str(i) for i in item.get("deployment_ids") or ()}
 
     def lock_holder(self, stack: str) -> dict[str, Any] | None:
         item = self.table.get_item(Key={"pk": f"stack#{stack}", "sk": "lock"}, ConsistentRead=True).get("Item")

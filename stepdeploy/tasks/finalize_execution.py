@@ -55,6 +55,7 @@ def finalize(detail: dict[str, Any]) -> dict[str, Any]:
     }
     recorded = ledger().record_release(record, only_if_absent=True)
     stopped = stop_unfinished_shifts(document) if document else []
+    ledger().remember_stopped_deployments(execution_arn, stopped)  # a redrive starts them again
     released = ledger().release_lock(stack, execution_arn)
     if recorded:
         deployment_ended(record)
