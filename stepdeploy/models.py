@@ -88,6 +88,8 @@ class LockWait(Piece):
     reason: str
     since: str = Field(default_factory=iso)
     checks: int = 1
+    waited_seconds: int = 0
+    """Time spent in "Wait for lock" so far (the sum of the waits before this one)."""
     seconds: int
 
 

@@ -22,9 +22,8 @@ from datetime import datetime
 from typing import Any
 
 from stepdeploy.errors import StackLocked, Superseded
-from stepdeploy.models import Document, ExecutionContext, LockWait, ShiftDeployment, iso, utc_now
+from stepdeploy.models import Document, ExecutionContext, LockWait, ShiftDeployment, iso
 from stepdeploy.observability import logger
-from stepdeploy.polling import PollSettings
 
 MIN_LOCK_WAIT_SECONDS = 10
 MAX_LOCK_WAIT_SECONDS = 600
@@ -55,22 +54,21 @@ def wait_for_lock(document: Document, refused: StackLocked) -> None:
             f"gave up waiting for the lock: {refused}. Its lease covers every step it may legitimately wait "
             "for (approval, bake); look at that execution, stop it if it is stuck, then redrive this one"
         )
-    now = utc_now()
     previous = document.lock_wait
-    since = previous.since if previous else iso(now)
-    started = _parse(since) or now
-    waited = max(0.0, (now - started).total_seconds()) * PollSettings.from_env().speed
+    # Counted in the Wait states' own seconds: the same on AWS and on an accelerated local clock.
+    waited = previous.waited_seconds + previous.seconds if previous else 0
     holder = refused.holder or {}
     document.lock_wait = LockWait(
         holder=str(holder["owner"]) if holder.get("owner") else None,
         holder_commit=str(holder["commit"]) if holder.get("commit") else None,
         reason=str(refused),
-        since=since,
+        since=previous.since if previous else iso(),
         checks=(previous.checks + 1) if previous else 1,
+        waited_seconds=waited,
         seconds=lock_wait_seconds(waited),
     )
     logger.info("waiting for the stack's lock", extra={"reason": str(refused), "seconds": document.lock_wait.seconds,
-                                                       "waited_seconds": round(waited)})
+                                                       "waited_seconds": waited})
 
 
 # --- redrives ------------------------------------------------------------------------------------
@@ -84,7 +82,8 @@ def newer_than_this(document: Document, execution_arn: str, started_at: str | No
     stack = request.target.stack
     if request.target.concurrency == "superseded":
         latest = ledger.latest_request(stack)
-        if latest and latest.get("owner") != execution_arn and str(latest.get("requested_at", "")) > request.requested_at:
+        newer_request = latest and str(latest.get("requested_at", "")) > request.requested_at
+        if latest and newer_request and latest.get("owner") != execution_arn:
             return (f"a newer push to the same target, commit {str(latest.get('commit') or '?')[:7]} "
                     f"({str(latest.get('owner', '?')).rsplit(':', 1)[-1]}), was registered after this one")
     mine = _parse(started_at)
