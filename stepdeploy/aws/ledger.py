@@ -240,12 +240,12 @@ class Ledger:
         pk = f"stack#{stack}"
         for _ in range(2):
             now = int(time.time())
-            item = {"pk": pk, "sk": "lock", "owner": owner, "commit": commit,
-                    "acquired_at": now, "lease_expires_at": now + lease_seconds}
+            item: dict[str, Any] = {"pk": pk, "sk": "lock", "owner": owner, "commit": commit,
+                                    "acquired_at": now, "lease_expires_at": now + lease_seconds}
             try:
                 self.table.put_item(Item=item, ConditionExpression="attribute_not_exists(pk) OR #o = :me",
                                     ExpressionAttributeNames={"#o": "owner"}, ExpressionAttributeValues={":me": owner})
-                return _plain(item)
+                return item
             except ClientError as exc:
                 if not _is_conditional_failure(exc):
                     raise
@@ -277,7 +277,8 @@ class Ledger:
     def stopped_deployments(self, execution_arn: str) -> set[str]:
         item = self.table.get_item(Key={"pk": f"execution#{execution_arn}", "sk": "stopped-deployments"},
                                    ConsistentRead=True).get("Item") or {}
-        return {str(i) for i in item.get("deployment_ids") or ()}
+        ids: Any = item.get("deployment_ids") or ()  # a string set
+        return {str(i) for i in ids}
 
     def lock_holder(self, stack: str) -> dict[str, Any] | None:
         item = self.table.get_item(Key={"pk": f"stack#{stack}", "sk": "lock"}, ConsistentRead=True).get("Item")

@@ -70,11 +70,12 @@ def finalize(detail: dict[str, Any]) -> dict[str, Any]:
     return {"finalized": True, "recorded": recorded, "lock_released": released, "stopped_deployments": stopped}
 
 
-def last_document(execution_arn: str) -> Document | None:
-    """The document as the last task state received it (the newest TaskStateEntered input)."""
+def last_document(execution_arn: str, sfn: Any = None) -> Document | None:
+    """The document as the last task state received it (the newest TaskStateEntered input); ``sfn``: a
+    Step Functions client of the caller's (the CLI's), else the function's own."""
     from stepdeploy.aws.clients import client
 
-    events = client("stepfunctions").get_execution_history(
+    events = (sfn or client("stepfunctions")).get_execution_history(
         executionArn=execution_arn, reverseOrder=True, maxResults=200, includeExecutionData=True
     )["events"]
     for event in events:

@@ -23,7 +23,7 @@ from stepdeploy.aws.ledger import Ledger
 from stepdeploy_cli.demo import GREETER_V2, STACK
 from stepdeploy_cli.main import app
 from stepdeploy_cli.recovery import replay_input
-from stepdeploy_localcloud import lambda_runtime
+from stepdeploy_localcloud.awslambda import runtime as lambda_runtime
 from stepdeploy_localcloud.clock import CLOCK
 
 from .test_paths import APPROVAL_CONFIG, CONFIG, Machine
