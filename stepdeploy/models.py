@@ -89,8 +89,12 @@ class LockWait(Piece):
     since: str = Field(default_factory=iso)
     checks: int = 1
     waited_seconds: int = 0
-    """Time spent in "Wait for lock" so far (the sum of the waits before this one)."""
+    """Time spent in "Wait for lock" so far (the sum of the waits that ran to their time-out)."""
     seconds: int
+    woken: dict[str, Any] | None = None
+    """Set by "Wait for lock" when woken early (the output a waker sent: ``by``, ``reason``)."""
+    timed_out: dict[str, Any] | None = None
+    """Set by "Wait for lock" when the wait ran its ``seconds`` (the reconciling check)."""
 
 
 class BuildInfo(Piece):

@@ -1,10 +1,15 @@
 """Recovery you can trust: what a redrive, a wait for the lock and the last step check.
 
-- ``wait_for_lock``: Acquire lock found the stack's lock held. The execution waits in the state machine
-  ("Lock free?" / "Wait for lock", no compute) as long as the holder may legitimately hold the lock
-  (its lease, which Wait for approval stretches over the approval's time-out and every other step
-  renews), checking at an interval that grows with the wait (bounded); it gives up only when the
-  holder still runs past its lease.
+- ``plan_lock_wait``: Acquire lock found the stack's lock held. The execution waits in the state machine
+  ("Lock free?" / "Wait for lock", a task token, no compute) as long as the holder may legitimately hold
+  the lock (its lease, which Wait for approval stretches over the approval's time-out and every other
+  step renews), asking again at an interval that grows with the wait (bounded); it gives up only when
+  the holder still runs past its lease.
+- ``wake_lock_waiters``, ``wake_superseded``: whoever frees the lock (Record release, Record failure,
+  Record superseded, the finaliser, ``stepdeploy rollback``) completes the waiters' task tokens so that
+  they ask again at once; a newer push that registers wakes the waiter it supersedes, which ends
+  Superseded at once. A wake is only a hint: Acquire lock decides, and the interval's time-out is the
+  reconciling check for a wake that was lost.
 - ``refuse_a_stale_redrive``: a redriven execution takes the lock back at its first lock-holding step
   (the finaliser freed it); before it changes anything it runs the checks a fresh start runs (a newer
   push registered for the target, a newer Deployed release, GHE compare) and ends Superseded when
@@ -18,6 +23,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from datetime import datetime
 from typing import Any
 
@@ -46,7 +52,7 @@ def lock_wait_seconds(waited_seconds: float) -> int:
     return int(min(MAX_LOCK_WAIT_SECONDS, max(MIN_LOCK_WAIT_SECONDS, waited_seconds * LOCK_WAIT_FRACTION)))
 
 
-def wait_for_lock(document: Document, refused: StackLocked) -> None:
+def plan_lock_wait(document: Document, refused: StackLocked) -> None:
     """Set ``document.lock_wait`` so that the state machine waits and tries again; or give up (StackLocked,
     which fails the execution at Acquire lock: redrivable) when the holder outstays its lease."""
     if refused.overdue:
@@ -55,8 +61,9 @@ def wait_for_lock(document: Document, refused: StackLocked) -> None:
             "for (approval, bake); look at that execution, stop it if it is stuck, then redrive this one"
         )
     previous = document.lock_wait
-    # Counted in the Wait states' own seconds: the same on AWS and on an accelerated local clock.
-    waited = previous.waited_seconds + previous.seconds if previous else 0
+    # Counted in the waits' own seconds (the same on AWS and on an accelerated local clock); a wait cut
+    # short by a wake-up adds nothing, so that being woken never lengthens the next interval.
+    waited = previous.waited_seconds + (0 if previous.woken else previous.seconds) if previous else 0
     holder = refused.holder or {}
     document.lock_wait = LockWait(
         holder=str(holder["owner"]) if holder.get("owner") else None,
@@ -69,6 +76,66 @@ def wait_for_lock(document: Document, refused: StackLocked) -> None:
     )
     logger.info("waiting for the stack's lock", extra={"reason": str(refused), "seconds": document.lock_wait.seconds,
                                                        "waited_seconds": waited})
+
+
+# --- waking the executions that wait for the lock ------------------------------------------------
+GONE_TOKEN_ERRORS = ("TaskDoesNotExist", "TaskTimedOut", "InvalidToken")
+"""SendTaskSuccess's answers for a token whose wait is over (it timed out, was woken, or the execution ended)."""
+
+
+def wake_waiter(stack: str, waiter: dict[str, Any], by: str, reason: str, *, sfn: Any = None, ledger: Any = None
+                ) -> bool:
+    """Complete one waiter's "Wait for lock" token; False when its wait was already over (it is forgotten).
+    Never raises: a wake is a hint, the waiter's time-out is the check that does not depend on it."""
+    from botocore.exceptions import ClientError
+
+    from stepdeploy.aws.clients import client, error_code
+    from stepdeploy.aws.ledger import ledger as default_ledger
+
+    book = ledger or default_ledger()
+    arn, token = str(waiter.get("execution_arn") or ""), str(waiter.get("task_token") or "")
+    try:
+        (sfn or client("stepfunctions")).send_task_success(
+            taskToken=token, output=json.dumps({"by": by, "reason": reason[:500]}))
+    except ClientError as exc:
+        if error_code(exc) not in GONE_TOKEN_ERRORS:
+            logger.warning("could not wake a waiter; it asks again at its time-out",
+                           extra={"waiter": arn, "reason": str(exc)[:300]})
+            return False
+        book.remove_lock_waiter(stack, arn, token)
+        return False
+    book.remove_lock_waiter(stack, arn, token)
+    logger.info("woke an execution waiting for the lock", extra={"waiter": arn, "by": by, "why": reason})
+    return True
+
+
+def wake_lock_waiters(stack: str, by: str, reason: str, *, sfn: Any = None, ledger: Any = None) -> list[str]:
+    """The lock was freed: wake every superseded-mode waiter (the newest takes the lock, older ones end
+    Superseded) and, in queued mode, the first live one in the queue only (the others' turn comes after
+    it: each release wakes the next). The executions woken."""
+    from stepdeploy.aws.ledger import ledger as default_ledger
+
+    book = ledger or default_ledger()
+    woken: list[str] = []
+    queued_woken = False
+    for waiter in sorted(book.lock_waiters(stack), key=lambda w: str(w.get("requested_at") or "")):
+        queued = waiter.get("mode") == "queued"
+        if queued and queued_woken:
+            continue
+        if wake_waiter(stack, waiter, by, reason, sfn=sfn, ledger=book):
+            woken.append(str(waiter["execution_arn"]))
+            queued_woken = queued_woken or queued
+    return woken
+
+
+def wake_superseded(stack: str, execution_arn: str, by: str, *, sfn: Any = None, ledger: Any = None) -> bool:
+    """A newer push registered for the target: the waiter it replaced asks again now, and ends Superseded."""
+    from stepdeploy.aws.ledger import ledger as default_ledger
+
+    book = ledger or default_ledger()
+    waiter = book.lock_waiter(stack, execution_arn)
+    return waiter is not None and wake_waiter(stack, waiter, by, "a newer push registered for the target",
+                                              sfn=sfn, ledger=book)
 
 
 # --- redrives ------------------------------------------------------------------------------------

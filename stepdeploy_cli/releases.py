@@ -14,6 +14,7 @@ from rich.table import Table
 
 from stepdeploy.errors import StackLocked
 from stepdeploy.models import iso
+from stepdeploy.recovery import wake_lock_waiters
 from stepdeploy_cli.context import Operator
 from stepdeploy_cli.errors import CliError, aws_error_code
 from stepdeploy_cli.executions import JsonOption, operator
@@ -258,8 +259,9 @@ def rollback(
             result["recorded"] = record_rollback(op, stack, moves, target, records, started, by or op.operator_name,
                                                  comment)
         finally:
-            if owner is not None:
-                op.ledger.release_lock(stack, owner)
+            if owner is not None and op.ledger.release_lock(stack, owner):
+                wake_lock_waiters(stack, by=owner, reason=f"the rollback of {stack} ended", sfn=op.sfn,
+                                  ledger=op.ledger)
     print_rollback(result, json_output)
 
 

@@ -4,6 +4,7 @@ One table, keys by purpose:
   stack#<stack> / lock                      who deploys the stack now (lease)
   stack#<stack> / latest                    newest request for the stack (superseded mode)
   stack#<stack> / wait#<requested>#<exec>   queue of waiting executions (queued mode)
+  stack#<stack> / waiter#<exec>             the task token of an execution in "Wait for lock" (to wake it)
   stack#<stack> / release#<ended>#<exec>    one item per finished execution (the ledger)
   releases / <stack>                        the latest release of each stack
   execution#<arn> / execution               which stack an execution works on
@@ -120,16 +121,22 @@ class Ledger:
         mode: str,
         lease_seconds: int,
         is_running: Callable[[str], bool],
+        superseding: Callable[[str], object] | None = None,
     ) -> dict[str, Any]:
+        """The lock, or StackLocked (``holder``: the lock's item, None while it is free but earlier pushes are
+        queued first). ``superseding`` is called with the execution this one's registration replaced as the
+        newest request for the target (superseded mode), so that it can be told at once."""
         pk = f"stack#{stack}"
         self.table.put_item(
             Item={"pk": f"execution#{owner}", "sk": "execution", "stack": stack, "commit": commit,
                   "expires_at": int(time.time()) + RELEASE_TTL_SECONDS}
         )
         if mode == "superseded":
-            self._register_latest(pk, owner, commit, requested_at)
+            replaced = self._register_latest(pk, owner, commit, requested_at)
+            if replaced and superseding is not None:
+                superseding(replaced)
         else:
-            self._wait_in_queue(pk, owner, requested_at, is_running)
+            self._wait_in_queue(stack, owner, requested_at, is_running)
         now = int(time.time())
         item: dict[str, Any] = {"pk": pk, "sk": "lock", "owner": owner, "commit": commit,
                 "acquired_at": now, "lease_expires_at": now + lease_seconds}
@@ -165,14 +172,18 @@ class Ledger:
             self.table.delete_item(Key={"pk": pk, "sk": f"wait#{requested_at}#{owner}"})
         return dict(_plain(item))
 
-    def _register_latest(self, pk: str, owner: str, commit: str, requested_at: str) -> None:
+    def _register_latest(self, pk: str, owner: str, commit: str, requested_at: str) -> str | None:
+        """Register this request as the target's newest; the owner of the one it replaced (None: none, or itself)."""
         try:
-            self.table.put_item(
+            answer = self.table.put_item(
                 Item={"pk": pk, "sk": "latest", "owner": owner, "commit": commit, "requested_at": requested_at},
                 ConditionExpression="attribute_not_exists(pk) OR requested_at <= :mine OR #o = :me",
                 ExpressionAttributeNames={"#o": "owner"},
                 ExpressionAttributeValues={":mine": requested_at, ":me": owner},
+                ReturnValues="ALL_OLD",
             )
+            previous = str((answer.get("Attributes") or {}).get("owner") or "")
+            return previous if previous and previous != owner else None
         except ClientError as exc:
             if not _is_conditional_failure(exc):
                 raise
@@ -182,7 +193,8 @@ class Ledger:
                 "a newer push to the same target"
             ) from None
 
-    def _wait_in_queue(self, pk: str, owner: str, requested_at: str, is_running: Callable[[str], bool]) -> None:
+    def _wait_in_queue(self, stack: str, owner: str, requested_at: str, is_running: Callable[[str], bool]) -> None:
+        pk = f"stack#{stack}"
         mine = f"wait#{requested_at}#{owner}"
         self.table.put_item(Item={"pk": pk, "sk": mine, "owner": owner, "requested_at": requested_at})
         waiting = self.table.query(
@@ -193,7 +205,8 @@ class Ledger:
             if waiter["sk"] == mine:
                 return
             if is_running(str(waiter["owner"])):
-                raise StackLocked(f"queued behind {str(waiter['owner'])}, which was triggered earlier")
+                raise StackLocked(f"queued behind {str(waiter['owner'])}, which was triggered earlier",
+                                  holder=self.lock_holder(stack))
             self.table.delete_item(Key={"pk": pk, "sk": waiter["sk"]})
 
     def _break_lock(self, pk: str, dead_owner: str) -> None:
@@ -366,6 +379,39 @@ class Ledger:
             Limit=limit,
         )
         return [_plain(i) for i in items["Items"]]
+
+    # --- executions waiting for the lock ("Wait for lock") --------------------------------------
+    def add_lock_waiter(self, stack: str, execution_arn: str, item: dict[str, Any], wait_seconds: int) -> None:
+        """Where a holder that frees the lock (or a newer push) finds this waiter's task token."""
+        self.table.put_item(Item=_to_dynamo({**item, "pk": f"stack#{stack}", "sk": f"waiter#{execution_arn}",
+                                             "execution_arn": execution_arn,
+                                             "expires_at": int(time.time()) + wait_seconds + 3600}))
+
+    def lock_waiters(self, stack: str) -> list[dict[str, Any]]:
+        items = self.table.query(
+            KeyConditionExpression="pk = :pk AND begins_with(sk, :w)",
+            ExpressionAttributeValues={":pk": f"stack#{stack}", ":w": "waiter#"},
+            ConsistentRead=True,
+        )["Items"]
+        return [_plain(i) for i in items]
+
+    def lock_waiter(self, stack: str, execution_arn: str) -> dict[str, Any] | None:
+        item = self.table.get_item(Key={"pk": f"stack#{stack}", "sk": f"waiter#{execution_arn}"},
+                                   ConsistentRead=True).get("Item")
+        return _plain(item) if item else None
+
+    def remove_lock_waiter(self, stack: str, execution_arn: str, task_token: str | None = None) -> None:
+        """Forget the waiter; with ``task_token``, only if it still waits with that token (not a newer wait)."""
+        key = {"pk": f"stack#{stack}", "sk": f"waiter#{execution_arn}"}
+        if task_token is None:
+            self.table.delete_item(Key=key)
+            return
+        try:
+            self.table.delete_item(Key=key, ConditionExpression="task_token = :t",
+                                   ExpressionAttributeValues={":t": task_token})
+        except ClientError as exc:
+            if not _is_conditional_failure(exc):
+                raise
 
     # --- approvals -----------------------------------------------------------------------------
     def put_approval(self, execution_arn: str, item: dict[str, Any], timeout_seconds: int) -> None:

@@ -11,7 +11,7 @@ from stepdeploy.ghe.api import GheApi, GheError, ghe_api
 from stepdeploy.ghe.deployments import Where, report_started
 from stepdeploy.models import DeploymentRequest, Document, ExecutionContext, LockInfo, iso
 from stepdeploy.observability import deployment_started, logger
-from stepdeploy.recovery import wait_for_lock
+from stepdeploy.recovery import plan_lock_wait, wake_superseded
 from stepdeploy.settings import settings
 
 # How two commits relate never changes: a warm container asks GHE once per pair, however often Acquire
@@ -83,10 +83,13 @@ def acquire_lock(document: Document, execution: ExecutionContext) -> LockInfo | 
             mode=target.concurrency,
             lease_seconds=settings().lock_lease_seconds,
             is_running=execution_is_running,
+            superseding=lambda older: wake_superseded(target.stack, older, by=execution.id),
         )
     except StackLocked as refused:
-        wait_for_lock(document, refused)
+        plan_lock_wait(document, refused)
         return None
+    if document.lock_wait is not None:
+        ledger().remove_lock_waiter(target.stack, execution.id)
     document.lock_wait = None
     deployment_started(repository=request.repository, stack=target.stack, execution=execution.id,
                        commit=request.commit, environment=target.environment)

@@ -14,7 +14,7 @@ from stepdeploy.errors import ReleaseNotServed
 from stepdeploy.ghe.deployments import Where, report_finished
 from stepdeploy.models import Document, ErrorInfo, ExecutionContext, ReleaseInfo, iso, utc_now
 from stepdeploy.observability import deployment_ended
-from stepdeploy.recovery import unserved
+from stepdeploy.recovery import unserved, wake_lock_waiters
 
 OUTCOME_BY_STATE = {
     "Record release": "Deployed",
@@ -132,8 +132,10 @@ def record_release(document: Document, execution: ExecutionContext) -> ReleaseIn
     record = release_record(document, execution, outcome)
     if record["stack"] != "(none)":
         ledger().record_release(record)
-    if document.lock is not None:
-        ledger().release_lock(document.lock.stack, execution.id)
+    if document.lock is not None and ledger().release_lock(document.lock.stack, execution.id):
+        wake_lock_waiters(document.lock.stack, by=execution.id, reason=f"{execution.id} ended {outcome}")
+    elif document.lock_wait is not None and record["stack"] != "(none)":  # it ended while waiting
+        ledger().remove_lock_waiter(record["stack"], execution.id)
     deployment_ended(record)
     report_finished(
         Where(record["repository"], record["commit"], record["environment"] or "default", record["stack"],

@@ -97,7 +97,7 @@ class Machine:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             events = self.sfn.get_execution_history(executionArn=execution_arn, maxResults=1000)["events"]
-            if any(e["type"] == "WaitStateEntered" and e["stateEnteredEventDetails"]["name"] == "Wait for lock"
+            if any(e["type"] == "TaskStateEntered" and e["stateEnteredEventDetails"]["name"] == "Wait for lock"
                    for e in events):
                 return
             time.sleep(0.1)

@@ -164,15 +164,17 @@ def test_a_redrive_after_a_fault_during_the_traffic_shift_ends_deployed(machine:
 
 
 # --- 4. a queued push waits as long as the holder may ---------------------------------------------------
-def waited_in_wait_for_lock(machine: Machine, arn: str) -> float:
-    """Virtual seconds spent in "Wait for lock" states that have ended."""
+def acquire_lock_inputs(machine: Machine, arn: str) -> list[dict[str, Any]]:
     events = [e for page in machine.sfn.get_paginator("get_execution_history").paginate(executionArn=arn)
               for e in page["events"]]
-    entered = [json.loads(e["stateEnteredEventDetails"]["input"])["lock_wait"]["seconds"] for e in events
-               if e["type"] == "WaitStateEntered" and e["stateEnteredEventDetails"]["name"] == "Wait for lock"]
-    exited = sum(1 for e in events if e["type"] == "WaitStateExited"
-                 and e["stateExitedEventDetails"]["name"] == "Wait for lock")
-    return float(sum(entered[:exited]))
+    return [json.loads(e["stateEnteredEventDetails"]["input"]) for e in events
+            if e["type"] == "TaskStateEntered" and e["stateEnteredEventDetails"]["name"] == "Acquire lock"]
+
+
+def waited_in_wait_for_lock(machine: Machine, arn: str) -> float:
+    """Virtual seconds spent in "Wait for lock" waits that ran to their time-out (as Acquire lock saw them)."""
+    waits = [document["lock_wait"] for document in acquire_lock_inputs(machine, arn) if "lock_wait" in document]
+    return float(sum(wait["seconds"] for wait in waits if "timed_out" in wait))
 
 
 @pytest.mark.parametrize("mode", ["superseded", "queued"])

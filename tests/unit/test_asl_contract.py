@@ -60,7 +60,7 @@ def test_superseded_goes_to_record_superseded_from_every_step_that_can_be_supers
         assert state["Catch"].index(catcher) < len(state["Catch"]) - 1, name
 
 
-def test_a_waiting_execution_waits_in_a_wait_state_not_in_a_retry_loop():
+def test_a_waiting_execution_waits_on_a_task_token_not_in_a_retry_loop():
     acquire = ASL["States"]["Acquire lock"]
     assert not any("StackLocked" in r["ErrorEquals"] for r in acquire["Retry"])
     assert acquire["Next"] == "Lock free?"
@@ -68,7 +68,15 @@ def test_a_waiting_execution_waits_in_a_wait_state_not_in_a_retry_loop():
     assert choice["Choices"] == [{"Variable": "$.lock_wait", "IsPresent": True, "Next": "Wait for lock"}]
     assert choice["Default"] == "Prebuilt artifact?"
     wait = ASL["States"]["Wait for lock"]
-    assert wait == {**wait, "Type": "Wait", "SecondsPath": "$.lock_wait.seconds", "Next": "Acquire lock"}
+    # woken early by whoever frees the lock, else at most the interval Acquire lock chose; then ask again
+    assert wait == {**wait, "Type": "Task", "Resource": "arn:aws:states:::lambda:invoke.waitForTaskToken",
+                    "TimeoutSecondsPath": "$.lock_wait.seconds", "ResultPath": "$.lock_wait.woken",
+                    "Next": "Acquire lock"}
+    assert wait["Parameters"]["Payload"]["execution"]["task_token.$"] == "$$.Task.Token"
+    timed_out = wait["Catch"][0]
+    assert timed_out == {"ErrorEquals": ["States.Timeout"], "ResultPath": "$.lock_wait.timed_out",
+                         "Next": "Acquire lock"}
+    assert not any("States.Timeout" in r["ErrorEquals"] for r in wait["Retry"])
     # the execution outlives a week-long approval of the holder, then its own
     longest_approval = 10080 * 60
     assert ASL["TimeoutSeconds"] > 2 * longest_approval
