@@ -7,6 +7,8 @@
   Deployed, as a clean run would.
 - A push queued behind an approval waits past the old 55-minute limit, in "Wait for lock" (no compute,
   no retries), then deploys; in both concurrency modes.
+- A waiter is woken, not left to its next check: a newer push supersedes it at once, and the holder's end
+  lets the next one in at once (the test all but stops the clock, so that only a wake-up can explain it).
 """
 
 from __future__ import annotations
@@ -228,3 +230,48 @@ def test_the_holder_of_a_long_approval_keeps_the_lock_for_as_long(machine: Machi
     assert machine.finish(holder)["status"] == "FAILED"
     assert machine.lock_holder() is None
     assert lock["pk"] == f"stack#{STACK}"
+
+
+# --- 5. a waiter is woken at once --------------------------------------------------------------------
+def asleep(machine: Machine, arn: str, timeout: float = 60.0) -> None:
+    """Until the execution sleeps in "Wait for lock" with its task token in the ledger (so that the wake-up
+    tested is the waker's, not the waiter's own check when it registers)."""
+    machine.waiting_for_lock(arn)
+    deadline = time.monotonic() + timeout
+    while ledger_of(machine).lock_waiter(STACK, arn) is None:
+        assert time.monotonic() < deadline, f"{arn} never registered its wait"
+        time.sleep(0.05)
+
+
+def test_a_waiter_is_woken_at_once_by_a_newer_push_and_by_the_holders_end(machine: Machine) -> None:
+    long_approval = APPROVAL_CONFIG.replace("timeout_minutes: 30", "timeout_minutes: 1440")
+    holder = machine.upload("holder, wake-ups", long_approval)
+    approval = machine.waiting_for_approval(holder)
+    speed = CLOCK.speed
+    CLOCK.set_speed(0.001)  # all but stopped: a 10-second "Wait for lock" would last about three real hours
+    try:
+        older = machine.upload("older waiter")
+        asleep(machine, older)
+        newer = machine.upload("newer waiter")
+        superseded = machine.finish(older, timeout=60)  # a newer push registered: it ends now, not at its check
+        assert superseded["status"] == "SUCCEEDED", superseded.get("cause")
+        assert machine.path(older)[-4:] == ["Wait for lock", "Acquire lock", "Record superseded", "Superseded"]
+        assert acquire_lock_inputs(machine, older)[-1]["lock_wait"]["woken"]["by"] == newer
+        assert ledger_of(machine).release_of_execution(older)["outcome"] == "Superseded"  # type: ignore[index]
+
+        asleep(machine, newer)
+        machine.sfn.send_task_failure(taskToken=approval["task_token"], error="ApprovalRejected", cause="not now")
+        assert machine.finish(holder, timeout=60)["status"] == "FAILED"
+        deadline = time.monotonic() + 60
+        while (machine.lock_holder() or {}).get("owner") != newer and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert (machine.lock_holder() or {}).get("owner") == newer  # the holder's end woke it
+        woken = [d["lock_wait"] for d in acquire_lock_inputs(machine, newer) if "woken" in d.get("lock_wait", {})]
+        assert [w["woken"]["by"] for w in woken] == [holder]
+        assert not [d for d in acquire_lock_inputs(machine, newer) if "timed_out" in d.get("lock_wait", {})]
+        assert ledger_of(machine).lock_waiters(STACK) == []
+    finally:
+        CLOCK.set_speed(speed)
+    done = machine.finish(newer, timeout=180)
+    assert done["status"] == "SUCCEEDED", done.get("cause")
+    assert machine.path(newer)[-1] == "Deployed"
