@@ -87,7 +87,7 @@ def wake_waiter(stack: str, waiter: dict[str, Any], by: str, reason: str, *, sfn
                 ) -> bool:
     """Complete one waiter's "Wait for lock" token; False when its wait was already over (it is forgotten).
     Never raises: a wake is a hint, the waiter's time-out is the check that does not depend on it."""
-    from botocore.exceptions import ClientError
+    from botocore.exceptions import BotoCoreError, ClientError
 
     from stepdeploy.aws.clients import client, error_code
     from stepdeploy.aws.ledger import ledger as default_ledger
@@ -97,8 +97,8 @@ def wake_waiter(stack: str, waiter: dict[str, Any], by: str, reason: str, *, sfn
     try:
         (sfn or client("stepfunctions")).send_task_success(
             taskToken=token, output=json.dumps({"by": by, "reason": reason[:500]}))
-    except ClientError as exc:
-        if error_code(exc) not in GONE_TOKEN_ERRORS:
+    except (ClientError, BotoCoreError) as exc:
+        if not isinstance(exc, ClientError) or error_code(exc) not in GONE_TOKEN_ERRORS:
             logger.warning("could not wake a waiter; it asks again at its time-out",
                            extra={"waiter": arn, "reason": str(exc)[:300]})
             return False

@@ -1,5 +1,7 @@
 """Acquire lock against moto's DynamoDB: one execution per stack, newer pushes win, late ones are refused;
-and what it tells GHE (a local GHE served over HTTP) when it takes the lock.
+and what it tells GHE (a local GHE served over HTTP) when it takes the lock. A waiter waits in the state
+machine while the holder may hold the lock and gives up only past its lease; an operator's rollback lock
+is honoured by its lease.
 """
 
 from __future__ import annotations

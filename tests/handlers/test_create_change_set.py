@@ -1,4 +1,5 @@
-"""Create change set against moto: a CREATE change set first, an UPDATE after, and stacks it must not touch."""
+"""Create change set against moto: a CREATE change set first, an UPDATE after, and stacks it must not touch;
+redriven after a newer release (it takes the lock back), it ends Superseded before touching anything."""
 
 from __future__ import annotations
 
