@@ -159,3 +159,24 @@ def test_a_rollback_lock_is_held_by_its_lease_not_by_an_execution(orchestrator):
     ledger().take_lock("sample-prod", "rollback:sample-prod:20260101T000000001Z", -10, lambda arn: False)
     taken = ledger().take_lock("sample-prod", "rollback:sample-prod:20260101T000000002Z", 600, lambda arn: False)
     assert taken["owner"].endswith("002Z")  # a crashed rollback's lock lapses with its lease
+
+
+def test_a_newer_push_wakes_the_waiter_it_supersedes(orchestrator, monkeypatch):
+    from stepdeploy.aws.ledger import ledger
+    from stepdeploy.tasks import acquire_lock as task
+
+    _holder(orchestrator, monkeypatch, lease_seconds=3600, running=True)
+    older = load_event("acquire_lock")
+    waiting = load_handler("acquire_lock").handler(older, Context())
+    assert "lock_wait" in waiting
+    ledger().add_lock_waiter("sample-prod", older["execution"]["Id"], {"task_token": "older-token",
+                                                                      "mode": "superseded"}, 600)
+    woken: list[tuple[str, str, str]] = []
+    monkeypatch.setattr(task, "wake_superseded", lambda stack, arn, by: woken.append((stack, arn, by)))
+    newer = copy.deepcopy(older)
+    newer["execution"]["Id"] = older["execution"]["Id"] + "-newer"
+    newer["document"]["request"]["requested_at"] = "2026-11-23T18:10:00Z"
+    assert "lock_wait" in load_handler("acquire_lock").handler(newer, Context())
+    assert woken == [("sample-prod", older["execution"]["Id"], newer["execution"]["Id"])]
+    load_handler("acquire_lock").handler(newer, Context())  # asking again replaces nobody: no wake-up
+    assert len(woken) == 1
