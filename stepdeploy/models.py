@@ -123,6 +123,9 @@ class ApprovalInfo(Piece):
 class StackInfo(Piece):
     stack_name: str
     status: str
+    stack_id: str | None = None
+    client_request_token: str | None = None
+    """The token given to ExecuteChangeSet: the stack's status events of this update carry it."""
     done: bool = False
     started_at: str = Field(default_factory=iso)
     finished_at: str | None = None
