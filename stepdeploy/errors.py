@@ -36,7 +36,15 @@ class StackBusy(Retryable):
 
 
 class StackLocked(Retryable):
-    """Another execution holds the stack's lock."""
+    """Another execution holds the stack's lock.
+
+    ``holder``: the lock item, when one holds it; ``overdue``: the holder's lease has expired while
+    its execution still runs (it holds the lock longer than it legitimately may)."""
+
+    def __init__(self, message: str, *, holder: dict[str, object] | None = None, overdue: bool = False) -> None:
+        super().__init__(message)
+        self.holder = holder
+        self.overdue = overdue
 
 
 # --- terminal ----------------------------------------------------------------------------------
@@ -90,6 +98,12 @@ class DeploymentRolledBack(Terminal):
 
 class AlarmDuringBake(Terminal):
     """An alarm fired while baking after 100% of traffic moved; the alias was moved back."""
+
+
+class ReleaseNotServed(StepdeployError):
+    """Record release found that the release does not serve the traffic (an alias or the stack moved on).
+
+    Raised only by Record release, after recording outcome NotServed; its Catch takes every error."""
 
 
 TERMINAL_ERRORS: tuple[type[Terminal], ...] = tuple(Terminal.__subclasses__())

@@ -80,6 +80,23 @@ class LockInfo(Piece):
     lease_expires_at: str
 
 
+class LockWait(Piece):
+    """Acquire lock found the stack's lock held: wait ``seconds``, then try again ("Wait for lock")."""
+
+    holder: str | None = None
+    holder_commit: str | None = None
+    reason: str
+    since: str = Field(default_factory=iso)
+    checks: int = 1
+    waited_seconds: int = 0
+    """Time spent in "Wait for lock" so far (the sum of the waits that ran to their time-out)."""
+    seconds: int
+    woken: dict[str, Any] | None = None
+    """Set by "Wait for lock" when woken early (the output a waker sent: ``by``, ``reason``)."""
+    timed_out: dict[str, Any] | None = None
+    """Set by "Wait for lock" when the wait ran its ``seconds`` (the reconciling check)."""
+
+
 class BuildInfo(Piece):
     build_id: str
     status: str = "IN_PROGRESS"
@@ -194,6 +211,7 @@ class Document(Piece):
     replay_of: str | None = None  # the execution `stepdeploy replay` ran again: deploys its commit on purpose
     request: DeploymentRequest | None = None
     lock: LockInfo | None = None
+    lock_wait: LockWait | None = None
     build: BuildInfo | None = None
     artifact: ArtifactInfo | None = None
     changeset: ChangeSetInfo | None = None

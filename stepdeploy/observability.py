@@ -37,6 +37,8 @@ DURATION = "DeploymentDuration"
 LEAD_TIME = "LeadTime"
 GHE_UNAVAILABLE = "GheUnavailable"
 GHE_REJECTED = "GheRejected"
+RELEASE_NOT_SERVED = "ReleaseNotServed"
+"""Record release found that the release's versions do not serve the traffic (outcome NotServed)."""
 OUTCOME_COUNTERS = (SUCCEEDED, FAILED, ROLLED_BACK, NO_OP, SUPERSEDED)
 PHASE_METRICS = {"build": "BuildDuration", "stack": "StackUpdateDuration", "traffic_shift": "TrafficShiftDuration"}
 
@@ -135,8 +137,11 @@ def _deployment_ended(release: Mapping[str, Any]) -> dict[str, Any] | None:
         seconds[metric] = phases.get(phase) if isinstance(phases, Mapping) else None
     if outcome == "Deployed":
         seconds[LEAD_TIME] = _seconds_between(release.get("committed_at"), release.get("ended_at"))
+    counts = outcome_counts(outcome)
+    if outcome == "NotServed":
+        counts[RELEASE_NOT_SERVED] = 1
     return emit(
-        outcome_counts(outcome), seconds,
+        counts, seconds,
         repository=release.get("repository"), stack=release.get("stack"),
         properties={
             "outcome": outcome,

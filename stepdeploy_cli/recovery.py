@@ -55,6 +55,25 @@ def _finish(op: Operator, arn: str, *, json_output: bool, timeout: float) -> Non
         raise typer.Exit(1)
 
 
+def refuse_a_stale_redrive(op: Operator, described: dict[str, Any]) -> None:
+    """The check the redriven execution would make when it takes the stack's lock back (newer code live, or a
+    newer push registered): refused here, with the reason, rather than a redrive that ends Superseded."""
+    from stepdeploy.recovery import newer_than_this
+    from stepdeploy.tasks.finalize_execution import last_document
+
+    arn, name = str(described["executionArn"]), str(described["name"])
+    document = last_document(arn, sfn=op.sfn)
+    if document is None:
+        return
+    started = described.get("startDate")
+    newer = newer_than_this(document, arn, started.isoformat() if isinstance(started, datetime) else None, op.ledger)
+    if newer is not None:
+        raise CliError(
+            f"{name} is not worth redriving: {newer}. The redrive would end Superseded without deploying; "
+            f"to deploy its commit over the newer one on purpose: `stepdeploy replay {name}`"
+        )
+
+
 def redrive(
     ctx: typer.Context,
     execution: ExecutionArgument,
@@ -101,6 +120,7 @@ def redrive(
                 f"{str(holder['owner']).rsplit(':', 1)[-1]} (commit {short_commit(holder.get('commit'))}); "
                 "redrive after it ends"
             )
+    refuse_a_stale_redrive(op, described)
     resumes_at = next((run.name for run in reversed(runs) if run.status in ("failed", "stopped")), None)
     try:
         answer = op.sfn.redrive_execution(executionArn=arn, clientToken=str(uuid.uuid4()))

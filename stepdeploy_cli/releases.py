@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import sys
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any
@@ -11,7 +12,9 @@ import typer
 from botocore.exceptions import ClientError
 from rich.table import Table
 
+from stepdeploy.errors import StackLocked
 from stepdeploy.models import iso
+from stepdeploy.recovery import wake_lock_waiters
 from stepdeploy_cli.context import Operator
 from stepdeploy_cli.errors import CliError, aws_error_code
 from stepdeploy_cli.executions import JsonOption, operator
@@ -187,6 +190,8 @@ def rollback(
     ] = None,
     force: Annotated[bool, typer.Option("--force", help="Even while a deployment holds the stack's lock.")] = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Show what would move; change nothing.")] = False,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation (needed without a terminal).")]
+    = False,
     comment: Annotated[str, typer.Option(help="Why; kept in the ledger.")] = "",
     by: Annotated[
         str | None, typer.Option(help="Who rolls back (default: your AWS identity, or $USER locally).")
@@ -242,15 +247,56 @@ def rollback(
     if not any(m.changes for m in moves):
         result["message"] = "the aliases already serve these versions; nothing moved"
     elif not dry_run:
-        lam = op.client("lambda")
+        confirm_rollback(stack, moves, yes)
         started = datetime.now(UTC)
-        for move in moves:
-            if move.changes:
-                lam.update_alias(FunctionName=move.function_name, Name=move.alias, FunctionVersion=move.to_version,
-                                 RoutingConfig={"AdditionalVersionWeights": {}})
-        result["recorded"] = record_rollback(op, stack, moves, target, records, started, by or op.operator_name,
-                                             comment)
+        owner = None if force else lock_for_rollback(op, stack, started, target)
+        try:
+            lam = op.client("lambda")
+            for move in moves:
+                if move.changes:
+                    lam.update_alias(FunctionName=move.function_name, Name=move.alias,
+                                     FunctionVersion=move.to_version, RoutingConfig={"AdditionalVersionWeights": {}})
+            result["recorded"] = record_rollback(op, stack, moves, target, records, started, by or op.operator_name,
+                                                 comment)
+        finally:
+            if owner is not None and op.ledger.release_lock(stack, owner):
+                wake_lock_waiters(stack, by=owner, reason=f"the rollback of {stack} ended", sfn=op.sfn,
+                                  ledger=op.ledger)
     print_rollback(result, json_output)
+
+
+ROLLBACK_LEASE_SECONDS = 600
+"""The rollback's hold on the stack's lock: long enough to move every alias; freed when it ends."""
+
+
+def confirm_rollback(stack: str, moves: list[AliasMove], yes: bool) -> None:
+    """Ask in a terminal; without one, only --yes goes ahead (a script must say so)."""
+    if yes:
+        return
+    if not sys.stdin.isatty():
+        raise CliError(f"rollback of {stack} moves live traffic and stdin is not a terminal to confirm it: "
+                       "pass --yes (or look first with --dry-run)")
+    plan = ", ".join(f"{m.function_name}:{m.alias} {m.from_version} -> {m.to_version}" for m in moves if m.changes)
+    if not typer.confirm(f"Move {plan}?", default=False, err=True):
+        raise CliError("rollback cancelled; nothing moved")
+
+
+def lock_for_rollback(op: Operator, stack: str, started: datetime, target: dict[str, Any] | None) -> str:
+    """Take the stack's lock for the rollback (no deployment starts meanwhile); its owner, to free it."""
+    owner = f"rollback:{stack}:{started.strftime('%Y%m%dT%H%M%S')}{started.microsecond // 1000:03d}Z"
+
+    def running(arn: str) -> bool:
+        try:
+            return bool(op.sfn.describe_execution(executionArn=arn)["status"] == "RUNNING")
+        except ClientError:
+            return False
+
+    try:
+        op.ledger.take_lock(stack, owner, ROLLBACK_LEASE_SECONDS, running,
+                            commit=str((target or {}).get("commit") or ""))
+    except StackLocked as exc:
+        raise CliError(f"{exc}; wait for it to end, or pass --force to move the aliases anyway") from None
+    return owner
 
 
 def record_rollback(

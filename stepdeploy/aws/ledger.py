@@ -4,6 +4,7 @@ One table, keys by purpose:
   stack#<stack> / lock                      who deploys the stack now (lease)
   stack#<stack> / latest                    newest request for the stack (superseded mode)
   stack#<stack> / wait#<requested>#<exec>   queue of waiting executions (queued mode)
+  stack#<stack> / waiter#<exec>             the task token of an execution in "Wait for lock" (to wake it)
   stack#<stack> / release#<ended>#<exec>    one item per finished execution (the ledger)
   releases / <stack>                        the latest release of each stack
   execution#<arn> / execution               which stack an execution works on
@@ -71,6 +72,17 @@ def create_ledger_table(dynamodb: Any, table_name: str) -> None:
     )
 
 
+LEASE_ONLY_OWNERS = ("rollback:",)
+"""Lock owners that are not Step Functions executions (`stepdeploy rollback`): alive while their lease is."""
+
+
+def holder_is_alive(holder: dict[str, Any], overdue: bool, is_running: Callable[[str], bool]) -> bool:
+    owner = str(holder.get("owner") or "")
+    if owner.startswith(LEASE_ONLY_OWNERS):
+        return not overdue
+    return is_running(owner)
+
+
 class Ledger:
     def __init__(self, table_name: str, dynamodb_resource: DynamoDBServiceResource | None = None) -> None:
         resource = dynamodb_resource
@@ -114,16 +126,22 @@ class Ledger:
         mode: str,
         lease_seconds: int,
         is_running: Callable[[str], bool],
+        superseding: Callable[[str], object] | None = None,
     ) -> dict[str, Any]:
+        """The lock, or StackLocked (``holder``: the lock's item, None while it is free but earlier pushes are
+        queued first). ``superseding`` is called with the execution this one's registration replaced as the
+        newest request for the target (superseded mode), so that it can be told at once."""
         pk = f"stack#{stack}"
         self.table.put_item(
             Item={"pk": f"execution#{owner}", "sk": "execution", "stack": stack, "commit": commit,
                   "expires_at": int(time.time()) + RELEASE_TTL_SECONDS}
         )
         if mode == "superseded":
-            self._register_latest(pk, owner, commit, requested_at)
+            replaced = self._register_latest(pk, owner, commit, requested_at)
+            if replaced and superseding is not None:
+                superseding(replaced)
         else:
-            self._wait_in_queue(pk, owner, requested_at, is_running)
+            self._wait_in_queue(stack, owner, requested_at, is_running)
         now = int(time.time())
         item: dict[str, Any] = {"pk": pk, "sk": "lock", "owner": owner, "commit": commit,
                 "acquired_at": now, "lease_expires_at": now + lease_seconds}
@@ -131,9 +149,9 @@ class Ledger:
             try:
                 self.table.put_item(
                     Item=item,
-                    ConditionExpression="attribute_not_exists(pk) OR #o = :me OR lease_expires_at < :now",
+                    ConditionExpression="attribute_not_exists(pk) OR #o = :me",
                     ExpressionAttributeNames={"#o": "owner"},
-                    ExpressionAttributeValues={":me": owner, ":now": now},
+                    ExpressionAttributeValues={":me": owner},
                 )
                 break
             except ClientError as exc:
@@ -142,11 +160,16 @@ class Ledger:
                 holder = self.lock_holder(stack)
                 if holder is None:
                     continue
-                if not is_running(holder["owner"]):
+                overdue = int(holder.get("lease_expires_at") or 0) < now
+                if not holder_is_alive(holder, overdue, is_running):
                     self._break_lock(pk, holder["owner"])
                     continue
+                # A running holder past its lease is not robbed (two deployments on one stack): the
+                # waiter gives up instead, and says why.
                 raise StackLocked(
                     f"stack {stack} is being deployed by {holder['owner']} (commit {holder.get('commit', '?')[:7]})"
+                    + (" and its lease has expired: it has held the lock longer than it may" if overdue else ""),
+                    holder=holder, overdue=overdue,
                 ) from None
         else:
             raise StackLocked(f"stack {stack}: the lock changed hands while acquiring it; trying again")
@@ -154,14 +177,18 @@ class Ledger:
             self.table.delete_item(Key={"pk": pk, "sk": f"wait#{requested_at}#{owner}"})
         return dict(_plain(item))
 
-    def _register_latest(self, pk: str, owner: str, commit: str, requested_at: str) -> None:
+    def _register_latest(self, pk: str, owner: str, commit: str, requested_at: str) -> str | None:
+        """Register this request as the target's newest; the owner of the one it replaced (None: none, or itself)."""
         try:
-            self.table.put_item(
+            answer = self.table.put_item(
                 Item={"pk": pk, "sk": "latest", "owner": owner, "commit": commit, "requested_at": requested_at},
                 ConditionExpression="attribute_not_exists(pk) OR requested_at <= :mine OR #o = :me",
                 ExpressionAttributeNames={"#o": "owner"},
                 ExpressionAttributeValues={":mine": requested_at, ":me": owner},
+                ReturnValues="ALL_OLD",
             )
+            previous = str((answer.get("Attributes") or {}).get("owner") or "")
+            return previous if previous and previous != owner else None
         except ClientError as exc:
             if not _is_conditional_failure(exc):
                 raise
@@ -171,7 +198,8 @@ class Ledger:
                 "a newer push to the same target"
             ) from None
 
-    def _wait_in_queue(self, pk: str, owner: str, requested_at: str, is_running: Callable[[str], bool]) -> None:
+    def _wait_in_queue(self, stack: str, owner: str, requested_at: str, is_running: Callable[[str], bool]) -> None:
+        pk = f"stack#{stack}"
         mine = f"wait#{requested_at}#{owner}"
         self.table.put_item(Item={"pk": pk, "sk": mine, "owner": owner, "requested_at": requested_at})
         waiting = self.table.query(
@@ -182,7 +210,8 @@ class Ledger:
             if waiter["sk"] == mine:
                 return
             if is_running(str(waiter["owner"])):
-                raise StackLocked(f"queued behind {str(waiter['owner'])}, which was triggered earlier")
+                raise StackLocked(f"queued behind {str(waiter['owner'])}, which was triggered earlier",
+                                  holder=self.lock_holder(stack))
             self.table.delete_item(Key={"pk": pk, "sk": waiter["sk"]})
 
     def _break_lock(self, pk: str, dead_owner: str) -> None:
@@ -197,17 +226,22 @@ class Ledger:
             if not _is_conditional_failure(exc):
                 raise
 
-    def ensure_lock(self, stack: str, owner: str, lease_seconds: int) -> None:
-        """Renew our lease, or take the lock back after a redrive; StackLocked if another has it."""
+    def ensure_lock(self, stack: str, owner: str, lease_seconds: int) -> bool:
+        """Renew our lease, or take the lock back after a redrive; StackLocked if another has it.
+
+        True when the lock was taken back (it was free, or another's lease had expired): the caller
+        was not holding it, so whatever happened meanwhile must be checked (a redrive)."""
         now = int(time.time())
         try:
-            self.table.update_item(
+            answer = self.table.update_item(
                 Key={"pk": f"stack#{stack}", "sk": "lock"},
                 UpdateExpression="SET #o = :me, lease_expires_at = :lease",
                 ConditionExpression="attribute_not_exists(pk) OR #o = :me OR lease_expires_at < :now",
                 ExpressionAttributeNames={"#o": "owner"},
                 ExpressionAttributeValues={":me": owner, ":lease": now + lease_seconds, ":now": now},
+                ReturnValues="ALL_OLD",
             )
+            return (answer.get("Attributes") or {}).get("owner") != owner
         except ClientError as exc:
             if not _is_conditional_failure(exc):
                 raise
@@ -216,6 +250,53 @@ class Ledger:
                 f"stack {stack} was taken by {holder.get('owner', 'another execution')} while this one was "
                 "stopped; wait for it, then redrive or replay"
             ) from None
+
+    def take_lock(
+        self, stack: str, owner: str, lease_seconds: int, is_running: Callable[[str], bool], commit: str = ""
+    ) -> dict[str, Any]:
+        """The lock for an operator's action (no queue, no superseding): StackLocked while a live holder has it."""
+        pk = f"stack#{stack}"
+        for _ in range(2):
+            now = int(time.time())
+            item: dict[str, Any] = {"pk": pk, "sk": "lock", "owner": owner, "commit": commit,
+                                    "acquired_at": now, "lease_expires_at": now + lease_seconds}
+            try:
+                self.table.put_item(Item=item, ConditionExpression="attribute_not_exists(pk) OR #o = :me",
+                                    ExpressionAttributeNames={"#o": "owner"}, ExpressionAttributeValues={":me": owner})
+                return item
+            except ClientError as exc:
+                if not _is_conditional_failure(exc):
+                    raise
+            holder = self.lock_holder(stack)
+            if holder is None:
+                continue
+            overdue = int(holder.get("lease_expires_at") or 0) < now
+            if holder_is_alive(holder, overdue, is_running):
+                raise StackLocked(f"stack {stack} is being deployed by {holder['owner']} "
+                                  f"(commit {str(holder.get('commit') or '?')[:7]})", holder=holder, overdue=overdue)
+            self._break_lock(pk, str(holder["owner"]))
+        raise StackLocked(f"stack {stack}: the lock changed hands while taking it; try again")
+
+    def latest_request(self, stack: str) -> dict[str, Any] | None:
+        """The newest request registered for the stack (superseded mode)."""
+        item = self.table.get_item(Key={"pk": f"stack#{stack}", "sk": "latest"}, ConsistentRead=True).get("Item")
+        return _plain(item) if item else None
+
+    def remember_stopped_deployments(self, execution_arn: str, deployment_ids: list[str]) -> None:
+        """The CodeDeploy deployments the finaliser stopped when the execution failed (a redrive restarts them)."""
+        if not deployment_ids:
+            return
+        self.table.update_item(
+            Key={"pk": f"execution#{execution_arn}", "sk": "stopped-deployments"},
+            UpdateExpression="ADD deployment_ids :ids SET expires_at = :exp",
+            ExpressionAttributeValues={":ids": set(deployment_ids), ":exp": int(time.time()) + RELEASE_TTL_SECONDS},
+        )
+
+    def stopped_deployments(self, execution_arn: str) -> set[str]:
+        item = self.table.get_item(Key={"pk": f"execution#{execution_arn}", "sk": "stopped-deployments"},
+                                   ConsistentRead=True).get("Item") or {}
+        ids: Any = item.get("deployment_ids") or ()  # a string set
+        return {str(i) for i in ids}
 
     def lock_holder(self, stack: str) -> dict[str, Any] | None:
         item = self.table.get_item(Key={"pk": f"stack#{stack}", "sk": "lock"}, ConsistentRead=True).get("Item")
@@ -396,6 +477,39 @@ class Ledger:
                 if not _is_conditional_failure(exc):
                     raise
         return wait
+
+    # --- executions waiting for the lock ("Wait for lock") --------------------------------------
+    def add_lock_waiter(self, stack: str, execution_arn: str, item: dict[str, Any], wait_seconds: int) -> None:
+        """Where a holder that frees the lock (or a newer push) finds this waiter's task token."""
+        self.table.put_item(Item=_to_dynamo({**item, "pk": f"stack#{stack}", "sk": f"waiter#{execution_arn}",
+                                             "execution_arn": execution_arn,
+                                             "expires_at": int(time.time()) + wait_seconds + 3600}))
+
+    def lock_waiters(self, stack: str) -> list[dict[str, Any]]:
+        items = self.table.query(
+            KeyConditionExpression="pk = :pk AND begins_with(sk, :w)",
+            ExpressionAttributeValues={":pk": f"stack#{stack}", ":w": "waiter#"},
+            ConsistentRead=True,
+        )["Items"]
+        return [_plain(i) for i in items]
+
+    def lock_waiter(self, stack: str, execution_arn: str) -> dict[str, Any] | None:
+        item = self.table.get_item(Key={"pk": f"stack#{stack}", "sk": f"waiter#{execution_arn}"},
+                                   ConsistentRead=True).get("Item")
+        return _plain(item) if item else None
+
+    def remove_lock_waiter(self, stack: str, execution_arn: str, task_token: str | None = None) -> None:
+        """Forget the waiter; with ``task_token``, only if it still waits with that token (not a newer wait)."""
+        key = {"pk": f"stack#{stack}", "sk": f"waiter#{execution_arn}"}
+        if task_token is None:
+            self.table.delete_item(Key=key)
+            return
+        try:
+            self.table.delete_item(Key=key, ConditionExpression="task_token = :t",
+                                   ExpressionAttributeValues={":t": task_token})
+        except ClientError as exc:
+            if not _is_conditional_failure(exc):
+                raise
 
     # --- approvals -----------------------------------------------------------------------------
     def put_approval(self, execution_arn: str, item: dict[str, Any], timeout_seconds: int) -> None:

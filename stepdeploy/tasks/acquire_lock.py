@@ -6,11 +6,12 @@ from datetime import UTC, datetime
 
 from stepdeploy.aws.executions import execution_is_running
 from stepdeploy.aws.ledger import ledger
-from stepdeploy.errors import ServiceThrottled, ServiceUnavailable, Superseded
+from stepdeploy.errors import ServiceThrottled, ServiceUnavailable, StackLocked, Superseded
 from stepdeploy.ghe.api import GheApi, GheError, ghe_api
 from stepdeploy.ghe.deployments import Where, report_started
 from stepdeploy.models import DeploymentRequest, Document, ExecutionContext, LockInfo, iso
 from stepdeploy.observability import deployment_started, logger
+from stepdeploy.recovery import plan_lock_wait, wake_superseded
 from stepdeploy.settings import settings
 
 # How two commits relate never changes: a warm container asks GHE once per pair, however often Acquire
@@ -67,20 +68,29 @@ def refuse_an_outdated_push(document: Document, request: DeploymentRequest) -> N
         )
 
 
-def acquire_lock(document: Document, execution: ExecutionContext) -> LockInfo:
+def acquire_lock(document: Document, execution: ExecutionContext) -> LockInfo | None:
+    """The lock, or None with ``document.lock_wait`` set: the state machine waits, then asks again."""
     request = document.require_request()
     target = request.target
     assert target is not None
     refuse_an_outdated_push(document, request)
-    item = ledger().acquire_lock(
-        stack=target.stack,
-        owner=execution.id,
-        commit=request.commit or "",
-        requested_at=request.requested_at,
-        mode=target.concurrency,
-        lease_seconds=settings().lock_lease_seconds,
-        is_running=execution_is_running,
-    )
+    try:
+        item = ledger().acquire_lock(
+            stack=target.stack,
+            owner=execution.id,
+            commit=request.commit or "",
+            requested_at=request.requested_at,
+            mode=target.concurrency,
+            lease_seconds=settings().lock_lease_seconds,
+            is_running=execution_is_running,
+            superseding=lambda older: wake_superseded(target.stack, older, by=execution.id),
+        )
+    except StackLocked as refused:
+        plan_lock_wait(document, refused)
+        return None
+    if document.lock_wait is not None:
+        ledger().remove_lock_waiter(target.stack, execution.id)
+    document.lock_wait = None
     deployment_started(repository=request.repository, stack=target.stack, execution=execution.id,
                        commit=request.commit, environment=target.environment)
     report_started(

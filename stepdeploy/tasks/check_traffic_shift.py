@@ -18,6 +18,7 @@ from stepdeploy.aws.codedeploy import CodeDeploy
 from stepdeploy.errors import DeploymentFailed, DeploymentRolledBack
 from stepdeploy.models import Document, ExecutionContext, ShiftDeployment, ShiftInfo, iso
 from stepdeploy.observability import logger
+from stepdeploy.recovery import restart_stopped_shifts
 
 SUCCEEDED = "Succeeded"
 FAILED = ("Failed", "Stopped")
@@ -89,10 +90,11 @@ def check_traffic_shift(
     infos: dict[str, dict[str, Any]] = {}
     deployments: list[ShiftDeployment] = []
     for deployment in shift.deployments:
-        if deployment.status != SUCCEEDED:
+        if deployment.status not in (SUCCEEDED, "Restarting"):
             infos[deployment.deployment_id] = cd.deployment(deployment.deployment_id)
             deployment = deployment.model_copy(update={"status": infos[deployment.deployment_id]["status"]})
         deployments.append(deployment)
+    deployments = restart_stopped_shifts(document, execution, deployments, cd)  # after a redrive
     failed = [(d, infos[d.deployment_id]) for d in deployments if d.status in FAILED]
     if failed:
         stopped = [d for d in deployments if d.status not in ENDED and cd.stop(d.deployment_id)]

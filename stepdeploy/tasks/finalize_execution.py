@@ -11,6 +11,7 @@ from stepdeploy.aws.ledger import ledger
 from stepdeploy.ghe.deployments import Where, report_finished
 from stepdeploy.models import Document
 from stepdeploy.observability import deployment_ended, logger, tracer
+from stepdeploy.recovery import wake_lock_waiters
 from stepdeploy.tasks.record_release import stop_unfinished_shifts
 
 OUTCOME_BY_STATUS = {"FAILED": "Failed", "TIMED_OUT": "TimedOut", "ABORTED": "Aborted"}
@@ -55,7 +56,10 @@ def finalize(detail: dict[str, Any]) -> dict[str, Any]:
     }
     recorded = ledger().record_release(record, only_if_absent=True)
     stopped = stop_unfinished_shifts(document) if document else []
+    ledger().remember_stopped_deployments(execution_arn, stopped)  # a redrive starts them again
     released = ledger().release_lock(stack, execution_arn)
+    ledger().remove_lock_waiter(stack, execution_arn)  # it may have ended while waiting for the lock
+    woken = wake_lock_waiters(stack, by=execution_arn, reason=f"{execution_arn} ended {status}") if released else []
     if recorded:
         deployment_ended(record)
         report_finished(
@@ -65,15 +69,17 @@ def finalize(detail: dict[str, Any]) -> dict[str, Any]:
             state="error" if status == "ABORTED" else "failure",
         )
     logger.info("finalized execution", extra={"stack": stack, "recorded": recorded, "lock_released": released,
-                                              "stopped_deployments": stopped})
-    return {"finalized": True, "recorded": recorded, "lock_released": released, "stopped_deployments": stopped}
+                                              "stopped_deployments": stopped, "woken": woken})
+    return {"finalized": True, "recorded": recorded, "lock_released": released, "stopped_deployments": stopped,
+            "woken": woken}
 
 
-def last_document(execution_arn: str) -> Document | None:
-    """The document as the last task state received it (the newest TaskStateEntered input)."""
+def last_document(execution_arn: str, sfn: Any = None) -> Document | None:
+    """The document as the last task state received it (the newest TaskStateEntered input); ``sfn``: a
+    Step Functions client of the caller's (the CLI's), else the function's own."""
     from stepdeploy.aws.clients import client
 
-    events = client("stepfunctions").get_execution_history(
+    events = (sfn or client("stepfunctions")).get_execution_history(
         executionArn=execution_arn, reverseOrder=True, maxResults=200, includeExecutionData=True
     )["events"]
     for event in events:

@@ -60,12 +60,15 @@ def _poll(
 
 
 def keep_lock(document: Document, execution: ExecutionContext) -> None:
-    """Renew the stack lock's lease, or take it back after a redrive (the finaliser freed it)."""
+    """Renew the stack lock's lease, or take it back after a redrive (the finaliser freed it): then check,
+    as a fresh start would, that no newer code went live meanwhile (Superseded if it did)."""
     if document.lock is None:
         return
     from stepdeploy.aws.ledger import ledger
+    from stepdeploy.recovery import refuse_a_stale_redrive
 
-    ledger().ensure_lock(document.lock.stack, execution.id, settings().lock_lease_seconds)
+    if ledger().ensure_lock(document.lock.stack, execution.id, settings().lock_lease_seconds):
+        refuse_a_stale_redrive(document, execution)
 
 
 def task_handler(

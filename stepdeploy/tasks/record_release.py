@@ -10,9 +10,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 from stepdeploy.aws.ledger import ledger
+from stepdeploy.errors import ReleaseNotServed
 from stepdeploy.ghe.deployments import Where, report_finished
 from stepdeploy.models import Document, ErrorInfo, ExecutionContext, ReleaseInfo, iso, utc_now
 from stepdeploy.observability import deployment_ended
+from stepdeploy.recovery import unserved, wake_lock_waiters
 
 OUTCOME_BY_STATE = {
     "Record release": "Deployed",
@@ -121,11 +123,19 @@ def record_release(document: Document, execution: ExecutionContext) -> ReleaseIn
         stop_unfinished_shifts(document)
     else:
         outcome = OUTCOME_BY_STATE.get(execution.state, "Deployed")
+    not_served = unserved(document) if outcome == "Deployed" else []
+    if not_served:  # never Deployed unless its versions serve the traffic
+        outcome = "NotServed"
+        document.error = ErrorInfo(Error="ReleaseNotServed", Cause=(
+            f"{'; '.join(not_served)}. Recorded NotServed, not Deployed: what serves the traffic is not this "
+            "execution's release (a newer deployment or a person moved it)"))
     record = release_record(document, execution, outcome)
     if record["stack"] != "(none)":
         ledger().record_release(record)
-    if document.lock is not None:
-        ledger().release_lock(document.lock.stack, execution.id)
+    if document.lock is not None and ledger().release_lock(document.lock.stack, execution.id):
+        wake_lock_waiters(document.lock.stack, by=execution.id, reason=f"{execution.id} ended {outcome}")
+    elif document.lock_wait is not None and record["stack"] != "(none)":  # it ended while waiting
+        ledger().remove_lock_waiter(record["stack"], execution.id)
     deployment_ended(record)
     report_finished(
         Where(record["repository"], record["commit"], record["environment"] or "default", record["stack"],
@@ -133,6 +143,8 @@ def record_release(document: Document, execution: ExecutionContext) -> ReleaseIn
         outcome,
         _status_description(outcome, record),
     )
+    if not_served and document.error is not None:
+        raise ReleaseNotServed(document.error.cause)
     served = {}
     for function in document.versions.functions if document.versions else []:
         served[function.function_name] = function.version if outcome == "Deployed" else (

@@ -25,6 +25,9 @@ def request_approval(document: Document, execution: ExecutionContext) -> None:
         "changes": changes[:50],
     }
     ledger().put_approval(execution.id, item, request.approval_timeout_seconds)
+    if document.lock is not None:  # the lease covers the whole wait: a queued push waits as long, no longer
+        ledger().ensure_lock(document.lock.stack, execution.id,
+                             request.approval_timeout_seconds + settings().lock_lease_seconds)
     topic = settings().notification_topic_arn
     if topic:
         client("sns").publish(

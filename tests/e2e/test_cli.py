@@ -20,6 +20,8 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
+from stepdeploy.aws.ledger import Ledger
+from stepdeploy_cli import releases
 from stepdeploy_cli.demo import STACK, Demo, git, sample_app_on_local_cloud
 from stepdeploy_cli.main import app
 from stepdeploy_localcloud.awslambda import runtime as lambda_runtime
@@ -198,7 +200,20 @@ def tell_the_story(story: Story) -> None:
 
     # Rollback: to the Deployed release before the current one, at once, recorded in the ledger.
     calls["rollback dry run"] = story.json("rollback", STACK, "--dry-run")
-    calls["rollback"] = story.json("rollback", STACK, "--by", "grace", "--comment", "greeting too casual")
+    calls["rollback without --yes"] = story.cli("rollback", STACK)
+    ledger = Ledger(story.cloud.orchestrator.table_name, dynamodb_resource=story.cloud.resource("dynamodb"))
+    record_rollback = releases.record_rollback
+
+    def record_while_locked(op: Any, stack: str, *args: Any, **kwargs: Any) -> str:
+        facts["lock while rolling back"] = ledger.lock_holder(stack)  # the aliases have just moved
+        return record_rollback(op, stack, *args, **kwargs)
+
+    releases.record_rollback = record_while_locked  # type: ignore[assignment]
+    try:
+        calls["rollback"] = story.json("rollback", STACK, "--yes", "--by", "grace", "--comment", "greeting too casual")
+    finally:
+        releases.record_rollback = record_rollback  # type: ignore[assignment]
+    facts["lock after rollback"] = ledger.lock_holder(STACK)
     facts["alias after rollback"] = story.alias("GreeterFunction")
     facts["routing after rollback"] = story.cloud.client("lambda").get_alias(
         FunctionName=story.demo.function_names()["GreeterFunction"], Name="live"
@@ -207,8 +222,8 @@ def tell_the_story(story: Story) -> None:
     calls["rollback again dry run"] = story.json("rollback", STACK, "--dry-run")
     calls["rollback to first"] = story.json("rollback", STACK, "--release", story.name("first"), "--dry-run")
     calls["rollback to version 1"] = story.cli("rollback", STACK, "--to", "1", "--dry-run")
-    calls["rollback to missing version"] = story.cli("rollback", STACK, "--to", "99")
-    calls["rollback to failed release"] = story.cli("rollback", STACK, "--release", story.name("build fails"))
+    calls["rollback to missing version"] = story.cli("rollback", STACK, "--to", "99", "--yes")
+    calls["rollback to failed release"] = story.cli("rollback", STACK, "--release", story.name("build fails"), "--yes")
 
     # The README's examples, last: they replay the failed build at the first commit.
     variables = {
@@ -486,6 +501,17 @@ def test_rollback_moves_the_aliases_back_to_the_previous_good_release(story):
     assert latest["execution_arn"].startswith(f"rollback:{STACK}:")
     # Rolling back again goes one further release back, not forward again.
     assert story.calls["rollback again dry run"]["release"] == story.name("change")
+
+
+def test_rollback_holds_the_stack_lock_while_it_moves_the_aliases_and_asks_first(story):
+    held = story.facts["lock while rolling back"]
+    assert held is not None and held["owner"].startswith(f"rollback:{STACK}:")
+    assert held["owner"] == story.calls["deployments after rollback"][0]["execution_arn"]
+    assert story.facts["lock after rollback"] is None
+    unconfirmed = story.calls["rollback without --yes"]  # CliRunner's stdin is not a terminal
+    assert unconfirmed.exit_code == 1
+    assert "stdin is not a terminal to confirm it: pass --yes" in unconfirmed.stderr
+    no_traceback(unconfirmed)
 
 
 def test_rollback_to_a_release_or_a_version(story):

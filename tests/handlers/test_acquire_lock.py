@@ -1,5 +1,7 @@
 """Acquire lock against moto's DynamoDB: one execution per stack, newer pushes win, late ones are refused;
-and what it tells GHE (a local GHE served over HTTP) when it takes the lock.
+and what it tells GHE (a local GHE served over HTTP) when it takes the lock. A waiter waits in the state
+machine while the holder may hold the lock and gives up only past its lease; an operator's rollback lock
+is honoured by its lease.
 """
 
 from __future__ import annotations
@@ -9,7 +11,8 @@ import copy
 import boto3
 import pytest
 
-from stepdeploy.errors import Superseded
+from stepdeploy.errors import StackLocked, Superseded
+from stepdeploy.recovery import MAX_LOCK_WAIT_SECONDS, MIN_LOCK_WAIT_SECONDS, lock_wait_seconds
 
 from .conftest import Context, load_event, load_handler
 from .ghe_support import emf_lines, lock_event, pushed_commit
@@ -93,3 +96,87 @@ def test_a_refused_token_is_counted_as_rejected(ghe, tmp_path, capsys):
     load_handler("acquire_lock").handler(event, Context())
     failures = [line for line in emf_lines(capsys) if "GheRejected" in line or "GheUnavailable" in line]
     assert [("GheRejected" in f, "401" in f["reason"]) for f in failures] == [(True, True)]
+
+
+# --- waiting for the lock: in the state machine, while the holder may hold it -----------------------
+def test_the_wait_interval_grows_with_the_wait_and_is_bounded():
+    assert lock_wait_seconds(0) == MIN_LOCK_WAIT_SECONDS
+    assert lock_wait_seconds(1800) == 180
+    assert lock_wait_seconds(7 * 86400) == MAX_LOCK_WAIT_SECONDS
+    waited, loops = 0, 0
+    while waited < 7 * 86400:  # a week-long approval ahead: about a thousand loops, far below history limits
+        waited += lock_wait_seconds(waited)
+        loops += 1
+    assert loops < 1100
+
+
+def _holder(orchestrator, monkeypatch, lease_seconds: int, running: bool):
+    from stepdeploy.aws.ledger import ledger
+    from stepdeploy.tasks import acquire_lock as task
+
+    ledger().acquire_lock(stack="sample-prod", owner="arn:aws:states:us-east-1:1:execution:m:holder", commit="h" * 40,
+                          requested_at="2026-11-23T17:00:00Z", mode="queued", lease_seconds=lease_seconds,
+                          is_running=lambda arn: True)
+    monkeypatch.setattr(task, "execution_is_running", lambda arn: running)
+
+
+def test_a_waiter_waits_in_the_state_machine_while_the_holder_may_hold_the_lock(orchestrator, monkeypatch):
+    _holder(orchestrator, monkeypatch, lease_seconds=3600, running=True)
+    event = load_event("acquire_lock")
+    event["document"]["request"]["target"]["concurrency"] = "queued"
+    out = load_handler("acquire_lock").handler(event, Context())
+    assert "lock" not in out
+    first = out["lock_wait"]
+    assert first["holder"].endswith(":holder") and first["seconds"] == MIN_LOCK_WAIT_SECONDS and first["checks"] == 1
+    again = copy.deepcopy(event)
+    again["document"] = out
+    second = load_handler("acquire_lock").handler(again, Context())["lock_wait"]
+    assert second["checks"] == 2 and second["waited_seconds"] == first["seconds"] and second["since"] == first["since"]
+
+
+def test_a_waiter_gives_up_when_a_running_holder_outstays_its_lease(orchestrator, monkeypatch):
+    _holder(orchestrator, monkeypatch, lease_seconds=-10, running=True)
+    with pytest.raises(StackLocked, match="gave up waiting for the lock.*lease has expired"):
+        load_handler("acquire_lock").handler(load_event("acquire_lock"), Context())
+
+
+def test_a_dead_holder_past_its_lease_is_replaced(orchestrator, monkeypatch):
+    _holder(orchestrator, monkeypatch, lease_seconds=-10, running=False)
+    event = load_event("acquire_lock")
+    out = load_handler("acquire_lock").handler(event, Context())
+    assert out["lock"]["owner"] == event["execution"]["Id"] and "lock_wait" not in out
+
+
+def test_a_rollback_lock_is_held_by_its_lease_not_by_an_execution(orchestrator):
+    from stepdeploy.aws.ledger import ledger
+
+    ledger().take_lock("sample-prod", "rollback:sample-prod:20260101T000000000Z", 600, lambda arn: False)
+    with pytest.raises(StackLocked) as refused:
+        ledger().acquire_lock(stack="sample-prod", owner="arn:aws:states:us-east-1:1:execution:m:x", commit="c",
+                              requested_at="1", mode="queued", lease_seconds=600, is_running=lambda arn: False)
+    assert not refused.value.overdue
+    assert ledger().release_lock("sample-prod", "rollback:sample-prod:20260101T000000000Z")
+    ledger().take_lock("sample-prod", "rollback:sample-prod:20260101T000000001Z", -10, lambda arn: False)
+    taken = ledger().take_lock("sample-prod", "rollback:sample-prod:20260101T000000002Z", 600, lambda arn: False)
+    assert taken["owner"].endswith("002Z")  # a crashed rollback's lock lapses with its lease
+
+
+def test_a_newer_push_wakes_the_waiter_it_supersedes(orchestrator, monkeypatch):
+    from stepdeploy.aws.ledger import ledger
+    from stepdeploy.tasks import acquire_lock as task
+
+    _holder(orchestrator, monkeypatch, lease_seconds=3600, running=True)
+    older = load_event("acquire_lock")
+    waiting = load_handler("acquire_lock").handler(older, Context())
+    assert "lock_wait" in waiting
+    ledger().add_lock_waiter("sample-prod", older["execution"]["Id"], {"task_token": "older-token",
+                                                                      "mode": "superseded"}, 600)
+    woken: list[tuple[str, str, str]] = []
+    monkeypatch.setattr(task, "wake_superseded", lambda stack, arn, by: woken.append((stack, arn, by)))
+    newer = copy.deepcopy(older)
+    newer["execution"]["Id"] = older["execution"]["Id"] + "-newer"
+    newer["document"]["request"]["requested_at"] = "2026-11-23T18:10:00Z"
+    assert "lock_wait" in load_handler("acquire_lock").handler(newer, Context())
+    assert woken == [("sample-prod", older["execution"]["Id"], newer["execution"]["Id"])]
+    load_handler("acquire_lock").handler(newer, Context())  # asking again replaces nobody: no wake-up
+    assert len(woken) == 1

@@ -1,4 +1,5 @@
-"""Create change set against moto: a CREATE change set first, an UPDATE after, and stacks it must not touch."""
+"""Create change set against moto: a CREATE change set first, an UPDATE after, and stacks it must not touch;
+redriven after a newer release (it takes the lock back), it ends Superseded before touching anything."""
 
 from __future__ import annotations
 
@@ -6,8 +7,9 @@ import time
 
 import pytest
 
-from stepdeploy.errors import StackBusy, StackNeedsAttention
+from stepdeploy.errors import StackBusy, StackNeedsAttention, Superseded
 
+from .conftest import Context, load_event, load_handler
 from .deploy_support import (
     STACK,
     deploy_aws_fixture,  # noqa: F401 - the deploy_aws fixture
@@ -94,3 +96,20 @@ def test_stack_states_that_block_a_change_set(deploy_aws, status, error, message
     moto_stack().status = status
     with pytest.raises(error, match=message):
         run("create_change_set", packaged(deploy_aws))
+
+
+def test_a_redrive_that_takes_the_lock_back_after_a_newer_release_is_superseded(orchestrator):
+    from stepdeploy.aws.ledger import ledger
+
+    locked = load_handler("acquire_lock").handler(load_event("acquire_lock"), Context())
+    execution = load_event("acquire_lock")["execution"]
+    renew = load_handler("create_change_set").handler  # any lock-holding step
+    ledger().release_lock("sample-prod", execution["Id"])  # the finaliser, when the execution failed
+    ledger().record_release({"stack": "sample-prod", "execution_arn": "arn:aws:states:us-east-1:1:execution:m:newer",
+                             "execution_name": "newer", "started_at": "2999-01-01T00:00:00.000Z",
+                             "repository": "platform/sample-app", "commit": "d" * 40, "outcome": "Deployed"})
+    with pytest.raises(Superseded, match="redriven after newer .* was deployed to sample-prod"):
+        renew({"document": locked, "execution": {**execution, "state": "Create change set"}}, Context())
+    holder = ledger().lock_holder("sample-prod")
+    assert holder is not None and holder["owner"] == execution["Id"]  # Record superseded frees it
+    assert holder["lease_expires_at"] > time.time()

@@ -108,8 +108,17 @@ def test_a_timed_out_execution_is_recorded_unlocked_and_its_traffic_shift_stoppe
         "stop_deployment", {"status": "Pending"}, {"deploymentId": deployment, "autoRollbackEnabled": True}
     )
 
+    waiter = f"{EXECUTION}-waiting"  # in "Wait for lock": woken now, not at its next check
+    ledger().add_lock_waiter("sample-prod", waiter, {"task_token": "token-of-the-waiter", "mode": "superseded",
+                                                     "requested_at": "2026-11-23T18:10:00Z"}, 600)
+    stubbed["stepfunctions"].add_response("send_task_success", {}, {
+        "taskToken": "token-of-the-waiter",
+        "output": json.dumps({"by": EXECUTION, "reason": f"{EXECUTION} ended TIMED_OUT"})})
+
     out = finalize(status_change("TIMED_OUT"))
+    woken = out.pop("woken")
     assert out == {"finalized": True, "recorded": True, "lock_released": True, "stopped_deployments": [deployment]}
+    assert woken == [waiter] and ledger().lock_waiters("sample-prod") == []
     assert ledger().lock_holder("sample-prod") is None
     (release,) = ledger().releases_of("sample-prod")
     assert release["outcome"] == "TimedOut" and release["execution_arn"] == EXECUTION

@@ -83,3 +83,18 @@ def test_a_superseded_execution_gets_an_error_status_but_no_deployment_record(gh
     load_handler("record_release").handler(end_event(document, event["execution"], "Record superseded"), Context())
     assert [s["state"] for s in ghe.statuses(OWNER, REPO, sha)] == ["error"]
     assert ghe.deployments(OWNER, REPO) == []
+
+
+def test_freeing_the_lock_wakes_the_waiters_and_a_gone_token_is_forgotten(orchestrator):
+    from stepdeploy.aws.ledger import ledger
+
+    event = load_event("record_release-failure")
+    owner = event["execution"]["Id"]
+    ledger().acquire_lock(stack="sample-prod", owner=owner, commit="a", requested_at="1", mode="superseded",
+                          lease_seconds=600, is_running=lambda arn: True)
+    waiter = f"{owner}-waiting"
+    ledger().add_lock_waiter("sample-prod", waiter, {"task_token": "no-longer-valid", "mode": "superseded",
+                                                     "requested_at": "2"}, 600)
+    load_handler("record_release").handler(event, Context())
+    assert ledger().lock_holder("sample-prod") is None
+    assert ledger().lock_waiters("sample-prod") == []  # Step Functions answered that its wait is over

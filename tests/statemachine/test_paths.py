@@ -93,11 +93,11 @@ class Machine:
         raise TimeoutError(f"{execution_arn} never waited for approval")
 
     def waiting_for_lock(self, execution_arn: str, timeout: float = 60.0) -> None:
-        """Until the execution has been refused the stack's lock at least once (StackLocked)."""
+        """Until the execution has been refused the stack's lock at least once (it entered "Wait for lock")."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             events = self.sfn.get_execution_history(executionArn=execution_arn, maxResults=1000)["events"]
-            if any(e["type"] == "TaskFailed" and e["taskFailedEventDetails"].get("error") == "StackLocked"
+            if any(e["type"] == "TaskStateEntered" and e["stateEnteredEventDetails"]["name"] == "Wait for lock"
                    for e in events):
                 return
             time.sleep(0.1)

@@ -18,8 +18,9 @@ def test_waits_that_poll_check_first_and_loop_only_after_a_budget():
         assert ASL["States"][check]["TimeoutSeconds"] > 600  # the polling budget
 
 
-SUPERSEDABLE = ("Acquire lock", "Wait for approval")
-"""Only waiting steps can be superseded by a newer push."""
+NOT_SUPERSEDABLE = ("Resolve request",)
+"""Every step from Acquire lock on can end Superseded: a waiting one by a newer push, a lock-holding one
+when a redrive takes the lock back after newer code went live."""
 
 
 def test_every_terminal_error_is_caught_and_no_retryable_one_is():
@@ -29,7 +30,7 @@ def test_every_terminal_error_is_caught_and_no_retryable_one_is():
         caught = {e for catcher in state["Catch"] for e in catcher["ErrorEquals"]}
         retried = {e for retrier in state["Retry"] for e in retrier["ErrorEquals"]}
         terminal = {cls.__name__ for cls in TERMINAL_ERRORS}
-        if name not in SUPERSEDABLE:
+        if name in NOT_SUPERSEDABLE:
             terminal.discard("Superseded")
         assert terminal <= caught, name
         assert not caught & {cls.__name__ for cls in RETRYABLE_ERRORS}, name
@@ -47,3 +48,35 @@ def test_a_timed_out_invocation_is_retried_except_where_a_timeout_is_the_answer(
             assert "States.Timeout" not in retried, name
         else:
             assert {"Sandbox.Timedout", "States.Timeout"} <= retried, name
+
+
+def test_superseded_goes_to_record_superseded_from_every_step_that_can_be_superseded():
+    for name, state in ASL["States"].items():
+        if state["Type"] != "Task" or name.startswith("Record") or name in NOT_SUPERSEDABLE:
+            continue
+        catcher = next(c for c in state["Catch"] if "Superseded" in c["ErrorEquals"])
+        assert catcher["Next"] == "Record superseded", name
+        assert catcher["ErrorEquals"] == ["Superseded"], name  # listed before the failure path's catcher
+        assert state["Catch"].index(catcher) < len(state["Catch"]) - 1, name
+
+
+def test_a_waiting_execution_waits_on_a_task_token_not_in_a_retry_loop():
+    acquire = ASL["States"]["Acquire lock"]
+    assert not any("StackLocked" in r["ErrorEquals"] for r in acquire["Retry"])
+    assert acquire["Next"] == "Lock free?"
+    choice = ASL["States"]["Lock free?"]
+    assert choice["Choices"] == [{"Variable": "$.lock_wait", "IsPresent": True, "Next": "Wait for lock"}]
+    assert choice["Default"] == "Prebuilt artifact?"
+    wait = ASL["States"]["Wait for lock"]
+    # woken early by whoever frees the lock, else at most the interval Acquire lock chose; then ask again
+    assert wait == {**wait, "Type": "Task", "Resource": "arn:aws:states:::lambda:invoke.waitForTaskToken",
+                    "TimeoutSecondsPath": "$.lock_wait.seconds", "ResultPath": "$.lock_wait.woken",
+                    "Next": "Acquire lock"}
+    assert wait["Parameters"]["Payload"]["execution"]["task_token.$"] == "$$.Task.Token"
+    timed_out = wait["Catch"][0]
+    assert timed_out == {"ErrorEquals": ["States.Timeout"], "ResultPath": "$.lock_wait.timed_out",
+                         "Next": "Acquire lock"}
+    assert not any("States.Timeout" in r["ErrorEquals"] for r in wait["Retry"])
+    # the execution outlives a week-long approval of the holder, then its own
+    longest_approval = 10080 * 60
+    assert ASL["TimeoutSeconds"] > 2 * longest_approval

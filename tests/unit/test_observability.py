@@ -52,6 +52,7 @@ def test_started_is_one_line_with_per_stack_and_total_dimension_sets(capsys):
         ("DeploymentRolledBack", {"DeploymentFailed", "DeploymentRolledBack"}),
         ("AlarmDuringBake", {"DeploymentFailed", "DeploymentRolledBack"}),
         ("TimedOut", {"DeploymentFailed"}),
+        ("NotServed", {"DeploymentFailed"}),
     ],
 )
 def test_every_outcome_sets_its_counters_to_one_and_the_others_to_zero(capsys, outcome, ones):
@@ -61,6 +62,8 @@ def test_every_outcome_sets_its_counters_to_one_and_the_others_to_zero(capsys, o
     assert {name for name, value in counters.items() if value == [1.0]} == ones
     assert all(value in ([0.0], [1.0]) for value in counters.values())
     assert blob["outcome"] == outcome
+    # a release recorded NotServed (its versions do not serve the traffic) has a counter of its own
+    assert blob.get("ReleaseNotServed") == ([1.0] if outcome == "NotServed" else None)
 
 
 def test_durations_in_seconds_phases_and_lead_time_of_a_deployed_release(capsys):
