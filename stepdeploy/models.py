@@ -188,6 +188,8 @@ class BakeInfo(Piece):
     checked_at: str = ""
     done: bool = False
     alarms: list[str] = []
+    wait_seconds: int = 0
+    """Whole seconds Wait while baking sleeps for (the bake time still to go, rounded up; 0 when done)."""
 
 
 class ReleaseInfo(Piece):
