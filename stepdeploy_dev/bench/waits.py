@@ -2,9 +2,10 @@
 
 A wait loop is a Check task, a Choice that reads ``$.<key>.done`` and a wait that leads back to the
 Check: a token wait (a ``.waitForTaskToken`` Task that the service's event resumes: build, stack,
-traffic shift, bake) or a Wait state (change-set creation, which sends no event). Its added latency is the time from the service's own completion (the build's endTime, the
-change set computed, the stack operation complete, the CodeDeploy deployment's completeTime, the end
-of the bake time) to the TaskStateExited of the Check visit that left the loop.
+traffic shift, bake) or a Wait state (change-set creation, which sends no event). Its added latency
+is the time from the service's own completion (the build's endTime, the change set computed, the
+stack operation complete, the CodeDeploy deployment's completeTime, the end of the bake time) to the
+TaskStateExited of the Check visit that left the loop.
 
 The loops are named here, not discovered: if the state machine's names or wiring change, ``check_asl``
 says what no longer matches, so the benchmark never measures the wrong thing quietly.
