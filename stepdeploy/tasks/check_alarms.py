@@ -2,9 +2,10 @@
 
 The first call fixes the bake time still to go and the alarm names; each call reads the alarms once
 and takes the time since the previous call off what is left (times the clock speed, which is 1 on AWS
-and the local cloud's speed there). It does not poll: while time is left, ``wait_seconds`` tells
-Wait while baking how long to sleep on its task token, which an alarm's state change into ALARM cuts
-short. bake_minutes 0 is one check, then done.
+and the local cloud's speed there). While time is left, ``wait_seconds`` tells Wait while baking how
+long to sleep on its task token, which an alarm's state change into ALARM cuts short; the template
+gives CheckAlarmsFunction a polling budget of 0, so each call reads the alarms once. bake_minutes 0
+is one check, then done.
 """
 
 from __future__ import annotations
