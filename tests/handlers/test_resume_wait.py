@@ -139,3 +139,13 @@ def test_an_event_of_another_kind_or_shape_is_refused_by_name(states: FakeStepFu
     del broken["detail"]["deploymentId"]
     with pytest.raises(ValueError, match="no deploymentId"):
         resume(broken)
+
+
+def test_the_sample_event_resumes_the_traffic_shift_it_names(states: FakeStepFunctions) -> None:
+    from .conftest import load_event
+
+    sample = load_event("resume_wait")  # events/resume_wait.json, also for `sam local invoke -e`
+    assert resume(sample)["resumed"] is False  # nobody waits yet
+    wait("shift", [sample["detail"]["deploymentId"]], "token-sample")
+    assert resume(sample)["resumed"] is True
+    assert [token for token, _ in states.sent] == ["token-sample"]

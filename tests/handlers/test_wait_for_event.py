@@ -114,3 +114,16 @@ def test_the_contract_is_checked_by_name(states: FakeStepFunctions) -> None:
     bad_kind["wait"] = "coffee"
     with pytest.raises(ValueError, match="wait"):
         run(bad_kind)
+
+
+def test_the_sample_event_waits_for_its_traffic_shift(states: FakeStepFunctions) -> None:
+    event = load_event("wait_for_event")  # events/wait_for_event.json, also for `sam local invoke -e`
+    operation = run_operation_only(event)
+    assert operation.kind == "shift" and operation.keys == ["d-ABCDEF123"]
+
+
+def run_operation_only(event: dict[str, Any]) -> Any:
+    from stepdeploy.tasks.wait_for_event import WaitRequest, operation_of
+
+    request = WaitRequest.model_validate(event)
+    return operation_of(request.document, request.wait)
