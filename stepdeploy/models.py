@@ -140,6 +140,9 @@ class ApprovalInfo(Piece):
 class StackInfo(Piece):
     stack_name: str
     status: str
+    stack_id: str | None = None
+    client_request_token: str | None = None
+    """The token given to ExecuteChangeSet: the stack's status events of this update carry it."""
     done: bool = False
     started_at: str = Field(default_factory=iso)
     finished_at: str | None = None
@@ -185,6 +188,8 @@ class BakeInfo(Piece):
     checked_at: str = ""
     done: bool = False
     alarms: list[str] = []
+    wait_seconds: int = 0
+    """Whole seconds Wait while baking sleeps for (the bake time still to go, rounded up; 0 when done)."""
 
 
 class ReleaseInfo(Piece):

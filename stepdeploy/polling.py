@@ -1,6 +1,9 @@
-"""Waiting on a service inside one invocation, instead of one state machine loop per poll.
+"""A short wait on a service inside one invocation, instead of one state machine loop per poll.
 
-A Check step (build, change set, stack, traffic shift) is retried every POLL_INTERVAL_SECONDS within
+Builds, stack updates and traffic shifts are waited for on task tokens that the services' events
+resume (stepdeploy.tasks.wait_for_event); the Check step after such a wait polls only if the
+operation is still running (a wait that timed out), and change-set creation, which sends no event,
+is waited for here. A Check step is retried every POLL_INTERVAL_SECONDS within
 the invocation until its piece says ``done`` or the budget (POLL_BUDGET_SECONDS, and never closer than
 a safety margin to the function's own timeout) runs out; then the state machine's loop calls it again.
 So a wait costs a fixed number of state transitions for anything shorter than the budget, and adds at

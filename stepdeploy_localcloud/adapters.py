@@ -18,6 +18,7 @@ ADAPTERS = (
     "stepdeploy_localcloud.codebuild.patch",
     "stepdeploy_localcloud.codedeploy.patch",
     "stepdeploy_localcloud.s3.patch",
+    "stepdeploy_localcloud.cloudwatch.patch",
 )
 
 

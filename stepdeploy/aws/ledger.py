@@ -10,12 +10,16 @@ One table, keys by purpose:
   execution#<arn> / execution               which stack an execution works on
   delivery#<id> / delivery                  webhook deliveries seen (deduplication)
   approval / <execution arn>                task tokens of executions waiting for approval
+  waiting#<wait id> / wait                  a task token waiting on a service's events, and the operation
+                                            keys still pending (see put_wait)
+  wait#<kind>#<operation key> / wait        which wait an operation's event resumes
 """
 
 from __future__ import annotations
 
+import hashlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from decimal import Decimal
 from functools import cache
 from typing import TYPE_CHECKING, Any
@@ -30,6 +34,7 @@ if TYPE_CHECKING:
 
 DELIVERY_TTL_SECONDS = 30 * 86400
 RELEASE_TTL_SECONDS = 400 * 86400
+WAIT_TTL_SECONDS = 2 * 86400
 
 
 def _is_conditional_failure(exc: ClientError) -> bool:
@@ -379,6 +384,99 @@ class Ledger:
             Limit=limit,
         )
         return [_plain(i) for i in items["Items"]]
+
+    # --- waits on a service's event -----------------------------------------------------------
+    @staticmethod
+    def wait_id(task_token: str) -> str:
+        return hashlib.sha256(task_token.encode()).hexdigest()[:40]
+
+    def put_wait(
+        self,
+        *,
+        kind: str,
+        keys: Sequence[str],
+        task_token: str,
+        execution_arn: str,
+        state: str,
+        deadline: str | None = None,
+    ) -> str:
+        """Keep ``task_token`` until the events of the operations ``keys`` (build id, stack id and
+        ClientRequestToken, deployment ids, alarm names) resume it; returns the wait's id.
+
+        Each key points at the wait; the wait lists the keys still pending. Only a stored key can
+        resume it (resolve_wait), and only once (the wait item is deleted conditionally).
+        """
+        wait_id = self.wait_id(task_token)
+        expires_at = int(time.time()) + WAIT_TTL_SECONDS
+        item: dict[str, Any] = {
+            "pk": f"waiting#{wait_id}", "sk": "wait", "kind": kind, "task_token": task_token,
+            "execution": execution_arn, "state": state, "keys": list(keys), "expires_at": expires_at,
+        }
+        if keys:
+            item["pending"] = set(keys)
+        if deadline:
+            item["deadline"] = deadline
+        self.table.put_item(Item=item)
+        with self.table.batch_writer() as batch:
+            for key in keys:
+                batch.put_item(Item={"pk": f"wait#{kind}#{key}", "sk": "wait", "wait_id": wait_id,
+                                     "execution": execution_arn, "expires_at": expires_at})
+        return wait_id
+
+    def resolve_wait(self, kind: str, key: str, *, ends_wait: bool) -> dict[str, Any] | None:
+        """An event says operation ``key`` ended: the wait to resume now (with its task token), if any.
+
+        ``ends_wait``: this event alone ends the wait (a failure, an alarm); otherwise the key is
+        done and the wait ends when no key is pending. None: no wait knows the key, another
+        event resumed it already, or keys are still pending.
+        """
+        pointer = self.table.get_item(Key={"pk": f"wait#{kind}#{key}", "sk": "wait"}).get("Item")
+        if pointer is None:
+            return None
+        wait_id = str(pointer["wait_id"])
+        if not ends_wait:
+            try:
+                left = self.table.update_item(
+                    Key={"pk": f"waiting#{wait_id}", "sk": "wait"},
+                    UpdateExpression="DELETE pending :key",
+                    ConditionExpression="attribute_exists(pk) AND contains(pending, :one)",
+                    ExpressionAttributeValues={":key": {key}, ":one": key},
+                    ReturnValues="ALL_NEW",
+                )["Attributes"]
+            except ClientError as exc:
+                if _is_conditional_failure(exc):
+                    return None
+                raise
+            if left.get("pending"):
+                return None
+        return self.consume_wait(wait_id)
+
+    def consume_wait(self, wait_id: str) -> dict[str, Any] | None:
+        """Take the wait out of the table; the caller alone may resume its token (None: already taken)."""
+        try:
+            old = self.table.delete_item(
+                Key={"pk": f"waiting#{wait_id}", "sk": "wait"},
+                ConditionExpression="attribute_exists(pk)",
+                ReturnValues="ALL_OLD",
+            ).get("Attributes")
+        except ClientError as exc:
+            if _is_conditional_failure(exc):
+                return None
+            raise
+        if not old:
+            return None
+        wait = dict(_plain({k: v for k, v in old.items() if k != "pending"}))
+        for key in wait.get("keys", []):
+            try:  # only this wait's pointers: a newer wait on the same alarm keeps its own
+                self.table.delete_item(
+                    Key={"pk": f"wait#{wait['kind']}#{key}", "sk": "wait"},
+                    ConditionExpression="wait_id = :mine",
+                    ExpressionAttributeValues={":mine": wait_id},
+                )
+            except ClientError as exc:
+                if not _is_conditional_failure(exc):
+                    raise
+        return wait
 
     # --- executions waiting for the lock ("Wait for lock") --------------------------------------
     def add_lock_waiter(self, stack: str, execution_arn: str, item: dict[str, Any], wait_seconds: int) -> None:

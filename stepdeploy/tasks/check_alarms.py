@@ -2,13 +2,15 @@
 
 The first call fixes the bake time still to go and the alarm names; each call reads the alarms once
 and takes the time since the previous call off what is left (times the clock speed, which is 1 on AWS
-and the local cloud's speed there). The handler repeats the check within one invocation (see
-stepdeploy.polling), so a bake shorter than the polling budget is one state transition.
-bake_minutes 0 is one check, then done.
+and the local cloud's speed there). While time is left, ``wait_seconds`` tells Wait while baking how
+long to sleep on its task token, which an alarm's state change into ALARM cuts short; the template
+gives CheckAlarmsFunction a polling budget of 0, so each call reads the alarms once. bake_minutes 0
+is one check, then done.
 """
 
 from __future__ import annotations
 
+import math
 from datetime import datetime, timedelta
 
 from stepdeploy.aws.alarms import Alarms, resolve_alarm_names
@@ -68,4 +70,6 @@ def check_alarms(
             )
     elapsed = (now - datetime.fromisoformat(bake.checked_at.replace("Z", "+00:00"))).total_seconds()
     remaining = bake.remaining_seconds - max(0.0, elapsed) * settings().poll.speed
-    return bake.model_copy(update={"remaining_seconds": remaining, "checked_at": iso(now), "done": remaining <= 0})
+    done = remaining <= 0
+    return bake.model_copy(update={"remaining_seconds": remaining, "checked_at": iso(now), "done": done,
+                                   "wait_seconds": 0 if done else max(1, math.ceil(remaining))})

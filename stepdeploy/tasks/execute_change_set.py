@@ -19,12 +19,14 @@ def execute_change_set(document: Document, execution: ExecutionContext) -> Stack
     cfn = CloudFormation(client("cloudformation"))
     ref = info.change_set_id or info.change_set_name
     started_at = iso()
+    token = idempotency_token(execution, "execute-change-set")
     found = cfn.describe_change_set(info.stack_name, ref)
     if found is None:
         stack = cfn.describe_stack(info.stack_name)
         if stack is not None and info.change_set_id and stack.get("ChangeSetId") == info.change_set_id:
             # Executed by an earlier attempt; CloudFormation keeps only the stack's reference to it.
-            return StackInfo(stack_name=info.stack_name, status=stack["StackStatus"], started_at=started_at)
+            return StackInfo(stack_name=info.stack_name, status=stack["StackStatus"], started_at=started_at,
+                             stack_id=stack.get("StackId"), client_request_token=token)
         raise ChangeSetFailed(
             f"change set {info.change_set_name} of stack {info.stack_name} no longer exists and was not "
             "executed (deleted, or made obsolete by another update); replay the deployment"
@@ -39,7 +41,7 @@ def execute_change_set(document: Document, execution: ExecutionContext) -> Stack
                 "was made; replay the deployment"
             )
         try:
-            cfn.execute_change_set(info.stack_name, ref, idempotency_token(execution, "execute-change-set"))
+            cfn.execute_change_set(info.stack_name, ref, token)
         except ClientError as exc:
             if error_code(exc) != "InvalidChangeSetStatus":
                 raise
@@ -51,4 +53,5 @@ def execute_change_set(document: Document, execution: ExecutionContext) -> Stack
                     f"{exc.response.get('Error', {}).get('Message', '')}"
                 ) from exc
     stack = cfn.describe_stack(info.stack_name) or {}
-    return StackInfo(stack_name=info.stack_name, status=str(stack.get("StackStatus", "UNKNOWN")), started_at=started_at)
+    return StackInfo(stack_name=info.stack_name, status=str(stack.get("StackStatus", "UNKNOWN")), started_at=started_at,
+                     stack_id=stack.get("StackId") or found.get("StackId"), client_request_token=token)

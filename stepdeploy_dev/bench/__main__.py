@@ -72,14 +72,14 @@ def run_part(part: str, settings: Settings, speed: float) -> dict[str, Any]:
         def short(demo: Any) -> list[dict[str, Any]]:
             return demo_runs.latency_scenarios(demo, deployments)
 
-        # Now, then the loop-per-poll design it replaced on the same scenarios: short deployments at
-        # a slow clock for the latency, the demo's scenarios for transitions and invocations.
+        # Now, then the polling design that token waits replaced, on the same scenarios: short deployments
+        # at a slow clock for the latency, the demo's scenarios for transitions, invocations and price.
         return {
             **demo_runs.aggregate([demo_runs.run_once(demo_runs.LATENCY_SPEED, script=short)]),
             "before": {
                 "latency": demo_runs.aggregate([demo_runs.run_once(demo_runs.LATENCY_SPEED, script=short,
-                                                                   prepare=demo_runs.poll_in_loops)]),
-                "demo": demo_runs.aggregate([demo_runs.run_once(speed, prepare=demo_runs.poll_in_loops)]),
+                                                                   design="polling")]),
+                "demo": demo_runs.aggregate([demo_runs.run_once(speed, design="polling")]),
             },
         }
     if part == "load":

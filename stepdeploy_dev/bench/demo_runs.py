@@ -28,7 +28,7 @@ from typing import Any
 from rich.console import Console
 
 from stepdeploy_cli.demo import GREETER_V2, SAMPLE_APP, Demo, sample_app_on_local_cloud, scenarios
-from stepdeploy_dev.bench import history, pricing, waits
+from stepdeploy_dev.bench import history, pricing, token_waits, waits
 from stepdeploy_dev.bench.invocations import Recorder, recording
 from stepdeploy_dev.bench.services import ACCELERATED, ChangeSetWatcher, Phase, ServiceReader
 from stepdeploy_dev.bench.stats import median
@@ -64,6 +64,7 @@ class ScenarioRecord:
     ended: float
     visits: list[history.StateVisit]
     phases: dict[str, Phase]
+    waits: list[token_waits.WaitOutcome]
 
 
 class MeasuredDemo(Demo):
@@ -80,9 +81,11 @@ class MeasuredDemo(Demo):
         result = super().run(name, trigger, expect)
         clock = time.monotonic()
         time.sleep(SETTLE_SECONDS)
-        visits = history.state_visits(history_events(self.sfn, result["execution_arn"]))
+        events = history_events(self.sfn, result["execution_arn"])
+        visits = history.state_visits(events)
         phases = self.reader.phases(visits)
-        self.records.append(ScenarioRecord(name, result, started, time.time(), visits, phases))
+        self.records.append(ScenarioRecord(name, result, started, time.time(), visits, phases,
+                                           token_waits.wait_outcomes(events)))
         self.measuring_seconds += time.monotonic() - clock
         return result
 
@@ -99,10 +102,14 @@ def measure_scenario(
     functions: dict[str, str],
     waiting: dict[str, str],
     speed: float,
+    design: str = "events",
 ) -> dict[str, Any]:
     """Everything about one scenario. ``functions``: physical name -> logical id of the orchestrator's
-    functions; ``waiting``: logical id of each wait loop's Check function -> the loop's Wait state."""
-    accelerated_waits = {loop.wait for loop in waits.WAIT_LOOPS if loop.key in ACCELERATED}
+    functions; ``waiting``: logical id of each wait loop's Check function -> the loop's wait state;
+    ``design``: "events" (token waits; only the change set's Check sleeps on the clock while it polls)
+    or "polling" (every Check polls its service on the clock, the design before)."""
+    accelerated_waits = {loop.wait for loop in waits.WAIT_LOOPS
+                         if loop.key in ACCELERATED and (design == "polling" or not loop.token)}
     calls = recorder.between(record.started, record.ended, set(functions))
     invocations = [
         pricing.Invocation(functions[c.function], c.memory_mb,
@@ -149,29 +156,41 @@ def measure_scenario(
             "usd": round(codepipeline_usd, 6),
         },
         "added_latency": latencies,
+        "resumed_by": token_waits.resumed_counts(record.waits),
     }
 
 
-# The design that in-invocation polling replaced (in commit 88f34a3): each Check polled once and the state machine
-# looped through a Wait state of these seconds. Reproduced on the same cloud to measure what changed.
-LOOP_PER_POLL_WAIT_SECONDS = {"Wait for build": 15, "Wait for change set": 5, "Wait for stack": 10,
-                              "Wait for traffic shift": 30, "Wait while baking": 30}
+# The design that token waits replaced (main at acee852): Start X led straight to Check X, which polled its
+# service every second within one invocation for up to POLL_BUDGET_SECONDS=600; a 2 s Wait state looped back
+# to the Check when a wait outlasted the budget; Bake polled the alarms the same way.
+POLLING_BUDGET_SECONDS = "600"
+POLLING_STARTS = {"Wait for build": "Start build", "Wait for stack": "Execute change set",
+                  "Wait for traffic shift": "Start traffic shift"}
 
 
-def poll_in_loops(cloud: LocalCloud) -> None:
-    """Turn the deployed orchestrator into the loop-per-poll design: checks give up after one poll
-    (POLL_BUDGET_SECONDS=0) and every Wait state waits as it used to."""
+def poll_in_invocations(cloud: LocalCloud) -> None:
+    """Turn the deployed orchestrator into the polling design: every Check polls for up to 600 s within
+    its invocation (function timeout 660 s, task timeout 700 s) and each token wait is a 2 s Wait state
+    that the Check's Choice loops through, as before the change."""
     assert cloud.orchestrator is not None
+    asl = load_asl()
     lam, sfn = cloud.client("lambda"), cloud.client("stepfunctions")
-    for logical_id in waits.waiting_functions(load_asl()):
+    for logical_id in waits.waiting_functions(asl):
         name = cloud.orchestrator.resources[logical_id]
         variables = lam.get_function_configuration(FunctionName=name)["Environment"]["Variables"]
-        lam.update_function_configuration(FunctionName=name,
-                                          Environment={"Variables": {**variables, "POLL_BUDGET_SECONDS": "0"}})
+        lam.update_function_configuration(
+            FunctionName=name, Timeout=660,
+            Environment={"Variables": {**variables, "POLL_BUDGET_SECONDS": POLLING_BUDGET_SECONDS}},
+        )
     arn = cloud.orchestrator.state_machine_arn
     definition = json.loads(sfn.describe_state_machine(stateMachineArn=arn)["definition"])
-    for wait, seconds in LOOP_PER_POLL_WAIT_SECONDS.items():
-        definition["States"][wait]["Seconds"] = seconds
+    states = definition["States"]
+    for loop in waits.WAIT_LOOPS:
+        states[loop.check]["TimeoutSeconds"] = 700
+        if loop.token:
+            states[loop.wait] = {"Type": "Wait", "Seconds": 2, "Next": loop.check}
+        if loop.wait in POLLING_STARTS:
+            states[POLLING_STARTS[loop.wait]]["Next"] = loop.check
     sfn.update_state_machine(stateMachineArn=arn, definition=json.dumps(definition))
 
 
@@ -195,10 +214,12 @@ def latency_scenarios(demo: Demo, deployments: int = LATENCY_DEPLOYMENTS) -> lis
 
 def run_once(
     speed: float, log: Any = sys.stderr, script: Callable[[Demo], list[dict[str, Any]]] = scenarios,
-    prepare: Callable[[LocalCloud], None] | None = None,
+    design: str = "events",
 ) -> dict[str, Any]:
     """One local cloud, the scenarios of ``script`` (the demo's six by default), every figure of every one;
-    ``prepare`` changes the cloud first."""
+    ``design`` "polling" turns the cloud into the design before token waits first (poll_in_invocations)."""
+    if design not in ("events", "polling"):
+        raise ValueError(f"design must be 'events' or 'polling', got {design!r}")
     asl = load_asl()  # before a minute is spent: fail now if the state names changed
     waiting_logical = waits.waiting_functions(asl)
     console = Console(file=io.StringIO(), width=120)
@@ -213,15 +234,16 @@ def run_once(
     with recording() as recorder, sample_app_on_local_cloud("stepdeploy-bench-demo-", speed=speed,
                                                             make_demo=measured_demo) as demo:
         assert isinstance(demo, MeasuredDemo) and demo.cloud.orchestrator is not None
-        if prepare is not None:
-            prepare(demo.cloud)
+        if design == "polling":
+            poll_in_invocations(demo.cloud)
         change_sets.start()
         try:
             script(demo)
             clock = time.monotonic()
             resources = demo.cloud.orchestrator.resources
             functions = {physical: logical for logical, physical in resources.items() if physical}
-            measured = [measure_scenario(r, recorder, functions, waiting_logical, speed) for r in demo.records]
+            measured = [measure_scenario(r, recorder, functions, waiting_logical, speed, design)
+                        for r in demo.records]
             measuring_seconds = demo.measuring_seconds + time.monotonic() - clock
         finally:
             change_sets.stop()
@@ -229,8 +251,15 @@ def run_once(
     for scenario in measured:
         print(f"  {scenario['name']}: {scenario['status']} transitions={scenario['transitions']} "
               f"lambda={scenario['lambda_invocations']} ${scenario['cost']['total_usd']:.6f}", file=log)
-    return {"speed": speed, "wall_seconds": round(wall, 2), "scenarios": measured,
+    return {"speed": speed, "design": design, "wall_seconds": round(wall, 2), "scenarios": measured,
             "waiting_functions": waiting_logical}
+
+
+def _summed(counts: list[dict[str, int]]) -> dict[str, int]:
+    total: Counter[str] = Counter()
+    for count in counts:
+        total.update(count)
+    return dict(sorted(total.items()))
 
 
 def aggregate(runs: list[dict[str, Any]]) -> dict[str, Any]:
@@ -261,6 +290,7 @@ def aggregate(runs: list[dict[str, Any]]) -> dict[str, Any]:
                                if s["phases_aws_seconds"].get(key) is not None])
             },
             "lambda_by_function": samples[0]["lambda_by_function"],
+            "resumed_by": _summed([s.get("resumed_by", {}) for s in samples]),
         }
     latency: dict[str, dict[str, Any]] = {}
     for loop in waits.WAIT_LOOPS:
@@ -286,6 +316,8 @@ def aggregate(runs: list[dict[str, Any]]) -> dict[str, Any]:
     return {
         "runs": len(runs),
         "speed": runs[0]["speed"],
+        "design": runs[0].get("design", "events"),
+        "resumed_by": _summed([s.get("resumed_by", {}) for run in runs for s in run["scenarios"]]),
         "wall_seconds": [r["wall_seconds"] for r in runs],
         "median_wall_seconds": round(median([r["wall_seconds"] for r in runs]), 2),
         "scenarios": per_scenario,

@@ -9,7 +9,7 @@ import json
 from typing import Any
 
 from stepdeploy_dev.bench import pricing
-from stepdeploy_dev.bench.demo_runs import LATENCY_DEPLOYMENTS, LATENCY_SPEED, LOOP_PER_POLL_WAIT_SECONDS
+from stepdeploy_dev.bench.demo_runs import LATENCY_DEPLOYMENTS, LATENCY_SPEED, POLLING_BUDGET_SECONDS
 
 HEADLINE_SCENARIO = "code change (canary)"
 
@@ -41,8 +41,10 @@ finaliser), recorded by wrapping the local Lambda runtime's `run_target`.
 **Price.** AWS list prices, us-east-1: Step Functions Standard ${sfn_per_1000}/1,000 transitions;
 Lambda ${request_per_million}/1M requests and ${gb_s_arm}/GB-s on arm64 (the template's architecture;
 x86_64 is ${gb_s_x86}), billed duration rounded up to the millisecond, memory as configured. Billed
-durations: the Check functions of the accelerated wait loops (they poll inside one invocation for
-up to POLL_BUDGET_SECONDS) real duration x {speed:g}; every other function its real duration here.
+durations: a Check function that polls on the accelerated clock, real duration x {speed:g} (Check
+change set in both designs; every Check of the accelerated wait loops in the polling design, which
+polled for up to 600 s); every other function its real duration here (Wait for event, Resume wait, and
+the Checks after a token wait, which read their service once, since the operation is over).
 Cold starts on this machine are included (they inflate the first push most). The comparison is the
 same deployment on CodePipeline V2 at ${cp_minute} per action-execution minute, each action rounded up
 to the next minute (manual approvals free): S3 source; CodeBuild build (not for a prebuilt
@@ -72,8 +74,8 @@ an accelerated phase, so the headline figures come from a part of their own at c
 {latency_speed:g}: {latency_deployments} deployments of the sample app (a first push, then code
 changes) with an all-at-once shift and a one-minute bake, every wait of every one; median and maximum.
 The demo's scenarios at speed {speed:g} give the same per scenario, where that overhead weighs
-{speed:g} times. With in-invocation polling every POLL_INTERVAL_SECONDS = 1, the expected added
-latency on AWS is about half a second plus one API call and one state transition.
+{speed:g} times. For a token wait the added latency on AWS is the event's delivery (EventBridge, then
+Resume wait's invocation and SendTaskSuccess), then one Check invocation and two state transitions.
 
 **Webhook.** `stepdeploy_dev/bench/webhook.py`: the real handler in process, moto standing in for
 Secrets Manager, DynamoDB and EventBridge (no network), {webhook_runs} run(s) of {webhook_requests}
@@ -168,7 +170,8 @@ def summary(results: dict[str, Any]) -> dict[str, Any]:
             wait: x["median_seconds"] for wait, x in (latency or demo or {}).get("added_latency", {}).items()
         },
         "added_latency_clock_speed": (latency or demo or {}).get("speed"),
-        "before_polling_change": _before_summary(latency),
+        "before_event_waits": _before_summary(latency),
+        "waits_resumed_by": (demo or {}).get("resumed_by"),
         "added_latency_seconds_at_demo_speed": {
             wait: x["median_seconds"] for wait, x in (demo or {}).get("added_latency", {}).items()
         },
@@ -279,39 +282,78 @@ def _latency(demo: dict[str, Any], title: str, what: str) -> list[str]:
     return [*lines, ""]
 
 
+def _resumed(counts: dict[str, int] | None) -> str:
+    if not counts:
+        return "—"
+    return ", ".join(f"{how} {n}" for how, n in counts.items())
+
+
 def _improvement(now_latency: dict[str, Any], before: dict[str, Any], now_demo: dict[str, Any] | None) -> list[str]:
-    """What in-invocation polling changed, measured against the loop-per-poll design on the same scenarios."""
-    waits_before = ", ".join(f"{w} {s} s" for w, s in LOOP_PER_POLL_WAIT_SECONDS.items())
+    """What token waits changed, measured against the polling design on the same scenarios in this run."""
     lines = [
         "## What was changed, and what it gained",
         "",
-        "Before commit 88f34a3, each Check task called its service once and the state machine looped "
-        f"through a Wait state ({waits_before}): every poll cost a Lambda invocation and three state "
-        "transitions (Check, Choice, Wait), so a deployment cost transitions in proportion to how long its "
-        "build, change set, stack update, canary and bake took, and the pipeline noticed a completion on "
-        "average half a Wait later. Now each Check polls its service every POLL_INTERVAL_SECONDS = 1 "
-        "inside one invocation, for up to POLL_BUDGET_SECONDS = 600 (the Wait states remain, only for "
-        "longer waits). Both designs were measured in this run on the same scenarios: the old one is "
-        "reproduced on the local cloud by setting POLL_BUDGET_SECONDS=0 on the Check functions and the old "
-        "Wait seconds in the deployed definition (`stepdeploy_dev/bench/demo_runs.py poll_in_loops`).",
+        "Before: each Check task polled its service every second within one invocation for up to "
+        f"POLL_BUDGET_SECONDS = {POLLING_BUDGET_SECONDS} (and Bake polled the alarms the same way), so a "
+        "deployment paid Lambda GB-seconds for as long as CodeBuild, CloudFormation, CodeDeploy and the bake "
+        "took. Now the build, the stack update, the traffic shift and the bake sleep on a task token "
+        "(Wait for event, `.waitForTaskToken`) that the service's own EventBridge event resumes (Resume "
+        "wait); the Check after it reads the outcome once, and the wait's time-out leads to that same check "
+        "when an event is lost. Change-set creation sends no event: a Wait state and a short check. Both "
+        "designs were measured in this run on the same scenarios: the old one is reproduced on the local "
+        "cloud by rewiring the deployed definition (Start X straight to Check X, 2 s Wait states) and "
+        f"setting POLL_BUDGET_SECONDS={POLLING_BUDGET_SECONDS} on the Check functions "
+        "(`stepdeploy_dev/bench/demo_runs.py poll_in_invocations`).",
         "",
-        f"Added latency per wait (median AWS seconds, clock speed {now_latency['speed']:g}, "
-        f"{len(now_latency['scenarios'])} short deployments each):",
+    ]
+    if now_demo:
+        lines += [
+            f"Per deployment, the demo's scenarios (clock speed {before['demo']['speed']:g}; now: median of "
+            f"{now_demo['runs']} run(s), before: one run):",
+            "",
+            "| scenario | transitions before | now | Lambda invocations before | now | Lambda GB-s before | now "
+            "| price before | now | CodePipeline V2 / stepdeploy before | now | waits resumed now |",
+            "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
+        ]
+        for name, x in now_demo["scenarios"].items():
+            old = before["demo"]["scenarios"].get(name, {})
+            ratio_old = _ratio(old.get("codepipeline_v2_usd"), old.get("cost_usd"))
+            ratio_new = _ratio(x.get("codepipeline_v2_usd"), x.get("cost_usd"))
+            lines.append(
+                f"| {name} | {_num(old.get('transitions'))} | {_num(x['transitions'])} | "
+                f"{_num(old.get('lambda_invocations'))} | {_num(x['lambda_invocations'])} | "
+                f"{_num(old.get('lambda_gb_seconds'), 1)} | {_num(x.get('lambda_gb_seconds'), 1)} | "
+                f"{_money(old.get('cost_usd'))} | **{_money(x['cost_usd'])}** | "
+                f"{'—' if ratio_old is None else f'{ratio_old:g}x'} | "
+                f"**{'—' if ratio_new is None else f'{ratio_new:g}x'}** | {_resumed(x.get('resumed_by'))} |"
+            )
+        lines += [
+            "",
+            "Waits resumed: `event` by the service's EventBridge event, `check` by the wait's own first look "
+            "(the operation was over before the token was stored), `timeout` by the time-out and the "
+            "reconciling check (a lost event), `bake time over` a bake that ran its full time (its "
+            "time-out is the bake time). Events are dropped on purpose in "
+            "`tests/statemachine/test_waits.py` (the CodeBuild rule disabled): that wait ends by its "
+            "time-out and the Check reconciles.",
+            "",
+        ]
+    lines += [
+        f"Added latency per wait (AWS seconds, clock speed {now_latency['speed']:g}, "
+        f"{len(now_latency['scenarios'])} short deployments each; upper bounds, see the method):",
         "",
-        "| wait loop | before | now | before / now |",
-        "| --- | ---: | ---: | ---: |",
+        "| wait loop | median before | now | max before | now |",
+        "| --- | ---: | ---: | ---: | ---: |",
     ]
     before_latency = before["latency"]["added_latency"]
     for wait, x in now_latency["added_latency"].items():
-        old = before_latency.get(wait, {}).get("median_seconds")
-        ratio = _ratio(old, x["median_seconds"])
-        lines.append(f"| {wait} | {_num(old, 2)} | {x['median_seconds']:.2f} | "
-                     f"{'—' if ratio is None else f'{ratio:g}x'} |")
+        old = before_latency.get(wait, {})
+        lines.append(f"| {wait} | {_num(old.get('median_seconds'), 2)} | {x['median_seconds']:.2f} | "
+                     f"{_num(old.get('max_seconds'), 2)} | {_num(x.get('max_seconds'), 2)} |")
     lines += [
         "",
-        "An all-at-once shift often ends before the first check in either design, so that row compares "
-        "noise; the canary's five-minute shift shows the difference. During the demo's scenarios (clock "
-        f"speed {before['demo']['speed']:g}, upper bounds as said, the canary scenario's median):",
+        f"Waits resumed in the latency part: now {_resumed(now_latency.get('resumed_by'))}.",
+        "",
+        f"During the demo's scenarios (clock speed {before['demo']['speed']:g}, the canary scenario's median):",
         "",
         "| wait loop | before | now |",
         "| --- | ---: | ---: |",
@@ -321,31 +363,6 @@ def _improvement(now_latency: dict[str, Any], before: dict[str, Any], now_demo: 
         new = ((now_demo or {}).get("added_latency", {}).get(wait, {}).get("by_scenario", {})
                .get(HEADLINE_SCENARIO))
         lines.append(f"| {wait} | {_num(old, 2)} | {_num(new, 2)} |")
-    if now_demo:
-        lines += [
-            "",
-            f"Per deployment, the demo's scenarios (clock speed {before['demo']['speed']:g}; now: median of "
-            f"{now_demo['runs']} run(s), before: one run):",
-            "",
-            "| scenario | transitions before | now | Lambda invocations before | now | cost before | now |",
-            "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
-        ]
-        for name, x in now_demo["scenarios"].items():
-            old = before["demo"]["scenarios"].get(name, {})
-            lines.append(
-                f"| {name} | {_num(old.get('transitions'))} | {_num(x['transitions'])} | "
-                f"{_num(old.get('lambda_invocations'))} | {_num(x['lambda_invocations'])} | "
-                f"{_money(old.get('cost_usd'))} | {_money(x['cost_usd'])} |"
-            )
-        lines += [
-            "",
-            "The cost moved from transitions to Lambda GB-seconds: a Check function now runs for as long as "
-            "its service works (256 MB, the template's default MemorySize), so the price per deployment "
-            "stayed about where it was (the table): fewer transitions, longer invocations. Callbacks "
-            "(waitForTaskToken, with the services' EventBridge events resuming the execution) would remove "
-            "both the polling "
-            "invocations and their duration; that is the next step, not done yet.",
-        ]
     return [*lines, ""]
 
 

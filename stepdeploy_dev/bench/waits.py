@@ -1,9 +1,11 @@
 """The state machine's wait loops, found by state name, and the latency each one adds.
 
-A wait loop is a Check task, a Choice that reads ``$.<key>.done`` and a Wait state that leads back to
-the Check. Its added latency is the time from the service's own completion (the build's endTime, the
-change set computed, the stack operation complete, the CodeDeploy deployment's completeTime, the end
-of the bake time) to the TaskStateExited of the Check visit that left the loop.
+A wait loop is a Check task, a Choice that reads ``$.<key>.done`` and a wait that leads back to the
+Check: a token wait (a ``.waitForTaskToken`` Task that the service's event resumes: build, stack,
+traffic shift, bake) or a Wait state (change-set creation, which sends no event). Its added latency
+is the time from the service's own completion (the build's endTime, the change set computed, the
+stack operation complete, the CodeDeploy deployment's completeTime, the end of the bake time) to the
+TaskStateExited of the Check visit that left the loop.
 
 The loops are named here, not discovered: if the state machine's names or wiring change, ``check_asl``
 says what no longer matches, so the benchmark never measures the wrong thing quietly.
@@ -27,12 +29,13 @@ class WaitLoop:
     choice: str
     key: str  # the document section the Check returns and the Choice reads
     completion: str  # what counts as the service having finished, for the report
+    token: bool = True  # the wait is a .waitForTaskToken Task (else a Wait state)
 
 
 WAIT_LOOPS: tuple[WaitLoop, ...] = (
     WaitLoop("Wait for build", "Check build", "Build finished?", "build", "CodeBuild build endTime"),
     WaitLoop("Wait for change set", "Check change set", "Change set ready?", "changeset",
-             "change set shown CREATE_COMPLETE/FAILED by the local CloudFormation"),
+             "change set shown CREATE_COMPLETE/FAILED by the local CloudFormation", token=False),
     WaitLoop("Wait for stack", "Check stack", "Stack updated?", "stack",
              "stack operation shown complete by the local CloudFormation"),
     WaitLoop("Wait for traffic shift", "Check traffic shift", "Traffic shifted?", "shift",
@@ -49,7 +52,8 @@ class AslMismatch(RuntimeError):
 
 def _loop_problems(states: dict[str, Any], loop: WaitLoop) -> list[str]:
     problems = []
-    for name, expected in ((loop.wait, "Wait"), (loop.check, "Task"), (loop.choice, "Choice")):
+    for name, expected in ((loop.wait, "Task" if loop.token else "Wait"), (loop.check, "Task"),
+                           (loop.choice, "Choice")):
         state = states.get(name)
         if state is None:
             problems.append(f"no state named {name!r}")
@@ -57,6 +61,8 @@ def _loop_problems(states: dict[str, Any], loop: WaitLoop) -> list[str]:
             problems.append(f"{name!r} is a {state.get('Type')} state, expected a {expected} state")
     if problems:
         return problems
+    if loop.token and not str(states[loop.wait].get("Resource", "")).endswith(".waitForTaskToken"):
+        problems.append(f"{loop.wait!r} is not a .waitForTaskToken Task")
     wait, check, choice = states[loop.wait], states[loop.check], states[loop.choice]
     if wait.get("Next") != loop.check:
         problems.append(f"{loop.wait!r} should lead to {loop.check!r}, leads to {wait.get('Next')!r}")

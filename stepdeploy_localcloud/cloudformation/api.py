@@ -211,6 +211,7 @@ def create_stack(response: CloudFormationResponse) -> ActionResult:
         check_iam_capabilities(plan, capabilities)
         stack.capabilities = list(capabilities)
         stack.template = body
+        stack.client_request_token = response._get_param("ClientRequestToken") or ""
         backend.stacks[stack.stack_id] = stack
         disable_rollback = (
             response._get_bool_param("DisableRollback", False) or response._get_param("OnFailure") == "DO_NOTHING"
@@ -239,6 +240,7 @@ def update_stack(response: CloudFormationResponse) -> ActionResult:
         if _unchanged(stack, plan):
             raise ValidationError(message="No updates are to be performed.")
         stack.capabilities = list(capabilities)
+        stack.client_request_token = response._get_param("ClientRequestToken") or ""
         Deployment(stack).update(plan)
     return ActionResult({"StackId": stack.stack_id})
 
@@ -388,6 +390,7 @@ def execute_change_set(response: CloudFormationResponse) -> EmptyResult:
             del backend.change_sets[other_id]
         stack.capabilities = change_set.capabilities
         stack.change_set_id = change_set.change_set_id
+        stack.client_request_token = response._get_param("ClientRequestToken") or ""
         if change_set.tags:
             stack.tags = {t["Key"]: t["Value"] for t in change_set.tags}
         deployment = Deployment(stack)
@@ -416,6 +419,7 @@ def delete_stack(response: CloudFormationResponse) -> EmptyResult:
         if not isinstance(stack, LocalStack):
             backend.delete_stack(stack.stack_id)
             return EmptyResult()
+        stack.client_request_token = response._get_param("ClientRequestToken") or ""
         Deployment(stack).delete_all()
         if stack.status == "DELETE_COMPLETE":  # else DELETE_FAILED: the stack stays, as on AWS
             backend.stacks.pop(stack.stack_id, None)

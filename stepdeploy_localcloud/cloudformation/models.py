@@ -70,6 +70,8 @@ class LocalStack(Stack):
         self.change_set_id: str | None = None
         self.busy_until = 0.0
         self.busy_status = ""
+        self.client_request_token = ""
+        """The ClientRequestToken of the operation under way (ExecuteChangeSet's, CreateStack's...)."""
         self._outputs: list[dict[str, Any]] = []
         self._exports: list[Export] = []
 
@@ -131,6 +133,22 @@ class LocalStack(Stack):
         if reason is not None or not ("ROLLBACK" in status or status.endswith("FAILED")):
             self.status_reason = reason
         self._add_stack_event(status, resource_status_reason=reason)
+        self._emit_status_change(status, reason)
+
+    def _emit_status_change(self, status: str, reason: str | None) -> None:
+        """A "CloudFormation Stack Status Change" on the default bus, when callers can see the status.
+
+        The engine works synchronously but the stack shows ``busy_status`` until ``busy_until``: a
+        final status is announced when it becomes visible, so a woken reader never sees it still busy.
+        """
+        event = stack_status_event(self, status, reason)
+        delay = self.busy_until - time.monotonic() if not status.endswith("_IN_PROGRESS") else 0.0
+        if delay > 0:
+            timer = threading.Timer(delay, _put_stack_event, args=(self.account_id, self.region_name, event))
+            timer.daemon = True
+            timer.start()
+        else:
+            _put_stack_event(self.account_id, self.region_name, event)
 
     def resource_event(
         self,
@@ -153,6 +171,31 @@ class LocalStack(Stack):
         )
         event.sendToSns(self.account_id, self.region_name, self.notification_arns)
         self.events.append(event)
+
+
+def stack_status_event(stack: LocalStack, status: str, reason: str | None) -> dict[str, Any]:
+    """The PutEvents entry CloudFormation sends for a stack status, shaped as AWS documents it."""
+    detail = {
+        "stack-id": stack.stack_id,
+        "status-details": {"status": status, "status-reason": reason or ""},
+        "client-request-token": stack.client_request_token,
+    }
+    return {
+        "Source": "aws.cloudformation",
+        "DetailType": "CloudFormation Stack Status Change",
+        "Detail": json.dumps(detail),
+        "Resources": [stack.stack_id],
+        "EventBusName": "default",
+    }
+
+
+def _put_stack_event(account_id: str, region: str, entry: dict[str, Any]) -> None:
+    from stepdeploy_localcloud import backends
+
+    try:
+        backends.backend("events", account_id, region).put_events([entry])
+    except Exception:  # noqa: BLE001 - a stack operation never fails because its event could not go out
+        log.warning("could not emit a CloudFormation Stack Status Change event", exc_info=True)
 
 
 @dataclass

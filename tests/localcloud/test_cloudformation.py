@@ -24,6 +24,7 @@ from stepdeploy_localcloud.cloudformation.api import NO_CHANGES_REASON
 from stepdeploy_localcloud.cloudformation.package import deterministic_zip, dump_template, load_template, package
 from stepdeploy_localcloud.cloudformation.resources import handler_for
 from stepdeploy_localcloud.endpoint import ACCOUNT_ID, REGION
+from tests.localcloud.event_shapes import assert_documented_shape
 
 pytestmark = pytest.mark.localcloud
 
@@ -1130,3 +1131,49 @@ def test_change_sets_and_stacks_look_busy_for_a_while(aws: Aws, adapters: str, m
     assert stack_of(cfn, "busy")["StackStatus"] == "CREATE_IN_PROGRESS"
     time.sleep(0.4)
     assert stack_of(cfn, "busy")["StackStatus"] == "CREATE_COMPLETE"
+
+
+def _event_queue(aws: Aws, name: str, pattern: dict[str, Any]) -> str:
+    sqs, events = aws("sqs"), aws("events")
+    queue_url = sqs.create_queue(QueueName=name)["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    events.put_rule(Name=name, EventPattern=json.dumps(pattern))
+    events.put_targets(Rule=name, Targets=[{"Id": "queue", "Arn": queue_arn}])
+    return str(queue_url)
+
+
+def test_stack_status_changes_reach_the_default_bus_once_visible(
+    aws: Aws, adapters: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from stepdeploy_localcloud.clock import CLOCK
+    from stepdeploy_localcloud.cloudformation import api as cloudformation
+    from stepdeploy_localcloud.events import patch as events_patch
+
+    events_patch.apply()  # EventBridge's delivery to the queue, in AWS's envelope
+    monkeypatch.setattr(cloudformation, "STACK_OPERATION_VIRTUAL_SECONDS", 0.3 * CLOCK.speed)
+    cfn, sqs = aws("cloudformation"), aws("sqs")
+    queue_url = _event_queue(aws, "stack-events", {"source": ["aws.cloudformation"]})
+    template = {"Resources": {"Topic": {"Type": "AWS::SNS::Topic"}}}
+    created = cfn.create_change_set(StackName="announced", ChangeSetName="cs", ChangeSetType="CREATE",
+                                    TemplateBody=json.dumps(template))
+    cfn.execute_change_set(ChangeSetName=created["Id"], ClientRequestToken="execute-1")
+
+    seen: list[dict[str, Any]] = []
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and not any(
+        e["detail"]["status-details"]["status"] == "CREATE_COMPLETE" for e in seen
+    ):
+        for message in sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1).get(
+            "Messages", []
+        ):
+            seen.append(json.loads(message["Body"]))
+    ours = [e for e in seen if e["detail"]["stack-id"] == created["StackId"]]
+    statuses = [e["detail"]["status-details"]["status"] for e in ours]
+    assert statuses[-2:] == ["CREATE_IN_PROGRESS", "CREATE_COMPLETE"], statuses
+    # The final event goes out when DescribeStacks shows the final status, not while it shows busy.
+    assert stack_of(cfn, "announced")["StackStatus"] == "CREATE_COMPLETE"
+    final = ours[-1]
+    assert final["resources"] == [created["StackId"]]
+    assert final["detail"]["client-request-token"] == "execute-1"
+    for event in ours:
+        assert_documented_shape(event, "cloudformation-stack-status-change")

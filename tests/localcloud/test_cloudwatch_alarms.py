@@ -15,6 +15,7 @@ from moto.cloudwatch.models import cloudwatch_backends
 from stepdeploy_localcloud.clock import CLOCK
 from stepdeploy_localcloud.cloudwatch import alarms
 from stepdeploy_localcloud.endpoint import ACCOUNT_ID, REGION
+from tests.localcloud.event_shapes import assert_documented_shape
 
 pytestmark = pytest.mark.localcloud
 
@@ -226,3 +227,39 @@ def test_the_background_evaluator_follows_the_data(cloudwatch: Any, speed: Calla
     finally:
         alarms.stop()
     assert not alarms.is_running()
+
+
+def test_state_changes_reach_the_default_bus(aws: Callable[[str], Any], cloudwatch: Any) -> None:
+    from stepdeploy_localcloud.cloudwatch import patch as cloudwatch_patch
+    from stepdeploy_localcloud.events import patch as events_patch
+
+    events_patch.apply()  # EventBridge's delivery to the queue, in AWS's envelope
+    cloudwatch_patch.apply()
+    sqs, events = aws("sqs"), aws("events")
+    name = errors_alarm(cloudwatch, unique("Ns"), AlarmDescription="errors of the live alias")
+    queue_url = sqs.create_queue(QueueName=unique("alarm-events"))["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    events.put_rule(Name=name, EventPattern=json.dumps({"source": ["aws.cloudwatch"], "detail": {"alarmName": [name]}}))
+    events.put_targets(Rule=name, Targets=[{"Id": "queue", "Arn": queue_arn}])
+
+    cloudwatch.set_alarm_state(AlarmName=name, StateValue="ALARM", StateReason="forced for a test")
+    cloudwatch.set_alarm_state(AlarmName=name, StateValue="ALARM", StateReason="again: no change, no event")
+    cloudwatch.set_alarm_state(AlarmName=name, StateValue="OK", StateReason="recovered")
+
+    received: list[dict[str, Any]] = []
+    for _ in range(5):
+        answer = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1)
+        messages = answer.get("Messages", [])
+        received.extend(json.loads(m["Body"]) for m in messages)
+        if len(received) >= 2:
+            break
+    assert [(e["detail"]["previousState"]["value"], e["detail"]["state"]["value"]) for e in received] == [
+        ("OK", "ALARM"),
+        ("ALARM", "OK"),
+    ]
+    first = received[0]
+    assert first["detail"]["state"]["reason"] == "forced for a test"
+    assert first["resources"] == [alarm(cloudwatch, name)["AlarmArn"]]
+    assert first["detail"]["configuration"]["metrics"][0]["metricStat"]["metric"]["name"] == "Errors"
+    for event in received:
+        assert_documented_shape(event, "cloudwatch-alarm-state-change")

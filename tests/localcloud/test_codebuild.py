@@ -25,6 +25,7 @@ from botocore.exceptions import ClientError
 from stepdeploy_localcloud.clock import CLOCK
 from stepdeploy_localcloud.codebuild import engine as codebuild
 from stepdeploy_localcloud.codebuild import patch as codebuild_patch
+from tests.localcloud.event_shapes import assert_documented_shape
 
 pytestmark = pytest.mark.localcloud
 
@@ -211,6 +212,7 @@ def test_build_of_first_commit_runs_its_buildspec_and_uploads_a_zip(
     assert info["build-complete"] is True and info["artifact"]["location"] == build["artifacts"]["location"]
     assert info["logs"]["deep-link"] == build["logs"]["deepLink"]
     assert final["detail"]["current-phase"] == "COMPLETED"
+    assert_documented_shape(final, "codebuild-build-state-change")
 
 
 def test_a_failing_command_fails_the_build_and_post_build_still_runs(cloud: Callable[[str], Any], repo: Repo) -> None:

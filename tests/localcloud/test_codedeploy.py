@@ -22,6 +22,7 @@ from botocore.exceptions import ClientError
 from stepdeploy_localcloud.clock import CLOCK
 from stepdeploy_localcloud.codedeploy import engine as codedeploy
 from stepdeploy_localcloud.codedeploy import patch as codedeploy_patch
+from tests.localcloud.event_shapes import assert_documented_shape
 
 pytestmark = pytest.mark.localcloud
 
@@ -653,6 +654,8 @@ def test_state_changes_reach_the_default_event_bus(aws: Callable[[str], Any]) ->
     assert event["detail"]["deploymentGroup"] == "group"
     assert event["detail"]["region"] == "us-east-1"
     assert event["detail"]["instanceGroupId"]
+    for each in received:
+        assert_documented_shape(each, "codedeploy-deployment-state-change")
 
 
 # --- moto itself --------------------------------------------------------------------------------

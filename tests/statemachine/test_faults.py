@@ -48,7 +48,7 @@ def test_waits_longer_than_a_polling_budget_loop_through_the_wait_states(
                                                   "buildspec.yml": buildspec})
         assert machine.finish(pushed)["status"] == "SUCCEEDED"
     finally:
-        _set_poll_budget(machine, "600")
+        _set_poll_budget(machine, "30")
     path = machine.path(pushed)
     for wait in ("Wait for build", "Wait for change set", "Wait for stack", "Wait for traffic shift",
                  "Wait while baking"):

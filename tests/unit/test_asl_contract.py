@@ -11,11 +11,31 @@ pytestmark = pytest.mark.unit
 ASL = json.loads((Path(__file__).resolve().parents[2] / "statemachines" / "deploy.asl.json").read_text())
 
 
-def test_waits_that_poll_check_first_and_loop_only_after_a_budget():
-    for start, check in (("Start build", "Check build"), ("Execute change set", "Check stack"),
-                         ("Create change set", "Check change set"), ("Start traffic shift", "Check traffic shift")):
-        assert ASL["States"][start]["Next"] == check
-        assert ASL["States"][check]["TimeoutSeconds"] > 600  # the polling budget
+def test_long_waits_sleep_on_a_task_token_that_the_services_event_resumes():
+    for start, wait, kind, check in (("Start build", "Wait for build", "build", "Check build"),
+                                     ("Execute change set", "Wait for stack", "stack", "Check stack"),
+                                     ("Start traffic shift", "Wait for traffic shift", "shift", "Check traffic shift")):
+        assert ASL["States"][start]["Next"] == wait
+        state = ASL["States"][wait]
+        assert state["Resource"] == "arn:aws:states:::lambda:invoke.waitForTaskToken"
+        assert state["Parameters"]["FunctionName"] == "${WaitForEventFunctionArn}"
+        assert state["Parameters"]["Payload"]["wait"] == kind
+        assert state["Parameters"]["Payload"]["execution"]["task_token.$"] == "$$.Task.Token"
+        # Resumed or timed out, the same check reads the outcome from the service: a lost event costs the time-out.
+        assert state["Next"] == check
+        timed_out = state["Catch"][0]
+        assert timed_out == {"ErrorEquals": ["States.Timeout"], "ResultPath": "$.waited", "Next": check}
+        assert 60 <= state["TimeoutSeconds"] <= 900
+        assert ASL["States"][check]["TimeoutSeconds"] <= 60  # a short check, not a long poll
+    bake = ASL["States"]["Wait while baking"]
+    assert bake["TimeoutSecondsPath"] == "$.bake.wait_seconds" and bake["Next"] == "Bake"
+    assert bake["Catch"][0] == {"ErrorEquals": ["States.Timeout"], "ResultPath": "$.waited", "Next": "Bake"}
+
+
+def test_change_set_creation_sends_no_event_so_it_is_a_wait_state_and_a_short_check():
+    assert ASL["States"]["Create change set"]["Next"] == "Check change set"
+    assert ASL["States"]["Wait for change set"]["Type"] == "Wait"
+    assert ASL["States"]["Check change set"]["TimeoutSeconds"] <= 60
 
 
 NOT_SUPERSEDABLE = ("Resolve request",)

@@ -55,10 +55,10 @@ def test_the_slow_clock_latency_is_the_headline_and_the_loop_per_poll_design_is_
     assert summary["added_latency_seconds"] == {"Wait for build": 0.5, "Wait while baking": 0.4}
     assert summary["added_latency_clock_speed"] == 6.0
     assert summary["added_latency_seconds_at_demo_speed"]["Wait for build"] == 2.5
-    assert summary["before_polling_change"]["transitions_per_deployment"] == 55.0
-    assert summary["before_polling_change"]["added_latency_seconds"]["Wait while baking"] == 14.0
+    assert summary["before_event_waits"]["transitions_per_deployment"] == 55.0
+    assert summary["before_event_waits"]["added_latency_seconds"]["Wait while baking"] == 14.0
 
     lines = report._improvement(latency, latency["before"], {**demo, "runs": 2})
-    assert "| Wait for build | 7.50 | 0.50 | 15x |" in lines
+    assert any(line.startswith("| Wait for build | 7.50 | 0.50 |") for line in lines), lines
     assert "| Wait for traffic shift | 16 | 0.80 |" in lines
     assert any(line.startswith(f"| {report.HEADLINE_SCENARIO} | 55 | 24 | 27 | 16 |") for line in lines), lines

@@ -42,9 +42,13 @@ def test_rewiring_and_a_different_done_flag_are_named_in_the_error():
     assert "'Traffic shifted?' does not read $.shift.done" in message
 
 
-def test_a_wait_replaced_by_a_callback_task_is_named_in_the_error():
-    callback = copy.deepcopy(ASL)
-    callback["States"]["Wait for traffic shift"] = {"Type": "Task", "Resource": "arn:aws:states:::lambda:invoke"
-                                                    ".waitForTaskToken", "Next": "Check traffic shift"}
-    with pytest.raises(waits.AslMismatch, match="'Wait for traffic shift' is a Task state, expected a Wait state"):
-        waits.check_asl(callback)
+def test_a_token_wait_turned_back_into_a_wait_state_is_named_in_the_error():
+    polling = copy.deepcopy(ASL)
+    polling["States"]["Wait for traffic shift"] = {"Type": "Wait", "Seconds": 2, "Next": "Check traffic shift"}
+    polling["States"]["Wait for stack"]["Resource"] = "arn:aws:states:::lambda:invoke"
+    with pytest.raises(waits.AslMismatch) as raised:
+        waits.check_asl(polling)
+    assert "'Wait for traffic shift' is a Wait state, expected a Task state" in str(raised.value)
+    assert "'Wait for stack' is not a .waitForTaskToken Task" in str(raised.value)
+
+

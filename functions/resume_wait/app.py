@@ -1,0 +1,3 @@
+from stepdeploy.ingress.resume_wait import handler
+
+__all__ = ["handler"]
