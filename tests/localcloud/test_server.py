@@ -10,6 +10,8 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+import botocore.config
+import botocore.exceptions
 import pytest
 import requests
 
@@ -304,3 +306,23 @@ def test_ghe_delivery_through_the_front_reaches_the_lambda_intact(
     assert json.loads(text) == {"ref": "refs/heads/main", "delivery": delivery}
     status, _, _ = ghe.deliver(server.webhook_url, payload, "wrong-secret")
     assert status == 401
+
+
+def test_a_failure_inside_the_aws_api_answers_as_aws_with_a_request_id(
+    server: LocalServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(environ: Any, start_response: Any) -> Any:
+        raise AttributeError("'OperationModel' object has no attribute 'http_trait'")
+
+    monkeypatch.setattr(server, "_moto_app", broken)
+    client = boto3.client("lambda", endpoint_url=server.url, region_name="us-east-1",
+                          aws_access_key_id="testing", aws_secret_access_key="testing",
+                          config=botocore.config.Config(retries={"total_max_attempts": 1}))
+    with pytest.raises(botocore.exceptions.ClientError) as raised:
+        client.invoke(FunctionName="any", Payload=b"{}")
+    response = raised.value.response
+    # what the ASL interpreter's Lambda task reads: it becomes Lambda.ServiceException, which Retry handles
+    assert response["Error"]["Code"] == "ServiceException"
+    assert response["ResponseMetadata"]["HTTPStatusCode"] == 500
+    assert response["ResponseMetadata"]["RequestId"]
+    assert "http_trait" in response["Error"]["Message"]

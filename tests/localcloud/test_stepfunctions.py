@@ -1065,3 +1065,42 @@ def test_executions_of_one_definition_share_its_parse_but_not_their_retry_counts
     assert [d["status"] for d in described] == ["SUCCEEDED"] * 3, [d.get("cause") for d in described]
     assert [json.loads(d["output"])["attempts"] for d in described] == [3, 3, 3]
     assert len(parses) == 1
+
+
+# --- an execution listed before it has started ------------------------------------------------
+
+
+def test_an_execution_listed_before_its_start_is_running_for_every_read(
+    sfn: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from moto.stepfunctions.parser.backend.execution import Execution
+
+    arn = create_machine(sfn, pass_machine({"done": True}))
+    listed, release = threading.Event(), threading.Event()
+    make_worker = Execution._get_start_execution_worker
+
+    def parked(self: Any) -> Any:
+        listed.set()  # moto has appended the execution to its machine; start() has not run yet
+        release.wait(10)
+        return make_worker(self)
+
+    monkeypatch.setattr(Execution, "_get_start_execution_worker", parked)
+    started: dict[str, Any] = {}
+    starter = threading.Thread(target=lambda: started.update(sfn.start_execution(stateMachineArn=arn)), daemon=True)
+    starter.start()
+    try:
+        assert listed.wait(10), "StartExecution never reached the execution's start"
+        executions = sfn.list_executions(stateMachineArn=arn)["executions"]
+        running = sfn.list_executions(stateMachineArn=arn, statusFilter="RUNNING")["executions"]
+        execution_arn = executions[0]["executionArn"]
+        described = sfn.describe_execution(executionArn=execution_arn)
+        events = history(sfn, execution_arn)
+    finally:
+        release.set()
+        starter.join(10)
+    assert [e["status"] for e in executions] == ["RUNNING"]
+    assert [e["executionArn"] for e in running] == [execution_arn]
+    assert described["status"] == "RUNNING"
+    assert events == []
+    assert started["executionArn"] == execution_arn
+    assert wait_until_closed(sfn, execution_arn)["status"] == "SUCCEEDED"
