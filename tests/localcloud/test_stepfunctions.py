@@ -1104,3 +1104,25 @@ def test_an_execution_listed_before_its_start_is_running_for_every_read(
     assert events == []
     assert started["executionArn"] == execution_arn
     assert wait_until_closed(sfn, execution_arn)["status"] == "SUCCEEDED"
+
+
+def test_tasks_starting_together_share_one_client_per_service(moto_server: str) -> None:
+    from stepdeploy_localcloud.stepfunctions import backend
+
+    threads_count = 16
+    barrier = threading.Barrier(threads_count)
+    clients: list[Any] = []
+
+    def first_task_call() -> None:
+        barrier.wait(10)
+        clients.append(backend.local_cloud_client(REGION, "sqs"))
+
+    threads = [threading.Thread(target=first_task_call, daemon=True) for _ in range(threads_count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert len(clients) == threads_count
+    assert len({id(client) for client in clients}) == 1
+    assert clients[0].meta.endpoint_url == moto_server
+    assert clients[0].list_queues().get("QueueUrls", []) is not None
