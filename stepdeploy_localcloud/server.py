@@ -3,6 +3,7 @@
 - ``/webhook``: the webhook Lambda's function URL. The raw request becomes a function URL event
   (payload format 2.0) for ``lambda_runtime.invoke``; the Lambda's result becomes the response.
 - ``/api/v3/...``: the local GHE's REST API (``LocalGHE.api_app``).
+- ``/_stepdeploy/faults``: Lambda faults injected from another process (``faults``).
 - everything else: moto's server app, so any boto3 client works with ``endpoint_url``.
 
 A request signed for AWS (SigV4 header or presigned query) always goes to moto, so an S3 bucket
@@ -25,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 from werkzeug.serving import BaseWSGIServer, make_server
 from werkzeug.wrappers import Request, Response
 
-from stepdeploy_localcloud import endpoint
+from stepdeploy_localcloud import endpoint, faults
 
 if TYPE_CHECKING:
     from stepdeploy_localcloud.ghe.server import LocalGHE
@@ -312,6 +313,8 @@ class LocalServer:
                 return self._webhook(environ, start_response)
             if _under(path, GHE_API_PATH):
                 return self._ghe_api(environ, start_response)
+            if _under(path, faults.FAULTS_PATH):
+                return faults.app(environ, start_response)
         started: list[bool] = []
 
         def tracking_start_response(*args: Any) -> Any:
