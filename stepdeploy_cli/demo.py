@@ -21,6 +21,7 @@ from typing import Any
 
 from rich.console import Console
 
+from stepdeploy_cli.canary_alarm import AlarmOnFirstCanaryStep
 from stepdeploy_cli.watch import ExecutionView, wait_for_execution
 from stepdeploy_localcloud.cloud import PROJECT_ROOT, LocalCloud
 
@@ -234,12 +235,14 @@ def scenarios(demo: Demo) -> list[dict[str, Any]]:
         and r["alias_versions"].get("CounterFunction") == "1",
     ))
     before_rollback = dict(results[-1]["alias_versions"])
-    results.append(demo.run(
-        "alarm during canary (rollback)",
-        lambda: demo.push("Greeter requires a name", {"greeter/app.py": GREETER_BUGGY}),
-        lambda r: r["status"] == "FAILED" and r["error"] == "DeploymentRolledBack"
-        and r["alias_versions"] == before_rollback,
-    ))
+    # Users calling without a name hit the bug at the canary's first step, until the alarm fires.
+    with AlarmOnFirstCanaryStep(demo.cloud, STACK, "GreeterFunction", "GreeterErrorsAlarm").installed():
+        results.append(demo.run(
+            "alarm during canary (rollback)",
+            lambda: demo.push("Greeter requires a name", {"greeter/app.py": GREETER_BUGGY}),
+            lambda r: r["status"] == "FAILED" and r["error"] == "DeploymentRolledBack"
+            and r["alias_versions"] == before_rollback,
+        ))
     results.append(demo.run(
         "nothing deployable changed (no-op)",
         lambda: demo.push("Docs only", {"README.md": (SAMPLE_APP / "README.md").read_text() + "\nMore docs.\n"}),

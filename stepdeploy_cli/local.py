@@ -1,5 +1,7 @@
 """`stepdeploy local push` and `local statuses`: the local GHE, driven from another terminal.
 
+`local fault` (local_faults.py) makes a function of the running local cloud fail.
+
 `local up` keeps its GHE (bare repositories and the statuses it received) under .stepdeploy-local/ghe;
 these commands work on the same folder and talk to the running server over HTTP, as GHE would.
 """
@@ -116,5 +118,8 @@ def statuses(
 
 
 def register(local_app: typer.Typer) -> None:
+    from stepdeploy_cli.local_faults import fault
+
     local_app.command("push")(push)
     local_app.command("statuses")(statuses)
+    local_app.command("fault")(fault)

@@ -76,6 +76,11 @@ def local_up(
     out.print(f"Secret       {cloud.webhook_secret}")
     out.print(f"GHE API      {cloud.ghe.api_base}  (token {cloud.ghe.token})")
     out.print(f"State machine {cloud.orchestrator.state_machine_arn}")
+    out.print(f"Nothing is kept across a restart: executions, stacks and the ledger start empty; only the "
+              f"local GHE (repositories, commit statuses) is kept, in {STATE_DIR / 'ghe'}.", highlight=False)
+    if cloud.settled_statuses:
+        out.print(f"Set {len(cloud.settled_statuses)} commit status(es) left pending by the previous run to "
+                  "error: their executions no longer exist.", highlight=False)
     out.print("Ctrl-C stops it.")
     try:
         cloud.server.wait()

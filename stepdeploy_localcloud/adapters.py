@@ -11,6 +11,7 @@ import importlib
 
 # Order matters only where one adapter builds on another.
 ADAPTERS = (
+    "stepdeploy_localcloud.core.patch",
     "stepdeploy_localcloud.awslambda.patch",
     "stepdeploy_localcloud.stepfunctions.patch",
     "stepdeploy_localcloud.cloudformation.patch",

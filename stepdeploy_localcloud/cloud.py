@@ -4,6 +4,11 @@
 the webhook route on one loopback port, then provisions the orchestrator from the real
 ``template.yaml``: package the local code to the local S3 (as ``sam package`` does), transform with
 aws-sam-translator, create and execute a change set. If the template is wrong, this shows it.
+
+Nothing of the AWS side survives a restart (moto keeps its state in memory): executions, stacks,
+the ledger and the logs start empty. The local GHE keeps its repositories and statuses in
+``root/ghe``; a commit status still ``pending`` there belongs to an execution that no longer
+exists, so start() settles it as ``error`` (``RESTARTED_DESCRIPTION``).
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ DEFAULT_ALLOWED = "platform/sample-app:sample-*"
 CHANGE_SET_BUSY_SECONDS = 10.0
 STACK_BUSY_SECONDS = 30.0
 """How long the local CloudFormation looks busy (virtual seconds), as AWS's would."""
+RESTARTED_DESCRIPTION = "The local cloud restarted: the execution that set this status no longer exists"
 CAPABILITIES = ["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM", "CAPABILITY_AUTO_EXPAND"]
 
 
@@ -92,6 +98,7 @@ class LocalCloud:
         self.server: Any = None
         self.ghe: Any = None
         self.orchestrator: Orchestrator | None = None
+        self.settled_statuses: list[dict[str, Any]] = []
 
     # --- lifecycle ------------------------------------------------------------------------------
     def start(self) -> LocalCloud:
@@ -115,6 +122,7 @@ class LocalCloud:
         self.reset()
         host = f"127.0.0.1:{self.port}"
         self.ghe = LocalGHE(self.root / "ghe", host)
+        self.settled_statuses = self.ghe.settle_pending(RESTARTED_DESCRIPTION)
         self.server.set_ghe(self.ghe)
         codebuild.set_git_resolver(self.ghe.clone_path)
         os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")

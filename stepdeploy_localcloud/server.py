@@ -3,6 +3,7 @@
 - ``/webhook``: the webhook Lambda's function URL. The raw request becomes a function URL event
   (payload format 2.0) for ``lambda_runtime.invoke``; the Lambda's result becomes the response.
 - ``/api/v3/...``: the local GHE's REST API (``LocalGHE.api_app``).
+- ``/_stepdeploy/faults``: Lambda faults injected from another process (``faults``).
 - everything else: moto's server app, so any boto3 client works with ``endpoint_url``.
 
 A request signed for AWS (SigV4 header or presigned query) always goes to moto, so an S3 bucket
@@ -15,6 +16,7 @@ import base64
 import hashlib
 import json
 import logging
+import sys
 import threading
 import time
 import uuid
@@ -24,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 from werkzeug.serving import BaseWSGIServer, make_server
 from werkzeug.wrappers import Request, Response
 
-from stepdeploy_localcloud import endpoint
+from stepdeploy_localcloud import endpoint, faults
 
 if TYPE_CHECKING:
     from stepdeploy_localcloud.ghe.server import LocalGHE
@@ -182,6 +184,24 @@ def function_url_response(result: Any) -> Response:
     return response
 
 
+def service_exception(exc: Exception) -> Response:
+    """An internal failure as AWS answers one: 500, an error type and a request id.
+
+    Without the request id (werkzeug's plain 500 page), callers that read
+    ``ResponseMetadata.RequestId`` of an error fail on the error itself: the ASL interpreter's
+    Lambda task raised ``KeyError('RequestId')`` instead of ``Lambda.ServiceException``, which
+    the orchestrator's Retry handles.
+    """
+    request_id = str(uuid.uuid4())
+    message = f"The local cloud failed on this request: {type(exc).__name__}: {exc}"
+    return Response(
+        json.dumps({"__type": "ServiceException", "Type": "Service", "message": message, "Message": message}),
+        status=500,
+        content_type="application/json",
+        headers={"x-amzn-RequestId": request_id, "x-amzn-ErrorType": "ServiceException"},
+    )
+
+
 def _aws_signed(environ: dict[str, Any]) -> bool:
     auth = environ.get("HTTP_AUTHORIZATION", "")
     query = environ.get("QUERY_STRING", "")
@@ -250,6 +270,9 @@ class LocalServer:
                 if log_requests:
                     super().log_request(code, size)
 
+        from stepdeploy_localcloud.core import patch as core
+
+        core.apply()  # many threads serve the first requests to a service at once
         self._moto_app = DomainDispatcherApplication(create_backend_app)
         self._server = make_server(self.host, self.port, self, threaded=True, request_handler=RequestHandler)
         self.port = self._server.server_port
@@ -290,7 +313,24 @@ class LocalServer:
                 return self._webhook(environ, start_response)
             if _under(path, GHE_API_PATH):
                 return self._ghe_api(environ, start_response)
-        return self._moto_app(environ, start_response)
+            if _under(path, faults.FAULTS_PATH):
+                return faults.app(environ, start_response)
+        started: list[bool] = []
+
+        def tracking_start_response(*args: Any) -> Any:
+            started.append(True)
+            return start_response(*args)
+
+        try:
+            return self._moto_app(environ, tracking_start_response)  # type: ignore[no-any-return]
+        except Exception as exc:  # noqa: BLE001 - answered as AWS answers an internal failure
+            log.exception("the AWS API failed on %s %s", environ.get("REQUEST_METHOD"), path)
+            response = service_exception(exc)
+            if not started:
+                return response(environ, start_response)
+            # moto had begun its answer: replace it, as WSGI allows before the body is sent
+            start_response(response.status, list(response.headers.items()), sys.exc_info())
+            return [response.get_data()]
 
     def _ghe_api(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
         if self._ghe is None:

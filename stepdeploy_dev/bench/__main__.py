@@ -23,7 +23,7 @@ from stepdeploy_dev.bench import machine, report
 ROOT = Path(__file__).resolve().parents[2]
 DOC = ROOT / "docs" / "benchmarks.md"
 RESULTS = ROOT / "build" / "benchmarks-results.json"  # every figure of the last run, to render again
-PARTS = ("functions", "suite", "demo", "latency", "load")
+PARTS = ("functions", "suite", "demo", "latency", "load", "load-busy")
 
 
 @dataclass(frozen=True)
@@ -42,7 +42,9 @@ FULL = Settings(webhook_runs=5, webhook_requests=300, import_runs=3, demo_runs=2
                 load_repositories=20, load_pushes_each=5, load_timeout=600.0, run_suite=True)
 QUICK = Settings(webhook_runs=1, webhook_requests=100, import_runs=1, demo_runs=1,
                  load_repositories=4, load_pushes_each=3, load_timeout=180.0, run_suite=False)
-PART_TIMEOUT_SECONDS = {"functions": 900.0, "suite": 1500.0, "demo": 900.0, "latency": 1500.0, "load": 600.0}
+PART_TIMEOUT_SECONDS = {"functions": 900.0, "suite": 1500.0, "demo": 900.0, "latency": 1500.0, "load": 600.0,
+                        "load-busy": 600.0}
+BUSY_LOAD_TIMEOUT_FACTOR = 2.0  # the load beside a CPU hog may wait twice as long for its executions
 
 
 def log(message: str) -> None:
@@ -87,6 +89,15 @@ def run_part(part: str, settings: Settings, speed: float) -> dict[str, Any]:
 
         return load.run_load(settings.load_repositories, settings.load_pushes_each, speed=speed,
                              timeout=settings.load_timeout)
+    if part == "load-busy":
+        from stepdeploy_dev.bench import load
+        from stepdeploy_dev.bench.cpu_hog import cpu_hog
+
+        # The same load while one busy loop per CPU competes with it (started and killed here).
+        with cpu_hog() as hogs:
+            result = load.run_load(settings.load_repositories, settings.load_pushes_each, speed=speed,
+                                   timeout=settings.load_timeout * BUSY_LOAD_TIMEOUT_FACTOR)
+        return {**result, "cpu_hog_processes": len(hogs)}
     raise ValueError(f"unknown part {part!r}; the parts are {', '.join(PARTS)}")
 
 
@@ -106,8 +117,9 @@ def in_child(part: str, quick: bool, speed: float) -> dict[str, Any]:
         result_file = Path(work) / "result.json"
         command = [sys.executable, "-m", "stepdeploy_dev.bench", "--part", part, "--result", str(result_file),
                    "--speed", repr(speed), *(["--quick"] if quick else [])]
-        timeout = PART_TIMEOUT_SECONDS[part] + (0 if part != "load" else QUICK.load_timeout if quick else
-                                                FULL.load_timeout)
+        load_timeout = QUICK.load_timeout if quick else FULL.load_timeout
+        timeout = PART_TIMEOUT_SECONDS[part] + {"load": load_timeout,
+                                                "load-busy": load_timeout * BUSY_LOAD_TIMEOUT_FACTOR}.get(part, 0.0)
         try:
             subprocess.run(command, cwd=ROOT, stdout=sys.stderr, stderr=sys.stderr, timeout=timeout, check=False)
         except subprocess.TimeoutExpired:

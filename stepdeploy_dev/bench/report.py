@@ -101,6 +101,8 @@ the local GHE first; then one thread per repository delivers its signed webhooks
 once. A delivery answered 5xx (or not at all) is redelivered with the same delivery id, up to
 {redeliveries} times with a growing pause, as a person would from GHE's delivery log (GHE does not
 retry by itself); redeliveries are counted. Then it waits (at most {load_timeout:g} s) for every execution to end.
+The load runs twice: on the machine as it is, then beside a CPU hog (one busy-loop process per CPU,
+started before the local cloud and killed after it, by the benchmark), waiting twice as long.
 Overlapping changes to one stack: pairs of executions whose intervals from leaving "Acquire lock" with
 the lock to entering a "Record*" state overlap on the same stack. Pushes lost: pushes whose commit the
 stack's ledger (`Ledger.releases_of`) never recorded, whatever the outcome (Deployed, Superseded,
@@ -149,6 +151,7 @@ def summary(results: dict[str, Any]) -> dict[str, Any]:
     """The one-line JSON: the keys of issue 8, plus a few that explain them."""
     demo, functions, load, suite = (results.get(k) for k in ("demo", "functions", "load", "suite"))
     latency = results.get("latency")
+    busy = results.get("load-busy")
     deployment = headline(demo)
     cost, codepipeline = deployment.get("cost_usd"), deployment.get("codepipeline_v2_usd")
     load_keys = ("pushes", "repositories", "executions_started", "executions_ended", "overlapping_stack_changes",
@@ -184,6 +187,7 @@ def summary(results: dict[str, Any]) -> dict[str, Any]:
         "demo_wall_seconds": (demo or {}).get("median_wall_seconds"),
         "test_wall_seconds": (suite or {}).get("wall_seconds"),
         "load": {key: load.get(key) for key in load_keys} if load else None,
+        "load_beside_cpu_hog": {key: busy.get(key) for key in (*load_keys, "cpu_hog_processes")} if busy else None,
         "clock_speed": results.get("speed"),
         "quick": results.get("quick", False),
         "errors": results.get("errors") or {},
@@ -408,9 +412,9 @@ def _walls(demo: dict[str, Any] | None, suite: dict[str, Any] | None) -> list[st
     return [*lines, ""]
 
 
-def _load(load: dict[str, Any]) -> list[str]:
+def _load_rows(load: dict[str, Any]) -> list[tuple[str, Any]]:
     modes = ", ".join(f"{n} {mode}" for mode, n in load["modes"].items())
-    rows = [
+    return [
         ("pushes (repositories)", f"{load['pushes']} ({load['repositories']}: {modes})"),
         ("webhook deliveries spread over", f"{load['push_window_seconds']:.1f} s"),
         ("deliveries refused (5xx or no answer) and redelivered",
@@ -430,14 +434,33 @@ def _load(load: dict[str, Any]) -> list[str]:
         ("state transitions, Lambda invocations (all executions)",
          f"{load['transitions']:,}, {load['lambda_invocations']:,}"),
     ]
-    lines = ["## Load: pushes across repositories", "", "| | |", "| --- | --- |"]
-    lines += [f"| {name} | {value} |" for name, value in rows]
+
+
+def _load_details(load: dict[str, Any], label: str) -> list[str]:
+    lines: list[str] = []
     if load.get("lost"):
-        lines += ["", "Lost pushes:", "", *[f"- {item}" for item in load["lost"]]]
+        lines += ["", f"Lost pushes ({label}):", "", *[f"- {item}" for item in load["lost"]]]
     if load.get("failures"):
-        lines += ["", "Failed executions:", "", *[f"- {item}" for item in load["failures"]]]
+        lines += ["", f"Failed executions ({label}):", "", *[f"- {item}" for item in load["failures"]]]
     if load.get("stacks_not_on_newest_commit"):
-        lines += ["", "Stacks not on their newest push: " + ", ".join(load["stacks_not_on_newest_commit"])]
+        lines += ["", f"Stacks not on their newest push ({label}): " + ", ".join(load["stacks_not_on_newest_commit"])]
+    return lines
+
+
+def _load(load: dict[str, Any] | None, busy: dict[str, Any] | None) -> list[str]:
+    """The load quiet and beside a CPU hog, side by side (either may be missing)."""
+    runs = [(label, run) for label, run in (
+        ("quiet", load),
+        (f"beside a CPU hog ({(busy or {}).get('cpu_hog_processes', '?')} busy loops)", busy),
+    ) if run]
+    if not runs:
+        return []
+    table = [dict(_load_rows(run)) for _, run in runs]
+    lines = ["## Load: pushes across repositories", "",
+             "| | " + " | ".join(label for label, _ in runs) + " |", "| --- |" + " --- |" * len(runs)]
+    lines += [f"| {name} | " + " | ".join(str(rows[name]) for rows in table) + " |" for name in table[0]]
+    for label, run in runs:
+        lines += _load_details(run, label)
     return [*lines, ""]
 
 
@@ -487,8 +510,7 @@ def render(results: dict[str, Any], summary_line: dict[str, Any]) -> str:
     if functions:
         lines += _functions(functions)
     lines += _walls(demo, suite)
-    if load:
-        lines += _load(load)
+    lines += _load(load, results.get("load-busy"))
     lines += [method, "## Summary (the last line `make bench` prints)", "", "```json",
               json.dumps(summary_line, indent=2), "```", ""]
     return "\n".join(lines)

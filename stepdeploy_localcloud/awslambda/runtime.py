@@ -702,6 +702,12 @@ def clear_faults() -> None:
         _faults.clear()
 
 
+def pending_faults() -> dict[str, list[tuple[str, str]]]:
+    """The faults still to happen, by function name: (kind, error type) in the order they will."""
+    with _faults_lock:
+        return {name: list(queued) for name, queued in _faults.items() if queued}
+
+
 def _take_fault(function_name: str) -> tuple[str, str] | None:
     with _faults_lock:
         pending = _faults.get(function_name)
@@ -912,6 +918,7 @@ __all__ = [
     "get_mode",
     "inject_fault",
     "invoke",
+    "pending_faults",
     "set_mode",
     "shutdown",
 ]

@@ -347,6 +347,46 @@ def set_hook_invoker(invoker: HookInvoker | None) -> None:
     _hook_invoker = invoker
 
 
+# --- Traffic steps --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TrafficStep:
+    """The alias now sends ``weight`` of its traffic to ``target_version`` (a step of a shift)."""
+
+    deployment_id: str
+    function_name: str
+    alias: str
+    current_version: str
+    target_version: str
+    weight: float
+
+
+TrafficStepListener = Callable[[TrafficStep], None]
+_traffic_step_listener: TrafficStepListener | None = None
+
+
+def set_traffic_step_listener(listener: TrafficStepListener | None) -> None:
+    """Call ``listener`` after each traffic step of a shift, before the step's wait (None: no one).
+
+    The deployment waits for the listener to return: a scenario that must fail during a canary
+    (an alarm raised while the new version takes its share) drives that failure here, rather than
+    racing the accelerated clock. The step's wait, with its alarm checks, starts afterwards.
+    """
+    global _traffic_step_listener
+    _traffic_step_listener = listener
+
+
+def _report_traffic_step(step: TrafficStep) -> None:
+    listener = _traffic_step_listener
+    if listener is None:
+        return
+    try:
+        listener(step)
+    except Exception:  # a listener's failure never changes the deployment
+        log.exception("the traffic step listener failed on %s", step)
+
+
 def _invoke_hook(function: str, payload: dict[str, str], account_id: str, region: str) -> None:
     if _hook_invoker is not None:
         _hook_invoker(function, payload)
@@ -716,6 +756,8 @@ class DeploymentRun:
             self._set_alias(self.appspec.current_version, {self.appspec.target_version: weight})
             self.target_weight = weight
             self._touch()
+            _report_traffic_step(TrafficStep(self.deployment_id, self.appspec.function_name, self.appspec.alias,
+                                             self.appspec.current_version, self.appspec.target_version, weight))
             self._watch(hold)
         self._set_alias(self.appspec.target_version, None)
         self.target_weight = 1.0

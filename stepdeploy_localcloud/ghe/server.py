@@ -656,6 +656,53 @@ class LocalGHE:
         state = self._read_repo_state(owner, repo)
         return list(reversed(state["statuses"].get(resolved or sha, [])))
 
+    def add_status(
+        self, owner: str, repo: str, sha: str, state: str, *, description: str | None = None,
+        target_url: str | None = None, context: str = "default",
+    ) -> dict[str, Any]:
+        """Record a commit status of ``sha`` (a full commit id), as the statuses API does."""
+        if state not in STATUS_STATES:
+            raise ValueError(f"a commit status state must be one of {', '.join(STATUS_STATES)}, got {state!r}")
+        now = _now_iso()
+        status_id = self._next_id("next_status_id")
+        status = {
+            "url": f"{self.api_base}/repos/{owner}/{repo}/statuses/{sha}",
+            "avatar_url": None,
+            "id": status_id,
+            "node_id": _node_id("StatusContext", status_id),
+            "state": state,
+            "description": description,
+            "target_url": target_url,
+            "context": context,
+            "created_at": now,
+            "updated_at": now,
+            "creator": self.user_object(self.api_user),
+        }
+        with self._lock:
+            repo_state = self._read_repo_state(owner, repo)
+            repo_state["statuses"].setdefault(sha, []).append(status)
+            self._write_repo_state(owner, repo, repo_state)
+        return status
+
+    def settle_pending(self, description: str) -> list[dict[str, Any]]:
+        """Mark every commit status still ``pending`` (the newest of its context) as ``error``.
+
+        For a restart of the local cloud: the executions that would have settled them are gone.
+        Returns the statuses added, each with ``repository`` and ``sha``.
+        """
+        settled = []
+        repos_dir = self._state_dir / "repos"
+        for path in sorted(repos_dir.glob("*/*.json")) if repos_dir.is_dir() else ():
+            owner, repo = path.parent.name, path.stem
+            for sha, recorded in self._read_repo_state(owner, repo)["statuses"].items():
+                for latest in _latest_per_context(reversed(recorded)):
+                    if latest["state"] != "pending":
+                        continue
+                    status = self.add_status(owner, repo, sha, "error", description=description,
+                                             target_url=latest.get("target_url"), context=latest["context"])
+                    settled.append({**status, "repository": f"{owner}/{repo}", "sha": sha})
+        return settled
+
     def combined_status(self, owner: str, repo: str, sha: str) -> dict[str, Any]:
         latest = _latest_per_context(self.statuses(owner, repo, sha))
         return {"state": _combined_state(latest), "statuses": latest, "total_count": len(latest)}
@@ -1082,25 +1129,8 @@ class _ApiApp:
         sha = ghe.resolve(owner, repo, ref)
         if sha is None:
             return _error(422, f"No commit found for SHA: {ref}")
-        now = _now_iso()
-        status_id = ghe._next_id("next_status_id")
-        status = {
-            "url": f"{ghe.api_base}/repos/{owner}/{repo}/statuses/{sha}",
-            "avatar_url": None,
-            "id": status_id,
-            "node_id": _node_id("StatusContext", status_id),
-            "state": state,
-            "description": body.get("description"),
-            "target_url": body.get("target_url"),
-            "context": body.get("context") or "default",
-            "created_at": now,
-            "updated_at": now,
-            "creator": ghe.user_object(ghe.api_user),
-        }
-        with ghe._lock:
-            repo_state = ghe._read_repo_state(owner, repo)
-            repo_state["statuses"].setdefault(sha, []).append(status)
-            ghe._write_repo_state(owner, repo, repo_state)
+        status = ghe.add_status(owner, repo, sha, state, description=body.get("description"),
+                                target_url=body.get("target_url"), context=body.get("context") or "default")
         return _json(status, 201)
 
     def _list_statuses(self, request: Request, owner: str, repo: str, ref: str, **_: Any) -> Response:

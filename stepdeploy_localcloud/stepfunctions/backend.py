@@ -3,6 +3,8 @@
 - The interpreter's AWS clients (Lambda tasks, SQS/SNS/EventBridge tasks ...) call
   ``http://localhost:$MOTO_PORT`` (5000 by default) in server mode; they must call the local
   cloud's own endpoint.
+  One client per service and region serves every task (boto3's default session is not
+  thread-safe, and executions start together under load).
 - SendTaskSuccess/Failure/Heartbeat look at every running execution and crash on one whose
   interpreter has not built its environment yet (the moment right after StartExecution).
 - A task that fails (and is retried or caught), a path that IsPresent finds missing: normal
@@ -14,6 +16,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import threading
 from typing import Any
 
 import boto3
@@ -51,24 +54,46 @@ _CLIENT_MODULES = (
 )
 
 
+_clients: dict[tuple[str, str, str], BaseClient] = {}
+_clients_lock = threading.Lock()
+# Many executions call the same service at once; a client is thread-safe and pools its connections.
+_MAX_POOL_CONNECTIONS = 64
+
+
+def local_cloud_client(region: str, service: str) -> BaseClient:
+    """One client per service, region and endpoint, made once under a lock and shared by every task.
+
+    boto3's default session is not thread-safe: executions starting together created clients from it
+    at once (and each client cost a service model load).
+    """
+    key = (service, region, endpoint.endpoint_url())
+    with _clients_lock:
+        client = _clients.get(key)
+        if client is None:
+            client = boto3.session.Session().client(
+                service_name=service,
+                region_name=region,
+                endpoint_url=key[2],
+                aws_access_key_id="ak",
+                aws_secret_access_key="sk",
+                config=Config(
+                    parameter_validation=False,
+                    retries={"max_attempts": 0, "total_max_attempts": 1},
+                    connect_timeout=_NO_TIMEOUT_SECONDS,
+                    read_timeout=_NO_TIMEOUT_SECONDS,
+                    max_pool_connections=_MAX_POOL_CONNECTIONS,
+                ),
+            )
+            _clients[key] = client
+        return client
+
+
 def _client_for_local_cloud(moto_client_for: Any) -> Any:
     def boto_client_for(region: str, service: str, state_credentials: Any = None) -> BaseClient:
         if botocore_stubber.enabled or not endpoint.is_running():
             # in-process mock_aws, or moto's own server on MOTO_PORT
             return moto_client_for(region=region, service=service, state_credentials=state_credentials)
-        return boto3.client(
-            service_name=service,
-            region_name=region,
-            endpoint_url=endpoint.endpoint_url(),
-            aws_access_key_id="ak",
-            aws_secret_access_key="sk",
-            config=Config(
-                parameter_validation=False,
-                retries={"max_attempts": 0, "total_max_attempts": 1},
-                connect_timeout=_NO_TIMEOUT_SECONDS,
-                read_timeout=_NO_TIMEOUT_SECONDS,
-            ),
-        )
+        return local_cloud_client(region, service)
 
     return boto_client_for
 

@@ -6,6 +6,9 @@
 - StopExecution honours error and cause and really stops a running execution, also one waiting
   for a task token, in a Wait state or in a running Lambda task; when it returns, the execution
   is ABORTED and its history ends with ExecutionAborted.
+- An execution is RUNNING from the moment it exists: moto lists it (ListExecutions,
+  DescribeExecution, GetExecutionHistory) before its ``start()`` sets a status and a worker, and
+  answered those with HTTP 500 in that moment.
 - The state an execution was in when it failed, stopped or timed out is remembered, so that
   RedriveExecution can resume there.
 """
@@ -25,7 +28,7 @@ from moto.stepfunctions.parser.backend.execution import (
 from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
 from moto.stepfunctions.parser.models import StepFunctionsParserBackend
 
-from stepdeploy_localcloud.patching import wrap
+from stepdeploy_localcloud.patching import replace, wrap
 from stepdeploy_localcloud.stepfunctions.extras import extras_of, utc_now
 from stepdeploy_localcloud.stepfunctions.status_events import PUBLISHER
 from stepdeploy_localcloud.stepfunctions.timing import interrupt_task_waits
@@ -54,6 +57,20 @@ def _start_execution(original: Any) -> Any:
         return original(self, state_machine_arn, name, execution_input, trace_header)
 
     return start_execution
+
+
+def _status(self: Execution) -> str:
+    # moto appends the execution to its machine's list, then starts it: listed in between
+    return (self.exec_status or ExecutionStatus.RUNNING).value
+
+
+def _history_before_start(original: Any) -> Any:
+    def to_history_output(self: Execution) -> Any:
+        if self.exec_worker is None:
+            return {"events": []}  # not started yet: no events, as for a worker without environment
+        return original(self)
+
+    return to_history_output
 
 
 def _execution_start(original: Any) -> Any:
@@ -117,10 +134,9 @@ def stop_execution(
     execution: Execution = backend.describe_execution(execution_arn)
     extras = extras_of(execution)
     with extras.lock:
-        if execution.exec_status != ExecutionStatus.RUNNING:
+        if execution.status != ExecutionStatus.RUNNING.value:
             return execution
-        worker = execution.exec_worker
-        env = _wait_for_environment(worker)
+        env = _wait_for_environment(execution)
         if env is None:
             return execution
         env.set_stop(stop_date=utc_now(), cause=cause, error=error)
@@ -129,16 +145,22 @@ def stop_execution(
     return execution
 
 
-def _wait_for_environment(worker: ExecutionWorker | None) -> Environment | None:
-    # The interpreter thread creates its environment a moment after StartExecution returns.
+def _wait_for_environment(execution: Execution) -> Environment | None:
+    # The execution is listed a moment before it has a worker, and its interpreter thread creates
+    # its environment a moment after StartExecution returns.
     deadline = time.monotonic() + STOP_GRACE_SECONDS
-    while worker is not None and worker.env is None and time.monotonic() < deadline:
+    while time.monotonic() < deadline:
+        worker: ExecutionWorker | None = execution.exec_worker
+        if worker is not None and worker.env is not None:
+            return worker.env
         time.sleep(0.01)
-    return None if worker is None else worker.env
+    return None
 
 
 def install() -> None:
     wrap(StepFunctionsParserBackend, "start_execution", _start_execution)
+    replace(Execution, "status", property(_status))
+    wrap(Execution, "to_history_output", _history_before_start)
     wrap(Execution, "start", _execution_start)
     wrap(BaseExecutionWorkerCommunication, "terminated", _terminated)
     for name in ("set_error", "set_stop", "set_timed_out"):

@@ -415,6 +415,46 @@ def test_alarm_during_canary_stops_and_rolls_back(aws: Callable[[str], Any]) -> 
     assert_rolled_back(app, deployment_id, info)
 
 
+def test_a_traffic_step_is_reported_before_its_wait_and_an_alarm_raised_then_stops_the_shift(
+    aws: Callable[[str], Any],
+) -> None:
+    # Canary10Percent5Minutes lasts half a real second here: raising the alarm by racing it would
+    # be a matter of luck. The listener holds the deployment at its first step instead.
+    app = make_app(aws)
+    steps: list[codedeploy.TrafficStep] = []
+
+    def raise_alarm(step: codedeploy.TrafficStep) -> None:
+        steps.append(step)
+        assert app.canary_weight() == 0.1  # the step is live when it is reported
+        aws("cloudwatch").set_alarm_state(AlarmName=app.alarm, StateValue="ALARM", StateReason="errors in the canary")
+
+    codedeploy.set_traffic_step_listener(raise_alarm)
+    try:
+        deployment_id = app.deploy()
+        info = app.wait_done(deployment_id)
+    finally:
+        codedeploy.set_traffic_step_listener(None)
+    assert [(s.deployment_id, s.function_name, s.alias, s.current_version, s.target_version, s.weight)
+            for s in steps] == [(deployment_id, app.function, "live", "1", "2", 0.1)]
+    assert info["status"] == "Stopped" and info["errorInformation"]["code"] == "ALARM_ACTIVE", info
+    assert_rolled_back(app, deployment_id, info)
+
+
+def test_a_failing_traffic_step_listener_does_not_change_the_deployment(aws: Callable[[str], Any]) -> None:
+    app = make_app(aws, config="CodeDeployDefault.LambdaLinear10PercentEvery1Minute")
+
+    def broken(step: codedeploy.TrafficStep) -> None:
+        raise RuntimeError("listener bug")
+
+    codedeploy.set_traffic_step_listener(broken)
+    try:
+        info = app.wait_done(app.deploy())
+    finally:
+        codedeploy.set_traffic_step_listener(None)
+    assert info["status"] == "Succeeded", info
+    assert app.alias()["FunctionVersion"] == "2"
+
+
 def test_alarm_already_firing_stops_before_any_traffic_moves(aws: Callable[[str], Any]) -> None:
     app = make_app(aws)
     aws("cloudwatch").set_alarm_state(AlarmName=app.alarm, StateValue="ALARM", StateReason="already failing")

@@ -408,6 +408,35 @@ def test_commit_statuses_are_recorded_listed_combined_and_persisted(api: Client,
     assert unknown.status_code == 422
 
 
+def test_statuses_left_pending_are_settled_as_error_after_a_restart(
+    api: Client, ghe: LocalGHE, worktree: Path
+) -> None:
+    head = git(worktree, "rev-parse", "HEAD")
+    first = git(worktree, "rev-parse", "HEAD~1")
+    recorded = [
+        (first, "pending", "stepdeploy/production"), (first, "success", "stepdeploy/production"),
+        (head, "pending", "stepdeploy/production"), (head, "failure", "lint"), (head, "pending", "stepdeploy/staging"),
+    ]
+    for sha, state, context in recorded:
+        body = {"state": state, "context": context, "target_url": f"http://x/{context}"}
+        assert api.post(f"/repos/acme/app/statuses/{sha}", json=body, headers=AUTH).status_code == 201
+
+    restarted = LocalGHE(ghe.root, HOST, token=TOKEN)
+    settled = restarted.settle_pending("The local cloud restarted")
+    assert sorted((s["sha"], s["context"]) for s in settled) == sorted(
+        [(head, "stepdeploy/production"), (head, "stepdeploy/staging")]
+    )
+    latest = {s["context"]: s for s in restarted.combined_status("acme", "app", head)["statuses"]}
+    assert {c: s["state"] for c, s in latest.items()} == {
+        "stepdeploy/production": "error", "stepdeploy/staging": "error", "lint": "failure"}
+    assert latest["stepdeploy/production"]["description"] == "The local cloud restarted"
+    assert latest["stepdeploy/production"]["target_url"] == "http://x/stepdeploy/production"
+    assert [s["state"] for s in restarted.statuses("acme", "app", first)] == ["success", "pending"]  # already settled
+    assert restarted.settle_pending("again") == []  # nothing left pending
+    with pytest.raises(ValueError, match="must be one of"):
+        restarted.add_status("acme", "app", head, "done")
+
+
 def test_deployments_and_their_statuses(api: Client, ghe: LocalGHE, worktree: Path) -> None:
     head = git(worktree, "rev-parse", "HEAD")
     first = api.post(

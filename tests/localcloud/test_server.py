@@ -10,6 +10,8 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+import botocore.config
+import botocore.exceptions
 import pytest
 import requests
 
@@ -304,3 +306,103 @@ def test_ghe_delivery_through_the_front_reaches_the_lambda_intact(
     assert json.loads(text) == {"ref": "refs/heads/main", "delivery": delivery}
     status, _, _ = ghe.deliver(server.webhook_url, payload, "wrong-secret")
     assert status == 401
+
+
+def test_a_failure_inside_the_aws_api_answers_as_aws_with_a_request_id(
+    server: LocalServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(environ: Any, start_response: Any) -> Any:
+        raise AttributeError("'OperationModel' object has no attribute 'http_trait'")
+
+    monkeypatch.setattr(server, "_moto_app", broken)
+    client = boto3.client("lambda", endpoint_url=server.url, region_name="us-east-1",
+                          aws_access_key_id="testing", aws_secret_access_key="testing",
+                          config=botocore.config.Config(retries={"total_max_attempts": 1}))
+    with pytest.raises(botocore.exceptions.ClientError) as raised:
+        client.invoke(FunctionName="any", Payload=b"{}")
+    response = raised.value.response
+    # what the ASL interpreter's Lambda task reads: it becomes Lambda.ServiceException, which Retry handles
+    assert response["Error"]["Code"] == "ServiceException"
+    assert response["ResponseMetadata"]["HTTPStatusCode"] == 500
+    assert response["ResponseMetadata"]["RequestId"]
+    assert "http_trait" in response["Error"]["Message"]
+
+
+# --- /_stepdeploy/faults -----------------------------------------------------------------------
+
+
+@pytest.fixture()
+def function_arn(server: LocalServer) -> Iterator[str]:
+    import contextlib
+    import io
+    import uuid
+    import zipfile
+
+    from stepdeploy_localcloud.awslambda import runtime
+
+    connection = {"endpoint_url": server.url, "region_name": "us-east-1", "aws_access_key_id": "testing",
+                  "aws_secret_access_key": "testing"}
+    iam = boto3.client("iam", **connection)
+    with contextlib.suppress(botocore.exceptions.ClientError):
+        iam.create_role(RoleName="faults-test-role", AssumeRolePolicyDocument="{}")
+    code = io.BytesIO()
+    with zipfile.ZipFile(code, "w") as archive:
+        archive.writestr("app.py", "def handler(event, context):\n    return event\n")
+    created = boto3.client("lambda", **connection).create_function(
+        FunctionName=f"faulty-{uuid.uuid4().hex[:8]}", Runtime="python3.11", Handler="app.handler",
+        Role=iam.get_role(RoleName="faults-test-role")["Role"]["Arn"], Code={"ZipFile": code.getvalue()})
+    runtime.clear_faults()
+    yield created["FunctionArn"]
+    runtime.clear_faults()
+
+
+def test_faults_are_queued_listed_and_cleared_over_http(server: LocalServer, function_arn: str) -> None:
+    from stepdeploy_localcloud.awslambda import runtime
+
+    url = f"{server.url}/_stepdeploy/faults"
+    name = function_arn.rsplit(":", 1)[-1]
+    fault = {"function": name, "error_type": "ChangeSetFailed", "times": 2}
+    queued = requests.post(url, json=fault, timeout=10)
+    assert queued.status_code == 201, queued.text
+    assert queued.json()["function"] == name and queued.json()["times"] == 2
+    by_arn = requests.post(url, json={"function": function_arn, "kind": "service_error"}, timeout=10)
+    assert by_arn.status_code == 201 and by_arn.json()["function"] == name
+    expected = [("unhandled", "ChangeSetFailed"), ("unhandled", "ChangeSetFailed"), ("service_error", "InjectedFault")]
+    assert runtime.pending_faults() == {name: expected}
+    listed = requests.get(url, timeout=10).json()["faults"]
+    assert [f["kind"] for f in listed[name]] == ["unhandled", "unhandled", "service_error"]
+
+    cleared = requests.delete(url, timeout=10)
+    assert cleared.json()["cleared"] == 3
+    assert requests.get(url, timeout=10).json() == {"faults": {}} and runtime.pending_faults() == {}
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "says"),
+    [
+        ({"function": "no-such-function"}, 404, "no Lambda function 'no-such-function'; expected one of:"),
+        ({"function": "{name}", "kind": "explode"}, 400,
+         "kind must be one of throttle, service_error, timeout, unhandled, got 'explode'"),
+        ({"function": "{name}", "times": 0}, 400, "times must be a whole number of at least 1, got 0"),
+        ({"function": "{name}", "kind": "throttle", "error_type": "X"}, 400, "error_type applies to kind unhandled"),
+        ({"function": "{name}", "count": 2}, 400, "unknown field(s) count"),
+        ({"kind": "throttle"}, 400, "function must be a Lambda function name or ARN"),
+        (["{name}"], 400, "expected a JSON object"),
+    ],
+)
+def test_a_bad_fault_request_says_what_was_wrong(
+    server: LocalServer, function_arn: str, body: Any, status: int, says: str
+) -> None:
+    from stepdeploy_localcloud.awslambda import runtime
+
+    name = function_arn.rsplit(":", 1)[-1]
+    text = json.dumps(body).replace("{name}", name)
+    answer = requests.post(f"{server.url}/_stepdeploy/faults", data=text, timeout=10)
+    assert answer.status_code == status
+    assert says in answer.json()["message"]
+    if status == 404:
+        assert name in answer.json()["message"]  # the functions it does have
+    assert runtime.pending_faults() == {}
+    not_json = requests.post(f"{server.url}/_stepdeploy/faults", data=b"{", timeout=10)
+    assert not_json.status_code == 400 and "not JSON" in not_json.json()["message"]
+    assert requests.put(f"{server.url}/_stepdeploy/faults", timeout=10).status_code == 405

@@ -1065,3 +1065,64 @@ def test_executions_of_one_definition_share_its_parse_but_not_their_retry_counts
     assert [d["status"] for d in described] == ["SUCCEEDED"] * 3, [d.get("cause") for d in described]
     assert [json.loads(d["output"])["attempts"] for d in described] == [3, 3, 3]
     assert len(parses) == 1
+
+
+# --- an execution listed before it has started ------------------------------------------------
+
+
+def test_an_execution_listed_before_its_start_is_running_for_every_read(
+    sfn: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from moto.stepfunctions.parser.backend.execution import Execution
+
+    arn = create_machine(sfn, pass_machine({"done": True}))
+    listed, release = threading.Event(), threading.Event()
+    make_worker = Execution._get_start_execution_worker
+
+    def parked(self: Any) -> Any:
+        listed.set()  # moto has appended the execution to its machine; start() has not run yet
+        release.wait(10)
+        return make_worker(self)
+
+    monkeypatch.setattr(Execution, "_get_start_execution_worker", parked)
+    started: dict[str, Any] = {}
+    starter = threading.Thread(target=lambda: started.update(sfn.start_execution(stateMachineArn=arn)), daemon=True)
+    starter.start()
+    try:
+        assert listed.wait(10), "StartExecution never reached the execution's start"
+        executions = sfn.list_executions(stateMachineArn=arn)["executions"]
+        running = sfn.list_executions(stateMachineArn=arn, statusFilter="RUNNING")["executions"]
+        execution_arn = executions[0]["executionArn"]
+        described = sfn.describe_execution(executionArn=execution_arn)
+        events = history(sfn, execution_arn)
+    finally:
+        release.set()
+        starter.join(10)
+    assert [e["status"] for e in executions] == ["RUNNING"]
+    assert [e["executionArn"] for e in running] == [execution_arn]
+    assert described["status"] == "RUNNING"
+    assert events == []
+    assert started["executionArn"] == execution_arn
+    assert wait_until_closed(sfn, execution_arn)["status"] == "SUCCEEDED"
+
+
+def test_tasks_starting_together_share_one_client_per_service(moto_server: str) -> None:
+    from stepdeploy_localcloud.stepfunctions import backend
+
+    threads_count = 16
+    barrier = threading.Barrier(threads_count)
+    clients: list[Any] = []
+
+    def first_task_call() -> None:
+        barrier.wait(10)
+        clients.append(backend.local_cloud_client(REGION, "sqs"))
+
+    threads = [threading.Thread(target=first_task_call, daemon=True) for _ in range(threads_count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert len(clients) == threads_count
+    assert len({id(client) for client in clients}) == 1
+    assert clients[0].meta.endpoint_url == moto_server
+    assert clients[0].list_queues().get("QueueUrls", []) is not None

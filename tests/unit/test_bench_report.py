@@ -62,3 +62,25 @@ def test_the_slow_clock_latency_is_the_headline_and_the_loop_per_poll_design_is_
     assert any(line.startswith("| Wait for build | 7.50 | 0.50 |") for line in lines), lines
     assert "| Wait for traffic shift | 16 | 0.80 |" in lines
     assert any(line.startswith(f"| {report.HEADLINE_SCENARIO} | 55 | 24 | 27 | 16 |") for line in lines), lines
+
+
+def _load_run(wall: float, **extra: object) -> dict:
+    return {"pushes": 20, "repositories": 5, "modes": {"superseded": 3, "queued": 2}, "push_window_seconds": 4.0,
+            "redeliveries": 0, "pushes_redelivered": 0, "webhook_refused": 0, "executions_started": 20,
+            "executions_ended": 20, "all_ended": True, "execution_statuses": {"SUCCEEDED": 20},
+            "ledger_outcomes": {"Deployed": 12, "Superseded": 8}, "overlapping_stack_changes": 0, "pushes_lost": 0,
+            "accepted_pushes_lost": 0, "stacks_on_newest_commit": 5, "stacks_on_newest_accepted_commit": 5,
+            "wall_seconds": wall, "transitions": 400, "lambda_invocations": 300, **extra}
+
+
+def test_the_load_is_reported_quiet_and_beside_a_cpu_hog_side_by_side():
+    quiet, busy = _load_run(60.0), _load_run(95.5, cpu_hog_processes=2, lost=["sample-1#2 abc1234: ..."])
+    lines = report._load(quiet, busy)
+    assert lines[2] == "| | quiet | beside a CPU hog (2 busy loops) |"
+    assert "| wall time, first delivery to last execution ended | 60.0 s | 95.5 s |" in lines
+    assert "Lost pushes (beside a CPU hog (2 busy loops)):" in lines
+    summary = report.summary({"load": quiet, "load-busy": busy, "speed": 60.0})
+    assert summary["load"]["wall_seconds"] == 60.0
+    assert summary["load_beside_cpu_hog"]["wall_seconds"] == 95.5
+    assert summary["load_beside_cpu_hog"]["cpu_hog_processes"] == 2
+    assert report._load(None, None) == [] and report._load(quiet, None)[2] == "| | quiet |"
