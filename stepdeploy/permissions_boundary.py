@@ -65,11 +65,19 @@ def apply_permissions_boundary(template: dict[str, Any], boundary_arn: str, *, n
     if globals_function is not None:
         globals_function[PROPERTY] = boundary_arn
     for resource in resources.values():
-        kind, props = resource.get("Type"), resource.setdefault("Properties", {})
+        kind, props = resource.get("Type"), _properties(resource)
         if kind == "AWS::IAM::Role" or kind == _STATE_MACHINE or (kind == _FUNCTION and _generates_role(props)):
             props[PROPERTY] = boundary_arn
         for _, event in _schedule_v2_events(kind, props):
-            event.setdefault("Properties", {})[PROPERTY] = boundary_arn
+            _properties(event)[PROPERTY] = boundary_arn
+
+
+def _properties(node: dict[str, Any]) -> dict[str, Any]:
+    """``node["Properties"]``, made a mapping when YAML left it empty (``Properties:`` gives None)."""
+    props = node.get("Properties")
+    if not isinstance(props, dict):
+        props = node["Properties"] = {}
+    return props
 
 
 def check_permissions_boundary(template: dict[str, Any], boundary_arn: str, *, name: str = "template") -> None:

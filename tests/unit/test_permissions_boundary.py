@@ -174,6 +174,17 @@ def test_the_boundary_already_written_is_kept_and_the_input_is_not_changed():
     assert template == before
 
 
+def test_empty_properties_get_the_boundary_too():
+    template = sam(EVENTS_APP)
+    template["Resources"]["Bare"] = {"Type": "AWS::IAM::Role", "Properties": None}
+    template["Resources"]["Worker"]["Properties"]["Events"]["Nightly"]["Properties"] = None
+    apply_permissions_boundary(template, BOUNDARY)
+    assert template["Resources"]["Bare"]["Properties"] == {"PermissionsBoundary": BOUNDARY}
+    assert template["Resources"]["Worker"]["Properties"]["Events"]["Nightly"]["Properties"] == {
+        "PermissionsBoundary": BOUNDARY
+    }
+
+
 def test_a_scheduler_role_given_by_the_template_is_left_alone():
     template = sam(EVENTS_APP)
     nightly = template["Resources"]["Worker"]["Properties"]["Events"]["Nightly"]["Properties"]
