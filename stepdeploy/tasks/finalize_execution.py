@@ -59,7 +59,8 @@ def finalize(detail: dict[str, Any]) -> dict[str, Any]:
     ledger().remember_stopped_deployments(execution_arn, stopped)  # a redrive starts them again
     released = ledger().release_lock(stack, execution_arn)
     ledger().remove_lock_waiter(stack, execution_arn)  # it may have ended while waiting for the lock
-    woken = wake_lock_waiters(stack, by=execution_arn, reason=f"{execution_arn} ended {status}") if released else []
+    woken = wake_lock_waiters(stack, by=execution_arn, reason=f"{execution_arn} ended {status}") \
+        if released or ledger().lock_holder(stack) is None else []  # a retry after the release wakes them again
     if recorded:
         deployment_ended(record)
         report_finished(

@@ -132,8 +132,11 @@ def record_release(document: Document, execution: ExecutionContext) -> ReleaseIn
     record = release_record(document, execution, outcome)
     if record["stack"] != "(none)":
         ledger().record_release(record)
-    if document.lock is not None and ledger().release_lock(document.lock.stack, execution.id):
-        wake_lock_waiters(document.lock.stack, by=execution.id, reason=f"{execution.id} ended {outcome}")
+    if document.lock is not None:
+        stack = document.lock.stack
+        released = ledger().release_lock(stack, execution.id)
+        if released or ledger().lock_holder(stack) is None:  # a retry after the release wakes them again
+            wake_lock_waiters(stack, by=execution.id, reason=f"{execution.id} ended {outcome}")
     elif document.lock_wait is not None and record["stack"] != "(none)":  # it ended while waiting
         ledger().remove_lock_waiter(record["stack"], execution.id)
     deployment_ended(record)

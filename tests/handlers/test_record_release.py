@@ -85,13 +85,16 @@ def test_a_superseded_execution_gets_an_error_status_but_no_deployment_record(gh
     assert ghe.deployments(OWNER, REPO) == []
 
 
-def test_freeing_the_lock_wakes_the_waiters_and_a_gone_token_is_forgotten(orchestrator):
+@pytest.mark.parametrize("retried", [False, True], ids=["first run", "retried after it freed the lock"])
+def test_freeing_the_lock_wakes_the_waiters_and_a_gone_token_is_forgotten(orchestrator, retried):
     from stepdeploy.aws.ledger import ledger
 
     event = load_event("record_release-failure")
     owner = event["execution"]["Id"]
     ledger().acquire_lock(stack="sample-prod", owner=owner, commit="a", requested_at="1", mode="superseded",
                           lease_seconds=600, is_running=lambda arn: True)
+    if retried:  # the first invocation freed the lock, then died before it woke anyone
+        assert ledger().release_lock("sample-prod", owner)
     waiter = f"{owner}-waiting"
     ledger().add_lock_waiter("sample-prod", waiter, {"task_token": "no-longer-valid", "mode": "superseded",
                                                      "requested_at": "2"}, 600)
