@@ -177,6 +177,10 @@ class ShiftDeployment(Piece):
 class ShiftInfo(Piece):
     deployments: list[ShiftDeployment] = []
     done: bool = False
+    alarms: list[str] = []
+    """The alarms that gate the shift and the bake (resolved names)."""
+    bake_seconds: int = 1
+    """How long Wait while baking sleeps after the shift (the bake time; at least 1 s)."""
     started_at: str = Field(default_factory=iso)
     finished_at: str | None = None
 

@@ -1,6 +1,7 @@
 """Bake: after 100% of traffic moved, watch the alarms for bake_minutes; an alarm moves the aliases back.
 
-The first call fixes the bake time still to go and the alarm names; each call reads the alarms once
+The first call (after Wait while baking slept for the bake time, or an alarm woke it) fixes the bake
+window, from when the traffic shift was seen finished, and the alarm names; each call reads the alarms once
 and takes the time since the previous call off what is left (times the clock speed, which is 1 on AWS
 and the local cloud's speed there). While time is left, ``wait_seconds`` tells Wait while baking how
 long to sleep on its task token, which an alarm's state change into ALARM cuts short; the template
@@ -24,14 +25,22 @@ from stepdeploy.settings import settings
 
 
 def start_bake(document: Document, cfn: CloudFormation, now: datetime) -> BakeInfo:
+    """The bake began when the traffic shift was seen finished (Wait while baking slept since then)."""
     request = document.require_request()
     assert request.target is not None
     deployment = request.target.deployment
-    alarms = resolve_alarm_names(cfn, request.stack, deployment.alarms) if deployment.alarms else []
+    shift = document.shift
+    if shift is not None and shift.alarms:
+        alarms = list(shift.alarms)
+    else:
+        alarms = resolve_alarm_names(cfn, request.stack, deployment.alarms) if deployment.alarms else []
+    began = now
+    if shift is not None and shift.finished_at:
+        began = min(now, datetime.fromisoformat(shift.finished_at.replace("Z", "+00:00")))
     return BakeInfo(
-        until=iso(now + timedelta(minutes=deployment.bake_minutes)),
+        until=iso(began + timedelta(minutes=deployment.bake_minutes)),
         remaining_seconds=deployment.bake_minutes * 60.0,
-        checked_at=iso(now),
+        checked_at=iso(began),
         alarms=alarms,
     )
 

@@ -140,4 +140,4 @@ def start_traffic_shift(
                 logical_id=release.logical_id, function_name=release.function_name, deployment_id=deployment_id
             )
         )
-    return ShiftInfo(deployments=started)
+    return ShiftInfo(deployments=started, alarms=alarms, bake_seconds=max(1, deployment.bake_minutes * 60))

@@ -71,9 +71,11 @@ def operation_of(document: Document, kind: WaitKind) -> Operation:
             raise ValueError("Wait for traffic shift needs the Start traffic shift step's result in $.shift")
         pending = [d.deployment_id for d in document.shift.deployments if d.status not in DEPLOYMENT_ENDED]
         return Operation(kind=kind, keys=pending)
-    if document.bake is None:
-        raise ValueError("Wait while baking needs the Bake step's result in $.bake")
-    return Operation(kind=kind, keys=list(document.bake.alarms), deadline=document.bake.until)
+    if document.bake is not None:
+        return Operation(kind=kind, keys=list(document.bake.alarms), deadline=document.bake.until)
+    if document.shift is None:
+        raise ValueError("Wait while baking needs the traffic shift's result in $.shift (or a bake in $.bake)")
+    return Operation(kind=kind, keys=list(document.shift.alarms))
 
 
 def _build_over(operation: Operation) -> bool:

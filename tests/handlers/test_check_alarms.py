@@ -7,6 +7,7 @@ import copy
 import pytest
 
 from stepdeploy.errors import AlarmDuringBake
+from stepdeploy.models import iso
 
 from .deploy_support import (
     deploy_aws_fixture,  # noqa: F401 - the deploy_aws fixture
@@ -36,6 +37,7 @@ def baking_document(aws, bake_minutes: int) -> dict:
     )
     aws.client("cloudwatch").set_alarm_state(AlarmName="GreeterErrorsAlarm", StateValue="OK", StateReason="quiet")
     shift_piece = copy.deepcopy(document_of("check_alarms")["shift"])
+    shift_piece["finished_at"] = iso()  # the shift just finished: the bake starts now
     return {**document, "shift": shift_piece}
 
 

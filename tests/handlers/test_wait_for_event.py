@@ -127,3 +127,14 @@ def run_operation_only(event: dict[str, Any]) -> Any:
 
     request = WaitRequest.model_validate(event)
     return operation_of(request.document, request.wait)
+
+
+def test_the_first_bake_wait_watches_the_alarms_the_shift_was_gated_by(states: FakeStepFunctions) -> None:
+    shift = load_event("check_alarms")["document"]["shift"]
+    shift.update(alarms=["sample-prod-errors"], bake_seconds=120)
+    operation = run_operation_only(wait_event("bake", shift=shift))  # no $.bake yet: right after the shift
+    assert operation.keys == ["sample-prod-errors"] and operation.deadline is None
+    no_shift = wait_event("bake")
+    del no_shift["document"]["shift"]
+    with pytest.raises(ValueError, match=r"needs the traffic shift's result in \$.shift"):
+        run_operation_only(no_shift)

@@ -3,7 +3,7 @@
 - A redrive after newer code went live ends Superseded (production and the ledger untouched), and the CLI
   refuses it first, with the reason; a redriven replay is exempt but is never recorded Deployed unless its
   versions serve the traffic.
-- A redrive after a persistent fault during "Check traffic shift" (the finaliser stopped the shift) ends
+- A redrive after a persistent fault during "Wait for traffic shift" (the finaliser stopped the shift) ends
   Deployed, as a clean run would.
 - A push queued behind an approval waits past the old 55-minute limit, in "Wait for lock" (no compute,
   no retries), then deploys; in both concurrency modes.
@@ -49,6 +49,25 @@ def fail_persistently(machine: Machine, function: str, start: Any) -> str:
         lambda_runtime.clear_faults()
     assert described["status"] == "FAILED" and described["error"] == "Lambda.ServiceException", described
     assert machine.path(arn)[-1] == machine.state_of(function)
+    wait_for_the_finaliser(machine, arn)
+    return arn
+
+
+def fail_while_shifting(machine: Machine, start: Any) -> str:
+    """A persistent fault in "Wait for traffic shift" while the canary is under way (the fault is injected
+    once the execution has passed the stack update, whose wait runs the same function)."""
+    arn = start()
+    deadline = time.monotonic() + 120
+    while "Publish versions" not in machine.path(arn):
+        assert time.monotonic() < deadline, "the execution never reached Publish versions"
+        time.sleep(0.05)
+    lambda_runtime.inject_fault(machine.function("WaitForEventFunction"), "service_error", times=PERSISTENT)
+    try:
+        described = machine.finish(arn, timeout=180)
+    finally:
+        lambda_runtime.clear_faults()
+    assert described["status"] == "FAILED" and described["error"] == "Lambda.ServiceException", described
+    assert machine.path(arn)[-1] == "Wait for traffic shift"
     wait_for_the_finaliser(machine, arn)
     return arn
 
@@ -143,7 +162,8 @@ def test_a_redriven_replay_is_not_recorded_deployed_when_newer_code_serves_the_t
 # --- 2. a redrive after a fault during the traffic shift -------------------------------------------------
 def test_a_redrive_after_a_fault_during_the_traffic_shift_ends_deployed(machine: Machine) -> None:
     before = machine.demo.alias_versions()["GreeterFunction"]
-    arn = fail_persistently(machine, "CheckTrafficShiftFunction", lambda: machine.upload("shift fault"))
+    # The shift is half done only while the execution waits for it: Check traffic shift runs after its events.
+    arn = fail_while_shifting(machine, lambda: machine.upload("shift fault"))
     stopped = ledger_of(machine).stopped_deployments(arn)
     assert len(stopped) == 1  # the finaliser stopped the half-done shift, and said so
     deadline = time.monotonic() + 60

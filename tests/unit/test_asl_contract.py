@@ -27,8 +27,9 @@ def test_long_waits_sleep_on_a_task_token_that_the_services_event_resumes():
         assert timed_out == {"ErrorEquals": ["States.Timeout"], "ResultPath": "$.waited", "Next": check}
         assert 60 <= state["TimeoutSeconds"] <= 900
         assert ASL["States"][check]["TimeoutSeconds"] <= 60  # a short check, not a long poll
+    assert ASL["States"]["Traffic shifted?"]["Choices"][0]["Next"] == "Wait while baking"  # no check before
     bake = ASL["States"]["Wait while baking"]
-    assert bake["TimeoutSecondsPath"] == "$.bake.wait_seconds" and bake["Next"] == "Bake"
+    assert bake["TimeoutSecondsPath"] == "$.shift.bake_seconds" and bake["Next"] == "Bake"
     assert bake["Catch"][0] == {"ErrorEquals": ["States.Timeout"], "ResultPath": "$.waited", "Next": "Bake"}
 
 
