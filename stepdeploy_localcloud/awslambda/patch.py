@@ -21,6 +21,7 @@ import json
 from typing import Any
 from urllib.parse import unquote
 
+from stepdeploy_localcloud import queueing
 from stepdeploy_localcloud.awslambda import runtime as lambda_runtime
 from stepdeploy_localcloud.patching import replace, wrap
 
@@ -40,14 +41,15 @@ def _backend_invoke(
     self: Any, function_name: str, qualifier: str | None, body: Any, headers: Any, response_headers: Any
 ) -> bytes:
     invocation_type = _header(headers, "X-Amz-Invocation-Type") or "RequestResponse"
-    result = lambda_runtime.invoke(
-        function_name,
-        body if isinstance(body, bytes) else (body or "").encode("utf-8"),
-        qualifier,
-        account_id=self.account_id,
-        region=self.region_name,
-        invocation_type=invocation_type,
-    )
+    with queueing.serving(_header(headers, queueing.HEADER)):  # a Step Functions task's request
+        result = lambda_runtime.invoke(
+            function_name,
+            body if isinstance(body, bytes) else (body or "").encode("utf-8"),
+            qualifier,
+            account_id=self.account_id,
+            region=self.region_name,
+            invocation_type=invocation_type,
+        )
     response_headers["x-amz-executed-version"] = result.executed_version
     if result.function_error:
         response_headers["x-amz-function-error"] = result.function_error

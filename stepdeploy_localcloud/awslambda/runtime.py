@@ -43,7 +43,7 @@ from moto.awslambda.exceptions import (
 )
 from moto.awslambda.models import LambdaFunction
 
-from stepdeploy_localcloud import backends, endpoint
+from stepdeploy_localcloud import backends, endpoint, queueing
 from stepdeploy_localcloud.awslambda.worker import END_MARKER, LambdaContext, error_payload, load_handler
 from stepdeploy_localcloud.endpoint import ACCOUNT_ID, REGION
 
@@ -505,7 +505,8 @@ class WorkerPool:
                 if self._count < self.size:
                     self._count += 1
                     break
-                self._condition.wait()
+                with queueing.waiting_for_worker():  # not counted by a Step Functions task's timeout
+                    self._condition.wait()
         try:
             return Worker(self.spec)
         except BaseException:

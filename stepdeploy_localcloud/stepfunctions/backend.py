@@ -4,7 +4,8 @@
   ``http://localhost:$MOTO_PORT`` (5000 by default) in server mode; they must call the local
   cloud's own endpoint.
   One client per service and region serves every task (boto3's default session is not
-  thread-safe, and executions start together under load).
+  thread-safe, and executions start together under load); its Lambda requests carry the task's
+  token (``queueing``), so that time waiting for a local worker does not count as the task's.
 - SendTaskSuccess/Failure/Heartbeat look at every running execution and crash on one whose
   interpreter has not built its environment yet (the moment right after StartExecution).
 - A task that fails (and is retried or caught), a path that IsPresent finds missing: normal
@@ -27,7 +28,7 @@ from moto.stepfunctions.parser.asl.component.eval_component import EvalComponent
 from moto.stepfunctions.parser.asl.utils import boto_client as boto_client_module
 from moto.stepfunctions.parser.models import StepFunctionsParserBackend
 
-from stepdeploy_localcloud import endpoint
+from stepdeploy_localcloud import endpoint, queueing
 from stepdeploy_localcloud.patching import replace, wrap
 
 LOG = logging.getLogger("moto.stepfunctions.parser.asl")
@@ -84,8 +85,15 @@ def local_cloud_client(region: str, service: str) -> BaseClient:
                     max_pool_connections=_MAX_POOL_CONNECTIONS,
                 ),
             )
+            client.meta.events.register("before-sign.lambda", _tag_with_task)
             _clients[key] = client
         return client
+
+
+def _tag_with_task(request: Any, **_: Any) -> None:
+    token = queueing.current_task()
+    if token is not None:
+        request.headers[queueing.HEADER] = token
 
 
 def _client_for_local_cloud(moto_client_for: Any) -> Any:

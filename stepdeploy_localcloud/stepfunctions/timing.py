@@ -5,6 +5,9 @@ HeartbeatSeconds in real seconds. Here every one of them is virtual: it lasts
 ``CLOCK.real_seconds(v)`` (v / speed), and every wait ends early when the execution stops
 (StopExecution, the execution's own timeout), as AWS ends a Wait or a task wait at once.
 
+A request-response task's TimeoutSeconds are real seconds (its Lambda does real work) and do not
+count the time its Lambda request waited for a free local worker (``queueing``).
+
 moto also gives a Task with HeartbeatSeconds but no TimeoutSeconds a 60 s timeout; on AWS a
 Task without TimeoutSeconds has none (99999999 s), heartbeat or not.
 """
@@ -39,6 +42,7 @@ from moto.stepfunctions.parser.asl.component.state.wait.wait_function.wait_funct
 from moto.stepfunctions.parser.asl.eval.callback.callback import CallbackEndpoint, HeartbeatEndpoint
 from moto.stepfunctions.parser.asl.eval.environment import Environment
 
+from stepdeploy_localcloud import queueing
 from stepdeploy_localcloud.clock import CLOCK
 from stepdeploy_localcloud.patching import replace, wrap
 
@@ -68,6 +72,19 @@ def wait_for(event: threading.Event, env: Environment, virtual_seconds: float) -
         if not env.is_running():
             return False
         remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return event.is_set()
+        event.wait(min(remaining, _POLL_SECONDS))
+    return True
+
+
+def wait_for_work(event: threading.Event, env: Environment, real_seconds: float, token: str) -> bool:
+    """Wait for ``event`` at most ``real_seconds`` plus the time task ``token`` waited for a worker."""
+    started = time.monotonic()
+    while not event.is_set():
+        if not env.is_running():
+            return False
+        remaining = started + real_seconds + queueing.waited(token) - time.monotonic()
         if remaining <= 0:
             return event.is_set()
         event.wait(min(remaining, _POLL_SECONDS))
@@ -137,9 +154,12 @@ def _evaluate_with_timeout(self: ExecutionState, env: Environment) -> None:
     errors: list[Exception] = []
     finished = threading.Event()
 
+    token = queueing.new_token()
+
     def run_task() -> None:
         try:
-            self._eval_execution(frame)
+            with queueing.task(token):
+                self._eval_execution(frame)
             outputs.extend(frame.stack)
         except Exception as error:  # handed to the state's Retry/Catch below
             errors.append(error)
@@ -147,12 +167,17 @@ def _evaluate_with_timeout(self: ExecutionState, env: Environment) -> None:
             finished.set()
 
     threading.Thread(target=run_task, name=f"sfn-task-{self.name}", daemon=True).start()
-    if waits_outside(self):
-        finished_in_time = wait_for(finished, env, timeout_seconds)
-    else:
-        # A request-response task is real work (a Lambda runs at real speed here), so its
-        # TimeoutSeconds are real seconds; only waits on the outside world run on virtual time.
-        finished_in_time = wait_for(finished, env, timeout_seconds * CLOCK.speed)
+    try:
+        if waits_outside(self):
+            finished_in_time = wait_for(finished, env, timeout_seconds)
+        else:
+            # A request-response task is real work (a Lambda runs at real speed here), so its
+            # TimeoutSeconds are real seconds, not counting time its Lambda request waited for a
+            # local worker (AWS would have run it at once); only waits on the outside world run on
+            # virtual time.
+            finished_in_time = wait_for_work(finished, env, timeout_seconds, token)
+    finally:
+        queueing.forget(token)
     frame.set_ended()
     env.close_frame(frame)
 

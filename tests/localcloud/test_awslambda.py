@@ -671,3 +671,56 @@ def test_step_functions_name_throttles_and_service_errors_as_aws(aws: Aws, cloud
             finally:
                 lambda_runtime.clear_faults()
             assert json.loads(described["output"])["error"]["Error"] == error, (resource, kind)
+
+
+GATED = make_zip({"gated.py": """import os
+import time
+
+
+def handler(event, context):
+    gate = event.get("gate")
+    if gate:
+        open(event["started"], "w").close()
+        while not os.path.exists(gate):
+            time.sleep(0.02)
+    return {"ok": True}
+"""})
+
+
+def test_a_task_timeout_does_not_count_the_wait_for_a_busy_local_worker(aws: Aws, cloud: str, tmp_path: Any) -> None:
+    # AWS runs a task's Lambda at once; here a version has a few workers. A task whose request waits
+    # for one longer than its TimeoutSeconds must still run, not fail with States.Timeout.
+    from stepdeploy_localcloud.stepfunctions import patch as stepfunctions
+
+    stepfunctions.apply()
+    name = create(aws, cloud, "gated.handler", zip_bytes=GATED)
+    gate = tmp_path / "gate"
+    busy = lambda_runtime.MAX_WORKERS_PER_VERSION
+    started = [tmp_path / f"started-{n}" for n in range(busy)]
+    blockers = [
+        threading.Thread(target=lambda_runtime.invoke, daemon=True,
+                         args=(name, json.dumps({"gate": str(gate), "started": str(path)}).encode()))
+        for path in started
+    ]
+    for blocker in blockers:
+        blocker.start()
+    deadline = time.monotonic() + 60
+    while not all(path.exists() for path in started):  # every worker of the version is busy
+        assert time.monotonic() < deadline, "the blocking invocations never started"
+        time.sleep(0.02)
+    definition = {
+        "StartAt": "Call",
+        "States": {"Call": {"Type": "Task", "Resource": "arn:aws:states:::lambda:invoke",
+                            "Parameters": {"FunctionName": name, "Payload": {}}, "TimeoutSeconds": 1, "End": True}},
+    }
+    releaser = threading.Timer(3.0, gate.touch)  # the task's request waits three times its timeout
+    releaser.start()
+    try:
+        described, history = run_state_machine(aws, definition, {})
+    finally:
+        gate.touch()
+        releaser.cancel()
+        for blocker in blockers:
+            blocker.join(30)
+    assert described["status"] == "SUCCEEDED", history[-1]
+    assert json.loads(described["output"])["Payload"] == {"ok": True}
