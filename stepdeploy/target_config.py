@@ -11,7 +11,6 @@ import fnmatch
 import re
 from typing import Annotated, Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_core import ErrorDetails
 
@@ -175,6 +174,8 @@ def _describe(error: ErrorDetails) -> str:
 
 def parse_config(text: str | bytes, *, file: str = CONFIG_FILE) -> DeploymentConfig:
     """Parse and validate the file's text; ConfigurationError names file, key and expectation."""
+    import yaml  # only the functions that read a stepdeploy.yml pay for PyYAML
+
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
