@@ -192,7 +192,8 @@ def test_a_traced_handler_makes_the_tracer_at_its_first_call(layer: Path) -> Non
 
 
 def test_no_tracer_where_powertools_would_not_trace(layer: Path) -> None:
-    code = TRACED_CALL.replace("from aws_xray_sdk.core import patcher", "patcher = type('P', (), {'_PATCHED_MODULES': ()})")
+    unpatched = "patcher = type('P', (), {'_PATCHED_MODULES': ()})"
+    code = TRACED_CALL.replace("from aws_xray_sdk.core import patcher", unpatched)
     env = _lambda_env(layer, LAMBDA_TASK_ROOT=str(layer), POWERTOOLS_TRACE_DISABLED="true")
     report = json.loads(_run_in_layer(code, layer, layer, env))
     assert report == {"before": False, "answer": {"answer": 42}, "after": False, "patched": []}
