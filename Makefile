@@ -51,14 +51,3 @@ bench: setup
 
 clean:
 	rm -rf $(VENV) $(TOOLS_VENV) build .pytest_cache
-
-# `sam build` runs this to build the shared layer (Metadata: BuildMethod: makefile).
-# STEPDEPLOY_LOCAL_BUILD=1 (the local cloud) skips the pip install: its venv has the packages.
-build-StepdeployLayer:
-	mkdir -p "$(ARTIFACTS_DIR)/python"
-	cp -R stepdeploy "$(ARTIFACTS_DIR)/python/"
-	find "$(ARTIFACTS_DIR)/python" -name __pycache__ -prune -exec rm -rf {} +
-	if [ -z "$$STEPDEPLOY_LOCAL_BUILD" ]; then \
-	  $(PYTHON) -m pip install --quiet -r requirements/runtime.txt -t "$(ARTIFACTS_DIR)/python" \
-	    --platform manylinux2014_aarch64 --only-binary=:all: --python-version 3.12; \
-	fi

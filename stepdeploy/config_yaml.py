@@ -21,16 +21,15 @@ from typing import Any
 
 import yaml
 
+from stepdeploy.config_text import MAX_CONFIG_BYTES, bad_character
 from stepdeploy.errors import ConfigurationError
 
-MAX_CONFIG_BYTES = 256 * 1024
 MAX_DEPTH = 16
 MAX_ALIASES = 64
 MAX_NODES = 10_000
 MAX_NUMBER_DIGITS = 32
 MAX_STRING_CHARS = 4096
 
-BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 _INT_TAG = "tag:yaml.org,2002:int"
 _FLOAT_TAG = "tag:yaml.org,2002:float"
 _MERGE_TAG = "tag:yaml.org,2002:merge"
@@ -136,21 +135,6 @@ class StrictLoader(yaml.SafeLoader):
 StrictLoader.add_constructor(_INT_TAG, StrictLoader.construct_yaml_int)
 StrictLoader.add_constructor(_FLOAT_TAG, StrictLoader.construct_yaml_float)
 StrictLoader.add_constructor(None, StrictLoader.construct_undefined)
-
-
-def bad_character(text: str, *, multiline: bool = False) -> str | None:
-    """A description of the first character a configuration string may not hold, or None."""
-    for char in text:
-        code = ord(char)
-        if char in BIDI_CONTROLS:
-            return f"the bidirectional control U+{code:04X}"
-        if char == "\x00":
-            return "NUL (U+0000)"
-        if multiline and char in "\n\t":
-            continue
-        if code < 0x20 or 0x7F <= code < 0xA0 or char in "\u2028\u2029\ufeff":
-            return f"the control character U+{code:04X}"
-    return None
 
 
 def _path(parts: list[str]) -> str:

@@ -1,8 +1,14 @@
 """Observability of every function: the one powertools logger and tracer, and the deployment metrics.
 
-Every module logs through ``logger`` and traces through ``tracer`` from here; no other module
-creates powertools objects. Log keys appended by a handler (execution, repository, commit, stack)
-are therefore on every line any module writes during that invocation.
+Every module logs through ``logger`` and traces through ``trace_handler``, ``trace_method`` and
+``annotate`` from here; no other module creates powertools objects. Log keys appended by a handler
+(execution, repository, commit, stack) are therefore on every line any module writes during that invocation.
+
+Tracing costs nothing at import: the powertools ``Tracer`` (and with it the X-Ray SDK, which imports
+in about as long as everything else a function needs) is made at the first traced invocation, and
+only where powertools would trace (on Lambda, unless ``POWERTOOLS_TRACE_DISABLED``; never outside
+Lambda nor under SAM local). It patches botocore and http.client only (AWS and GHE calls become
+subsegments), not every library ``patch_all`` would import for the purpose.
 
 Deployment metrics are in CloudWatch's embedded metric format (EMF): one JSON line on stdout per event.
 
@@ -17,12 +23,15 @@ Emitting a metric never fails a deployment: a problem is logged and the step goe
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import functools
+from collections.abc import Callable, Mapping
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
-from aws_lambda_powertools import Logger, Tracer
-from aws_lambda_powertools.metrics import EphemeralMetrics, MetricUnit
+from aws_lambda_powertools import Logger
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools import Tracer
 
 NAMESPACE = "stepdeploy"
 SERVICE = "stepdeploy"
@@ -45,8 +54,63 @@ PHASE_METRICS = {"build": "BuildDuration", "stack": "StackUpdateDuration", "traf
 ROLLED_BACK_OUTCOMES = frozenset({"DeploymentRolledBack", "AlarmDuringBake"})
 """Failures after which the aliases serve the previous versions again."""
 
+TRACED_MODULES = ("botocore", "httplib")  # AWS calls and GHE's REST API (urllib over http.client)
+
 logger = Logger(service=SERVICE)
-tracer = Tracer(service=SERVICE)
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+@functools.cache
+def tracer() -> Tracer | None:
+    """The powertools Tracer, made at its first use; None where powertools would not trace."""
+    from aws_lambda_powertools.tracing.tracer import Tracer
+
+    # Powertools' own rule (env POWERTOOLS_TRACE_DISABLED, outside Lambda, SAM local), asked before
+    # making a Tracer: making one imports the X-Ray SDK even to switch it off.
+    if Tracer._is_tracer_disabled():  # noqa: SLF001
+        return None
+    traced = Tracer(service=SERVICE, auto_patch=False)
+    traced.patch(TRACED_MODULES)
+    return traced
+
+
+def trace_handler(handler: F) -> F:
+    """``Tracer.capture_lambda_handler`` (response not captured), with the Tracer made at the first call."""
+    wrapped: Callable[..., Any] | None = None
+
+    @functools.wraps(handler)
+    def traced(event: Any, context: Any) -> Any:
+        nonlocal wrapped
+        if wrapped is None:
+            active = tracer()
+            wrapped = handler if active is None else active.capture_lambda_handler(handler, capture_response=False)
+        return wrapped(event, context)
+
+    return cast("F", traced)
+
+
+def trace_method(method: F) -> F:
+    """``Tracer.capture_method`` (response not captured), with the Tracer made at the first call."""
+    wrapped: Callable[..., Any] | None = None
+
+    @functools.wraps(method)
+    def traced(*args: Any, **kwargs: Any) -> Any:
+        nonlocal wrapped
+        if wrapped is None:
+            active = tracer()
+            wrapped = method if active is None else active.capture_method(capture_response=False)(method)
+        return wrapped(*args, **kwargs)
+
+    return cast("F", traced)
+
+
+def annotate(**annotations: str) -> None:
+    """X-Ray annotations on the current trace (searchable), where tracing is on."""
+    active = tracer()
+    if active is not None:
+        for key, value in annotations.items():
+            active.put_annotation(key=key, value=value)
 
 
 def outcome_counts(outcome: str) -> dict[str, int]:
@@ -74,6 +138,8 @@ def emit(
 ) -> dict[str, Any] | None:
     """Print one EMF blob with these counters and durations; returns it (None if it could not be built)."""
     try:
+        from aws_lambda_powertools.metrics import EphemeralMetrics, MetricUnit
+
         metrics = EphemeralMetrics(namespace=NAMESPACE, service=SERVICE)
         for name, count in counts.items():
             metrics.add_metric(name=name, unit=MetricUnit.Count, value=count)

@@ -14,7 +14,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_core import ErrorDetails
 
-from stepdeploy.config_yaml import bad_character, load_config_yaml
+from stepdeploy.config_text import bad_character
 from stepdeploy.errors import ConfigurationError
 
 CONFIG_FILE = "stepdeploy.yml"
@@ -243,6 +243,8 @@ def _describe(error: ErrorDetails) -> str:
 
 def parse_config(text: str | bytes, *, file: str = CONFIG_FILE) -> DeploymentConfig:
     """Parse and validate the file's text; ConfigurationError names file, key and expectation."""
+    from stepdeploy.config_yaml import load_config_yaml  # only the functions that read a stepdeploy.yml pay for PyYAML
+
     data = load_config_yaml(text, file)
     if not isinstance(data, dict):
         raise ConfigurationError(f"{file}: expected a mapping with 'version' and 'targets', got {type(data).__name__}")

@@ -15,7 +15,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from stepdeploy import cfn_yaml
 from stepdeploy.aws.alarms import Alarms
 from stepdeploy.aws.clients import client
 from stepdeploy.aws.cloudformation import CloudFormation
@@ -96,6 +95,8 @@ def check_request_before_build(
         text = None  # checked at Package artifact, in the bundle
     if text is None:
         return
+    from stepdeploy import cfn_yaml  # only when a template is read: PyYAML stays out of the cold start
+
     try:
         template = cfn_yaml.load(text)
     except cfn_yaml.TemplateError as exc:

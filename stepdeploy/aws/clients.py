@@ -1,5 +1,9 @@
 """boto3 clients, one per service per process, AWS error codes turned into pipeline errors, and the
-client tokens that make a retried or redriven step's AWS call idempotent."""
+client tokens that make a retried or redriven step's AWS call idempotent.
+
+boto3 is imported by the first ``client()`` call, not at import: a function's cold start pays for the
+SDK's session and service model only when and if the invocation calls AWS. botocore.exceptions is light.
+"""
 
 from __future__ import annotations
 
@@ -8,16 +12,17 @@ import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import boto3
-from botocore.config import Config
 from botocore.exceptions import ClientError, ConnectionError, EndpointConnectionError, ReadTimeoutError
 
 from stepdeploy.errors import ServiceThrottled, ServiceUnavailable
-from stepdeploy.models import ExecutionContext
 
-_CONFIG = Config(retries={"mode": "standard", "max_attempts": 3}, connect_timeout=5, read_timeout=30)
+if TYPE_CHECKING:
+    from stepdeploy.models import ExecutionContext
+
+CLIENT_CONFIG: dict[str, Any] = {"retries": {"mode": "standard", "max_attempts": 3}, "connect_timeout": 5,
+                                 "read_timeout": 30}
 
 THROTTLING_CODES = frozenset(
     {
@@ -40,7 +45,10 @@ UNAVAILABLE_CODES = frozenset(
 @cache
 def client(service: str) -> Any:
     """A client honouring AWS_ENDPOINT_URL (the local cloud) like every boto3 client does."""
-    return boto3.client(service, config=_CONFIG)  # type: ignore[call-overload]  # the service is named at run time
+    import boto3
+    from botocore.config import Config
+
+    return boto3.client(service, config=Config(**CLIENT_CONFIG))  # type: ignore[call-overload]  # named at run time
 
 
 def idempotency_token(execution: ExecutionContext, purpose: str) -> str:

@@ -19,9 +19,7 @@ import json
 from functools import cache
 from typing import Any
 
-import boto3
 from aws_lambda_powertools.utilities.data_classes import LambdaFunctionUrlEvent
-from botocore.config import Config
 
 from stepdeploy.aws.ledger import ledger
 from stepdeploy.aws.secrets import current_and_previous
@@ -49,12 +47,16 @@ MAX_DETAIL_BYTES = 32 * 1024
 
 # The function's timeout is 10 s: a publish must fail inside it, so that the delivery is forgotten
 # and GHE records a failure, rather than the function being stopped with the delivery remembered.
-PUBLISH_CONFIG = Config(connect_timeout=2, read_timeout=3, retries={"mode": "standard", "max_attempts": 2})
+PUBLISH_CONFIG: dict[str, Any] = {"connect_timeout": 2, "read_timeout": 3,
+                                  "retries": {"mode": "standard", "max_attempts": 2}}
 
 
 @cache
 def events_client() -> Any:
-    return boto3.client("events", config=PUBLISH_CONFIG)
+    import boto3  # at the first publish, not at import (stepdeploy.aws.clients)
+    from botocore.config import Config
+
+    return boto3.client("events", config=Config(**PUBLISH_CONFIG))
 
 
 def reply(status: int, message: str, **extra: Any) -> dict[str, Any]:

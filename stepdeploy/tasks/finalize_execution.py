@@ -10,14 +10,14 @@ from typing import Any
 from stepdeploy.aws.ledger import ledger
 from stepdeploy.ghe.deployments import Where, report_finished
 from stepdeploy.models import Document
-from stepdeploy.observability import deployment_ended, logger, tracer
+from stepdeploy.observability import deployment_ended, logger, trace_method
 from stepdeploy.recovery import wake_lock_waiters
 from stepdeploy.tasks.record_release import stop_unfinished_shifts
 
 OUTCOME_BY_STATUS = {"FAILED": "Failed", "TIMED_OUT": "TimedOut", "ABORTED": "Aborted"}
 
 
-@tracer.capture_method(capture_response=False)
+@trace_method
 def finalize(detail: dict[str, Any]) -> dict[str, Any]:
     execution_arn = str(detail.get("executionArn", ""))
     status = str(detail.get("status", ""))

@@ -15,7 +15,7 @@ from pydantic import BaseModel
 
 from stepdeploy.aws.clients import translate_aws_errors
 from stepdeploy.models import Document, ExecutionContext, dump
-from stepdeploy.observability import logger, tracer
+from stepdeploy.observability import annotate, logger, trace_handler
 from stepdeploy.polling import keep_polling
 from stepdeploy.settings import settings
 
@@ -83,15 +83,14 @@ def task_handler(
         raise ValueError(f"unknown document piece {piece!r}")
 
     @logger.inject_lambda_context(clear_state=True)
-    @tracer.capture_lambda_handler(capture_response=False)
+    @trace_handler
     def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         document = Document.model_validate(event["document"])
         execution = ExecutionContext.model_validate(event.get("execution") or {"Id": "unknown"})
         keys = log_keys(document, execution)
         logger.append_keys(**keys)
-        for key in ("repository", "stack", "commit"):  # X-Ray annotations: traces searchable by deployment
-            if key in keys:
-                tracer.put_annotation(key=key, value=keys[key])
+        # X-Ray annotations: traces searchable by deployment
+        annotate(**{key: keys[key] for key in ("repository", "stack", "commit") if key in keys})
         with translate_aws_errors(execution.state or step.__name__):
             if holds_lock:
                 keep_lock(document, execution)
@@ -102,5 +101,5 @@ def task_handler(
             setattr(document, piece, result)
         return dump(document)
 
-    handler.__wrapped_step__ = step  # powertools' decorators return Any: the attribute is unchecked
+    handler.__wrapped_step__ = step  # type: ignore[attr-defined]  # for tests: the step behind the handler
     return cast("Callable[[dict[str, Any], LambdaContext], dict[str, Any]]", handler)

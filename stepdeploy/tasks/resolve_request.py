@@ -12,7 +12,7 @@ from importlib import resources
 from typing import Any
 
 from stepdeploy.aws.clients import client
-from stepdeploy.config_yaml import MAX_CONFIG_BYTES
+from stepdeploy.config_text import MAX_CONFIG_BYTES
 from stepdeploy.errors import ArtifactRejected, ConfigurationError, RequestRejected
 from stepdeploy.ghe.api import FileTooLarge, ghe_api
 from stepdeploy.ingress.upload_keys import check_upload_key

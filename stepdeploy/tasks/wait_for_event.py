@@ -27,7 +27,7 @@ from stepdeploy.aws.alarms import Alarms
 from stepdeploy.aws.clients import client, translate_aws_errors
 from stepdeploy.aws.ledger import ledger
 from stepdeploy.models import Document, ExecutionContext
-from stepdeploy.observability import logger, tracer
+from stepdeploy.observability import logger, trace_handler
 from stepdeploy.tasks.handler import log_keys
 
 WaitKind = Literal["build", "stack", "shift", "bake"]
@@ -140,7 +140,7 @@ def wait_for_event(request: WaitRequest) -> dict[str, Any]:
 
 
 @logger.inject_lambda_context(clear_state=True)
-@tracer.capture_lambda_handler(capture_response=False)
+@trace_handler
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     request = WaitRequest.model_validate(event)
     logger.append_keys(**log_keys(request.document, request.execution))

@@ -82,13 +82,18 @@ Secrets Manager, DynamoDB and EventBridge (no network), {webhook_runs} run(s) of
 accepted pushes (and as many forged ones, refused); medians over the runs of each run's p50 and p99
 (nearest rank). Requests per second on one core: the process pinned to one CPU, 1000 / the mean
 milliseconds of an accepted push. Cold import: `python -X importtime -c "import app"` in
-`functions/<name>`, median of {import_runs} fresh interpreters; "as on Lambda" puts the layer's
-stepdeploy (no localcloud, no cli, no bytecode) on the path with bytecode writing off, so our modules
-compile on every start as they do from a read-only layer without `.pyc`, while the dependencies load
-from bytecode; "from bytecode" caches everything. Package size: the function's zip (as `sam package`
-zips `functions/<name>`) and the shared layer's zip: stepdeploy as above plus what
-`requirements/runtime.txt` resolves to, taken from this virtual environment (x86_64 wheels for
-Python {python}; the real layer has aarch64 wheels for 3.12: an estimate).
+`functions/<name>`, median of {import_runs} fresh interpreters, in the environment a function has on
+Lambda (`stepdeploy_dev/layer_env.py`: `requirements/runtime.txt` and the runtime's boto3, nothing
+else) with Lambda's variables (tracing on); "as on Lambda" puts the layer's stepdeploy on the path with
+bytecode writing off, so our modules compile on every start while the dependencies load from bytecode
+(the layer ships theirs, compiled by Python 3.12); "CPU" is the CPU time of that import, the
+interpreter's own start subtracted (steadier than wall time when other work shares the machine);
+"from bytecode" caches everything. A function imports what its first call needs when it needs it: the
+X-Ray SDK at the first traced invocation, boto3 at the first AWS call, PyYAML at the first YAML read.
+Package size: the function's zip (as `sam package` zips `functions/<name>`) and the shared layer as
+`layer/Makefile` builds it for `sam build` (see the layer's line for how it was built this run).
+`sam build`: wall time of `sam build --no-cached` in a fresh clone of the committed tree, when a SAM CLI
+is on PATH.
 
 **Wall times.** The demo: as `make demo` (local cloud start to stop, six scenarios), without the
 benchmark's own pauses and reads; median of the runs. The test suite: the pytest command of the
@@ -183,7 +188,10 @@ def summary(results: dict[str, Any]) -> dict[str, Any]:
         "webhook_requests_per_second": (functions or {}).get("webhook", {}).get("requests_per_second"),
         "cold_import_ms": {name: x["cold_ms"] for name, x in (functions or {}).get("imports", {}).items()},
         "function_zip_bytes": (functions or {}).get("packages", {}).get("function_zip_bytes", {}),
+        "cold_import_cpu_ms": {name: x.get("cpu_ms") for name, x in (functions or {}).get("imports", {}).items()},
         "layer_zip_bytes": (functions or {}).get("packages", {}).get("layer", {}).get("zip_bytes"),
+        "layer_unzipped_bytes": (functions or {}).get("packages", {}).get("layer", {}).get("unzipped_bytes"),
+        "sam_build_seconds": ((functions or {}).get("sam_build") or {}).get("seconds"),
         "demo_wall_seconds": (demo or {}).get("median_wall_seconds"),
         "test_wall_seconds": (suite or {}).get("wall_seconds"),
         "load": {key: load.get(key) for key in load_keys} if load else None,
@@ -390,15 +398,26 @@ def _functions(functions: dict[str, Any]) -> list[str]:
         "",
         f"The shared layer: {layer['zip_bytes'] / 1e6:.1f} MB zipped, {layer['unzipped_bytes'] / 1e6:.1f} MB unzipped "
         f"(limit 250 MB), of which stepdeploy {layer['stepdeploy_zip_bytes'] / 1e3:.0f} kB zipped; the rest is "
-        + ", ".join(layer["distributions"]) + ".",
+        + ", ".join(layer["distributions"]) + f". Built by {layer.get('built', 'an estimate')}.",
         "",
-        "| function | import as on Lambda (ms) | import from bytecode (ms) | function zip (bytes) |",
-        "| --- | ---: | ---: | ---: |",
+        _sam_build_line(functions.get("sam_build")),
+        "",
+        "| function | import as on Lambda (ms) | CPU (ms) | import from bytecode (ms) | function zip (bytes) |",
+        "| --- | ---: | ---: | ---: | ---: |",
     ]
     for name, x in imports.items():
-        lines.append(f"| {name} | {x['cold_ms']:.0f} | {x['bytecode_ms']:.0f} | "
+        cpu = f"{x['cpu_ms']:.0f}" if "cpu_ms" in x else "-"
+        lines.append(f"| {name} | {x['cold_ms']:.0f} | {cpu} | {x['bytecode_ms']:.0f} | "
                      f"{packages['function_zip_bytes'].get(name, 0):,} |")
     return [*lines, ""]
+
+
+def _sam_build_line(sam_build: dict[str, Any] | None) -> str:
+    if not sam_build:
+        return "`sam build`: not measured."
+    if sam_build.get("seconds") is None:
+        return f"`sam build`: not measured ({sam_build.get('why')})."
+    return f"`sam build --no-cached` from a fresh clone: {sam_build['seconds']:.1f} s."
 
 
 def _walls(demo: dict[str, Any] | None, suite: dict[str, Any] | None) -> list[str]:

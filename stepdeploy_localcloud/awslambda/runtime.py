@@ -278,8 +278,12 @@ def function_spec(target: Target) -> FunctionSpec:
 
 
 def function_environment(spec: FunctionSpec, log_stream: str) -> dict[str, str]:
-    """The function's variables, then what the Lambda service itself sets."""
-    env = dict(spec.environment)
+    """The function's variables, then what the Lambda service itself sets.
+
+    No X-Ray here: tracing is off unless the function turns it on (POWERTOOLS_TRACE_DISABLED, read by
+    powertools' Tracer as under SAM local), else the X-Ray SDK logs "subsegment discarded" on every call.
+    """
+    env = {"POWERTOOLS_TRACE_DISABLED": "true", **dict(spec.environment)}
     env.update(
         {
             "AWS_LAMBDA_FUNCTION_NAME": spec.name,

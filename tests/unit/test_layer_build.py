@@ -1,35 +1,42 @@
-"""The Lambda layer as `sam build` makes it imports with nothing but its runtime dependencies.
+"""The Lambda layer as `sam build` makes it imports with nothing but its runtime dependencies, and fast.
 
-`template.yaml` builds `StepdeployLayer` with `BuildMethod: makefile`: `sam build` (and the local cloud's
-packager) runs `make build-StepdeployLayer` with `ARTIFACTS_DIR` set. This test runs that target, then imports
-every module of the built layer in a virtual environment holding only `requirements/runtime.txt` plus the boto3
-and botocore that the Lambda runtime brings (at the pins of `requirements/dev.txt`). A module that reaches for
-a development-only package (moto, typer, rich...) or for another root of the repository fails here by name.
+`template.yaml` builds `StepdeployLayer` from `layer/` with `BuildMethod: makefile`: `sam build` copies that
+folder to a scratch folder and runs `make --makefile layer/Makefile build-StepdeployLayer` there with
+`ARTIFACTS_DIR` set (the local cloud's packager runs it in `layer/` itself). This test does the same, then
+imports every module of the built layer in a virtual environment holding only `requirements/runtime.txt`
+plus the boto3 and botocore that the Lambda runtime brings (stepdeploy_dev.layer_env). A module that
+reaches for a development-only package (moto, typer, rich...) or for another root of the repository fails
+here by name. In the same environment every function's `app` imports without the X-Ray SDK, boto3's
+session and clients or PyYAML (unless it parses YAML): those come when an invocation first needs them.
 
 The virtual environment is cached under `build/` keyed by a hash of what it holds, so reruns take seconds.
 """
 
 from __future__ import annotations
 
-import fcntl
-import hashlib
+import importlib.metadata
 import json
 import os
 import re
 import shutil
 import subprocess
-import sys
-import venv
 from pathlib import Path
 
 import pytest
+from packaging.requirements import Requirement
+
+from stepdeploy_dev.layer_env import (
+    LAMBDA_RUNTIME_DEPENDENCIES,
+    LAMBDA_RUNTIME_PACKAGES,
+    layer_venv,
+    runtime_pins,
+)
 
 pytestmark = [pytest.mark.unit, pytest.mark.layer, pytest.mark.timeout(900)]
 
 ROOT = Path(__file__).resolve().parents[2]
-RUNTIME_REQUIREMENTS = ROOT / "requirements" / "runtime.txt"
-DEV_REQUIREMENTS = ROOT / "requirements" / "dev.txt"
-LAMBDA_RUNTIME_PACKAGES = ("boto3", "botocore")  # in every Python Lambda runtime, so not in the layer
+FUNCTIONS = sorted(p.parent.name for p in (ROOT / "functions").glob("*/app.py"))
+YAML_READERS = {"package_artifact"}  # reads the application's template (stepdeploy.cfn_yaml)
 
 # Run inside the layer's environment: import every module under the layer's `stepdeploy`, report failures.
 IMPORT_ALL = """
@@ -50,56 +57,97 @@ outside = sorted({m.split(".")[0] for m in sys.modules} & {"stepdeploy_cli", "st
 print(json.dumps({"modules": names, "failures": failures, "file": stepdeploy.__file__, "outside": outside}))
 """
 
+# Run inside the layer's environment, in functions/<name>: import app as Lambda does, report what came along.
+IMPORT_APP = """
+import json, sys
+sys.path[:0] = [".", sys.argv[1]]
+import app
+print(json.dumps(sorted(sys.modules)))
+"""
 
-def _dev_pins(names: tuple[str, ...]) -> list[str]:
-    pins = {}
-    for line in DEV_REQUIREMENTS.read_text().splitlines():
-        match = re.match(r"^([A-Za-z0-9_.-]+)(\[[^\]]*\])?==(\S+)", line.strip())
-        if match and match.group(1).lower() in names:
-            pins[match.group(1).lower()] = f"{match.group(1)}=={match.group(3)}"
-    missing = [name for name in names if name not in pins]
-    assert not missing, f"requirements/dev.txt pins no {missing}"
-    return [pins[name] for name in names]
+# A traced handler with tracing on (as on Lambda, trace not sampled): the Tracer comes at the first call.
+TRACED_CALL = """
+import json, sys
+sys.path.insert(0, sys.argv[1])
+from stepdeploy.observability import annotate, trace_handler
+
+@trace_handler
+def handler(event, context):
+    annotate(stack="probe")
+    return {"answer": event["question"] * 2}
+
+before = "aws_xray_sdk" in sys.modules
+answer = handler({"question": 21}, None)
+from aws_xray_sdk.core import patcher
+print(json.dumps({"before": before, "answer": answer, "after": "aws_xray_sdk.core" in sys.modules,
+                  "patched": sorted(patcher._PATCHED_MODULES)}))
+"""
+TRACE_ID = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=0"
 
 
-def _layer_venv() -> Path:
-    """A virtual environment with runtime.txt and the Lambda runtime's boto3, built once per content hash."""
-    extra = _dev_pins(LAMBDA_RUNTIME_PACKAGES)
-    key = hashlib.sha256(
-        "\n".join([RUNTIME_REQUIREMENTS.read_text(), *extra, sys.version]).encode()
-    ).hexdigest()[:16]
-    build = ROOT / "build"
-    build.mkdir(exist_ok=True)
-    target = build / f"layer-venv-{key}"
-    done = target / ".complete"
-    with open(build / "layer-venv.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # two runs at once build it once
-        if not done.exists():
-            for stale in build.glob("layer-venv-*"):
-                if stale.is_dir():
-                    shutil.rmtree(stale)
-            venv.EnvBuilder(with_pip=True, clear=True).create(target)
-            install = subprocess.run(
-                [str(target / "bin" / "python"), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-                 "-r", str(RUNTIME_REQUIREMENTS), *extra],
-                capture_output=True, text=True, check=False,
-            )
-            assert install.returncode == 0, f"pip install into {target} failed:\n{install.stderr[-3000:]}"
-            done.write_text(json.dumps({"requirements": str(RUNTIME_REQUIREMENTS), "extra": extra}))
-    return target
+def _lambda_env(home: Path, **extra: str) -> dict[str, str]:
+    return {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": str(home),
+        "AWS_REGION": "us-east-1",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "POWERTOOLS_SERVICE_NAME": "stepdeploy",
+        **extra,
+    }
+
+
+def _run_in_layer(code: str, layer: Path, cwd: Path, env: dict[str, str]) -> str:
+    python = layer_venv() / "bin" / "python"
+    result = subprocess.run(
+        [str(python), "-I", "-c", code, str(layer / "python")],  # -I: no cwd, no PYTHONPATH, no user site
+        cwd=cwd, env=env, capture_output=True, text=True, check=False, timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result.stdout.strip().splitlines()[-1]
 
 
 @pytest.fixture(scope="module")
 def layer(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """`make build-StepdeployLayer` the way `sam build` and the local cloud run it; the artifacts directory."""
+    """`make build-StepdeployLayer` the way `sam build` runs it (in a copy of layer/); the artifacts directory."""
     artifacts = tmp_path_factory.mktemp("layer")
+    scratch = tmp_path_factory.mktemp("scratch") / "layer"
+    shutil.copytree(ROOT / "layer", scratch)
     env = dict(os.environ, ARTIFACTS_DIR=str(artifacts), STEPDEPLOY_LOCAL_BUILD="1")
     result = subprocess.run(
-        ["make", "--no-print-directory", "--makefile", str(ROOT / "Makefile"), "build-StepdeployLayer"],
-        cwd=ROOT, env=env, capture_output=True, text=True, check=False,
+        ["make", "--no-print-directory", "--makefile", str(ROOT / "layer" / "Makefile"), "build-StepdeployLayer"],
+        cwd=scratch, env=env, capture_output=True, text=True, check=False,
     )
     assert result.returncode == 0, f"make build-StepdeployLayer failed:\n{result.stdout}\n{result.stderr}"
     return artifacts
+
+
+def test_sam_copies_the_layers_makefile_alone() -> None:
+    """ContentUri is what `sam build` copies before it builds: the repository root would take its .venv along."""
+    assert sorted(p.name for p in (ROOT / "layer").iterdir()) == ["Makefile"]
+    template = (ROOT / "template.yaml").read_text()
+    assert re.search(r"^      ContentUri: layer/", template, re.M)
+    assert re.search(r"^      BuildArchitecture: arm64$", template, re.M)
+
+
+def test_the_runtime_requirements_are_closed_under_dependencies() -> None:
+    """The layer installs runtime.txt with --no-deps: every dependency is pinned there or comes with the runtime."""
+    pins = runtime_pins()
+    provided = {*LAMBDA_RUNTIME_PACKAGES, *LAMBDA_RUNTIME_DEPENDENCIES}
+    assert not provided & set(pins), f"runtime.txt pins what the Lambda runtime brings: {sorted(provided & set(pins))}"
+    missing = []
+    for name, pin in pins.items():
+        distribution = importlib.metadata.distribution(name)
+        assert distribution.version == pin.split("==")[1], f"this environment has {name} {distribution.version}"
+        for text in distribution.requires or []:
+            dependency = Requirement(text)
+            if dependency.marker is not None and not dependency.marker.evaluate({"extra": ""}):
+                continue
+            key = dependency.name.lower().replace("_", "-")
+            if key not in pins and key not in provided:
+                missing.append(f"{name} needs {dependency}")
+            elif key in pins and not dependency.specifier.contains(pins[key].split("==")[1], prereleases=True):
+                missing.append(f"{name} needs {dependency}, runtime.txt pins {pins[key]}")
+    assert not missing, "requirements/runtime.txt is not closed:\n" + "\n".join(missing)
 
 
 def test_the_layer_holds_the_runtime_package_only(layer: Path) -> None:
@@ -115,20 +163,7 @@ def test_the_layer_holds_the_runtime_package_only(layer: Path) -> None:
 
 
 def test_every_layer_module_imports_with_runtime_requirements_only(layer: Path) -> None:
-    python = _layer_venv() / "bin" / "python"
-    env = {
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "HOME": str(layer),
-        "AWS_REGION": "us-east-1",
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "POWERTOOLS_SERVICE_NAME": "stepdeploy",
-    }
-    result = subprocess.run(
-        [str(python), "-I", "-c", IMPORT_ALL, str(layer / "python")],  # -I: no cwd, no PYTHONPATH, no user site
-        cwd=layer, env=env, capture_output=True, text=True, check=False, timeout=300,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    report = json.loads(result.stdout.strip().splitlines()[-1])
+    report = json.loads(_run_in_layer(IMPORT_ALL, layer, layer, _lambda_env(layer)))
     assert Path(report["file"]).is_relative_to(layer), f"imported stepdeploy from {report['file']}, not the layer"
     assert len(report["modules"]) > 10
     failures = report["failures"]
@@ -136,3 +171,29 @@ def test_every_layer_module_imports_with_runtime_requirements_only(layer: Path) 
         f"- {name}:\n{trace}" for name, trace in sorted(failures.items())
     )
     assert not report["outside"], f"the layer pulled in {report['outside']}"
+
+
+@pytest.mark.parametrize("function", FUNCTIONS)
+def test_a_function_imports_what_its_first_call_needs_later(layer: Path, function: str) -> None:
+    """Tracing on as on Lambda: the X-Ray SDK, boto3's session and clients and PyYAML wait for their first use."""
+    env = _lambda_env(layer, LAMBDA_TASK_ROOT=str(ROOT / "functions" / function), _X_AMZN_TRACE_ID=TRACE_ID)
+    modules = set(json.loads(_run_in_layer(IMPORT_APP, layer, ROOT / "functions" / function, env)))
+    assert "app" in modules
+    deferred = {"aws_xray_sdk", "wrapt", "boto3", "botocore.session", "botocore.client", "s3transfer", "urllib3"}
+    if function not in YAML_READERS:
+        deferred.add("yaml")
+    assert not deferred & modules, f"{function}: `import app` imported {sorted(deferred & modules)}"
+
+
+def test_a_traced_handler_makes_the_tracer_at_its_first_call(layer: Path) -> None:
+    env = _lambda_env(layer, LAMBDA_TASK_ROOT=str(layer), _X_AMZN_TRACE_ID=TRACE_ID)
+    report = json.loads(_run_in_layer(TRACED_CALL, layer, layer, env))
+    assert report == {"before": False, "answer": {"answer": 42}, "after": True, "patched": ["botocore", "httplib"]}
+
+
+def test_no_tracer_where_powertools_would_not_trace(layer: Path) -> None:
+    unpatched = "patcher = type('P', (), {'_PATCHED_MODULES': ()})"
+    code = TRACED_CALL.replace("from aws_xray_sdk.core import patcher", unpatched)
+    env = _lambda_env(layer, LAMBDA_TASK_ROOT=str(layer), POWERTOOLS_TRACE_DISABLED="true")
+    report = json.loads(_run_in_layer(code, layer, layer, env))
+    assert report == {"before": False, "answer": {"answer": 42}, "after": False, "patched": []}
