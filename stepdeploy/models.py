@@ -99,6 +99,10 @@ class ArtifactInfo(Piece):
     parameters: dict[str, str]
     code_keys: dict[str, str] = {}
     """Logical id of each function -> the S3 key (content hash) or image URI of its code."""
+    aliased_functions: list[str] = []
+    """Logical ids of the functions whose event sources the packaged template points at the alias."""
+    deployment_preferences: dict[str, dict[str, Any]] = {}
+    """Logical id -> the SAM DeploymentPreference the template gave (stepdeploy runs the shift)."""
 
 
 class ChangeSetInfo(Piece):

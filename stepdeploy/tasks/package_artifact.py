@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import posixpath
 import tempfile
+from collections.abc import Callable
 
 from stepdeploy import cfn_yaml
 from stepdeploy.aws.artifacts import ArtifactStore
@@ -89,6 +90,18 @@ def _target_parameters(request: DeploymentRequest, code_parameters: dict[str, st
     return target
 
 
+def _managed(request: DeploymentRequest) -> Callable[[str], bool]:
+    """The functions stepdeploy shifts: deployment.functions, or every function but the hooks."""
+    if request.target is None:
+        return lambda logical_id: True
+    deployment = request.target.deployment
+    if deployment.functions is not None:
+        chosen = set(deployment.functions)
+        return lambda logical_id: logical_id in chosen
+    hooks = set(deployment.hooks.names())
+    return lambda logical_id: logical_id not in hooks
+
+
 def package_artifact(document: Document, execution: ExecutionContext) -> ArtifactInfo:
     request = document.require_request()
     bucket = settings().artifact_bucket
@@ -123,6 +136,8 @@ def package_artifact(document: Document, execution: ExecutionContext) -> Artifac
             store=_store_code(bundle, store, bucket, f"artifacts/{repo}"),
             existing=lambda path: _existing(bundle, path),
             mutable_tags=mutable_tags_for(request.branch),
+            alias=request.target.deployment.alias if request.target else None,
+            managed=_managed(request),
         )
     text = cfn_yaml.dump_json(packaged.template).encode()
     template_sha = hashlib.sha256(text).hexdigest()
@@ -135,4 +150,6 @@ def package_artifact(document: Document, execution: ExecutionContext) -> Artifac
         template=S3Object(bucket=bucket, key=template_key),
         parameters=parameters,
         code_keys=packaged.code_keys,
+        aliased_functions=packaged.wiring.functions if packaged.wiring else [],
+        deployment_preferences=packaged.wiring.preferences if packaged.wiring else {},
     )
