@@ -265,9 +265,10 @@ def scenarios(demo: Demo) -> list[dict[str, Any]]:
 def sample_app_on_local_cloud(
     prefix: str = "stepdeploy-demo-", *, speed: float = 60.0, console: Console | None = None, live: bool = False,
     make_demo: Callable[[LocalCloud, Path, Console, bool], Demo] = Demo,
+    app: Path = SAMPLE_APP,
 ) -> Iterator[Demo]:
-    """A started local cloud and a fresh git worktree of the sample app, both removed afterwards (and the
-    process's clock back at its speed)."""
+    """A started local cloud and a fresh git worktree of the sample app (or ``app``), both removed
+    afterwards (and the process's clock back at its speed)."""
     from stepdeploy_localcloud.clock import CLOCK
 
     speed_before = CLOCK.speed
@@ -277,7 +278,7 @@ def sample_app_on_local_cloud(
     try:
         cloud.start()
         worktree = root / "sample-app"
-        shutil.copytree(SAMPLE_APP, worktree)
+        shutil.copytree(app, worktree)
         git(worktree, "init", "-q", "-b", BRANCH)
         demo = make_demo(cloud, worktree, console or Console(quiet=True), live)
         yield demo

@@ -12,6 +12,7 @@ import importlib
 # Order matters only where one adapter builds on another.
 ADAPTERS = (
     "stepdeploy_localcloud.awslambda.patch",
+    "stepdeploy_localcloud.awslambda.event_sources",
     "stepdeploy_localcloud.stepfunctions.patch",
     "stepdeploy_localcloud.cloudformation.patch",
     "stepdeploy_localcloud.events.patch",

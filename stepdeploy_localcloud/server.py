@@ -3,6 +3,8 @@
 - ``/webhook``: the webhook Lambda's function URL. The raw request becomes a function URL event
   (payload format 2.0) for ``lambda_runtime.invoke``; the Lambda's result becomes the response.
 - ``/api/v3/...``: the local GHE's REST API (``LocalGHE.api_app``).
+- ``/_aws/execute-api/<api id>/...``: requests through a deployed REST or HTTP API
+  (``apigateway.invoke``).
 - everything else: moto's server app, so any boto3 client works with ``endpoint_url``.
 
 A request signed for AWS (SigV4 header or presigned query) always goes to moto, so an S3 bucket
@@ -25,6 +27,7 @@ from werkzeug.serving import BaseWSGIServer, make_server
 from werkzeug.wrappers import Request, Response
 
 from stepdeploy_localcloud import endpoint
+from stepdeploy_localcloud.apigateway import invoke as execute_api
 
 if TYPE_CHECKING:
     from stepdeploy_localcloud.ghe.server import LocalGHE
@@ -290,6 +293,8 @@ class LocalServer:
                 return self._webhook(environ, start_response)
             if _under(path, GHE_API_PATH):
                 return self._ghe_api(environ, start_response)
+            if path.startswith(execute_api.PATH_PREFIX):
+                return execute_api.handle(Request(environ))(environ, start_response)
         return self._moto_app(environ, start_response)
 
     def _ghe_api(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
