@@ -294,7 +294,7 @@ class LocalServer:
             if _under(path, GHE_API_PATH):
                 return self._ghe_api(environ, start_response)
             if path.startswith(execute_api.PATH_PREFIX):
-                return execute_api.handle(Request(environ))(environ, start_response)
+                return execute_api.wsgi_app(environ, start_response)
         return self._moto_app(environ, start_response)
 
     def _ghe_api(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:

@@ -242,7 +242,7 @@ def proxy_response(payload: bytes, function_error: str | None, http_api: bool) -
         return Response(json.dumps({"message": "Internal server error"}), 502, headers, content_type="application/json")
     body = result.get("body") or ""
     data = base64.b64decode(body) if result.get("isBase64Encoded") else str(body).encode()
-    response = Response(data, int(result["statusCode"]), headers)
+    response = Response(data, int(result["statusCode"]), headers, content_type="application/json")
     for name, value in (result.get("headers") or {}).items():
         response.headers[name] = str(value)
     for name, values in (result.get("multiValueHeaders") or {}).items():
@@ -268,3 +268,8 @@ def handle(request: Request) -> Response:
         return Response(json.dumps({"message": "Internal server error", "detail": str(exc)}), 500,
                         content_type="application/json")
     return proxy_response(result.payload, result.function_error, match.http_api)
+
+
+def wsgi_app(environ: dict[str, Any], start_response: Any) -> Any:
+    """``handle`` as a WSGI application (what the local cloud's server mounts under PATH_PREFIX)."""
+    return handle(Request(environ))(environ, start_response)
