@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from stepdeploy.errors import ArtifactRejected
+from stepdeploy.preferences import MappedPreference, hook_functions, map_preference
 
 PINNED_VERSION = "stepdeploy"
 """``AutoPublishCodeSha256``: SAM's version resource is then ``<Id>Versionstepdeploy``, created once."""
@@ -56,8 +57,10 @@ class Wiring:
     alias: str
     functions: list[str] = field(default_factory=list)
     """Logical ids of the functions whose sources now invoke the alias."""
-    preferences: dict[str, dict[str, Any]] = field(default_factory=dict)
-    """Logical id -> the DeploymentPreference the template gave (removed from the template)."""
+    preferences: dict[str, MappedPreference] = field(default_factory=dict)
+    """Logical id -> the DeploymentPreference the template gave (removed from the template), mapped."""
+    hooks: list[str] = field(default_factory=list)
+    """Functions the preferences name as PreTraffic/PostTraffic hooks: never shifted themselves."""
 
 
 def alias_logical_id(function_id: str, alias: str) -> str:
@@ -95,20 +98,31 @@ def wire_aliases(template: dict[str, Any], *, alias: str, managed: Callable[[str
     for option in ("AutoPublishAliasAllProperties", "AutoPublishCodeSha256"):
         globals_.pop(option, None)
 
+    functions = {
+        lid: r for lid, r in resources.items()
+        if isinstance(r, dict) and r.get("Type") == SAM_FUNCTION and isinstance(r.setdefault("Properties", {}), dict)
+    }
+    own = {lid: r["Properties"].pop("DeploymentPreference", None) for lid, r in functions.items()}
+    raw = {lid: own[lid] or global_preference for lid in functions}
+    mapped = {lid: map_preference(lid, p) for lid, p in raw.items() if p is not None}
+    hooks = hook_functions(mapped)
+
+    def is_managed(logical_id: str) -> bool:
+        return managed(logical_id) and logical_id not in hooks
+
     plain: list[str] = []
     for logical_id, resource in resources.items():
         if not isinstance(resource, dict):
             continue
         kind = resource.get("Type")
-        props = resource.setdefault("Properties", {})
+        props = resource.get("Properties")
         if not isinstance(props, dict):
             continue
         where = f"template: {logical_id}"
         if kind == SAM_FUNCTION:
             _check_alias_name(props.get("AutoPublishAlias"), alias, where)
-            preference = props.pop("DeploymentPreference", None) or global_preference
-            if not managed(logical_id):
-                if preference is not None and (props.get("AutoPublishAlias") or globals_.get("AutoPublishAlias")):
+            if not is_managed(logical_id):
+                if own.get(logical_id) is not None and logical_id not in hooks:
                     raise ArtifactRejected(
                         f"{where}.DeploymentPreference: {logical_id} is not one of the functions stepdeploy "
                         "shifts (a hook, or left out of deployment.functions in stepdeploy.yml); add it to "
@@ -119,11 +133,12 @@ def wire_aliases(template: dict[str, Any], *, alias: str, managed: Callable[[str
             props["AutoPublishAlias"] = alias
             props["AutoPublishCodeSha256"] = PINNED_VERSION
             props.pop("AutoPublishAliasAllProperties", None)
-            if isinstance(preference, dict):
-                wiring.preferences[logical_id] = preference
+            if logical_id in mapped:
+                wiring.preferences[logical_id] = mapped[logical_id]
             wiring.functions.append(logical_id)
-        elif kind == PLAIN_FUNCTION and managed(logical_id):
+        elif kind == PLAIN_FUNCTION and is_managed(logical_id):
             plain.append(logical_id)
+    wiring.hooks = sorted(hooks)
     for logical_id in plain:
         _add_version_and_alias(resources, logical_id, alias)
         wiring.functions.append(logical_id)

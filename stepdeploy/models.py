@@ -102,7 +102,9 @@ class ArtifactInfo(Piece):
     aliased_functions: list[str] = []
     """Logical ids of the functions whose event sources the packaged template points at the alias."""
     deployment_preferences: dict[str, dict[str, Any]] = {}
-    """Logical id -> the SAM DeploymentPreference the template gave (stepdeploy runs the shift)."""
+    """Logical id -> the template's SAM DeploymentPreference, mapped (stepdeploy.preferences.MappedPreference)."""
+    preference_hooks: list[str] = []
+    """Functions the DeploymentPreferences name as hooks: never shifted themselves."""
 
 
 class ChangeSetInfo(Piece):

@@ -18,6 +18,7 @@ from stepdeploy.aws.lambda_versions import LambdaVersions
 from stepdeploy.errors import AlarmDuringBake
 from stepdeploy.models import BakeInfo, Document, ExecutionContext, iso, utc_now
 from stepdeploy.observability import logger
+from stepdeploy.preferences import gating_alarms
 from stepdeploy.settings import settings
 
 
@@ -25,7 +26,8 @@ def start_bake(document: Document, cfn: CloudFormation, now: datetime) -> BakeIn
     request = document.require_request()
     assert request.target is not None
     deployment = request.target.deployment
-    alarms = resolve_alarm_names(cfn, request.stack, deployment.alarms) if deployment.alarms else []
+    entries = gating_alarms(deployment, document.artifact.deployment_preferences if document.artifact else {})
+    alarms = resolve_alarm_names(cfn, request.stack, entries) if entries else []
     return BakeInfo(
         until=iso(now + timedelta(minutes=deployment.bake_minutes)),
         remaining_seconds=deployment.bake_minutes * 60.0,

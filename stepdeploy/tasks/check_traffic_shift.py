@@ -18,6 +18,7 @@ from stepdeploy.aws.codedeploy import CodeDeploy
 from stepdeploy.errors import DeploymentFailed, DeploymentRolledBack
 from stepdeploy.models import Document, ExecutionContext, ShiftDeployment, ShiftInfo, iso
 from stepdeploy.observability import logger
+from stepdeploy.preferences import gating_alarms
 
 SUCCEEDED = "Succeeded"
 FAILED = ("Failed", "Stopped")
@@ -34,7 +35,8 @@ def _alarms_firing(document: Document) -> list[str]:
     """The configured alarms now in ALARM; empty if they cannot be read (the message says less)."""
     request = document.require_request()
     assert request.target is not None
-    entries = request.target.deployment.alarms
+    preferences = document.artifact.deployment_preferences if document.artifact else {}
+    entries = gating_alarms(request.target.deployment, preferences)
     if not entries:
         return []
     try:

@@ -151,5 +151,9 @@ def package_artifact(document: Document, execution: ExecutionContext) -> Artifac
         parameters=parameters,
         code_keys=packaged.code_keys,
         aliased_functions=packaged.wiring.functions if packaged.wiring else [],
-        deployment_preferences=packaged.wiring.preferences if packaged.wiring else {},
+        deployment_preferences={
+            lid: preference.model_dump()
+            for lid, preference in (packaged.wiring.preferences if packaged.wiring else {}).items()
+        },
+        preference_hooks=packaged.wiring.hooks if packaged.wiring else [],
     )

@@ -10,6 +10,8 @@ import pytest
 
 from stepdeploy.alias_wiring import SAM_EVENT_TYPES, alias_logical_id, wire_aliases
 from stepdeploy.errors import ArtifactRejected
+from stepdeploy.preferences import MappedPreference, effective, map_preference
+from stepdeploy.target_config import Deployment
 from stepdeploy_localcloud.cloudformation.template import sam_transform
 
 pytestmark = pytest.mark.unit
@@ -135,13 +137,57 @@ def test_unmanaged_functions_are_left_alone():
     assert "AutoPublishAlias" not in template["Resources"]["Fn"]["Properties"]
 
 
-def test_deployment_preference_is_taken_out_and_returned():
+def test_deployment_preference_is_taken_out_mapped_and_its_hooks_are_not_shifted():
     template = sam_app("Api")
-    preference = {"Type": "Canary10Percent5Minutes", "Hooks": {"PreTraffic": {"Ref": "PreHook"}}}
-    template["Resources"]["Fn"]["Properties"]["DeploymentPreference"] = preference
+    template["Resources"]["PreHook"] = {
+        "Type": "AWS::Serverless::Function",
+        "Properties": {"CodeUri": "s3://code/hook.zip", "Handler": "hook.handler", "Runtime": "python3.12"},
+    }
+    template["Resources"]["Fn"]["Properties"]["DeploymentPreference"] = {
+        "Type": "Linear10PercentEvery1Minute",
+        "Alarms": [{"Ref": "ErrorsAlarm"}],
+        "Hooks": {"PreTraffic": {"Ref": "PreHook"}, "PostTraffic": "PostHookName"},
+    }
     wiring = wire_aliases(template, alias="live", managed=lambda logical_id: True)
-    assert wiring.preferences == {"Fn": preference}
+    assert wiring.preferences == {
+        "Fn": MappedPreference(
+            strategy="CodeDeployDefault.LambdaLinear10PercentEvery1Minute",
+            alarms=["ErrorsAlarm"],
+            hooks={"before_allow_traffic": "PreHook", "after_allow_traffic": "PostHookName"},
+        )
+    }
     assert "DeploymentPreference" not in template["Resources"]["Fn"]["Properties"]
+    assert wiring.functions == ["Fn"] and "PreHook" in wiring.hooks
+    assert "AutoPublishAlias" not in template["Resources"]["PreHook"]["Properties"]
+    # Nothing is left for CloudFormation's own CodeDeploy run.
+    transformed = sam_transform(template, {}, "us-east-1")["Resources"]
+    assert not [k for k, v in transformed.items() if "UpdatePolicy" in v]
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        ("Canary10Percent5Minutes", "CodeDeployDefault.LambdaCanary10Percent5Minutes"),
+        ("AllAtOnce", "CodeDeployDefault.LambdaAllAtOnce"),
+        ("LambdaLinear10PercentEvery2Minutes", "CodeDeployDefault.LambdaLinear10PercentEvery2Minutes"),
+        ("MyCustomConfig", "MyCustomConfig"),
+    ],
+)
+def test_preference_types_map_to_deployment_configs(given, expected):
+    assert map_preference("Fn", {"Type": given}).strategy == expected
+
+
+def test_a_disabled_preference_shifts_at_once_and_a_bad_one_is_refused():
+    assert map_preference("Fn", {"Type": "Canary10Percent5Minutes", "Enabled": False}).strategy.endswith("AllAtOnce")
+    with pytest.raises(ArtifactRejected, match=r"Fn.DeploymentPreference.Hooks: Sideways"):
+        map_preference("Fn", {"Type": "AllAtOnce", "Hooks": {"Sideways": "x"}})
+
+
+def test_stepdeploy_yml_wins_over_the_preference_where_it_says_something():
+    preference = MappedPreference(strategy="CodeDeployDefault.LambdaCanary10Percent5Minutes", alarms=["A"])
+    assert effective(Deployment(), preference) == ("CodeDeployDefault.LambdaCanary10Percent5Minutes", ["A"], {})
+    explicit = Deployment(strategy="LambdaAllAtOnce", alarms=["B"])
+    assert effective(explicit, preference) == ("CodeDeployDefault.LambdaAllAtOnce", ["B"], {})
 
 
 def test_an_unknown_event_type_is_refused_naming_function_and_event():
@@ -188,3 +234,13 @@ def test_plain_functions_get_a_pinned_version_an_alias_and_their_sources_on_it()
     assert resources["Url"]["Properties"]["Qualifier"] == "live" and alias in resources["Url"]["DependsOn"]
     # Not an event source: a log group keeps the function's name.
     assert resources["Logs"]["Properties"]["LogGroupName"] == {"Fn::Sub": "/aws/lambda/${Fn}"}
+
+
+def test_the_local_cloud_refuses_codedeploy_inside_a_stack_update_by_name():
+    from stepdeploy_localcloud.cloudformation.errors import TemplateError
+    from stepdeploy_localcloud.cloudformation.template import refuse_unemulated_update_policy
+
+    alias = {"Type": "AWS::Lambda::Alias", "UpdatePolicy": {"CodeDeployLambdaAliasUpdate": {"ApplicationName": "a"}}}
+    with pytest.raises(TemplateError, match="FnAliaslive has UpdatePolicy CodeDeployLambdaAliasUpdate"):
+        refuse_unemulated_update_policy("FnAliaslive", alias)
+    refuse_unemulated_update_policy("FnAliaslive", {"Type": "AWS::Lambda::Alias"})
