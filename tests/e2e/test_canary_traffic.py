@@ -1,6 +1,6 @@
 """A canary carries real traffic: an app shaped like the public SAM samples (HTTP API + REST API +
-DynamoDB, SQS + DLQ, EventBridge Scheduler and a schedule rule, a layer), deployed by the whole
-pipeline on the local cloud. Traffic goes through each event source and is counted by the version
+DynamoDB, a function URL, SQS + DLQ, EventBridge Scheduler and a schedule rule, a layer), deployed by
+the whole pipeline on the local cloud. Traffic goes through each event source and is counted by the version
 that answered or processed it.
 
 1. first push: every source reaches version 1 through the alias;
@@ -66,6 +66,9 @@ class Shop:
         return {
             "http api": traffic.through_api(traffic.api_url(url, self.outputs["HttpApiId"], "/hello"), samples),
             "rest api": traffic.through_api(traffic.api_url(url, self.outputs["RestApiId"], "/hello", "Prod"), samples),
+            "function url": traffic.through_api(
+                f"{url}/_aws/lambda-url/{self.outputs['ApiFunctionName']}/hello", samples
+            ),
             "sqs": traffic.through_queue(self.sqs, self.outputs["QueueUrl"], self.table, samples),
             "scheduler": traffic.through_schedule(
                 lambda: fire_schedule(schedule), self.table, samples, "tick-scheduler"

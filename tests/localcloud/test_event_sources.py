@@ -170,3 +170,16 @@ def test_a_schedule_rule_fires_its_targets(aws: Aws, aliased: dict[str, Any]) ->
     events.put_rule(Name="on-event", EventPattern='{"source": ["x"]}')
     with pytest.raises(ValueError, match="no ScheduleExpression"):
         fire_rule("on-event")
+
+
+def test_a_function_url_invokes_its_qualifier(aws: Aws, aliased: dict[str, Any]) -> None:
+    from stepdeploy_localcloud import backends
+    from stepdeploy_localcloud.server import LocalServer
+
+    backend = backends.backend("lambda", endpoint.ACCOUNT_ID, endpoint.REGION)
+    backend.create_function_url_config(aliased["name"], {"AuthType": "NONE", "Qualifier": "live"})
+    client = Client(LocalServer())
+    weight(aliased["lambda"], aliased["name"], 1.0)
+    answer = client.get(f"/_aws/lambda-url/{aliased['name']}/hi")
+    assert answer.status_code == 200 and answer.json["version"] == "2"
+    assert client.get("/_aws/lambda-url/no-such-function/").status_code == 404
