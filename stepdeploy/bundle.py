@@ -30,6 +30,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import IO, Any, TypeGuard
 
+from stepdeploy.alias_wiring import Wiring, wire_aliases
 from stepdeploy.errors import ArtifactRejected
 from stepdeploy.permissions_boundary import apply_permissions_boundary
 
@@ -277,6 +278,7 @@ class PackagedTemplate:
     parameters: dict[str, str] = field(default_factory=dict)
     code_keys: dict[str, str] = field(default_factory=dict)
     code_hashes: dict[str, str] = field(default_factory=dict)
+    wiring: Wiring | None = None
 
 
 _DIGEST_PIN = re.compile(r"@sha256:[0-9a-f]{64}$")
@@ -401,7 +403,6 @@ _UNSUPPORTED_LOCAL = {
     "AWS::CloudFormation::Stack": "TemplateURL",
     "AWS::Serverless::GraphQLApi": "SchemaUri",
 }
-_SELF_VERSIONING = ("AutoPublishAlias", "DeploymentPreference")
 
 
 def package_template(
@@ -414,24 +415,24 @@ def package_template(
     mutable_tags: frozenset[str] = frozenset({"latest"}),
     permissions_boundary: str = "",
     template_name: str = "template",
+    alias: str | None = None,
+    managed: Callable[[str], bool] = lambda logical_id: True,
 ) -> PackagedTemplate:
     """Rewrite a copy of ``template`` so every local code location is stored and a parameter.
 
     ``existing(path)`` says whether a bundle path (file or directory) exists; ``store`` uploads it.
     With ``permissions_boundary`` (an IAM policy ARN), the template is first checked and given that
     boundary on every role it creates (stepdeploy.permissions_boundary), before anything is stored.
+    With ``alias``, every event source of each ``managed(logical_id)`` function invokes that alias
+    (stepdeploy.alias_wiring).
     """
     template = copy.deepcopy(template)
     if permissions_boundary:
         apply_permissions_boundary(template, permissions_boundary, name=template_name)
     packager = _Packager(template, template_dir, bucket, store, mutable_tags, existing)
     globals_ = template.get("Globals", {}).get("Function", {}) if isinstance(template.get("Globals"), dict) else {}
-    for option in _SELF_VERSIONING:
-        if option in globals_:
-            raise ArtifactRejected(
-                f"template: Globals.Function.{option}: stepdeploy publishes versions and shifts the alias "
-                "itself (deployment.alias, deployment.strategy in stepdeploy.yml); remove it"
-            )
+    if not isinstance(template.get("Resources"), dict):
+        raise ArtifactRejected("template: Resources must be a mapping of logical ids to resources")
     resources: dict[str, Any] = template["Resources"]
     for logical_id, resource in resources.items():
         if not isinstance(resource, dict):
@@ -461,18 +462,14 @@ def package_template(
             )
     if _is_local(globals_.get("CodeUri")):
         del globals_["CodeUri"]  # every function that used it now has its own CodeUri
+    if alias is not None:
+        packager.result.wiring = wire_aliases(template, alias=alias, managed=managed)
     return packager.result
 
 
 def _serverless_function(
     packager: _Packager, logical_id: str, props: dict[str, Any], globals_: dict[str, Any], where: str
 ) -> None:
-    for option in _SELF_VERSIONING:
-        if option in props:
-            raise ArtifactRejected(
-                f"{where}.{option}: stepdeploy publishes versions and shifts the alias itself "
-                "(deployment.alias, deployment.strategy in stepdeploy.yml); remove it"
-            )
     package_type = props.get("PackageType", globals_.get("PackageType", "Zip"))
     if package_type == "Image":
         uri = props.get("ImageUri", globals_.get("ImageUri"))
@@ -482,9 +479,8 @@ def _serverless_function(
         return
     if "InlineCode" in props:
         return
-    code_uri = props.get("CodeUri", globals_.get("CodeUri"))
-    if code_uri is None:
-        raise ArtifactRejected(f"{where}: no CodeUri (nor Globals.Function.CodeUri, nor InlineCode)")
+    # No CodeUri anywhere means the template's folder, as the SAM CLI reads it.
+    code_uri = props.get("CodeUri", globals_.get("CodeUri", "."))
     if _is_local(code_uri):
         bucket_ref, key_ref = packager.code(logical_id, code_uri, f"{where}.CodeUri")
         props["CodeUri"] = {"Bucket": bucket_ref, "Key": key_ref}

@@ -116,6 +116,12 @@ class ArtifactInfo(Piece):
     parameters: dict[str, str]
     code_keys: dict[str, str] = {}
     """Logical id of each function -> the S3 key (content hash) or image URI of its code."""
+    aliased_functions: list[str] = []
+    """Logical ids of the functions whose event sources the packaged template points at the alias."""
+    deployment_preferences: dict[str, dict[str, Any]] = {}
+    """Logical id -> the template's SAM DeploymentPreference, mapped (stepdeploy.preferences.MappedPreference)."""
+    preference_hooks: list[str] = []
+    """Functions the DeploymentPreferences name as hooks: never shifted themselves."""
 
 
 class ChangeSetInfo(Piece):

@@ -11,7 +11,16 @@ import fnmatch
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    ValidationError,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
 from pydantic_core import ErrorDetails
 
 from stepdeploy.config_text import bad_character
@@ -81,7 +90,7 @@ class Hooks(_Strict):
 
 class Deployment(_Strict):
     alias: str = "live"
-    strategy: str | CustomStrategy = "LambdaAllAtOnce"
+    strategy: str | CustomStrategy = "CodeDeployDefault.LambdaAllAtOnce"
     alarms: Annotated[list[str], Field(max_length=10)] = []
     hooks: Hooks = Hooks()
     bake_minutes: Annotated[int, Field(ge=0, le=1440)] = 0
@@ -120,6 +129,13 @@ class Deployment(_Strict):
                 )
             return f"CodeDeployDefault.{short}"
         return value
+
+    @model_serializer(mode="wrap")
+    def _as_written(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        """Only what stepdeploy.yml said: parsed again (in a later step), the rest is default and
+        ``model_fields_set`` still tells what was written (a template's DeploymentPreference fills the rest)."""
+        data = handler(self)
+        return {key: value for key, value in data.items() if key in self.model_fields_set}
 
     @property
     def deployment_config_name(self) -> str:

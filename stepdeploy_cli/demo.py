@@ -8,19 +8,21 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 import shutil
 import subprocess
 import tempfile
 import threading
 import time
 import zipfile
+from collections import Counter
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 
+from stepdeploy_cli import traffic
 from stepdeploy_cli.canary_alarm import AlarmOnFirstCanaryStep
 from stepdeploy_cli.watch import ExecutionView, wait_for_execution
 from stepdeploy_localcloud.cloud import PROJECT_ROOT, LocalCloud
@@ -48,31 +50,88 @@ def commit(worktree: Path, message: str, edits: dict[str, str]) -> str:
     return git(worktree, "rev-parse", "HEAD")
 
 
-@dataclass
 class Traffic:
-    """Invokes the live aliases in the background, as users would, so alarms have data."""
+    """Real requests through the sample app's event sources, in the background, as users would send them:
+    GET /greet through the HTTP API and messages to the greetings queue. Each answer (the version in
+    the API's reply) and each processed message (the version the greeter recorded for it) is counted,
+    split by whether the greeter's alias was shifting when it was sent. Errors feed the alarms."""
 
-    cloud: LocalCloud
-    names: dict[str, str]
-    stop_event: threading.Event = field(default_factory=threading.Event)
-    invocations: int = 0
+    def __init__(self, cloud: LocalCloud, outputs: dict[str, str], greeter: str) -> None:
+        self.cloud = cloud
+        self.greeter = greeter
+        self.url = traffic.api_url(cloud.url, outputs["GreetApiId"], "/greet")
+        self.queue_url = outputs["GreetingsQueueUrl"]
+        self.table = cloud.resource("dynamodb").Table(outputs["ProcessedTableName"])
+        self.stop_event = threading.Event()
+        self.lock = threading.Lock()
+        self.invocations = 0
+        self._answers: dict[str, traffic.Split] = {}
+        self._errors: traffic.Split = Counter()
+        self._messages: dict[str, list[str]] = {}
 
     def start(self) -> None:
         threading.Thread(target=self._run, name="demo-traffic", daemon=True).start()
 
+    def _phase(self, lam: Any) -> str:
+        try:
+            alias = lam.get_alias(FunctionName=self.greeter, Name="live")
+        except Exception:  # noqa: BLE001 - no alias yet
+            return "steady"
+        return "shift" if (alias.get("RoutingConfig") or {}).get("AdditionalVersionWeights") else "steady"
+
     def _run(self) -> None:
-        client = self.cloud.client("lambda")
+        lam, sqs = self.cloud.client("lambda"), self.cloud.client("sqs")
         while not self.stop_event.is_set():
-            for name in self.names.values():
-                try:
-                    client.invoke(FunctionName=name, Qualifier="live", Payload=b"{}")
-                    self.invocations += 1
-                except Exception:  # noqa: BLE001 - no alias yet, or the function is being updated
-                    pass
-            self.stop_event.wait(0.05)
+            phase = self._phase(lam)
+            try:
+                version = str(traffic.get_json(self.url)["version"])
+                with self.lock:
+                    self._answers.setdefault(phase, Counter())[version] += 1
+            except Exception:  # noqa: BLE001 - a 502: the function failed (the buggy version), or is being updated
+                with self.lock:
+                    self._errors[phase] += 1
+            try:
+                message = sqs.send_message(QueueUrl=self.queue_url, MessageBody=json.dumps({"name": "Ada"}))
+                with self.lock:
+                    self._messages.setdefault(phase, []).append(str(message["MessageId"]))
+            except Exception:  # noqa: BLE001 - the queue is being updated
+                pass
+            self.invocations += 2
+            self.stop_event.wait(0.02)
+
+    def take(self) -> dict[str, Any]:
+        """What was counted since the last call, by phase: API answers, API errors, queue messages processed."""
+        with self.lock:
+            answers, errors, messages = self._answers, self._errors, self._messages
+            self._answers, self._errors, self._messages = {}, Counter(), {}
+        time.sleep(0.2)  # the last message's record
+        return {
+            phase: {
+                "api": dict(answers.get(phase, {})),
+                "api_errors": errors.get(phase, 0),
+                "queue": dict(traffic.processed(self.table, [f"sqs#{m}" for m in messages.get(phase, [])])),
+            }
+            for phase in ("shift", "steady")
+            if answers.get(phase) or errors.get(phase) or messages.get(phase)
+        }
+
+    def measure(self, samples: int = 20) -> dict[str, dict[str, int]]:
+        """A burst of requests and messages now, counted by the version that served them."""
+        sqs = self.cloud.client("sqs")
+        return {
+            "api": dict(traffic.through_api(self.url, samples)),
+            "queue": dict(traffic.through_queue(sqs, self.queue_url, self.table, samples)),
+        }
 
     def stop(self) -> None:
         self.stop_event.set()
+
+
+def shares(split: dict[str, int]) -> str:
+    total = sum(split.values())
+    if not total:
+        return "none"
+    return " ".join(f"v{v} {n / total:.0%}" for v, n in sorted(split.items())) + f" (n={total})"
 
 
 class Demo:
@@ -94,6 +153,10 @@ class Demo:
             return {}
         return {r["LogicalResourceId"]: r["PhysicalResourceId"] for r in resources
                 if r["LogicalResourceId"] in FUNCTIONS}
+
+    def stack_outputs(self) -> dict[str, str]:
+        stack = self.cloud.client("cloudformation").describe_stacks(StackName=STACK)["Stacks"][0]
+        return {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
 
     def alias_versions(self) -> dict[str, str]:
         client = self.cloud.client("lambda")
@@ -151,8 +214,9 @@ class Demo:
         execution_arn = trigger()
         view = ExecutionView(self.sfn, execution_arn, traffic=self.traffic_split)
         described = wait_for_execution(view, console=self.console, live=self.live, timeout=300)
+        traffic_seen = self.traffic.take() if self.traffic else None
         if self.traffic is None and self.function_names():
-            self.traffic = Traffic(self.cloud, self.function_names())
+            self.traffic = Traffic(self.cloud, self.stack_outputs(), self.function_names()["GreeterFunction"])
             self.traffic.start()
         result = {
             "name": name,
@@ -165,12 +229,21 @@ class Demo:
             "state_transitions": view.state_transitions(),
             "wall_seconds": round(time.monotonic() - started, 2),
         }
+        if traffic_seen is not None and self.traffic is not None:
+            result["traffic"] = {**traffic_seen, "after": self.traffic.measure()}
         result["as_expected"] = bool(expect(result))
         mark = "[green]as expected[/green]" if result["as_expected"] else "[red]NOT as expected[/red]"
         self.console.print(
             f"{result['status']} {result['outcome']} aliases={result['alias_versions']} "
             f"transitions={result['state_transitions']} {result['wall_seconds']}s {mark}"
         )
+        for phase, label in (("shift", "during the shift"), ("after", "after")):
+            seen = (result.get("traffic") or {}).get(phase)
+            if seen:
+                errors = f", {seen['api_errors']} API errors" if seen.get("api_errors") else ""
+                self.console.print(
+                    f"  traffic {label}: API {shares(seen['api'])}{errors}; queue {shares(seen['queue'])}"
+                )
         if result.get("cause") and result["status"] != "SUCCEEDED":
             self.console.print(f"  cause: {str(result['cause'])[:400]}")
         return result
@@ -188,26 +261,12 @@ class Demo:
         return split
 
 
-GREETER_V2 = '''import os
-
-
-def greet(name: str) -> str:
-    return f"{os.environ.get('GREETING', 'Hello')}, {name}! Welcome back."
-
-
-def handler(event, context):
-    return {"message": greet(str((event or {}).get("name", "world")))}
-'''
-GREETER_BUGGY = '''import os
-
-
-def greet(name: str) -> str:
-    return f"{os.environ.get('GREETING', 'Hello')}, {name}! Welcome back!"
-
-
-def handler(event, context):
-    return {"message": greet(event["name"])}  # bug: callers that send no name get a KeyError
-'''
+GREETER = (SAMPLE_APP / "greeter" / "app.py").read_text()
+GREETER_V2 = GREETER.replace("""{name}!\"""", """{name}! Welcome back.\"""")
+GREETER_BUGGY = GREETER_V2.replace("Welcome back.", "Welcome back!").replace(
+    """name = ((event or {}).get("queryStringParameters") or {}).get("name") or (event or {}).get("name", "world")""",
+    """name = event["name"]  # bug: callers that send no name get a KeyError""",
+)
 GREETER_FIXED = GREETER_V2.replace("Welcome back.", "Good to see you.")
 FAILING_TEST = '''import unittest
 
@@ -268,9 +327,10 @@ def scenarios(demo: Demo) -> list[dict[str, Any]]:
 def sample_app_on_local_cloud(
     prefix: str = "stepdeploy-demo-", *, speed: float = 60.0, console: Console | None = None, live: bool = False,
     make_demo: Callable[[LocalCloud, Path, Console, bool], Demo] = Demo,
+    app: Path = SAMPLE_APP,
 ) -> Iterator[Demo]:
-    """A started local cloud and a fresh git worktree of the sample app, both removed afterwards (and the
-    process's clock back at its speed)."""
+    """A started local cloud and a fresh git worktree of the sample app (or ``app``), both removed
+    afterwards (and the process's clock back at its speed)."""
     from stepdeploy_localcloud.clock import CLOCK
 
     speed_before = CLOCK.speed
@@ -280,7 +340,7 @@ def sample_app_on_local_cloud(
     try:
         cloud.start()
         worktree = root / "sample-app"
-        shutil.copytree(SAMPLE_APP, worktree)
+        shutil.copytree(app, worktree)
         git(worktree, "init", "-q", "-b", BRANCH)
         demo = make_demo(cloud, worktree, console or Console(quiet=True), live)
         yield demo

@@ -13,6 +13,7 @@ import importlib
 ADAPTERS = (
     "stepdeploy_localcloud.core.patch",
     "stepdeploy_localcloud.awslambda.patch",
+    "stepdeploy_localcloud.awslambda.event_sources",
     "stepdeploy_localcloud.stepfunctions.patch",
     "stepdeploy_localcloud.cloudformation.patch",
     "stepdeploy_localcloud.events.patch",

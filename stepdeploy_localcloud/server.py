@@ -4,6 +4,10 @@
   (payload format 2.0) for ``lambda_runtime.invoke``; the Lambda's result becomes the response.
 - ``/api/v3/...``: the local GHE's REST API (``LocalGHE.api_app``).
 - ``/_stepdeploy/faults``: Lambda faults injected from another process (``faults``).
+- ``/_aws/execute-api/<api id>/...``: requests through a deployed REST or HTTP API
+  (``apigateway.invoke``).
+- ``/_aws/lambda-url/<function name>/...``: the function's URL (auth type NONE), which invokes the
+  URL's ``Qualifier`` (an alias: its weights pick the version) or the unqualified function.
 - everything else: moto's server app, so any boto3 client works with ``endpoint_url``.
 
 A request signed for AWS (SigV4 header or presigned query) always goes to moto, so an S3 bucket
@@ -27,6 +31,7 @@ from werkzeug.serving import BaseWSGIServer, make_server
 from werkzeug.wrappers import Request, Response
 
 from stepdeploy_localcloud import endpoint, faults
+from stepdeploy_localcloud.apigateway import invoke as execute_api
 
 if TYPE_CHECKING:
     from stepdeploy_localcloud.ghe.server import LocalGHE
@@ -34,6 +39,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 WEBHOOK_PATH = "/webhook"
+FUNCTION_URL_PATH = "/_aws/lambda-url/"
 GHE_API_PATH = "/api/v3"
 # Function URLs take at most 6 MB of request (the invoke payload limit).
 MAX_FUNCTION_URL_PAYLOAD = 6 * 1024 * 1024
@@ -315,6 +321,10 @@ class LocalServer:
                 return self._ghe_api(environ, start_response)
             if _under(path, faults.FAULTS_PATH):
                 return faults.app(environ, start_response)
+            if path.startswith(execute_api.PATH_PREFIX):
+                return execute_api.wsgi_app(environ, start_response)
+            if path.startswith(FUNCTION_URL_PATH):
+                return self.handle_function_url(Request(environ))(environ, start_response)
         started: list[bool] = []
 
         def tracking_start_response(*args: Any) -> Any:
@@ -348,6 +358,21 @@ class LocalServer:
     def _webhook(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
         return self.handle_webhook(Request(environ))(environ, start_response)
 
+    def handle_function_url(self, request: Request) -> Response:
+        from stepdeploy_localcloud import backends
+
+        name, _, rest = request.path[len(FUNCTION_URL_PATH) :].partition("/")
+        lam = backends.backend("lambda", endpoint.ACCOUNT_ID, endpoint.REGION)
+        try:
+            url = lam.get_function(name).url_config
+        except Exception:  # noqa: BLE001 - moto's UnknownFunctionException
+            url = None
+        if url is None:
+            message = json.dumps({"Message": f"no function URL for {name}"})
+            return Response(message, 404, content_type="application/json")
+        qualifier = url.config.get("Qualifier")
+        return self._invoke_as_url(request, f"{name}:{qualifier}" if qualifier else name, "/" + rest)
+
     def handle_webhook(self, request: Request) -> Response:
         function_name = self._webhook_function
         if function_name is None:
@@ -361,7 +386,9 @@ class LocalServer:
                 status=503,
                 content_type="application/json",
             )
-        raw_path = request.path[len(WEBHOOK_PATH) :] or "/"
+        return self._invoke_as_url(request, function_name, request.path[len(WEBHOOK_PATH) :] or "/")
+
+    def _invoke_as_url(self, request: Request, function_name: str, raw_path: str) -> Response:
         event = function_url_event(request, raw_path, function_name)
         if len(json.dumps(event)) > MAX_FUNCTION_URL_PAYLOAD:
             return Response(

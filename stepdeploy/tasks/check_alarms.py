@@ -21,6 +21,7 @@ from stepdeploy.aws.lambda_versions import LambdaVersions
 from stepdeploy.errors import AlarmDuringBake
 from stepdeploy.models import BakeInfo, Document, ExecutionContext, iso, utc_now
 from stepdeploy.observability import logger
+from stepdeploy.preferences import gating_alarms
 from stepdeploy.settings import settings
 
 
@@ -33,7 +34,8 @@ def start_bake(document: Document, cfn: CloudFormation, now: datetime) -> BakeIn
     if shift is not None and shift.alarms:
         alarms = list(shift.alarms)
     else:
-        alarms = resolve_alarm_names(cfn, request.stack, deployment.alarms) if deployment.alarms else []
+        entries = gating_alarms(deployment, document.artifact.deployment_preferences if document.artifact else {})
+        alarms = resolve_alarm_names(cfn, request.stack, entries) if entries else []
     began = now
     if shift is not None and shift.finished_at:
         began = min(now, datetime.fromisoformat(shift.finished_at.replace("Z", "+00:00")))

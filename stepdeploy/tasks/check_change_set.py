@@ -10,8 +10,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from stepdeploy.alias_wiring import alias_logical_id
 from stepdeploy.aws.clients import client
 from stepdeploy.aws.cloudformation import CloudFormation
+from stepdeploy.aws.lambda_versions import LambdaVersions
 from stepdeploy.errors import ChangeSetFailed
 from stepdeploy.models import ChangeSetInfo, Document, ExecutionContext
 
@@ -50,6 +52,40 @@ def summarize_changes(changes: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return summary
 
 
+def check_alias_changes(
+    cfn: CloudFormation, document: Document, info: ChangeSetInfo, changes: list[dict[str, Any]]
+) -> None:
+    """CloudFormation must never move a shifted alias (DESIGN invariant 1): refuse a change set that
+    modifies one, or that adds one an earlier stepdeploy created outside the stack."""
+    request = document.require_request()
+    assert request.target is not None and document.artifact is not None
+    alias = request.target.deployment.alias
+    aliases = {alias_logical_id(f, alias): f for f in document.artifact.aliased_functions}
+    for change in changes:
+        resource = change.get("ResourceChange") or {}
+        logical_id = resource.get("LogicalResourceId")
+        if resource.get("ResourceType") != "AWS::Lambda::Alias" or logical_id not in aliases:
+            continue
+        function = aliases[logical_id]
+        if resource.get("Action") == "Modify":
+            raise ChangeSetFailed(
+                f"change set {info.change_set_name} of stack {info.stack_name} would update {logical_id}, the "
+                f"alias {alias!r} of {function}, and so move its traffic behind the traffic shift; it was not "
+                "executed. Keep the alias's properties (ProvisionedConcurrencyConfig, Description) as they are, "
+                "or change them in a deployment of their own after removing the alias from the stack"
+            )
+        if resource.get("Action") == "Add" and info.change_set_type == "UPDATE":
+            existing = cfn.resource(info.stack_name, function)
+            name = (existing or {}).get("PhysicalResourceId")
+            if name and LambdaVersions(client("lambda")).alias(str(name), alias) is not None:
+                raise ChangeSetFailed(
+                    f"change set {info.change_set_name} of stack {info.stack_name} adds {logical_id}, but {name} "
+                    f"already has an alias {alias!r} made outside the stack (by a stepdeploy release before "
+                    "event sources were wired to the alias); delete that alias (aws lambda delete-alias "
+                    f"--function-name {name} --name {alias}), then replay the deployment"
+                )
+
+
 def check_change_set(document: Document, execution: ExecutionContext) -> ChangeSetInfo:
     info = document.changeset
     if info is None:
@@ -70,6 +106,8 @@ def check_change_set(document: Document, execution: ExecutionContext) -> ChangeS
     if status in PENDING:
         return info.model_copy(update=update)
     if status == "CREATE_COMPLETE":
+        if document.artifact is not None and document.artifact.aliased_functions:
+            check_alias_changes(cfn, document, info, found["Changes"])
         return info.model_copy(update={**update, "done": True, "changes": summarize_changes(found["Changes"])})
     if status == "FAILED" and is_no_change(reason):
         cfn.delete_change_set(info.stack_name, ref)

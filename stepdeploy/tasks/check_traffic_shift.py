@@ -18,6 +18,7 @@ from stepdeploy.aws.codedeploy import CodeDeploy
 from stepdeploy.errors import DeploymentFailed, DeploymentRolledBack
 from stepdeploy.models import Document, ExecutionContext, ShiftDeployment, ShiftInfo, iso
 from stepdeploy.observability import logger
+from stepdeploy.preferences import gating_alarms
 from stepdeploy.recovery import restart_stopped_shifts
 
 SUCCEEDED = "Succeeded"
@@ -35,7 +36,8 @@ def _alarms_firing(document: Document) -> list[str]:
     """The configured alarms now in ALARM; empty if they cannot be read (the message says less)."""
     request = document.require_request()
     assert request.target is not None
-    entries = request.target.deployment.alarms
+    preferences = document.artifact.deployment_preferences if document.artifact else {}
+    entries = gating_alarms(request.target.deployment, preferences)
     if not entries:
         return []
     try:

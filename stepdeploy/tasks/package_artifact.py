@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import posixpath
 import tempfile
+from collections.abc import Callable
 
 from stepdeploy import cfn_yaml
 from stepdeploy.aws.artifacts import ArtifactStore
@@ -90,6 +91,18 @@ def _target_parameters(request: DeploymentRequest, code_parameters: dict[str, st
     return target
 
 
+def _managed(request: DeploymentRequest) -> Callable[[str], bool]:
+    """The functions stepdeploy shifts: deployment.functions, or every function but the hooks."""
+    if request.target is None:
+        return lambda logical_id: True
+    deployment = request.target.deployment
+    if deployment.functions is not None:
+        chosen = set(deployment.functions)
+        return lambda logical_id: logical_id in chosen
+    hooks = set(deployment.hooks.names())
+    return lambda logical_id: logical_id not in hooks
+
+
 def package_artifact(document: Document, execution: ExecutionContext) -> ArtifactInfo:
     request = document.require_request()
     bucket = settings().artifact_bucket
@@ -126,6 +139,8 @@ def package_artifact(document: Document, execution: ExecutionContext) -> Artifac
             mutable_tags=mutable_tags_for(request.branch),
             permissions_boundary=settings().permissions_boundary_arn,
             template_name=template_path,
+            alias=request.target.deployment.alias if request.target else None,
+            managed=_managed(request),
         )
     check_packaged_template(request, packaged.template, set(packaged.parameters))
     text = cfn_yaml.dump_json(packaged.template).encode()
@@ -139,4 +154,10 @@ def package_artifact(document: Document, execution: ExecutionContext) -> Artifac
         template=S3Object(bucket=bucket, key=template_key),
         parameters=parameters,
         code_keys=packaged.code_keys,
+        aliased_functions=packaged.wiring.functions if packaged.wiring else [],
+        deployment_preferences={
+            lid: preference.model_dump()
+            for lid, preference in (packaged.wiring.preferences if packaged.wiring else {}).items()
+        },
+        preference_hooks=packaged.wiring.hooks if packaged.wiring else [],
     )

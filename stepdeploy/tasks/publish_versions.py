@@ -24,12 +24,15 @@ from stepdeploy.settings import settings
 FUNCTION_TYPE = "AWS::Lambda::Function"
 
 
-def managed_functions(request: DeploymentRequest, stack_functions: dict[str, str]) -> dict[str, str]:
-    """Logical id -> function name of the functions to release: the configured ones, or all but the hooks."""
+def managed_functions(
+    request: DeploymentRequest, stack_functions: dict[str, str], preference_hooks: list[str] | None = None
+) -> dict[str, str]:
+    """Logical id -> function name of the functions to release: the configured ones, or all but the hooks
+    (stepdeploy.yml's and those the template's DeploymentPreferences name)."""
     assert request.target is not None
     deployment = request.target.deployment
     where = f"stepdeploy.yml: targets (stack {request.target.stack}).deployment"
-    hooks = deployment.hooks.names()
+    hooks = list(dict.fromkeys([*deployment.hooks.names(), *(preference_hooks or [])]))
     missing_hooks = [h for h in hooks if h not in stack_functions]
     if missing_hooks:
         raise ConfigurationError(
@@ -148,7 +151,9 @@ def publish_versions(
     description = f"stepdeploy {request.repository or request.source}@{request.short_commit} {execution.name}"[:256]
     releases = [
         release_function(lam, logical_id, name, alias, description)
-        for logical_id, name in managed_functions(request, stack_functions).items()
+        for logical_id, name in managed_functions(
+            request, stack_functions, document.artifact.preference_hooks if document.artifact else []
+        ).items()
     ]
     for release in releases:
         prune(lam, release, settings().keep_versions)

@@ -18,6 +18,7 @@ from stepdeploy.aws.cloudformation import CloudFormation
 from stepdeploy.aws.codedeploy import CodeDeploy, group_settings
 from stepdeploy.errors import ConfigurationError
 from stepdeploy.models import Document, ExecutionContext, FunctionRelease, ShiftDeployment, ShiftInfo
+from stepdeploy.preferences import MappedPreference, effective
 from stepdeploy.settings import settings
 from stepdeploy.target_config import CustomStrategy
 
@@ -78,20 +79,25 @@ def _listing_start(execution_start: str | None) -> datetime | None:
         return None
 
 
-def resolve_hooks(cfn: CloudFormation, document: Document) -> dict[str, str]:
+def resolve_hooks(cfn: CloudFormation, document: Document, hooks: dict[str, str] | None = None) -> dict[str, str]:
+    """BeforeAllowTraffic/AfterAllowTraffic -> the hook function's physical name.
+
+    ``hooks`` (field -> logical id) defaults to stepdeploy.yml's deployment.hooks."""
     request = document.require_request()
     assert request.target is not None
-    hooks = request.target.deployment.hooks
+    if hooks is None:
+        hooks = {f: n for f, n in request.target.deployment.hooks.model_dump().items() if n}
     resolved: dict[str, str] = {}
     for field, event in HOOK_EVENTS:
-        logical_id = getattr(hooks, field)
+        logical_id = hooks.get(field)
         if not logical_id:
             continue
         resource = cfn.resource(request.stack, logical_id)
         if not resource or resource.get("ResourceType") != "AWS::Lambda::Function":
             raise ConfigurationError(
-                f"stepdeploy.yml: targets (stack {request.stack}).deployment.hooks.{field}: {logical_id!r} is "
-                f"not a Lambda function of stack {request.stack}; expected the logical id of the hook function"
+                f"stepdeploy.yml: targets (stack {request.stack}).deployment.hooks.{field} (or the template's "
+                f"DeploymentPreference.Hooks): {logical_id!r} is not a Lambda function of stack {request.stack}; "
+                "expected the logical id of the hook function"
             )
         resolved[event] = str(resource["PhysicalResourceId"])
     return resolved
@@ -110,15 +116,21 @@ def start_traffic_shift(
     deployment = request.target.deployment
     if isinstance(deployment.strategy, CustomStrategy):
         cd.ensure_config(deployment.strategy)
-    config_name = deployment.deployment_config_name
-    alarms = resolve_alarm_names(cfn, request.stack, deployment.alarms)
-    hooks = resolve_hooks(cfn, document)
-    wanted = group_settings(config_name, s.codedeploy_role_arn, alarms)
+    preferences = document.artifact.deployment_preferences if document.artifact else {}
     since = _listing_start(execution.start_time)
     started: list[ShiftDeployment] = []
+    gating: list[str] = []  # every alarm that gates one of the shifts: the bake watches them all
     for release in document.versions.functions:
         if not release.needs_shift:
             continue
+        preference = preferences.get(release.logical_id)
+        config_name, alarm_entries, hook_ids = effective(
+            deployment, MappedPreference.model_validate(preference) if preference else None
+        )
+        alarms = resolve_alarm_names(cfn, request.stack, alarm_entries)
+        gating.extend(name for name in alarms if name not in gating)
+        hooks = resolve_hooks(cfn, document, hook_ids)
+        wanted = group_settings(config_name, s.codedeploy_role_arn, alarms)
         group = group_name(request.stack, release.logical_id)
         cd.ensure_group(s.codedeploy_application, group, wanted)
         marker = deployment_marker(execution, release)
@@ -140,4 +152,4 @@ def start_traffic_shift(
                 logical_id=release.logical_id, function_name=release.function_name, deployment_id=deployment_id
             )
         )
-    return ShiftInfo(deployments=started, alarms=alarms, bake_seconds=max(1, deployment.bake_minutes * 60))
+    return ShiftInfo(deployments=started, alarms=gating, bake_seconds=max(1, deployment.bake_minutes * 60))

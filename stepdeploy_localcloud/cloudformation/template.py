@@ -595,6 +595,7 @@ def build_plan(
             raise TemplateError(
                 f"Template format error: [/Resources/{logical_id}] Every Resources object must contain a Type member."
             )
+        refuse_unemulated_update_policy(logical_id, resource)
         condition = resource.get("Condition")
         if condition is not None and condition not in conditions:
             raise TemplateError(
@@ -611,6 +612,20 @@ def build_plan(
         order=order,
         resource_types={lid: resources[lid]["Type"] for lid in order},
     )
+
+
+def refuse_unemulated_update_policy(logical_id: str, resource: dict[str, Any]) -> None:
+    """``UpdatePolicy: CodeDeployLambdaAliasUpdate`` (SAM's DeploymentPreference) makes AWS run a
+    CodeDeploy deployment inside the stack update; the local engine cannot, so it says so rather
+    than move the alias at once."""
+    policy = resource.get("UpdatePolicy")
+    if isinstance(policy, dict) and "CodeDeployLambdaAliasUpdate" in policy:
+        raise TemplateError(
+            f"Template error: resource {logical_id} has UpdatePolicy CodeDeployLambdaAliasUpdate (from a SAM "
+            "DeploymentPreference), which the local cloud's CloudFormation does not emulate: it would move the "
+            "alias at once instead of through CodeDeploy. Let stepdeploy shift the alias (it removes "
+            "DeploymentPreference from the templates it deploys)"
+        )
 
 
 def required_capabilities(plan: TemplatePlan) -> list[str]:

@@ -17,7 +17,10 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 from moto import mock_aws
+from moto.awslambda.models import LambdaVersion, lambda_backends
 from moto.cloudformation.models import cloudformation_backends
+from moto.cloudformation.parsing import get_model_list, get_model_map, get_name_type_map
+from moto.core.common_models import CloudFormationModel
 
 from stepdeploy.aws.ledger import create_ledger_table
 from stepdeploy.models import iso
@@ -102,6 +105,45 @@ class DeployAws:
         return sorted(o["Key"] for o in listing.get("Contents", []))
 
 
+class _AliasResource(CloudFormationModel):
+    """AWS::Lambda::Alias for moto's own CloudFormation, which lacks it (stepdeploy adds one per managed
+    function: stepdeploy.alias_wiring). Created and deleted as AWS does, through the Lambda backend."""
+
+    def __init__(self, arn: str, function_name: str, name: str) -> None:
+        self.arn, self.function_name, self.name = arn, function_name, name
+
+    @staticmethod
+    def cloudformation_type() -> str:
+        return "AWS::Lambda::Alias"
+
+    @property
+    def physical_resource_id(self) -> str:
+        return self.arn
+
+    @classmethod
+    def create_from_cloudformation_json(  # type: ignore[override]
+        cls, resource_name: str, cloudformation_json: dict[str, Any], account_id: str, region_name: str, **kwargs: Any
+    ) -> _AliasResource:
+        props = cloudformation_json["Properties"]
+        alias = lambda_backends[account_id][region_name].create_alias(
+            name=props["Name"], function_name=props["FunctionName"],
+            function_version=str(props["FunctionVersion"]), description="", routing_config=None,
+        )
+        return cls(alias.arn, props["FunctionName"], props["Name"])
+
+    @classmethod
+    def has_cfn_attr(cls, attr: str) -> bool:
+        return attr == "AliasArn"
+
+    def get_cfn_attribute(self, attribute_name: str) -> str:
+        return self.arn
+
+
+def _version_attribute(self: Any, attribute_name: str) -> str:
+    """moto's AWS::Lambda::Version has no Fn::GetAtt; AWS gives Version (the alias needs it)."""
+    return str(self.version)
+
+
 @pytest.fixture(name="deploy_aws")
 def deploy_aws_fixture(monkeypatch: pytest.MonkeyPatch) -> Iterator[DeployAws]:
     env = {
@@ -127,6 +169,9 @@ def deploy_aws_fixture(monkeypatch: pytest.MonkeyPatch) -> Iterator[DeployAws]:
     settings.cache_clear()
     clients.client.cache_clear()
     ledger.ledger.cache_clear()
+    monkeypatch.setattr(LambdaVersion, "get_cfn_attribute", _version_attribute, raising=False)
+    for cached in (get_model_list, get_model_map, get_name_type_map):
+        cached.cache_clear()  # _AliasResource joins the model map
     with patching.suspended(), mock_aws():  # moto as it ships, even after a local cloud test
         # Every task that changes the stack renews the stack's lock in the ledger table first.
         create_ledger_table(boto3.client("dynamodb", region_name=REGION), env["TABLE_NAME"])

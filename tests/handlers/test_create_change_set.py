@@ -49,7 +49,12 @@ def test_first_deploy_creates_the_stack_through_a_create_change_set(deploy_aws):
 
     checked = run("check_change_set", document)["changeset"]
     assert checked["done"] and not checked["no_changes"] and checked["status"] == "CREATE_COMPLETE"
-    assert {(c["action"], c["logical_id"]) for c in checked["changes"]} == {("Add", "Greeter"), ("Add", "PreTraffic")}
+    # Each function comes with the version and the alias its event sources invoke (stepdeploy.alias_wiring).
+    assert {(c["action"], c["logical_id"]) for c in checked["changes"]} == {
+        ("Add", logical_id)
+        for function in ("Greeter", "PreTraffic")
+        for logical_id in (function, f"{function}Versionstepdeploy", f"{function}Aliaslive")
+    }
 
     executed = run("execute_change_set", {**document, "changeset": checked})
     assert executed["stack"]["stack_name"] == STACK

@@ -31,13 +31,14 @@ def by_id(versions: dict) -> dict[str, dict]:
     return {f["logical_id"]: f for f in versions["functions"]}
 
 
-def test_first_deploy_creates_the_aliases_and_needs_no_shift(deploy_aws):
+def test_first_deploy_finds_the_stacks_aliases_on_version_1_and_needs_no_shift(deploy_aws):
     versions = publish(deploy_stack(deploy_aws))["versions"]
     assert versions["shift_needed"] is False
     releases = by_id(versions)
     assert set(releases) == {"Greeter", "PreTraffic"}  # no hooks configured: every function
     greeter = releases["Greeter"]
-    assert greeter["alias_created"] and greeter["version"] == "1" and "previous_version" not in greeter
+    # The stack made version 1 and the alias (stepdeploy.alias_wiring): nothing to publish or shift.
+    assert greeter["version"] == "1" and greeter["previous_version"] == "1" and greeter["changed"] is False
     alias = deploy_aws.client("lambda").get_alias(FunctionName=function_names(deploy_aws)["Greeter"], Name="live")
     assert alias["FunctionVersion"] == "1"
 

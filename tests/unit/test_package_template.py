@@ -80,7 +80,9 @@ class FakeStore:
         return StoredCode(key=f"artifacts/o/r/{digest}.zip", digest=digest)
 
 
-def package(text: str, files: set[str], template_dir: str = "", branch: str | None = "main"):
+def package(
+    text: str, files: set[str], template_dir: str = "", branch: str | None = "main", alias: str | None = None
+):
     store = FakeStore(files)
     result = package_template(
         cfn_yaml.load(text),
@@ -89,6 +91,7 @@ def package(text: str, files: set[str], template_dir: str = "", branch: str | No
         store=store,
         existing=store.exists,
         mutable_tags=mutable_tags_for(branch),
+        alias=alias,
     )
     return result, store
 
@@ -241,13 +244,39 @@ Resources:
         package(text, set())
 
 
-def test_sam_self_versioning_is_refused():
+def test_sam_self_versioning_is_taken_over_when_the_alias_is_stepdeploys():
     text = (
         "Resources:\n  Fn:\n    Type: AWS::Serverless::Function\n"
-        "    Properties: {CodeUri: src, AutoPublishAlias: live}\n"
+        "    Properties: {CodeUri: src, AutoPublishAlias: live, AutoPublishAliasAllProperties: true}\n"
     )
-    with pytest.raises(ArtifactRejected, match="AutoPublishAlias"):
-        package(text, {"src/a.py"})
+    packaged, _ = package(text, {"src/a.py"}, alias="live")
+    props = packaged.template["Resources"]["Fn"]["Properties"]
+    assert props["AutoPublishAlias"] == "live" and props["AutoPublishCodeSha256"] == "stepdeploy"
+    assert "AutoPublishAliasAllProperties" not in props
+
+
+def test_an_autopublish_alias_other_than_stepdeploys_is_refused():
+    text = (
+        "Resources:\n  Fn:\n    Type: AWS::Serverless::Function\n"
+        "    Properties: {CodeUri: src, AutoPublishAlias: prod}\n"
+    )
+    with pytest.raises(ArtifactRejected, match="Fn.AutoPublishAlias: 'prod'.*deployment.alias is 'live'"):
+        package(text, {"src/a.py"}, alias="live")
+
+
+def test_codeuri_omitted_means_the_templates_folder():
+    text = "Resources:\n  Fn:\n    Type: AWS::Serverless::Function\n    Properties: {Handler: a.h}\n"
+    stored: list[str] = []
+
+    def store(logical_id, location, kind):
+        stored.append(location)
+        return StoredCode(key=f"k/{logical_id}.zip", digest="d")
+
+    packaged = package_template(
+        cfn_yaml.load(text), template_dir="app", bucket="b", store=store, existing=lambda p: p == "app"
+    )
+    assert stored == ["app"]
+    assert packaged.template["Resources"]["Fn"]["Properties"]["CodeUri"]["Key"] == {"Ref": "FnCodeKey"}
 
 
 def test_reserved_parameter_names_are_refused():

@@ -257,11 +257,15 @@ class LambdaUrlHandler(ResourceHandler):
         return {k: props[k] for k in ("AuthType", "Cors", "InvokeMode", "Qualifier") if k in props}
 
     def create(self, ctx: ResourceContext, props: dict[str, Any]) -> Provisioned:
-        target = required_property(props, "TargetFunctionArn", ctx)
-        if props.get("Qualifier"):
-            target = f"{target}:{props['Qualifier']}"
-        url = ctx.backend("lambda").create_function_url_config(target, self._config(props))
+        # moto keeps one URL per function and refuses a qualified name: the URL is made on the function
+        # and its Qualifier kept in its configuration, which the local function URL front invokes.
+        target, qualifier = _split_function_ref(str(required_property(props, "TargetFunctionArn", ctx)))
+        qualifier = props.get("Qualifier") or qualifier
+        config = {**self._config(props), **({"Qualifier": qualifier} if qualifier else {})}
+        url = ctx.backend("lambda").create_function_url_config(target, config)
         function_arn = url.function.function_arn
+        if qualifier:
+            function_arn = f"{function_arn.rsplit(':$LATEST', 1)[0]}:{qualifier}"
         return Provisioned(function_arn, {"FunctionArn": function_arn, "FunctionUrl": url.url}, handle=target)
 
     def update(
