@@ -218,7 +218,9 @@ def provide_layer(arn: str, path: Path) -> None:
     """Serve layer version ``arn`` (one that exists only on AWS, e.g. a public layer) from ``path``:
     a folder laid out as the layer's zip (python/..., nodejs/node_modules/...) or the zip itself."""
     if not _LAYER_ARN.match(arn):
-        raise ValueError(f"layer {arn!r}: expected a layer version ARN, arn:aws:lambda:REGION:ACCOUNT:layer:NAME:VERSION")
+        raise ValueError(
+            f"layer {arn!r}: expected a layer version ARN, arn:aws:lambda:REGION:ACCOUNT:layer:NAME:VERSION"
+        )
     path = Path(path).expanduser().resolve()
     if not (path.is_dir() or (path.is_file() and zipfile.is_zipfile(path))):
         raise ValueError(f"layer {arn}: {path} is neither a folder nor a zip file")
@@ -304,7 +306,7 @@ class FunctionSpec:
 
     @property
     def python_version(self) -> str:
-        version = self.runtime_version or "%d.%d" % sys.version_info[:2]
+        version = self.runtime_version or f"{sys.version_info[0]}.{sys.version_info[1]}"
         return ".".join(version.split(".")[:2])
 
     @property

@@ -68,7 +68,10 @@ def parse_assignment(text: str) -> tuple[str, str]:
     runtime, sep, path = text.partition("=")
     runtime = runtime.strip()
     if not sep or not path.strip() or not (PYTHON.match(runtime) or NODE.match(runtime)):
-        raise ValueError(f"--runtime {text!r}: expected RUNTIME=PATH, e.g. python3.12=/usr/bin/python3.12 or nodejs20.x=/usr/bin/node")
+        raise ValueError(
+            f"--runtime {text!r}: expected RUNTIME=PATH, e.g. python3.12=/usr/bin/python3.12 or "
+            "nodejs20.x=/usr/bin/node"
+        )
     return runtime, path.strip()
 
 
@@ -113,7 +116,11 @@ def _python_candidates(major: str, minor: str) -> list[str]:
 
 
 def _configured_for(runtime: str) -> str | None:
-    return _configured.get(runtime) or os.environ.get(env_name(runtime)) or os.environ.get(f"STEPDEPLOY_RUNTIME_{runtime}")
+    return (
+        _configured.get(runtime)
+        or os.environ.get(env_name(runtime))
+        or os.environ.get(f"STEPDEPLOY_RUNTIME_{runtime}")
+    )
 
 
 def _find(runtime: str) -> Interpreter:
@@ -132,7 +139,9 @@ def _find(runtime: str) -> Interpreter:
                     f"runtime {runtime}: the configured interpreter {configured} is {seen}, not Python {wanted}; "
                     + how_to_provide(runtime)
                 )
-        raise RuntimeUnavailable(f"runtime {runtime}: no Python {wanted} interpreter on this machine; " + how_to_provide(runtime))
+        raise RuntimeUnavailable(
+            f"runtime {runtime}: no Python {wanted} interpreter on this machine; " + how_to_provide(runtime)
+        )
     if node:
         wanted = node["major"]
         candidate = configured or shutil.which("node")
