@@ -7,8 +7,15 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat requirements/dev.txt requirements/runtime.txt pyproject.toml | cksum | cut -d' ' -f1)
 TOOLS_VENV := .venv-tools
 TOOLS_STAMP := $(TOOLS_VENV)/.installed-$(shell cksum < requirements/tools.txt | cut -d' ' -f1)
+# The layer's packages for the local cloud: wheels for the layer's Python on this machine's architecture,
+# downloaded once at set-up, so that building the layer locally needs no network.
+HERE := $(dir $(abspath $(lastword $(MAKEFILE_LIST))))
+LAYER_PYTHON_VERSION := 3.12
+LOCAL_ARCH := $(shell uname -m)
+LAYER_WHEELS := $(HERE).wheels/layer-py$(LAYER_PYTHON_VERSION)-$(LOCAL_ARCH)-$(shell cksum < $(HERE)requirements/runtime.txt | cut -d' ' -f1)
+LAYER_PLATFORM := --platform manylinux2014_$(LOCAL_ARCH) --only-binary=:all: --python-version $(LAYER_PYTHON_VERSION)
 
-.PHONY: setup test test-fast lint demo bench clean
+.PHONY: setup test test-fast lint demo bench clean layer-wheels
 
 $(STAMP): requirements/dev.txt requirements/runtime.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -25,7 +32,15 @@ $(TOOLS_STAMP): requirements/tools.txt
 	rm -f $(TOOLS_VENV)/.installed-*
 	touch $@
 
-setup: $(STAMP) $(TOOLS_STAMP)
+$(LAYER_WHEELS)/.complete: requirements/runtime.txt
+	rm -rf $(HERE).wheels/layer-py*
+	$(PYTHON) -m pip download --quiet --disable-pip-version-check -r $(HERE)requirements/runtime.txt \
+	  $(LAYER_PLATFORM) -d $(LAYER_WHEELS)
+	touch $@
+
+layer-wheels: $(LAYER_WHEELS)/.complete
+
+setup: $(STAMP) $(TOOLS_STAMP) layer-wheels
 
 lint: setup
 	$(BIN)/cfn-lint template.yaml
@@ -52,13 +67,19 @@ bench: setup
 clean:
 	rm -rf $(VENV) $(TOOLS_VENV) build .pytest_cache
 
-# `sam build` runs this to build the shared layer (Metadata: BuildMethod: makefile).
-# STEPDEPLOY_LOCAL_BUILD=1 (the local cloud) skips the pip install: its venv has the packages.
+# `sam build` runs this to build the shared layer (Metadata: BuildMethod: makefile): for AWS, arm64 wheels.
+# STEPDEPLOY_LOCAL_BUILD=1 builds it for the local cloud (the local cloud's packager sets it; so can you:
+# `STEPDEPLOY_LOCAL_BUILD=1 sam build`): wheels for this machine's architecture, from the set-up's
+# download (`make layer-wheels`, made here once if missing), no network.
 build-StepdeployLayer:
 	mkdir -p "$(ARTIFACTS_DIR)/python"
-	cp -R stepdeploy "$(ARTIFACTS_DIR)/python/"
+	cp -R $(HERE)stepdeploy "$(ARTIFACTS_DIR)/python/"
 	find "$(ARTIFACTS_DIR)/python" -name __pycache__ -prune -exec rm -rf {} +
 	if [ -z "$$STEPDEPLOY_LOCAL_BUILD" ]; then \
-	  $(PYTHON) -m pip install --quiet -r requirements/runtime.txt -t "$(ARTIFACTS_DIR)/python" \
-	    --platform manylinux2014_aarch64 --only-binary=:all: --python-version 3.12; \
+	  $(PYTHON) -m pip install --quiet -r $(HERE)requirements/runtime.txt -t "$(ARTIFACTS_DIR)/python" \
+	    --platform manylinux2014_aarch64 --only-binary=:all: --python-version $(LAYER_PYTHON_VERSION); \
+	else \
+	  test -f $(LAYER_WHEELS)/.complete || $(MAKE) --no-print-directory -f $(HERE)Makefile layer-wheels; \
+	  $(PYTHON) -m pip install --quiet --disable-pip-version-check --no-compile --no-index --find-links $(LAYER_WHEELS) \
+	    -r $(HERE)requirements/runtime.txt -t "$(ARTIFACTS_DIR)/python" $(LAYER_PLATFORM); \
 	fi
