@@ -3,7 +3,9 @@
 - ``/webhook``: the webhook Lambda's function URL. The raw request becomes a function URL event
   (payload format 2.0) for ``lambda_runtime.invoke``; the Lambda's result becomes the response.
 - ``/api/v3/...``: the local GHE's REST API (``LocalGHE.api_app``).
-- everything else: moto's server app, so any boto3 client works with ``endpoint_url``.
+- everything else: moto's server app, so any boto3 client works with ``endpoint_url``. A service or
+  action moto does not emulate (moto answers an HTML 404/500 or raises) answers a JSON error naming
+  the service and the action instead, which any AWS SDK reads as an error code and message.
 
 A request signed for AWS (SigV4 header or presigned query) always goes to moto, so an S3 bucket
 named ``webhook`` or ``api`` still works path-style.
@@ -15,11 +17,13 @@ import base64
 import hashlib
 import json
 import logging
+import re
 import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qs
 
 from werkzeug.serving import BaseWSGIServer, make_server
 from werkzeug.wrappers import Request, Response
@@ -188,6 +192,42 @@ def _aws_signed(environ: dict[str, Any]) -> bool:
     return auth.startswith(("AWS4-HMAC-SHA256", "AWS ")) or "X-Amz-Signature=" in query or "Signature=" in query
 
 
+_CREDENTIAL_SCOPE = re.compile(r"Credential=[^/,]+/\d{8}/[^/]+/(?P<service>[^/]+)/aws4_request")
+NOT_EMULATED_TYPE = "NotImplementedByLocalCloud"
+
+
+def _service_and_action(environ: dict[str, Any]) -> tuple[str, str]:
+    """The service (its signing name) and the action a request asks for, as far as the request says."""
+    auth = environ.get("HTTP_AUTHORIZATION", "")
+    query = parse_qs(environ.get("QUERY_STRING", ""))
+    scope = _CREDENTIAL_SCOPE.search(auth) or _CREDENTIAL_SCOPE.search(
+        "Credential=" + (query.get("X-Amz-Credential") or [""])[0]
+    )
+    service = scope["service"] if scope else environ.get("HTTP_HOST", "").split(".")[0] or "unknown"
+    target = environ.get("HTTP_X_AMZ_TARGET", "")
+    if target:
+        action = target.rsplit(".", 1)[-1]
+    elif query.get("Action"):
+        action = query["Action"][0]
+    else:
+        action = f"{environ.get('REQUEST_METHOD', 'GET')} {environ.get('PATH_INFO', '/')}"
+    return service, action
+
+
+def not_emulated_response(environ: dict[str, Any], detail: str) -> Response:
+    service, action = _service_and_action(environ)
+    message = (
+        f"The local cloud does not emulate {service} {action} ({detail}); "
+        "docs/local-cloud.md lists what it emulates"
+    )
+    return Response(
+        json.dumps({"__type": NOT_EMULATED_TYPE, "message": message}),
+        status=501,
+        content_type="application/x-amz-json-1.1",
+        headers={"x-amzn-ErrorType": NOT_EMULATED_TYPE},
+    )
+
+
 def _under(path: str, prefix: str) -> bool:
     return path == prefix or path.startswith(prefix + "/")
 
@@ -290,7 +330,36 @@ class LocalServer:
                 return self._webhook(environ, start_response)
             if _under(path, GHE_API_PATH):
                 return self._ghe_api(environ, start_response)
-        return self._moto_app(environ, start_response)
+        return self._moto(environ, start_response)
+
+    def _moto(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+        """moto's answer, unless it is an HTML error page: then a JSON error naming the service and action."""
+        captured: list[tuple[str, list[tuple[str, str]], Any]] = []
+        passthrough = False
+
+        def capture(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+            if passthrough:
+                return start_response(status, headers, exc_info)
+            captured.append((status, headers, exc_info))
+            return lambda data: None  # werkzeug applications never use write()
+
+        try:
+            body = self._moto_app(environ, capture)
+        except Exception as exc:  # moto has no backend or no route for it
+            log.info("not emulated: %s", exc)
+            return not_emulated_response(environ, f"{type(exc).__name__}: {exc}")(environ, start_response)
+        if not captured:  # an application that starts its response lazily: nothing to look at
+            passthrough = True
+            return body
+        status, headers, exc_info = captured[-1]
+        content_type = next((v for k, v in headers if k.lower() == "content-type"), "")
+        if status[:3] in ("404", "405", "500", "501") and content_type.startswith("text/html"):
+            close = getattr(body, "close", None)
+            if close is not None:
+                close()
+            return not_emulated_response(environ, f"moto answered {status}")(environ, start_response)
+        start_response(status, headers, exc_info)
+        return body
 
     def _ghe_api(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
         if self._ghe is None:
