@@ -7,6 +7,8 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat requirements/dev.txt requirements/runtime.txt pyproject.toml | cksum | cut -d' ' -f1)
 TOOLS_VENV := .venv-tools
 TOOLS_STAMP := $(TOOLS_VENV)/.installed-$(shell cksum < requirements/tools.txt | cut -d' ' -f1)
+SAM_VENV := .venv-sam
+SAM_STAMP := $(SAM_VENV)/.installed-$(shell cksum < requirements/sam.txt | cut -d' ' -f1)
 # The layer's packages for the local cloud: wheels for the layer's Python on this machine's architecture,
 # downloaded once at set-up, so that building the layer locally needs no network.
 HERE := $(dir $(abspath $(lastword $(MAKEFILE_LIST))))
@@ -32,6 +34,14 @@ $(TOOLS_STAMP): requirements/tools.txt
 	rm -f $(TOOLS_VENV)/.installed-*
 	touch $@
 
+# The SAM CLI for the local cloud's builds (the default buildspec runs `sam build`): a virtual environment of
+# its own (it pins its own boto3), never the local cloud's; builds get only its `sam` on their PATH.
+$(SAM_STAMP): requirements/sam.txt
+	test -x $(SAM_VENV)/bin/python || $(PYTHON) -m venv $(SAM_VENV)
+	$(SAM_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements/sam.txt
+	rm -f $(SAM_VENV)/.installed-*
+	touch $@
+
 $(LAYER_WHEELS)/.complete: requirements/runtime.txt
 	rm -rf $(HERE).wheels/layer-py*
 	$(PYTHON) -m pip download --quiet --disable-pip-version-check -r $(HERE)requirements/runtime.txt \
@@ -40,7 +50,7 @@ $(LAYER_WHEELS)/.complete: requirements/runtime.txt
 
 layer-wheels: $(LAYER_WHEELS)/.complete
 
-setup: $(STAMP) $(TOOLS_STAMP) layer-wheels
+setup: $(STAMP) $(TOOLS_STAMP) $(SAM_STAMP) layer-wheels
 
 lint: setup
 	$(BIN)/cfn-lint template.yaml
@@ -65,7 +75,7 @@ bench: setup
 	$(BIN)/python -m stepdeploy_dev.bench
 
 clean:
-	rm -rf $(VENV) $(TOOLS_VENV) build .pytest_cache
+	rm -rf $(VENV) $(TOOLS_VENV) $(SAM_VENV) .wheels build .pytest_cache
 
 # `sam build` runs this to build the shared layer (Metadata: BuildMethod: makefile): for AWS, arm64 wheels.
 # STEPDEPLOY_LOCAL_BUILD=1 builds it for the local cloud (the local cloud's packager sets it; so can you:

@@ -3,6 +3,8 @@
 - ``/webhook``: the webhook Lambda's function URL. The raw request becomes a function URL event
   (payload format 2.0) for ``lambda_runtime.invoke``; the Lambda's result becomes the response.
 - ``/api/v3/...``: the local GHE's REST API (``LocalGHE.api_app``).
+- ``/_localcloud``: where this local cloud keeps its GHE (``ghe_root``), so that ``stepdeploy local push``
+  works from any directory with only the endpoint URL.
 - everything else: moto's server app, so any boto3 client works with ``endpoint_url``. A service or
   action moto does not emulate (moto answers an HTML 404/500 or raises) answers a JSON error naming
   the service and the action instead, which any AWS SDK reads as an error code and message.
@@ -37,6 +39,7 @@ log = logging.getLogger(__name__)
 
 WEBHOOK_PATH = "/webhook"
 GHE_API_PATH = "/api/v3"
+INFO_PATH = "/_localcloud"
 # Function URLs take at most 6 MB of request (the invoke payload limit).
 MAX_FUNCTION_URL_PAYLOAD = 6 * 1024 * 1024
 
@@ -330,6 +333,8 @@ class LocalServer:
                 return self._webhook(environ, start_response)
             if _under(path, GHE_API_PATH):
                 return self._ghe_api(environ, start_response)
+            if path == INFO_PATH:
+                return self._info(environ, start_response)
         return self._moto(environ, start_response)
 
     def _moto(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
@@ -354,12 +359,20 @@ class LocalServer:
         status, headers, exc_info = captured[-1]
         content_type = next((v for k, v in headers if k.lower() == "content-type"), "")
         if status[:3] in ("404", "405", "500", "501") and content_type.startswith("text/html"):
+            # werkzeug's error page (moto has no route, or raised); an empty HEAD answer is S3's own 404
+            data = b"".join(body)
             close = getattr(body, "close", None)
             if close is not None:
                 close()
-            return not_emulated_response(environ, f"moto answered {status}")(environ, start_response)
+            if data.lstrip().lower().startswith(b"<!doctype html"):
+                return not_emulated_response(environ, f"moto answered {status}")(environ, start_response)
+            body = [data]
         start_response(status, headers, exc_info)
         return body
+
+    def _info(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+        info = {"endpoint_url": self.url, "ghe_root": str(self._ghe.root) if self._ghe is not None else None}
+        return Response(json.dumps(info), content_type="application/json")(environ, start_response)
 
     def _ghe_api(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
         if self._ghe is None:

@@ -199,7 +199,7 @@ def set_code_root(path: Path | None) -> None:
     global _code_root, _code_root_is_private
     with _root_lock:
         previous, private = _code_root, _code_root_is_private
-        _code_root, _code_root_is_private = (Path(path), False) if path is not None else (None, False)
+        _code_root, _code_root_is_private = (Path(path).resolve(), False) if path is not None else (None, False)
     if previous is not None and private:
         shutil.rmtree(previous, ignore_errors=True)
 

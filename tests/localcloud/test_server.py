@@ -103,6 +103,9 @@ def test_a_service_the_local_cloud_does_not_emulate_answers_a_json_error(server:
     with pytest.raises(ClientError) as caught:
         s3(server.url).get_object(Bucket="still-served", Key="missing")
     assert caught.value.response["Error"]["Code"] == "NoSuchKey"
+    with pytest.raises(ClientError) as caught:  # a HEAD's 404 has no body: it is S3's answer, kept
+        s3(server.url).head_object(Bucket="still-served", Key="missing")
+    assert caught.value.response["Error"]["Code"] == "404"
 
 
 def test_webhook_without_a_function_is_503(server: LocalServer) -> None:
