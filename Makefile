@@ -15,9 +15,13 @@ HERE := $(dir $(abspath $(lastword $(MAKEFILE_LIST))))
 LAYER_PYTHON_VERSION := 3.12
 LOCAL_ARCH := $(shell uname -m)
 LAYER_WHEELS := $(HERE).wheels/layer-py$(LAYER_PYTHON_VERSION)-$(LOCAL_ARCH)-$(shell cksum < $(HERE)requirements/runtime.txt | cut -d' ' -f1)
+# What every Python Lambda runtime provides (boto3, botocore and their dependencies): the local build leaves
+# these out of the layer (a third of its size; the runtime's copies are of compatible versions).
+LAMBDA_RUNTIME_PROVIDES := boto3 boto3-* botocore botocore-* s3transfer s3transfer-* jmespath jmespath-* \
+  dateutil python_dateutil-* six.py six-* urllib3 urllib3-*
 LAYER_PLATFORM := --platform manylinux2014_$(LOCAL_ARCH) --only-binary=:all: --python-version $(LAYER_PYTHON_VERSION)
 
-.PHONY: setup test test-fast lint demo bench clean layer-wheels
+.PHONY: setup test test-fast lint demo bench clean layer-wheels layer-site
 
 $(STAMP): requirements/dev.txt requirements/runtime.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -50,7 +54,18 @@ $(LAYER_WHEELS)/.complete: requirements/runtime.txt
 
 layer-wheels: $(LAYER_WHEELS)/.complete
 
-setup: $(STAMP) $(TOOLS_STAMP) $(SAM_STAMP) layer-wheels
+# The layer's packages installed for the local cloud once (from the wheels, no network); every local build
+# of the layer copies them.
+$(LAYER_WHEELS)/site/.complete: $(LAYER_WHEELS)/.complete
+	rm -rf $(LAYER_WHEELS)/site
+	$(PYTHON) -m pip install --quiet --disable-pip-version-check --no-compile --no-index --find-links $(LAYER_WHEELS) \
+	  -r $(HERE)requirements/runtime.txt -t $(LAYER_WHEELS)/site $(LAYER_PLATFORM)
+	cd $(LAYER_WHEELS)/site && rm -rf bin $(LAMBDA_RUNTIME_PROVIDES)
+	touch $@
+
+layer-site: $(LAYER_WHEELS)/site/.complete
+
+setup: $(STAMP) $(TOOLS_STAMP) $(SAM_STAMP) layer-site
 
 lint: setup
 	$(BIN)/cfn-lint template.yaml
@@ -89,7 +104,5 @@ build-StepdeployLayer:
 	  $(PYTHON) -m pip install --quiet -r $(HERE)requirements/runtime.txt -t "$(ARTIFACTS_DIR)/python" \
 	    --platform manylinux2014_aarch64 --only-binary=:all: --python-version $(LAYER_PYTHON_VERSION); \
 	else \
-	  test -f $(LAYER_WHEELS)/.complete || $(MAKE) --no-print-directory -f $(HERE)Makefile layer-wheels; \
-	  $(PYTHON) -m pip install --quiet --disable-pip-version-check --no-compile --no-index --find-links $(LAYER_WHEELS) \
-	    -r $(HERE)requirements/runtime.txt -t "$(ARTIFACTS_DIR)/python" $(LAYER_PLATFORM); \
+	  $(MAKE) --no-print-directory -f $(HERE)Makefile layer-site && cp -R $(LAYER_WHEELS)/site/* "$(ARTIFACTS_DIR)/python/"; \
 	fi
