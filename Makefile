@@ -7,8 +7,21 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat requirements/dev.txt requirements/runtime.txt pyproject.toml | cksum | cut -d' ' -f1)
 TOOLS_VENV := .venv-tools
 TOOLS_STAMP := $(TOOLS_VENV)/.installed-$(shell cksum < requirements/tools.txt | cut -d' ' -f1)
+SAM_VENV := .venv-sam
+SAM_STAMP := $(SAM_VENV)/.installed-$(shell cksum < requirements/sam.txt | cut -d' ' -f1)
+# The layer's packages for the local cloud: wheels for the layer's Python on this machine's architecture,
+# downloaded once at set-up, so that building the layer locally needs no network.
+HERE := $(dir $(abspath $(lastword $(MAKEFILE_LIST))))
+LAYER_PYTHON_VERSION := 3.12
+LOCAL_ARCH := $(shell uname -m)
+LAYER_WHEELS := $(HERE).wheels/layer-py$(LAYER_PYTHON_VERSION)-$(LOCAL_ARCH)-$(shell cksum < $(HERE)requirements/runtime.txt | cut -d' ' -f1)
+# What every Python Lambda runtime provides (boto3, botocore and their dependencies): the local build leaves
+# these out of the layer (a third of its size; the runtime's copies are of compatible versions).
+LAMBDA_RUNTIME_PROVIDES := boto3 boto3-* botocore botocore-* s3transfer s3transfer-* jmespath jmespath-* \
+  dateutil python_dateutil-* six.py six-* urllib3 urllib3-*
+LAYER_PLATFORM := --platform manylinux2014_$(LOCAL_ARCH) --only-binary=:all: --python-version $(LAYER_PYTHON_VERSION)
 
-.PHONY: setup test test-fast lint demo bench clean
+.PHONY: setup test test-fast lint demo bench clean layer-wheels layer-site layer-site-path
 
 $(STAMP): requirements/dev.txt requirements/runtime.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -25,7 +38,38 @@ $(TOOLS_STAMP): requirements/tools.txt
 	rm -f $(TOOLS_VENV)/.installed-*
 	touch $@
 
-setup: $(STAMP) $(TOOLS_STAMP)
+# The SAM CLI for the local cloud's builds (the default buildspec runs `sam build`): a virtual environment of
+# its own (it pins its own boto3), never the local cloud's; builds get only its `sam` on their PATH.
+$(SAM_STAMP): requirements/sam.txt
+	test -x $(SAM_VENV)/bin/python || $(PYTHON) -m venv $(SAM_VENV)
+	$(SAM_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements/sam.txt
+	rm -f $(SAM_VENV)/.installed-*
+	touch $@
+
+$(LAYER_WHEELS)/.complete: requirements/runtime.txt
+	rm -rf $(HERE).wheels/layer-py*
+	$(PYTHON) -m pip download --quiet --disable-pip-version-check --no-deps -r $(HERE)requirements/runtime.txt \
+	  $(LAYER_PLATFORM) -d $(LAYER_WHEELS)
+	touch $@
+
+layer-wheels: $(LAYER_WHEELS)/.complete
+
+# The layer's packages installed for the local cloud once (from the wheels, no network); every local build
+# of the layer copies them.
+$(LAYER_WHEELS)/site/.complete: $(LAYER_WHEELS)/.complete
+	rm -rf $(LAYER_WHEELS)/site
+	$(PYTHON) -m pip install --quiet --disable-pip-version-check --no-deps --no-compile --no-index --find-links $(LAYER_WHEELS) \
+	  -r $(HERE)requirements/runtime.txt -t $(LAYER_WHEELS)/site $(LAYER_PLATFORM)
+	cd $(LAYER_WHEELS)/site && rm -rf bin $(LAMBDA_RUNTIME_PROVIDES)
+	touch $@
+
+layer-site: $(LAYER_WHEELS)/site/.complete
+
+# Where layer-site put the packages (layer/Makefile copies them into a local build of the layer).
+layer-site-path:
+	@echo $(LAYER_WHEELS)/site
+
+setup: $(STAMP) $(TOOLS_STAMP) $(SAM_STAMP) layer-site
 
 lint: setup
 	$(BIN)/cfn-lint template.yaml
@@ -50,4 +94,5 @@ bench: setup
 	$(BIN)/python -m stepdeploy_dev.bench
 
 clean:
-	rm -rf $(VENV) $(TOOLS_VENV) build .pytest_cache
+	rm -rf $(VENV) $(TOOLS_VENV) $(SAM_VENV) .wheels build .pytest_cache
+

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import logging
+import re
+import shutil
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -55,26 +57,67 @@ def demo(
         fail("scenarios not as expected: " + ", ".join(s["name"] for s in failed))
 
 
+_ALLOW_ENTRY = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+(:[^\s,:]+(:adopt)?)?$")
+
+
+def _allowed(entries: list[str]) -> str:
+    for entry in entries:
+        if not _ALLOW_ENTRY.match(entry):
+            fail(f"--allow {entry!r}: expected owner/repo, owner/repo:stack-pattern or owner/repo:stack-pattern:adopt")
+    return ",".join(entries)
+
+
 @local_app.command("up")
 def local_up(
     port: Annotated[int, typer.Option(help="Port of the AWS API, the webhook and the GHE API.")] = 4566,
     speed: Annotated[float, typer.Option(help="Local clock speed.")] = 60.0,
+    allow: Annotated[
+        list[str] | None,
+        typer.Option(help="A repository that may deploy: owner/repo[:stack-pattern[:adopt]] (repeatable; "
+                     "default platform/sample-app:sample-*).", show_default=False),
+    ] = None,
+    runtime: Annotated[
+        list[str] | None,
+        typer.Option(help="The interpreter of a Lambda runtime: RUNTIME=PATH, e.g. python3.12=/usr/bin/python3.12 "
+                     "(repeatable; default: found on PATH and in ~/.pyenv).", show_default=False),
+    ] = None,
+    layer: Annotated[
+        list[str] | None,
+        typer.Option(help="Content of a layer version ARN that exists only on AWS: ARN=PATH (a folder laid out "
+                     "as the layer's zip, or the zip; repeatable).", show_default=False),
+    ] = None,
 ) -> None:
     """Run the local cloud in the foreground (AWS_ENDPOINT_URL=http://127.0.0.1:PORT)."""
-    from stepdeploy_localcloud.cloud import LocalCloud
+    from stepdeploy_localcloud.awslambda import runtime as lambda_runtime
+    from stepdeploy_localcloud.awslambda import runtimes
+    from stepdeploy_localcloud.cloud import DEFAULT_ALLOWED, LocalCloud
 
     logging.basicConfig(level=logging.WARNING)
-    cloud = LocalCloud(STATE_DIR, port=port, speed=speed)
+    try:
+        for assignment in runtime or []:
+            runtimes.configure(*runtimes.parse_assignment(assignment))
+        for assignment in layer or []:
+            arn, sep, path = assignment.rpartition("=")
+            if not sep:
+                fail(f"--layer {assignment!r}: expected ARN=PATH")
+            lambda_runtime.provide_layer(arn, Path(path))
+    except ValueError as exc:
+        fail(str(exc))
+    allowed = _allowed(allow or []) or DEFAULT_ALLOWED
+    # AWS's side of the local cloud lives in memory and starts empty: so does its GHE.
+    shutil.rmtree(STATE_DIR / "ghe", ignore_errors=True)
+    cloud = LocalCloud(STATE_DIR, port=port, speed=speed, allowed_repositories=allowed)
     try:
         cloud.start()
     except Exception as exc:  # noqa: BLE001 - shown to the user, not a traceback
         fail(f"the local cloud did not start: {exc}")
     assert cloud.orchestrator is not None
     out = Console()
-    out.print(f"AWS API      AWS_ENDPOINT_URL={cloud.url}")
+    out.print(f"AWS API      export AWS_ENDPOINT_URL={cloud.url}")
     out.print(f"Webhook      {cloud.webhook_url}")
     out.print(f"Secret       {cloud.webhook_secret}")
     out.print(f"GHE API      {cloud.ghe.api_base}  (token {cloud.ghe.token})")
+    out.print(f"Allowed      {cloud.allowed_repositories}")
     out.print(f"State machine {cloud.orchestrator.state_machine_arn}")
     out.print(f"Nothing is kept across a restart: executions, stacks and the ledger start empty; only the "
               f"local GHE (repositories, commit statuses) is kept, in {STATE_DIR / 'ghe'}.", highlight=False)

@@ -115,6 +115,7 @@ class LocalCloud:
         cloudformation.STACK_OPERATION_VIRTUAL_SECONDS = STACK_BUSY_SECONDS
         self._previous_endpoint = endpoint.endpoint_url() if endpoint.is_running() else None
         self.root.mkdir(parents=True, exist_ok=True)
+        self._use_root_for_scratch()
         self.server = LocalServer(port=self.port)
         url = self.server.start()
         self.port = self.server.port
@@ -146,9 +147,32 @@ class LocalCloud:
         lambda_runtime.shutdown()
         if self.server is not None:
             self.server.stop()
+        self._remove_scratch()
         cloudformation.CHANGE_SET_VIRTUAL_SECONDS = cloudformation.STACK_OPERATION_VIRTUAL_SECONDS = 0.0
         if getattr(self, "_previous_endpoint", None):
             endpoint.set_endpoint_url(self._previous_endpoint)  # another server of this process
+
+    # What the local cloud writes besides its state: under its root, removed at stop (function code and
+    # layers extracted per code hash, build workspaces, build logs' local copies).
+    SCRATCH = ("lambda", "codebuild")
+
+    def _use_root_for_scratch(self) -> None:
+        from stepdeploy_localcloud.awslambda import runtime as lambda_runtime
+        from stepdeploy_localcloud.codebuild import engine as codebuild
+
+        lambda_runtime.set_code_root(self.root / "lambda")
+        codebuild.set_workspace_root(self.root / "codebuild" / "workspaces")
+        codebuild.set_log_dir(self.root / "codebuild" / "logs")
+
+    def _remove_scratch(self) -> None:
+        from stepdeploy_localcloud.awslambda import runtime as lambda_runtime
+        from stepdeploy_localcloud.codebuild import engine as codebuild
+
+        lambda_runtime.set_code_root(None)
+        codebuild.set_workspace_root(None)
+        codebuild.set_log_dir(None)
+        for name in self.SCRATCH:
+            shutil.rmtree(self.root / name, ignore_errors=True)
 
     def __enter__(self) -> LocalCloud:
         return self.start()

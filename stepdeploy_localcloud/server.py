@@ -8,7 +8,11 @@
   (``apigateway.invoke``).
 - ``/_aws/lambda-url/<function name>/...``: the function's URL (auth type NONE), which invokes the
   URL's ``Qualifier`` (an alias: its weights pick the version) or the unqualified function.
-- everything else: moto's server app, so any boto3 client works with ``endpoint_url``.
+- ``/_localcloud``: where this local cloud keeps its GHE (``ghe_root``), so that ``stepdeploy local push``
+  works from any directory with only the endpoint URL.
+- everything else: moto's server app, so any boto3 client works with ``endpoint_url``. A service or
+  action moto does not emulate (moto answers an HTML 404/500 or raises) answers a JSON error naming
+  the service and the action instead, which any AWS SDK reads as an error code and message.
 
 A request signed for AWS (SigV4 header or presigned query) always goes to moto, so an S3 bucket
 named ``webhook`` or ``api`` still works path-style.
@@ -20,12 +24,13 @@ import base64
 import hashlib
 import json
 import logging
-import sys
+import re
 import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qs
 
 from werkzeug.serving import BaseWSGIServer, make_server
 from werkzeug.wrappers import Request, Response
@@ -41,6 +46,7 @@ log = logging.getLogger(__name__)
 WEBHOOK_PATH = "/webhook"
 FUNCTION_URL_PATH = "/_aws/lambda-url/"
 GHE_API_PATH = "/api/v3"
+INFO_PATH = "/_localcloud"
 # Function URLs take at most 6 MB of request (the invoke payload limit).
 MAX_FUNCTION_URL_PAYLOAD = 6 * 1024 * 1024
 
@@ -214,6 +220,42 @@ def _aws_signed(environ: dict[str, Any]) -> bool:
     return auth.startswith(("AWS4-HMAC-SHA256", "AWS ")) or "X-Amz-Signature=" in query or "Signature=" in query
 
 
+_CREDENTIAL_SCOPE = re.compile(r"Credential=[^/,]+/\d{8}/[^/]+/(?P<service>[^/]+)/aws4_request")
+NOT_EMULATED_TYPE = "NotImplementedByLocalCloud"
+
+
+def _service_and_action(environ: dict[str, Any]) -> tuple[str, str]:
+    """The service (its signing name) and the action a request asks for, as far as the request says."""
+    auth = environ.get("HTTP_AUTHORIZATION", "")
+    query = parse_qs(environ.get("QUERY_STRING", ""))
+    scope = _CREDENTIAL_SCOPE.search(auth) or _CREDENTIAL_SCOPE.search(
+        "Credential=" + (query.get("X-Amz-Credential") or [""])[0]
+    )
+    service = scope["service"] if scope else environ.get("HTTP_HOST", "").split(".")[0] or "unknown"
+    target = environ.get("HTTP_X_AMZ_TARGET", "")
+    if target:
+        action = target.rsplit(".", 1)[-1]
+    elif query.get("Action"):
+        action = query["Action"][0]
+    else:
+        action = f"{environ.get('REQUEST_METHOD', 'GET')} {environ.get('PATH_INFO', '/')}"
+    return service, action
+
+
+def not_emulated_response(environ: dict[str, Any], detail: str) -> Response:
+    service, action = _service_and_action(environ)
+    message = (
+        f"The local cloud does not emulate {service} {action} ({detail}); "
+        "docs/local-cloud.md lists what it emulates"
+    )
+    return Response(
+        json.dumps({"__type": NOT_EMULATED_TYPE, "message": message}),
+        status=501,
+        content_type="application/x-amz-json-1.1",
+        headers={"x-amzn-ErrorType": NOT_EMULATED_TYPE},
+    )
+
+
 def _under(path: str, prefix: str) -> bool:
     return path == prefix or path.startswith(prefix + "/")
 
@@ -325,22 +367,47 @@ class LocalServer:
                 return execute_api.wsgi_app(environ, start_response)
             if path.startswith(FUNCTION_URL_PATH):
                 return self.handle_function_url(Request(environ))(environ, start_response)
-        started: list[bool] = []
+            if path == INFO_PATH:
+                return self._info(environ, start_response)
+        return self._moto(environ, start_response)
 
-        def tracking_start_response(*args: Any) -> Any:
-            started.append(True)
-            return start_response(*args)
+    def _moto(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+        """moto's answer; a failure inside it answers as AWS answers an internal failure (500 with a request
+        id), and an HTML error page (no route: not emulated) a JSON error naming the service and action."""
+        captured: list[tuple[str, list[tuple[str, str]], Any]] = []
+        passthrough = False
+
+        def capture(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+            if passthrough:
+                return start_response(status, headers, exc_info)
+            captured.append((status, headers, exc_info))
+            return lambda data: None  # werkzeug applications never use write()
 
         try:
-            return self._moto_app(environ, tracking_start_response)  # type: ignore[no-any-return]
+            body = self._moto_app(environ, capture)
         except Exception as exc:  # noqa: BLE001 - answered as AWS answers an internal failure
-            log.exception("the AWS API failed on %s %s", environ.get("REQUEST_METHOD"), path)
-            response = service_exception(exc)
-            if not started:
-                return response(environ, start_response)
-            # moto had begun its answer: replace it, as WSGI allows before the body is sent
-            start_response(response.status, list(response.headers.items()), sys.exc_info())
-            return [response.get_data()]
+            log.exception("the AWS API failed on %s %s", environ.get("REQUEST_METHOD"), environ.get("PATH_INFO"))
+            return service_exception(exc)(environ, start_response)
+        if not captured:  # an application that starts its response lazily: nothing to look at
+            passthrough = True
+            return body
+        status, headers, exc_info = captured[-1]
+        content_type = next((v for k, v in headers if k.lower() == "content-type"), "")
+        if status[:3] in ("404", "405", "500", "501") and content_type.startswith("text/html"):
+            # werkzeug's error page (moto has no route, or raised); an empty HEAD answer is S3's own 404
+            data = b"".join(body)
+            close = getattr(body, "close", None)
+            if close is not None:
+                close()
+            if data.lstrip().lower().startswith(b"<!doctype html"):
+                return not_emulated_response(environ, f"moto answered {status}")(environ, start_response)
+            body = [data]
+        start_response(status, headers, exc_info)
+        return body
+
+    def _info(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+        info = {"endpoint_url": self.url, "ghe_root": str(self._ghe.root) if self._ghe is not None else None}
+        return Response(json.dumps(info), content_type="application/json")(environ, start_response)
 
     def _ghe_api(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
         if self._ghe is None:

@@ -9,6 +9,9 @@ Patched places (moto 5.2.5):
 - ``LambdaResponse.invoke``: moto reads the qualifier as ``qualifier`` (lower case) from the
   query string or, failing that, from the event payload; the Invoke API sends ``?Qualifier=``.
 - ``LambdaFunction.invoke``: what moto's SNS, SQS, InvokeAsync and log subscriptions call.
+- ``LambdaFunction._get_layers_data``: a layer version ARN that the local cloud does not have but
+  ``stepdeploy local up --layer ARN=PATH`` provides is accepted; one it neither has nor is given fails
+  CreateFunction naming the ARN and how to provide it (moto says "One or more LayerVersion does not exist").
 - ``StateTaskLambda._from_error``: a Task whose Resource is a plain function ARN names an Invoke
   API error ``Exception``; AWS names it ``Lambda.<error code>`` (e.g.
   ``Lambda.TooManyRequestsException``), as moto already does for ``arn:aws:states:::lambda:invoke``.
@@ -89,6 +92,25 @@ def _function_invoke(self: Any, body: Any, request_headers: Any, response_header
     return result.payload
 
 
+def _layers_data(self: Any, layers_versions_arns: list[str]) -> list[dict[str, Any]]:
+    from moto.awslambda.exceptions import InvalidParameterValueException
+    from moto.awslambda.utils import get_backend
+
+    backend = get_backend(self.account_id, self.region)
+    data = []
+    for arn in layers_versions_arns:
+        layer_version = backend.layers_versions_by_arn(arn)
+        if layer_version is not None:
+            data.append({"Arn": layer_version.arn, "CodeSize": layer_version.code_size})
+        elif (provided := lambda_runtime.provided_layer(arn)) is not None:
+            files = provided.rglob("*") if provided.is_dir() else [provided]
+            size = sum(p.stat().st_size for p in files if p.is_file())
+            data.append({"Arn": arn, "CodeSize": size})
+        else:
+            raise InvalidParameterValueException(lambda_runtime.missing_layer_message(arn))
+    return data
+
+
 def _patch_sfn_lambda_errors() -> None:
     from botocore.exceptions import ClientError
     from moto.stepfunctions.parser.api import HistoryEventType, LambdaFunctionFailedEventDetails
@@ -133,4 +155,5 @@ def apply() -> None:
     replace(LambdaSimpleBackend, "invoke", _backend_invoke)
     replace(LambdaResponse, "invoke", amz_crc32(_response_invoke))
     replace(LambdaFunction, "invoke", _function_invoke)
+    replace(LambdaFunction, "_get_layers_data", _layers_data)
     _patch_sfn_lambda_errors()

@@ -1,9 +1,13 @@
 """The local cloud's Lambda runtime: Invoke runs the function's real handler.
 
-A function version runs in warm worker subprocesses (worker.py; up to
-MAX_WORKERS_PER_VERSION at once), from its deployed zip and layers extracted once per code hash,
-with its own environment. ``set_mode("inprocess")`` imports the handler into this process instead.
-Results, errors, timeouts, alias weights, logs and AWS/Lambda metrics follow AWS.
+A function version runs in warm worker subprocesses (worker.py for Python, node_worker.js for Node.js;
+up to MAX_WORKERS_PER_VERSION at once) on the interpreter of its declared runtime (runtimes.py), from its
+deployed zip and layers extracted once per code hash under the code root, with its own environment and
+nothing else on its path but what the Lambda runtime provides (sdk.py). A runtime the machine lacks, a
+layer the local cloud does not have and a compiled file built for another machine (binaries.py) fail the
+invocation with an error that names them. ``set_mode("inprocess")`` imports a Python handler into this
+process instead (tests only: it is not isolated). Results, errors, timeouts, alias weights, logs and
+AWS/Lambda metrics follow AWS.
 """
 
 from __future__ import annotations
@@ -44,13 +48,14 @@ from moto.awslambda.exceptions import (
 from moto.awslambda.models import LambdaFunction
 
 from stepdeploy_localcloud import backends, endpoint, queueing
+from stepdeploy_localcloud.awslambda import binaries, runtimes, sdk
 from stepdeploy_localcloud.awslambda.worker import END_MARKER, LambdaContext, error_payload, load_handler
 from stepdeploy_localcloud.endpoint import ACCOUNT_ID, REGION
 
 MAX_WORKERS_PER_VERSION = 4
 LOG_TAIL_BYTES = 4096
-CODE_CACHE = Path(tempfile.gettempdir()) / "stepdeploy-lambda"
 WORKER_SCRIPT = Path(__file__).with_name("worker.py")
+NODE_WORKER_SCRIPT = Path(__file__).with_name("node_worker.js")
 MODE_ENV = "STEPDEPLOY_LAMBDA_MODE"
 MODES = ("worker", "inprocess")
 FaultKind = Literal["throttle", "service_error", "timeout", "unhandled"]
@@ -174,12 +179,72 @@ def _route(primary: str, routing_config: Any) -> str:
         draw -= float(weight)
     return str(primary)
 
-
 # ---------------------------------------------------------------------------------------------
-# Code: deployed zips and layers, extracted once per code hash
+# Code: deployed zips and layers, extracted once per code hash under the code root
 # ---------------------------------------------------------------------------------------------
 
 _extract_lock = threading.Lock()
+_root_lock = threading.Lock()
+_code_root: Path | None = None
+_code_root_is_private = False
+_provided_layers: dict[str, Path] = {}
+
+
+def set_code_root(path: Path | None) -> None:
+    """Where extracted code, layers and the runtime's SDK go (LocalCloud: under its state folder).
+
+    Without one, a private temporary folder is made at the first invocation and removed by
+    ``shutdown()``: nothing is left behind in the shared temporary folder.
+    """
+    global _code_root, _code_root_is_private
+    with _root_lock:
+        previous, private = _code_root, _code_root_is_private
+        _code_root, _code_root_is_private = (Path(path).resolve(), False) if path is not None else (None, False)
+    if previous is not None and private:
+        shutil.rmtree(previous, ignore_errors=True)
+
+
+def code_root() -> Path:
+    global _code_root, _code_root_is_private
+    with _root_lock:
+        if _code_root is None:
+            _code_root = Path(tempfile.mkdtemp(prefix="stepdeploy-lambda-"))
+            _code_root_is_private = True
+        _code_root.mkdir(parents=True, exist_ok=True)
+        return _code_root
+
+
+def provide_layer(arn: str, path: Path) -> None:
+    """Serve layer version ``arn`` (one that exists only on AWS, e.g. a public layer) from ``path``:
+    a folder laid out as the layer's zip (python/..., nodejs/node_modules/...) or the zip itself."""
+    if not _LAYER_ARN.match(arn):
+        raise ValueError(
+            f"layer {arn!r}: expected a layer version ARN, arn:aws:lambda:REGION:ACCOUNT:layer:NAME:VERSION"
+        )
+    path = Path(path).expanduser().resolve()
+    if not (path.is_dir() or (path.is_file() and zipfile.is_zipfile(path))):
+        raise ValueError(f"layer {arn}: {path} is neither a folder nor a zip file")
+    _provided_layers[arn] = path
+
+
+def provided_layer(arn: str) -> Path | None:
+    return _provided_layers.get(arn)
+
+
+def clear_provided_layers() -> None:
+    _provided_layers.clear()
+
+
+def missing_layer_message(arn: str) -> str:
+    return (
+        f"Layer version {arn} does not exist on the local cloud (a layer published on AWS, such as a public "
+        f"one, is not here). Provide its content: `stepdeploy local up --layer {arn}=PATH` (PATH: a folder "
+        "laid out as the layer's zip, e.g. PATH/python/..., or the zip file), or publish it to the local "
+        "cloud and reference that ARN, or add its packages to the function's requirements."
+    )
+
+
+_LAYER_ARN = re.compile(r"^arn:aws[a-z-]*:lambda:[a-z0-9-]+:\d{12}:layer:[A-Za-z0-9_-]+:\d+$")
 
 
 def _digest(code_digest: str | None, data: bytes) -> str:
@@ -187,14 +252,14 @@ def _digest(code_digest: str | None, data: bytes) -> str:
 
 
 def extract_code(digest: str, data: bytes) -> Path:
-    target = CODE_CACHE / digest
+    root = code_root()
+    target = root / digest
     if target.is_dir():
         return target
     with _extract_lock:
         if target.is_dir():
             return target
-        CODE_CACHE.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=f".{digest[:12]}-", dir=CODE_CACHE))
+        staging = Path(tempfile.mkdtemp(prefix=f".{digest[:12]}-", dir=root))
         try:
             if data:
                 with zipfile.ZipFile(io.BytesIO(data)) as archive:
@@ -228,22 +293,78 @@ class FunctionSpec:
     code_dir: str
     layer_dirs: tuple[str, ...] = field(default=())
     endpoint_url: str | None = None  # a new server address means new workers
+    language: str = "python"  # python or node: which worker runs it
+    executable: str = sys.executable
+    runtime_version: str = ""  # of the interpreter, e.g. 3.12.1
+    runtime_note: str = ""  # logged at each cold start, e.g. a configured node of another major
+    sdk_dir: str = ""  # what the Lambda runtime provides (boto3 for Python)
+    problem: tuple[str, str] | None = None  # (errorType, message): why it cannot run here
 
     @property
     def log_group(self) -> str:
         return f"/aws/lambda/{self.name}"
 
     @property
+    def python_version(self) -> str:
+        version = self.runtime_version or f"{sys.version_info[0]}.{sys.version_info[1]}"
+        return ".".join(version.split(".")[:2])
+
+    @property
     def python_path(self) -> list[str]:
-        """The code dir first, then layers (the last listed layer wins, as files in /opt do)."""
+        """As on AWS: the code, the layers (the last listed wins, as files in /opt do), then the runtime's SDK."""
         paths = [self.code_dir]
         for layer in reversed(self.layer_dirs):
-            site = Path(layer) / "python" / "lib" / f"python{sys.version_info[0]}.{sys.version_info[1]}"
-            site = site / "site-packages"
+            site = Path(layer) / "python" / "lib" / f"python{self.python_version}" / "site-packages"
             if site.is_dir():
                 paths.append(str(site))
             paths.append(str(Path(layer) / "python"))
+        if self.sdk_dir:
+            paths.append(self.sdk_dir)
         return paths
+
+    @property
+    def node_path(self) -> list[str]:
+        """As on AWS: /opt/nodejs/nodeNN/node_modules, then /opt/nodejs/node_modules, for each layer."""
+        major = self.runtime_version.split(".")[0]
+        paths: list[str] = []
+        for layer in reversed(self.layer_dirs):
+            paths += [str(Path(layer) / "nodejs" / f"node{major}" / "node_modules"),
+                      str(Path(layer) / "nodejs" / "node_modules")]
+        return paths
+
+
+def _layer_dir(backend: Any, arn: str) -> Path | None:
+    layer_version = backend.layers_versions_by_arn(arn)
+    if layer_version is not None:
+        layer_bytes = layer_version.code_bytes or b""
+        return extract_code(_digest(layer_version.code_digest, layer_bytes), layer_bytes)
+    provided = provided_layer(arn)
+    if provided is None:
+        return None
+    if provided.is_dir():
+        return provided
+    data = provided.read_bytes()
+    return extract_code(_digest(None, data), data)
+
+
+def _cannot_run(runtime: str, package_type: str, code_dir: Path, layer_dirs: list[Path],
+             found: runtimes.Interpreter | None) -> tuple[str, str] | None:
+    """Why the function cannot run here, as (errorType, message), before a worker starts."""
+    if package_type != "Zip":
+        return ("Runtime.InvalidRuntime",
+                f"a {package_type} package cannot run on the local cloud: only zip packages run here")
+    if found is None:
+        return None
+    python_version = ".".join(found.version.split(".")[:2]) if found.language == "python" else None
+    for folder, what in [(code_dir, "the function's code"), *((d, f"layer {d.name}") for d in layer_dirs)]:
+        foreign = binaries.foreign_binary(folder, python_version)
+        if foreign:
+            return ("Runtime.ImportModuleError",
+                    f"{what}: {foreign}. Build the package for this machine ({binaries.HOST_MACHINE}"
+                    f"{', Python ' + python_version if python_version else ''}): e.g. pip install --platform "
+                    f"manylinux2014_{binaries.HOST_MACHINE} --only-binary=:all: -t ..., or for stepdeploy's own "
+                    "template `STEPDEPLOY_LOCAL_BUILD=1 sam build` (see docs/local-cloud.md)")
+    return None
 
 
 def function_spec(target: Target) -> FunctionSpec:
@@ -251,13 +372,24 @@ def function_spec(target: Target) -> FunctionSpec:
     backend = backends.backend("lambda", target.account_id, target.region)
     code_bytes: bytes = getattr(fn, "code_bytes", b"") or b""
     digest = _digest(getattr(fn, "code_digest", None), code_bytes)
-    layer_dirs: list[str] = []
+    code_dir = extract_code(digest, code_bytes)
+    problem: tuple[str, str] | None = None
+    layer_dirs: list[Path] = []
     for layer in fn.layers or []:
-        layer_version = backend.layers_versions_by_arn(layer["Arn"])
-        if layer_version is None:
-            continue
-        layer_bytes = layer_version.code_bytes or b""
-        layer_dirs.append(str(extract_code(_digest(layer_version.code_digest, layer_bytes), layer_bytes)))
+        folder = _layer_dir(backend, layer["Arn"])
+        if folder is None:
+            problem = problem or ("ResourceNotFoundException", missing_layer_message(layer["Arn"]))
+        else:
+            layer_dirs.append(folder)
+    runtime = fn.run_time or ""
+    package_type = fn.package_type or "Zip"
+    found: runtimes.Interpreter | None = None
+    if package_type == "Zip" and problem is None:
+        try:
+            found = runtimes.interpreter(runtime)
+        except runtimes.RuntimeUnavailable as exc:
+            problem = ("Runtime.InvalidRuntime", str(exc))
+    problem = problem or _cannot_run(runtime, package_type, code_dir, layer_dirs, found)
     return FunctionSpec(
         account_id=target.account_id,
         region=target.region,
@@ -265,15 +397,21 @@ def function_spec(target: Target) -> FunctionSpec:
         version=str(fn.version),
         unqualified_arn=_unqualified_arn(target.account_id, target.region, fn.function_name),
         handler=fn.handler or "",
-        runtime=fn.run_time or "",
-        package_type=fn.package_type or "Zip",
+        runtime=runtime,
+        package_type=package_type,
         timeout=float(fn.timeout or 3),
         memory_size=int(fn.memory_size or 128),
         environment=tuple(sorted((str(k), str(v)) for k, v in (fn.environment_vars or {}).items())),
         code_digest=digest,
-        code_dir=str(extract_code(digest, code_bytes)),
-        layer_dirs=tuple(layer_dirs),
+        code_dir=str(code_dir),
+        layer_dirs=tuple(str(d) for d in layer_dirs),
         endpoint_url=endpoint.endpoint_url() if endpoint.is_running() else None,
+        language=found.language if found else "python",
+        executable=found.executable if found else sys.executable,
+        runtime_version=found.version if found else "",
+        runtime_note=found.note if found else "",
+        sdk_dir=str(sdk.python_sdk(code_root())) if found and found.language == "python" else "",
+        problem=problem,
     )
 
 
@@ -300,12 +438,15 @@ def function_environment(spec: FunctionSpec, log_stream: str) -> dict[str, str]:
             "AWS_SESSION_TOKEN": "testing",
             "_HANDLER": spec.handler,
             "LAMBDA_TASK_ROOT": spec.code_dir,
-            "LAMBDA_RUNTIME_DIR": str(Path(sys.executable).parent),
-            "PYTHONPATH": os.pathsep.join(spec.python_path),
-            "PYTHONUNBUFFERED": "1",
+            "LAMBDA_RUNTIME_DIR": spec.sdk_dir or str(Path(spec.executable).parent),
             "TZ": ":UTC",
         }
     )
+    if spec.language == "node":
+        env["NODE_PATH"] = os.pathsep.join(spec.node_path)
+    else:
+        env["PYTHONPATH"] = os.pathsep.join(spec.python_path)
+        env["PYTHONUNBUFFERED"] = "1"
     if spec.endpoint_url:
         env["AWS_ENDPOINT_URL"] = spec.endpoint_url
     # Functions that wait on services (stepdeploy.polling) poll on the local cloud's accelerated clock.
@@ -360,13 +501,17 @@ class Worker:
         result_read, result_write = os.pipe()
         env = function_environment(spec, self.log_stream)
         env["PATH"] = os.environ.get("PATH", "/usr/bin:/bin")
-        env["HOME"] = str(CODE_CACHE / "home")  # keep the user's ~/.aws out of the function
+        env["HOME"] = str(code_root() / "home")  # keep the user's ~/.aws out of the function
         for name in ("LANG", "LC_ALL", "SYSTEMROOT"):
             if name in os.environ:
                 env[name] = os.environ[name]
+        if spec.language == "node":
+            command = [spec.executable, str(NODE_WORKER_SCRIPT), str(result_write)]
+        else:  # -I -S: no site-packages, no user site, no PYTHON* variables; worker.py sets sys.path
+            command = [spec.executable, "-I", "-S", str(WORKER_SCRIPT), str(result_write)]
         try:
-            self.process = subprocess.Popen(
-                [sys.executable, "-P", str(WORKER_SCRIPT), str(result_write)],
+            self.process = subprocess.Popen(  # noqa: S603 - the function's runtime, from runtimes.py
+                command,
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.STDOUT,
@@ -381,6 +526,7 @@ class Worker:
         self._output = _Lines()
         self._results = _Lines()
         self.started_at = time.monotonic()
+        self.used = False
 
     def alive(self) -> bool:
         return self.process.poll() is None
@@ -563,7 +709,11 @@ def _run_in_worker(spec: FunctionSpec, request_id: str, event: bytes, invoked_ar
     with _pool_for(spec).worker() as worker:
         # As on AWS, the timeout runs from when an environment takes the request, not from the request.
         deadline = time.time() + spec.timeout
+        cold = not worker.used
+        worker.used = True
         outcome = worker.run(request_id, event, invoked_arn, deadline)
+        if cold and spec.runtime_note:
+            outcome.log_lines.insert(0, f"[WARNING] {spec.runtime_note}")
         outcome.log_lines[:0] = [f"\x00stream {worker.log_stream}"]
         return outcome
 
@@ -784,14 +934,6 @@ def _parse_event(payload: bytes | str | None) -> bytes:
     return payload
 
 
-def _unsupported(spec: FunctionSpec) -> str | None:
-    if spec.package_type != "Zip":
-        return f"function {spec.name} is a {spec.package_type} package: the local cloud runs only zip packages"
-    if spec.runtime and not spec.runtime.startswith("python"):
-        return f"function {spec.name} has runtime {spec.runtime}: the local cloud runs only python runtimes"
-    return None
-
-
 def run_target(target: Target, event: bytes) -> InvokeResult:
     """Run one resolved invocation synchronously, with faults, logs and metrics."""
     taken = _take_fault(target.function.function_name)
@@ -805,7 +947,6 @@ def run_target(target: Target, event: bytes) -> InvokeResult:
     spec = function_spec(target)
     request_id = str(uuid.uuid4())
     started = time.monotonic()
-    problem = _unsupported(spec)
     if fault == "timeout":
         time.sleep(spec.timeout)
         error = timeout_error(request_id, spec.timeout)
@@ -818,9 +959,10 @@ def run_target(target: Target, event: bytes) -> InvokeResult:
             "stackTrace": [],
         }
         outcome = Outcome(json.dumps(error).encode(), True, [f"[ERROR] {fault_error_type}: {error['errorMessage']}"])
-    elif problem:
-        error = {"errorMessage": problem, "errorType": "Runtime.InvalidRuntime", "requestId": request_id}
-        outcome = Outcome(json.dumps(error).encode(), True, [problem])
+    elif spec.problem:
+        error_type, message = spec.problem
+        error = {"errorMessage": message, "errorType": error_type, "requestId": request_id}
+        outcome = Outcome(json.dumps(error).encode(), True, [f"[ERROR] {error_type}: {message}"])
     elif _mode == "inprocess":
         outcome = _run_in_process(spec, request_id, event, target.invoked_arn)
     else:
@@ -903,6 +1045,19 @@ def shutdown() -> None:
         pools = list(_pools.values())
         _pools.clear()
     _stop_workers([worker for pool in pools for worker in pool.close()])
+    _inprocess_modules.clear()
+    _remove_private_code_root()
+
+
+def _remove_private_code_root() -> None:
+    """A private temporary code root is removed (it is made again when needed); a configured one is its owner's."""
+    global _code_root, _code_root_is_private
+    with _root_lock:
+        root, private = _code_root, _code_root_is_private
+        if private:
+            _code_root, _code_root_is_private = None, False
+    if root is not None and private:
+        shutil.rmtree(root, ignore_errors=True)
 
 
 def _stop_workers(workers: list[Worker]) -> None:

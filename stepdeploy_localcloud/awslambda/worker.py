@@ -1,9 +1,11 @@
 """One Lambda execution environment: a warm Python process that runs a function's handler.
 
-Started by runtime.py as ``python -P <this file> <result fd>`` with the function's code
-directory as working directory and the function's environment. Standard library only, and run
-by path rather than with ``-m``: the handler's own packages (even one named ``stepdeploy``)
-must win over this project's, as /var/task does on AWS.
+Started by runtime.py as ``pythonX.Y -I -S <this file> <result fd>`` (the interpreter of the function's
+runtime, no site-packages) with the function's code directory as working directory and the function's
+environment. Standard library only, compatible with every Python Lambda runs (3.9+), and run by path
+rather than with ``-m``: the handler's own packages (even one named ``stepdeploy``) must win over this
+project's, as /var/task does on AWS. sys.path is laid out as on AWS: the entries of PYTHONPATH (the code,
+then the layers) first, then the standard library, then LAMBDA_RUNTIME_DIR (boto3 and botocore).
 
 Protocol (all JSON lines):
 - requests arrive on the original stdin, which is then pointed at /dev/null for the handler;
@@ -94,7 +96,7 @@ def run_one(request: dict[str, Any], handler_cache: dict[str, Any]) -> dict[str,
         # The AWS runtime logs an unhandled error like this before answering.
         print(f"[ERROR] {error['errorType']}: {error['errorMessage']}", file=sys.stderr)
         if not isinstance(exc, HandlerError):
-            traceback.print_exception(exc, file=sys.stderr)
+            traceback.print_exception(type(exc), exc, exc.__traceback__, file=sys.stderr)
         return {"request_id": request_id, "error": error}
     try:
         payload = json.dumps(result)
@@ -111,7 +113,16 @@ def run_one(request: dict[str, Any], handler_cache: dict[str, Any]) -> dict[str,
     return {"request_id": request_id, "payload": payload}
 
 
+def set_path() -> None:
+    runtime_dir = os.environ.get("LAMBDA_RUNTIME_DIR", "")
+    front = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p and p != runtime_dir]
+    sys.path[:0] = front
+    if runtime_dir:
+        sys.path.append(runtime_dir)
+
+
 def main() -> None:
+    set_path()
     result_fd = int(sys.argv[1])
     requests = os.fdopen(os.dup(0), "rb", buffering=0)
     devnull = os.open(os.devnull, os.O_RDONLY)

@@ -27,7 +27,6 @@ import re
 import shutil
 import signal
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -42,6 +41,7 @@ import yaml
 
 from stepdeploy_localcloud import backends, endpoint
 from stepdeploy_localcloud.clock import CLOCK
+from stepdeploy_localcloud.codebuild import environment as build_environment
 
 logger = logging.getLogger(__name__)
 
@@ -114,11 +114,20 @@ def resolve_git_location(location: str) -> str:
 def set_log_dir(path: str | os.PathLike[str] | None) -> None:
     """Where local copies of build logs go (default: <tmp>/stepdeploy-codebuild-logs)."""
     global _log_dir
-    _log_dir = Path(path) if path is not None else None
+    _log_dir = Path(path).resolve() if path is not None else None
 
 
 def log_dir() -> Path:
     return _log_dir or Path(tempfile.gettempdir()) / "stepdeploy-codebuild-logs"
+
+
+_workspace_root: Path | None = None
+
+
+def set_workspace_root(path: str | os.PathLike[str] | None) -> None:
+    """Where builds make their workspaces (default: the temporary folder); each is removed when its build ends."""
+    global _workspace_root
+    _workspace_root = Path(path).resolve() if path is not None else None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -909,7 +918,9 @@ class Build:
     # -- PROVISIONING
 
     def _provision(self) -> None:
-        self.workspace = Path(tempfile.mkdtemp(prefix="stepdeploy-codebuild-"))
+        if _workspace_root is not None:
+            _workspace_root.mkdir(parents=True, exist_ok=True)
+        self.workspace = Path(tempfile.mkdtemp(prefix="stepdeploy-codebuild-", dir=_workspace_root))
         (self.workspace / "src").mkdir()
         (self.workspace / "scripts").mkdir()
         self._src = self.workspace / "src"
@@ -919,10 +930,7 @@ class Build:
         self._apply_typed_variables(self.settings.env_overrides)
 
     def _base_env(self) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-        venv_bin = str(Path(sys.executable).parent)
-        env["PATH"] = venv_bin + os.pathsep + env.get("PATH", "/usr/local/bin:/usr/bin:/bin")
-        env["VIRTUAL_ENV"] = sys.prefix
+        env = build_environment.base_env()  # never the local cloud's own virtualenv
         region = self._service.region
         env.update(
             AWS_REGION=region,
@@ -1043,6 +1051,17 @@ class Build:
             if not _VAR_NAME_RE.match(str(name)):
                 raise _PhaseError("YAML_FILE_ERROR", f"exported variable name {name!r} is not a valid name")
         assert self.workspace is not None
+        install = (self._buildspec.get("phases") or {}).get("install") or {}
+        versions = install.get("runtime-versions") if isinstance(install, dict) else None
+        try:
+            image, notes = build_environment.prepare(self.workspace, versions if isinstance(versions, dict) else None)
+        except build_environment.BuildEnvironmentError as exc:
+            raise _PhaseError("CLIENT_ERROR", str(exc)) from None
+        for note in notes:
+            self._log.system(note)
+        explicit = {str(v.get("name")) for v in self.settings.environment.get("environmentVariables") or []}
+        explicit |= {str(v.get("name")) for v in self.settings.env_overrides} | set(from_buildspec)
+        self._env.update({k: v for k, v in image.items() if k not in explicit})
         self._shell = _Shell(self._src, self._env, self.workspace / "scripts", self._log.output, self._track)
 
     # -- INSTALL .. POST_BUILD
@@ -1056,8 +1075,6 @@ class Build:
         assert self._shell is not None
         if self._failed:
             self._shell.run("export CODEBUILD_BUILD_SUCCEEDING=0", quiet=True)
-        if spec.get("runtime-versions"):
-            self._log.system("runtime-versions are not installed locally: the venv's tools are used")
         failure: _PhaseError | None = None
         for command in _ensure_list(spec.get("commands")):
             failure = self._run_command(str(command))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -86,3 +87,59 @@ def test_local_up_push_and_statuses(tmp_path: Path) -> None:
             server.wait(timeout=20)
         except subprocess.TimeoutExpired:
             server.kill()
+
+
+README = Path(__file__).resolve().parents[2] / "README.md"
+WALKTHROUGH = re.compile(r"<!-- local-walkthrough -->\n(.*?)<!-- /local-walkthrough -->", re.S)
+
+
+def walkthrough() -> tuple[list[str], list[str]]:
+    """The README's two terminals, as the commands a user types (comment lines left out)."""
+    block = WALKTHROUGH.search(README.read_text())
+    assert block, "README.md has no <!-- local-walkthrough --> block"
+    terminals: list[list[str]] = []
+    for line in block.group(1).splitlines():
+        text = line.removeprefix("    ")
+        if text.startswith("# terminal"):
+            terminals.append([])
+        elif text.strip() and not text.startswith("#"):
+            terminals[-1].append(text)
+    assert len(terminals) == 2, block.group(1)
+    return terminals[0], terminals[1]
+
+
+def test_the_readme_local_cloud_walkthrough_runs_as_written() -> None:
+    """From a fresh terminal, in the checkout: only the port differs (another test may hold 4566)."""
+    root = README.parent
+    port = str(free_port())
+    first, second = walkthrough()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env["PYTHONUNBUFFERED"] = "1"
+    assert len(first) == 1 and (root / ".venv" / "bin" / "stepdeploy").exists(), "run `make setup` first"
+    server = subprocess.Popen(["bash", "-c", first[0].replace("4566", port)], cwd=root, env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    try:
+        banner = []
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline:
+            line = server.stdout.readline()  # type: ignore[union-attr]
+            if not line:
+                break
+            banner.append(line)
+            if "Ctrl-C" in line:
+                break
+        assert "Allowed      platform/sample-app:sample-*" in "".join(banner), "".join(banner)
+        script = "set -euo pipefail\n" + "\n".join(line.replace("4566", port) for line in second)
+        user = subprocess.run(["bash", "-c", script], cwd=root, env=env, capture_output=True, text=True, timeout=600)
+        assert user.returncode == 0, f"{user.stdout[-3000:]}\n{user.stderr[-3000:]}"
+        assert re.search(r"execution sample-app-main-[0-9a-f]{7}-[0-9a-f]{6}; watch it with", user.stdout)
+        assert "success" in user.stdout and "sample-prod" in user.stdout
+    finally:
+        os.killpg(server.pid, signal.SIGINT)
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, signal.SIGKILL)
+    # What the local cloud wrote besides its state (function code, build workspaces) is gone.
+    assert not (root / ".stepdeploy-local" / "lambda").exists()
+    assert not (root / ".stepdeploy-local" / "codebuild").exists()

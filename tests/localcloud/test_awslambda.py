@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import importlib.metadata
 import io
 import json
 import os
 import statistics
+import subprocess
 import threading
 import time
 import uuid
 import zipfile
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -23,6 +26,7 @@ from botocore.exceptions import ClientError
 from moto import mock_aws
 
 from stepdeploy_localcloud import endpoint
+from stepdeploy_localcloud.awslambda import binaries, runtimes
 from stepdeploy_localcloud.awslambda import patch as lambda_invoke
 from stepdeploy_localcloud.awslambda import runtime as lambda_runtime
 
@@ -154,11 +158,10 @@ def create(
     name = name or unique(handler.split(".")[-1])
     aws("lambda").create_function(
         FunctionName=name,
-        Runtime="python3.11",
         Role=role,
         Handler=handler,
         Code={"ZipFile": zip_bytes},
-        **extra,
+        **{"Runtime": "python3.11", **extra},
     )
     return name
 
@@ -528,10 +531,216 @@ def test_injected_faults(aws: Aws, cloud: str, moto_server: str) -> None:
         lambda_runtime.clear_faults()
 
 
+def _distribution_layer(*names: str) -> bytes:
+    """A layer zip (python/...) holding installed distributions, as `pip install -t python/` lays them out."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name in names:
+            distribution = importlib.metadata.distribution(name)
+            for file in distribution.files or []:
+                source = Path(str(distribution.locate_file(file)))
+                if file.parts[0] != ".." and "__pycache__" not in file.parts and source.is_file():
+                    archive.write(source, f"python/{file.as_posix()}")
+    return buffer.getvalue()
+
+
 def test_powertools_inject_lambda_context_works_with_the_context(aws: Aws, cloud: str) -> None:
+    # Powertools is not part of the Lambda runtime: without a layer carrying it, the import fails, as on AWS.
     response, body = call(aws, create(aws, cloud, "app.powertools"))
+    assert response["FunctionError"] == "Unhandled"
+    assert body["errorType"] == "ModuleNotFoundError"
+    assert body["errorMessage"] == "No module named 'aws_lambda_powertools'"
+    layer = aws("lambda").publish_layer_version(
+        LayerName=unique("powertools"),
+        Content={"ZipFile": _distribution_layer("aws-lambda-powertools", "typing-extensions")},
+    )
+    response, body = call(aws, create(aws, cloud, "app.powertools", Layers=[layer["LayerVersionArn"]]))
     assert "FunctionError" not in response, body
     assert {"function_name", "function_arn", "function_request_id"} <= set(body["keys"])
+
+
+ISOLATION_PROBE = make_zip(
+    {
+        "probe.py": """
+import sys
+
+def handler(event, context):
+    import boto3, botocore
+    found = {}
+    for name in event["imports"]:
+        try:
+            __import__(name)
+            found[name] = "imported"
+        except ImportError as exc:
+            found[name] = f"{type(exc).__name__}: {exc}"
+    return {"found": found, "path": sys.path, "boto3": boto3.__file__, "botocore": botocore.__version__,
+            "version": "%d.%d" % sys.version_info[:2], "executable": sys.executable}
+""",
+        "forgot.py": "import yaml\n\ndef handler(event, context):\n    return yaml.safe_dump(event)\n",
+    }
+)
+
+
+def test_a_function_sees_only_its_code_its_layers_and_the_runtime_boto3(aws: Aws, cloud: str) -> None:
+    # The local cloud's own packages (moto, yaml, pydantic, requests...) are all installed where it runs.
+    name = create(aws, cloud, "probe.handler", zip_bytes=ISOLATION_PROBE)
+    imports = ["yaml", "pydantic", "requests", "moto", "stepdeploy_localcloud", "json"]
+    response, body = call(aws, name, {"imports": imports})
+    assert "FunctionError" not in response, body
+    assert body["found"]["json"] == "imported"
+    for package in ("yaml", "pydantic", "requests", "moto", "stepdeploy_localcloud"):
+        assert body["found"][package] == f"ModuleNotFoundError: No module named '{package}'", body["found"]
+    assert body["botocore"] == importlib.metadata.version("botocore")  # the pinned copy the runtime provides
+    assert "site-packages" not in body["boto3"] and body["path"][-1] == str(Path(body["boto3"]).parent.parent)
+    assert not [p for p in body["path"] if "site-packages" in p]
+    assert body["version"] == "3.11"
+
+
+def test_an_import_the_requirements_forget_fails_as_on_aws(aws: Aws, cloud: str) -> None:
+    response, body = call(aws, create(aws, cloud, "forgot.handler", zip_bytes=ISOLATION_PROBE), {"a": 1})
+    assert response["FunctionError"] == "Unhandled"
+    assert body["errorType"] == "Runtime.ImportModuleError"
+    assert body["errorMessage"] == "Unable to import module 'forgot': No module named 'yaml'"
+
+
+def test_a_runtime_the_machine_lacks_fails_naming_it_and_how_to_provide_it(aws: Aws, cloud: str) -> None:
+    runtimes.configure("python3.11", "/nonexistent/python3.11")
+    try:
+        response, body = call(aws, create(aws, cloud, "app.version"))
+    finally:
+        runtimes.clear_configuration()
+    assert response["FunctionError"] == "Unhandled"
+    assert body["errorType"] == "Runtime.InvalidRuntime"
+    configured = "runtime python3.11: the configured interpreter /nonexistent/python3.11 is nothing that runs"
+    assert configured in body["errorMessage"]
+    assert "--runtime python3.11=/path/to/interpreter" in body["errorMessage"]
+    assert "STEPDEPLOY_RUNTIME_PYTHON3_11" in body["errorMessage"]
+    node_major = _node_major()
+    other = "nodejs18.x" if node_major != "18" else "nodejs22.x"
+    response, body = call(aws, create(aws, cloud, "index.handler", zip_bytes=NODE_ZIP, Runtime=other))
+    assert body["errorType"] == "Runtime.InvalidRuntime"
+    needs = f"runtime {other}: needs Node.js {other[6:8]}, node on PATH is {node_major}."
+    assert body["errorMessage"].startswith(needs)
+    assert f"--runtime {other}=" in body["errorMessage"]
+
+
+def _node_major() -> str:
+    return subprocess.run(["node", "--version"], capture_output=True, text=True, check=True).stdout[1:].split(".")[0]
+
+
+def _elf(machine: int) -> bytes:
+    """The first bytes of a 64-bit little-endian ELF shared object for ``machine`` (62 x86_64, 183 aarch64)."""
+    header = b"\x7fELF\x02\x01\x01" + b"\x00" * 9 + (3).to_bytes(2, "little")
+    return header + machine.to_bytes(2, "little") + b"\x00" * 44
+
+
+def test_a_package_built_for_another_machine_fails_saying_so(aws: Aws, cloud: str) -> None:
+    host = 183 if binaries.HOST_MACHINE == "x86_64" else 62
+    other = binaries.ELF_MACHINES[host]
+    code = make_zip({"app.py": "import native\n\ndef handler(event, context):\n    return 1\n"})
+    arm = io.BytesIO(code)
+    with zipfile.ZipFile(arm, "a") as archive:
+        archive.writestr("native/__init__.py", "from native._core import x\n")
+        archive.writestr(f"native/_core.cpython-311-{other}-linux-gnu.so", _elf(host))
+    response, body = call(aws, create(aws, cloud, "app.handler", zip_bytes=arm.getvalue()))
+    assert response["FunctionError"] == "Unhandled"
+    assert body["errorType"] == "Runtime.ImportModuleError"
+    assert f"native/_core.cpython-311-{other}-linux-gnu.so is built for {other}" in body["errorMessage"]
+    assert f"this machine runs {binaries.HOST_MACHINE}" in body["errorMessage"]
+    layer_zip = make_zip({})
+    layer = io.BytesIO(layer_zip)
+    with zipfile.ZipFile(layer, "a") as archive:
+        archive.writestr("python/pydantic_core/__init__.py", "")
+        native = f"python/pydantic_core/_pydantic_core.cpython-312-{binaries.HOST_MACHINE}-linux-gnu.so"
+        archive.writestr(native, _elf(62 if binaries.HOST_MACHINE == "x86_64" else 183))
+    arn = aws("lambda").publish_layer_version(LayerName=unique("py312"), Content={"ZipFile": layer.getvalue()})
+    response, body = call(aws, create(aws, cloud, "app.version", Layers=[arn["LayerVersionArn"]]))
+    assert body["errorType"] == "Runtime.ImportModuleError"
+    assert "_pydantic_core.cpython-312" in body["errorMessage"]
+    assert "is built for Python 3.12, and the function runs on Python 3.11" in body["errorMessage"]
+
+
+POWERTOOLS_PUBLIC = "arn:aws:lambda:us-east-1:017000801446:layer:AWSLambdaPowertoolsPythonV3-python312-x86_64:7"
+
+
+def test_a_layer_arn_the_local_cloud_lacks_fails_naming_it(aws: Aws, cloud: str, tmp_path: Path) -> None:
+    with pytest.raises(ClientError) as caught:
+        create(aws, cloud, "app.layered", Layers=[POWERTOOLS_PUBLIC])
+    message = caught.value.response["Error"]["Message"]
+    assert caught.value.response["Error"]["Code"] == "InvalidParameterValueException"
+    assert POWERTOOLS_PUBLIC in message and f"stepdeploy local up --layer {POWERTOOLS_PUBLIC}=PATH" in message
+    (tmp_path / "python").mkdir()
+    (tmp_path / "python" / "shared_helper.py").write_text("def shout(word):\n    return word.upper() + '?'\n")
+    lambda_runtime.provide_layer(POWERTOOLS_PUBLIC, tmp_path)
+    try:
+        name = create(aws, cloud, "app.layered", Layers=[POWERTOOLS_PUBLIC])
+        assert call(aws, name, {"word": "opt"})[1] == "OPT?"
+    finally:
+        lambda_runtime.clear_provided_layers()
+    response, body = call(aws, name, {"word": "opt"})  # no longer provided: named at invocation too
+    assert body["errorType"] == "ResourceNotFoundException" and POWERTOOLS_PUBLIC in body["errorMessage"]
+    with pytest.raises(ValueError, match="expected a layer version ARN"):
+        lambda_runtime.provide_layer("AWSLambdaPowertoolsPythonV3", tmp_path)
+
+
+NODE_ZIP = make_zip(
+    {
+        "index.js": """
+const helper = require("greeting");
+exports.handler = async (event, context) => {
+  console.log("node got", JSON.stringify(event));
+  return { greeting: helper.greet(event.name), fn: context.functionName, node: process.version,
+           remaining: context.getRemainingTimeInMillis() > 0, region: process.env.AWS_REGION };
+};
+""",
+        "callback.js": """
+exports.handler = (event, context, callback) => {
+  setTimeout(() => callback(null, { doubled: event.n * 2, requestId: context.awsRequestId }), 10);
+};
+""",
+        "failing.mjs": """
+class BuildFailed extends Error { constructor(m) { super(m); this.name = "BuildFailed"; } }
+export const handler = async (event) => { throw new BuildFailed("compile error in " + event.file); };
+""",
+        "lib/nested.js": "module.exports.handlers = { main: (event, context, cb) => cb('plain string') };\n",
+        "needs_sdk.js": "const { S3Client } = require('@aws-sdk/client-s3');\nexports.handler = async () => 1;\n",
+    }
+)
+NODE_LAYER = make_zip({"nodejs/node_modules/greeting/index.js": "exports.greet = (n) => `hello ${n}`;\n"})
+
+
+def test_a_nodejs_function_runs_on_node(aws: Aws, cloud: str) -> None:
+    node_major = _node_major()
+    runtime = f"nodejs{node_major}.x"
+    layer = aws("lambda").publish_layer_version(LayerName=unique("greeting"), Content={"ZipFile": NODE_LAYER})
+    layers = [layer["LayerVersionArn"]]
+    name = create(aws, cloud, "index.handler", zip_bytes=NODE_ZIP, Runtime=runtime, Layers=layers)
+    response, body = call(aws, name, {"name": "node"}, LogType="Tail")
+    assert "FunctionError" not in response, body
+    assert body == {"greeting": "hello node", "fn": name, "node": f"v{body['node'][1:]}", "remaining": True,
+                    "region": "us-east-1"}
+    assert body["node"].startswith(f"v{node_major}.")
+    tail = base64.b64decode(response["LogResult"]).decode()
+    assert '\tINFO\tnode got {"name":"node"}' in tail
+
+    _, body = call(aws, create(aws, cloud, "callback.handler", zip_bytes=NODE_ZIP, Runtime=runtime), {"n": 21})
+    assert body["doubled"] == 42 and len(body["requestId"]) == 36
+
+    failing = create(aws, cloud, "failing.handler", zip_bytes=NODE_ZIP, Runtime=runtime)
+    response, body = call(aws, failing, {"file": "a.ts"})
+    assert response["FunctionError"] == "Unhandled"
+    assert (body["errorType"], body["errorMessage"]) == ("BuildFailed", "compile error in a.ts")
+    assert body["trace"][0] == "BuildFailed: compile error in a.ts"
+
+    _, body = call(aws, create(aws, cloud, "lib/nested.handlers.main", zip_bytes=NODE_ZIP, Runtime=runtime))
+    assert body == {"errorType": "string", "errorMessage": "plain string", "trace": []}
+
+    _, body = call(aws, create(aws, cloud, "callback.missing", zip_bytes=NODE_ZIP, Runtime=runtime))
+    assert body["errorType"] == "Runtime.HandlerNotFound"
+    _, body = call(aws, create(aws, cloud, "index.handler", zip_bytes=NODE_ZIP, Runtime=runtime))  # no layer
+    assert body["errorType"] == "Runtime.ImportModuleError" and "Cannot find module 'greeting'" in body["errorMessage"]
+    _, body = call(aws, create(aws, cloud, "needs_sdk.handler", zip_bytes=NODE_ZIP, Runtime=runtime))
+    assert body["errorType"] == "Runtime.ImportModuleError" and "@aws-sdk/client-s3" in body["errorMessage"]
 
 
 def test_inprocess_mode_has_the_same_semantics(aws: Aws, cloud: str) -> None:

@@ -14,6 +14,8 @@ import botocore.config
 import botocore.exceptions
 import pytest
 import requests
+from botocore.config import Config
+from botocore.exceptions import ClientError
 
 from stepdeploy_localcloud import endpoint
 from stepdeploy_localcloud.ghe.server import LocalGHE, PushRecord, sign
@@ -83,6 +85,29 @@ def test_boto3_reaches_moto_through_the_front(server: LocalServer) -> None:
     assert client.get_object(Bucket="webhook", Key="k")["Body"].read() == b"v"
     config = requests.get(f"{server.url}/moto-api/config", timeout=10)
     assert config.ok and "lambda" in config.json()
+
+
+def test_a_service_the_local_cloud_does_not_emulate_answers_a_json_error(server: LocalServer) -> None:
+    connection = {"endpoint_url": server.url, "region_name": "us-east-1", "aws_access_key_id": "testing",
+                  "aws_secret_access_key": "testing", "config": Config(retries={"total_max_attempts": 1})}
+    with pytest.raises(ClientError) as caught:  # `sam list endpoints` asks Cloud Control
+        boto3.client("cloudcontrol", **connection).list_resources(TypeName="AWS::Lambda::Function")
+    error = caught.value.response["Error"]
+    assert caught.value.response["ResponseMetadata"]["HTTPStatusCode"] == 501
+    assert error["Code"] == "NotImplementedByLocalCloud"
+    assert error["Message"].startswith("The local cloud does not emulate cloudcontrolapi ListResources (")
+    with pytest.raises(ClientError) as caught:  # an emulated service, an action moto has no route for
+        boto3.client("lambda", **connection).get_runtime_management_config(FunctionName="f")
+    error = caught.value.response["Error"]
+    assert error["Code"] == "NotImplementedByLocalCloud"
+    assert "lambda GET /2021-07-20/functions/f/runtime-management-config" in error["Message"]
+    s3(server.url).create_bucket(Bucket="still-served")  # what moto emulates is untouched
+    with pytest.raises(ClientError) as caught:
+        s3(server.url).get_object(Bucket="still-served", Key="missing")
+    assert caught.value.response["Error"]["Code"] == "NoSuchKey"
+    with pytest.raises(ClientError) as caught:  # a HEAD's 404 has no body: it is S3's answer, kept
+        s3(server.url).head_object(Bucket="still-served", Key="missing")
+    assert caught.value.response["Error"]["Code"] == "404"
 
 
 def test_webhook_without_a_function_is_503(server: LocalServer) -> None:

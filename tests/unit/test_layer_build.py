@@ -118,6 +118,12 @@ def layer(tmp_path_factory: pytest.TempPathFactory) -> Path:
         cwd=scratch, env=env, capture_output=True, text=True, check=False,
     )
     assert result.returncode == 0, f"make build-StepdeployLayer failed:\n{result.stdout}\n{result.stderr}"
+    # The local build also carries the packages, built for the layer's Python (3.12; what the layer holds is
+    # checked by test_layer_local_runtime.py). Here the runtime package alone is imported, with those packages
+    # from layer_venv() at the same pins for this interpreter.
+    for entry in (artifacts / "python").iterdir():
+        if entry.name != "stepdeploy":
+            shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
     return artifacts
 
 
@@ -148,18 +154,6 @@ def test_the_runtime_requirements_are_closed_under_dependencies() -> None:
             elif key in pins and not dependency.specifier.contains(pins[key].split("==")[1], prereleases=True):
                 missing.append(f"{name} needs {dependency}, runtime.txt pins {pins[key]}")
     assert not missing, "requirements/runtime.txt is not closed:\n" + "\n".join(missing)
-
-
-def test_the_layer_holds_the_runtime_package_only(layer: Path) -> None:
-    assert sorted(p.name for p in layer.iterdir()) == ["python"]
-    assert sorted(p.name for p in (layer / "python").iterdir()) == ["stepdeploy"]
-    files = [p.relative_to(layer).as_posix() for p in layer.rglob("*") if p.is_file()]
-    assert not [f for f in files if "__pycache__" in f]
-    assert not [f for f in files if re.search(r"stepdeploy_(cli|localcloud|dev)|(^|/)(tests|functions)/", f)]
-    sources = (ROOT / "stepdeploy").rglob("*.py")
-    source = {p.relative_to(ROOT).as_posix() for p in sources if "__pycache__" not in p.parts}
-    built = {f.removeprefix("python/") for f in files if f.endswith(".py")}
-    assert built == source, "the layer is `stepdeploy/` copied whole"
 
 
 def test_every_layer_module_imports_with_runtime_requirements_only(layer: Path) -> None:
