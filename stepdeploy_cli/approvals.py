@@ -36,9 +36,8 @@ def _status(op: Operator, execution_arn: str) -> str:
         raise
 
 
-def approvals(ctx: typer.Context, json_output: JsonOption = False) -> None:
-    """Executions waiting for a person to approve their change set."""
-    op = operator(ctx)
+def pending_approvals(op: Operator) -> list[dict[str, Any]]:
+    """The approval requests of executions still running (the task token left out)."""
     pending: list[dict[str, Any]] = []
     for item in op.ledger.approvals():
         arn = str(item.get("execution_arn") or item["sk"])
@@ -51,6 +50,15 @@ def approvals(ctx: typer.Context, json_output: JsonOption = False) -> None:
             "changes": len(item.get("changes") or []),
             "console_url": console_url(arn),
         })
+    return pending
+
+
+def approvals(ctx: typer.Context, json_output: JsonOption = False) -> None:
+    """Executions waiting for a person to approve their change set.
+
+    Example: stepdeploy approvals --json
+    """
+    pending = pending_approvals(operator(ctx))
     if json_output:
         print_json(pending)
         return

@@ -8,6 +8,7 @@ import typer
 
 from stepdeploy_cli import approvals, executions, recovery, releases
 from stepdeploy_cli.context import DEFAULT_ORCHESTRATOR, Operator, Options
+from stepdeploy_cli.dashboard.command import dashboard
 
 
 def options(
@@ -39,3 +40,4 @@ def register(app: typer.Typer) -> None:
     app.command()(approvals.approvals)
     app.command()(approvals.approve)
     app.command()(approvals.reject)
+    app.command()(dashboard)

@@ -6,7 +6,7 @@ import json
 import logging
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -55,6 +55,22 @@ def demo(
         fail("scenarios not as expected: " + ", ".join(s["name"] for s in failed))
 
 
+def serve_dashboard(cloud: Any) -> str:
+    """Mount the dashboard at /dashboard on the local cloud's own port; its URL."""
+    import os
+
+    from stepdeploy_cli.context import Operator, Options
+    from stepdeploy_cli.dashboard.app import Dashboard
+    from stepdeploy_cli.dashboard.command import DASHBOARD_PATH
+
+    # The local cloud takes any credentials; the operator's own ones, if set, are kept.
+    os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
+    os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
+    options = Options(orchestrator=cloud.orchestrator.stack_name, region="us-east-1", endpoint_url=cloud.url)
+    cloud.server.mount(DASHBOARD_PATH, Dashboard(Operator(options)))
+    return f"{cloud.url}{DASHBOARD_PATH}/"
+
+
 @local_app.command("up")
 def local_up(
     port: Annotated[int, typer.Option(help="Port of the AWS API, the webhook and the GHE API.")] = 4566,
@@ -70,12 +86,14 @@ def local_up(
     except Exception as exc:  # noqa: BLE001 - shown to the user, not a traceback
         fail(f"the local cloud did not start: {exc}")
     assert cloud.orchestrator is not None
+    dashboard_url = serve_dashboard(cloud)
     out = Console()
     out.print(f"AWS API      AWS_ENDPOINT_URL={cloud.url}")
     out.print(f"Webhook      {cloud.webhook_url}")
     out.print(f"Secret       {cloud.webhook_secret}")
     out.print(f"GHE API      {cloud.ghe.api_base}  (token {cloud.ghe.token})")
     out.print(f"State machine {cloud.orchestrator.state_machine_arn}")
+    out.print(f"Dashboard    {dashboard_url}")
     out.print("Ctrl-C stops it.")
     try:
         cloud.server.wait()

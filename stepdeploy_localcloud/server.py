@@ -3,6 +3,7 @@
 - ``/webhook``: the webhook Lambda's function URL. The raw request becomes a function URL event
   (payload format 2.0) for ``lambda_runtime.invoke``; the Lambda's result becomes the response.
 - ``/api/v3/...``: the local GHE's REST API (``LocalGHE.api_app``).
+- any prefix given to ``LocalServer.mount`` (``stepdeploy local up`` mounts its dashboard at ``/dashboard``).
 - everything else: moto's server app, so any boto3 client works with ``endpoint_url``.
 
 A request signed for AWS (SigV4 header or presigned query) always goes to moto, so an S3 bucket
@@ -204,6 +205,7 @@ class LocalServer:
         self._webhook_function: str | None = None
         self._ghe: LocalGHE | None = None
         self._moto_app: Any = None
+        self._mounts: dict[str, Any] = {}
         self.invoke: Invoker = _default_invoke
 
     # ----- configuration
@@ -221,6 +223,14 @@ class LocalServer:
     @property
     def ghe(self) -> LocalGHE | None:
         return self._ghe
+
+    def mount(self, prefix: str, app: Any) -> None:
+        """Serve the WSGI ``app`` under ``prefix`` (e.g. ``/dashboard``) for requests not signed for AWS."""
+        if not prefix.startswith("/") or prefix.endswith("/") or _under(prefix, WEBHOOK_PATH) or _under(
+            prefix, GHE_API_PATH
+        ):
+            raise ValueError(f"mount prefix {prefix!r}: expected a path like /dashboard, not /webhook or /api/v3")
+        self._mounts[prefix] = app
 
     # ----- lifecycle
 
@@ -290,6 +300,12 @@ class LocalServer:
                 return self._webhook(environ, start_response)
             if _under(path, GHE_API_PATH):
                 return self._ghe_api(environ, start_response)
+            for prefix, app in self._mounts.items():
+                if _under(path, prefix):
+                    environ = dict(environ)
+                    environ["SCRIPT_NAME"] = environ.get("SCRIPT_NAME", "") + prefix
+                    environ["PATH_INFO"] = path[len(prefix) :]
+                    return app(environ, start_response)  # type: ignore[no-any-return]
         return self._moto_app(environ, start_response)
 
     def _ghe_api(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
