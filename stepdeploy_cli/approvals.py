@@ -18,7 +18,7 @@ from stepdeploy.aws.executions import console_url
 from stepdeploy_cli.context import Operator
 from stepdeploy_cli.errors import CliError, aws_error_code, aws_error_message
 from stepdeploy_cli.executions import ExecutionArgument, JsonOption, operator
-from stepdeploy_cli.output import print_json, short_commit, stdout
+from stepdeploy_cli.output import emit_table, print_json, short_commit, stdout
 from stepdeploy_cli.watch import ExecutionView
 
 LAPSED_TOKEN_CODES = frozenset({"TaskTimedOut", "TaskDoesNotExist", "InvalidToken"})
@@ -54,10 +54,7 @@ def pending_approvals(op: Operator) -> list[dict[str, Any]]:
 
 
 def approvals(ctx: typer.Context, json_output: JsonOption = False) -> None:
-    """Executions waiting for a person to approve their change set.
-
-    Example: stepdeploy approvals --json
-    """
+    """Executions waiting for a person to approve their change set."""
     pending = pending_approvals(operator(ctx))
     if json_output:
         print_json(pending)
@@ -67,11 +64,11 @@ def approvals(ctx: typer.Context, json_output: JsonOption = False) -> None:
         return
     table = Table(title="waiting for approval")
     for column in ("execution", "stack", "repository", "branch", "commit", "changes"):
-        table.add_column(column, overflow="fold")
+        table.add_column(column, no_wrap=True)
     for row in pending:
         table.add_row(row["name"], str(row.get("stack") or "-"), str(row.get("repository") or "-"),
                       str(row.get("branch") or "-"), short_commit(row.get("commit")), str(row["changes"]))
-    stdout().print(table)
+    emit_table(table)
     stdout().print("answer with: stepdeploy approve NAME  |  stepdeploy reject NAME --comment WHY")
 
 

@@ -17,6 +17,7 @@ from stepdeploy_cli.errors import CliError
 from stepdeploy_cli.output import (
     ago,
     duration,
+    emit_table,
     iso,
     parse_time,
     print_json,
@@ -137,7 +138,7 @@ def repository_matches(wanted: str, repository: str | None) -> bool:
     return wanted == repository or ("/" not in wanted and repository.rsplit("/", 1)[-1] == wanted)
 
 
-@executions_app.command("list")
+@executions_app.command("list", epilog="Example: stepdeploy executions list --status failed --since 2d | cut -f1")
 def list_executions(
     ctx: typer.Context,
     status: Annotated[str | None, typer.Option(help="RUNNING, SUCCEEDED, FAILED, TIMED_OUT or ABORTED.")] = None,
@@ -184,7 +185,7 @@ def list_executions(
         return
     table = Table(title=f"executions of {op.state_machine_arn.rsplit(':', 1)[-1]}")
     for column in ("name", "status", "outcome", "stack", "repository", "branch", "commit", "started", "took"):
-        table.add_column(column, overflow="fold")
+        table.add_column(column, no_wrap=True)
     styles = {"SUCCEEDED": "green", "FAILED": "red", "RUNNING": "cyan", "TIMED_OUT": "red", "ABORTED": "yellow"}
     for row in found:
         table.add_row(
@@ -198,7 +199,7 @@ def list_executions(
             ago(row.get("started_at")),
             duration(row.get("duration_seconds")),
         )
-    stdout().print(table)
+    emit_table(table)
 
 
 # --- executions show -------------------------------------------------------------------------------
@@ -215,7 +216,7 @@ def next_steps(row: dict[str, Any], runs: list[StateRun], approval: dict[str, An
     return []
 
 
-@executions_app.command("show")
+@executions_app.command("show", epilog="Example: stepdeploy executions show sample-app-main-1a2b3c4 --log")
 def show_execution(ctx: typer.Context, execution: ExecutionArgument, json_output: JsonOption = False) -> None:
     """One execution: trigger, stack, a timeline of its states with durations, the error and cause, the console link."""
     op = operator(ctx)

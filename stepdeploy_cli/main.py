@@ -20,7 +20,7 @@ app = typer.Typer(
     cls=OperatorGroup,
     pretty_exceptions_enable=False,
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
     help="Deploy Lambda apps from GHE, safely.",
 )
 local_app = typer.Typer(no_args_is_help=True, help="The embedded local cloud.")
@@ -38,7 +38,7 @@ def fail(message: str, code: int = 1) -> None:
     raise typer.Exit(code)
 
 
-@app.command()
+@app.command(epilog="Example: stepdeploy demo --json | tail -1")
 def demo(
     json_output: Annotated[bool, typer.Option("--json", help="Print one JSON object as the last line.")] = False,
     speed: Annotated[float, typer.Option(help="Local clock speed: virtual seconds per real second.")] = 60.0,
@@ -62,16 +62,17 @@ def serve_dashboard(cloud: Any) -> str:
     from stepdeploy_cli.context import Operator, Options
     from stepdeploy_cli.dashboard.app import Dashboard
     from stepdeploy_cli.dashboard.command import DASHBOARD_PATH
+    from stepdeploy_localcloud.clock import CLOCK
 
     # The local cloud takes any credentials; the operator's own ones, if set, are kept.
     os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
     os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
     options = Options(orchestrator=cloud.orchestrator.stack_name, region="us-east-1", endpoint_url=cloud.url)
-    cloud.server.mount(DASHBOARD_PATH, Dashboard(Operator(options)))
+    cloud.server.mount(DASHBOARD_PATH, Dashboard(Operator(options), clock_speed=CLOCK.speed))
     return f"{cloud.url}{DASHBOARD_PATH}/"
 
 
-@local_app.command("up")
+@local_app.command("up", epilog="Example: stepdeploy local up --port 4566")
 def local_up(
     port: Annotated[int, typer.Option(help="Port of the AWS API, the webhook and the GHE API.")] = 4566,
     speed: Annotated[float, typer.Option(help="Local clock speed.")] = 60.0,

@@ -32,6 +32,8 @@ class Schedule:
     started_at: str | None
     current: int | None
     """Index of the step the live weights show (None before the first)."""
+    clock_speed: float = 1.0
+    """Service seconds per real second: 1 on AWS; the local cloud's clock runs faster (`--speed`)."""
 
     def next_step(self) -> Step | None:
         index = 0 if self.current is None else self.current + 1
@@ -39,7 +41,9 @@ class Schedule:
 
     def next_at(self) -> datetime | None:
         step, started = self.next_step(), parse_time(self.started_at)
-        return started + timedelta(minutes=step.offset_minutes) if step and started else None
+        if step is None or started is None:
+            return None
+        return started + timedelta(minutes=step.offset_minutes) / self.clock_speed
 
     def as_dict(self) -> dict[str, Any]:
         out = asdict(self)
@@ -84,7 +88,7 @@ def current_step(steps: list[Step], new_share: float) -> int | None:
     return reached[-1] if reached else None
 
 
-def shift_schedule(codedeploy: Any, deployment_id: str, new_share: float) -> Schedule:
+def shift_schedule(codedeploy: Any, deployment_id: str, new_share: float, clock_speed: float = 1.0) -> Schedule:
     deployment = codedeploy.get_deployment(deploymentId=deployment_id)["deploymentInfo"]
     name = str(deployment.get("deploymentConfigName") or "")
     routing: dict[str, Any] | None = None
@@ -94,7 +98,7 @@ def shift_schedule(codedeploy: Any, deployment_id: str, new_share: float) -> Sch
     except Exception:  # noqa: BLE001 - the name alone says the predefined ones
         routing = None
     steps = steps_of(name, routing)
-    return Schedule(name, steps, iso(deployment.get("createTime")), current_step(steps, new_share))
+    return Schedule(name, steps, iso(deployment.get("createTime")), current_step(steps, new_share), clock_speed)
 
 
 def new_version_share(split: dict[str, float], new_version: str | None) -> float:

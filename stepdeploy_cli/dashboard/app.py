@@ -50,8 +50,9 @@ def static_file(name: str) -> tuple[bytes, str] | None:
 class Dashboard:
     """One operator connection, shared by every request (boto3 clients are thread-safe once made)."""
 
-    def __init__(self, op: Operator) -> None:
+    def __init__(self, op: Operator, clock_speed: float = 1.0) -> None:
         self.op = op
+        self.clock_speed = clock_speed
         self._warm = threading.Lock()
         self._ready = False
         self.urls = Map([
@@ -92,7 +93,7 @@ class Dashboard:
         if not reference:
             return json_response({"error": "ref: expected an execution name or ARN"}, 400)
         self.warm_up()
-        return json_response(data.execution(self.op, reference))
+        return json_response(data.execution(self.op, reference, self.clock_speed))
 
     def action(self, request: Request, verb: str) -> Response:
         if request.headers.get(ACTION_HEADER) != "1":
@@ -131,7 +132,8 @@ class Dashboard:
             else:
                 log.exception("dashboard request %s failed", request.path)
             response = json_response({"error": problem.message}, 502 if problem.code == 2 else 409)
-        return response(environ, start_response)
+        body: Iterable[bytes] = response(environ, start_response)
+        return body
 
 
 def json_response(value: Any, status: int = 200) -> Response:

@@ -38,9 +38,8 @@ def dashboard(
 ) -> None:
     """Serve the dashboard: stacks, executions drawn on the state machine, traffic, approvals, DORA.
 
-    It uses your AWS credentials and endpoint (AWS_ENDPOINT_URL for the local cloud) and keeps no state.
-
-    Example: stepdeploy dashboard --port 8765   (then open http://127.0.0.1:8765/)
+    It uses your AWS credentials and endpoint (AWS_ENDPOINT_URL for the local cloud) and keeps no state;
+    open the address it prints.
     """
     if not is_loopback(host) and not public:
         raise CliError(f"--host {host}: expected a loopback address (127.0.0.1, ::1, localhost); "

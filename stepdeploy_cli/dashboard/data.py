@@ -88,7 +88,7 @@ def state_status(runs: list[Any]) -> dict[str, str]:
     return {run.name: run.status for run in runs}
 
 
-def traffic(op: Operator, view: ExecutionView) -> dict[str, Any] | None:
+def traffic(op: Operator, view: ExecutionView, clock_speed: float = 1.0) -> dict[str, Any] | None:
     """The live split of each shifted alias and the shift's schedule, while the execution shifts traffic."""
     if view.current_state() not in SHIFT_STATES:
         return None
@@ -109,14 +109,17 @@ def traffic(op: Operator, view: ExecutionView) -> dict[str, Any] | None:
         deployment = deployments.get(name)
         if deployment and deployment.get("deployment_id"):
             try:
-                row["schedule"] = shift_schedule(op.client("codedeploy"), deployment["deployment_id"], share).as_dict()
+                row["schedule"] = shift_schedule(
+                    op.client("codedeploy"), deployment["deployment_id"], share, clock_speed
+                ).as_dict()
             except ClientError as exc:
                 row["schedule_problem"] = aws_error_message(exc)
         out.append(row)
     return {"functions": out}
 
 
-def execution(op: Operator, reference: str) -> dict[str, Any]:
+def execution(op: Operator, reference: str, clock_speed: float = 1.0) -> dict[str, Any]:
+    """One execution; ``clock_speed`` times the shift's schedule on the local cloud's faster clock."""
     described = op.describe(reference)
     arn = str(described["executionArn"])
     view = ExecutionView(op.sfn, arn)
@@ -132,7 +135,7 @@ def execution(op: Operator, reference: str) -> dict[str, Any]:
         "states": [run.as_dict(started) for run in runs],
         "state_status": state_status(runs),
         "graph": layout(definition),
-        "traffic": traffic(op, view) if row["status"] == "RUNNING" else None,
+        "traffic": traffic(op, view, clock_speed) if row["status"] == "RUNNING" else None,
         "bake": bake_countdown(latest_piece(view.events, "bake"), datetime.now(UTC))
         if view.current_state() in ("Bake", "Baked?", "Wait while baking") else None,
         "approval": {k: v for k, v in pending.items() if k not in ("task_token", "pk", "sk", "expires_at")}
@@ -141,7 +144,7 @@ def execution(op: Operator, reference: str) -> dict[str, Any]:
         "build_log": None,
     }
     build = latest_piece(view.events, "build")
-    if row["status"] != "SUCCEEDED" and build and build.get("build_id"):
+    if row["status"] in REDRIVABLE and build and build.get("build_id"):
         out["build_log"] = read_build_log(op.client("codebuild"), op.client("logs"), str(build["build_id"])).as_dict()
     return out
 

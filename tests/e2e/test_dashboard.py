@@ -116,6 +116,8 @@ def page() -> Iterator[Any]:
 
 
 def test_an_operator_sees_the_deployment_approves_it_and_watches_the_canary(deployment, page):
+    from playwright.sync_api import expect
+
     demo, url = deployment
     sfn = demo.cloud.client("stepfunctions")
     (demo.worktree / "stepdeploy.yml").write_text(CONFIG.format(approval=APPROVAL))
@@ -145,10 +147,10 @@ def test_an_operator_sees_the_deployment_approves_it_and_watches_the_canary(depl
     # Approve: the execution goes on to execute the change set and shift traffic.
     page.locator('#ex-verbs button[data-verb="approve"]').click()
     wait_for("the approval to resume the execution", lambda: _past_approval(sfn, arn))
-    line = page.locator('#ex-traffic .traffic-line[data-function="GreeterFunction"]')
-    line.wait_for(timeout=90_000)
-    split = line.locator(".split-text").inner_text()
-    assert "v2 10%" in split and "v1 90%" in split, split
+    split = page.locator('#ex-traffic .traffic-line[data-function="GreeterFunction"] .split-text')
+    expect(split).to_contain_text("v2 10%", timeout=90_000)  # the canary's step, read from the alias
+    assert "v1 90%" in split.inner_text()
+    assert page.locator('#ex-traffic .traffic-line[data-function="CounterFunction"]').count() == 0  # unchanged
     assert "10% at +0m (now)" in page.locator("#ex-traffic .schedule").inner_text()
     assert page.locator('[data-fact="current state"]').inner_text() in (
         "Start traffic shift", "Wait for traffic shift", "Check traffic shift")

@@ -193,7 +193,8 @@ function drawTraffic(traffic) {
       const s = f.schedule;
       const steps = s.steps.map((step, i) => el("li", {class: i === s.current ? "current" : ""},
         `${step.percent}% at +${step.offset_minutes}m` + (i === s.current ? " (now)" : "")));
-      const next = s.next ? `next: ${s.next.percent}% at ${s.next_at ? new Date(s.next_at).toLocaleTimeString() : "?"}` :
+      const next = s.next ? `next: ${s.next.percent}% at +${s.next.offset_minutes}m` +
+        (s.next_at ? `, ${new Date(s.next_at).toLocaleTimeString()} (${duration(Math.max(0, (Date.parse(s.next_at) - Date.now()) / 1000))} from now)` : "") :
         "last step taken";
       parts.push(el("div", {class: "schedule"}, `${s.config}: `, el("ol", {}, steps), next));
     }
@@ -212,7 +213,7 @@ function drawFailure(x) {
   if (x.error && x.status !== "RUNNING") {
     parts.push(el("p", {class: "error"}, el("strong", {}, x.error), ": ", x.cause || ""));
   }
-  if (x.build_log && (x.error || x.status !== "SUCCEEDED")) {
+  if (x.build_log && x.error && x.status !== "RUNNING") {
     const log = x.build_log;
     parts.push(el("p", {class: "muted"}, log.problem ? `build log: ${log.problem}` :
       `build log ${log.group}/${log.stream}: last ${log.lines.length} of ${log.total} lines`));
