@@ -11,7 +11,6 @@ from stepdeploy_cli import approvals, executions, recovery, releases
 from stepdeploy_cli.context import DEFAULT_ORCHESTRATOR, Operator, Options
 from stepdeploy_cli.dashboard.command import dashboard
 
-
 EXAMPLES = {
     "deployments": "stepdeploy deployments sample-prod --limit 5",
     "watch": "stepdeploy watch sample-app-main-1a2b3c4 --all",

@@ -69,6 +69,11 @@ class GheApi:
             return None
         return base64.b64decode(content.get("content", ""))
 
+    def commit_sha(self, repository: str, ref: str) -> str:
+        """The full SHA GHE resolves ``ref`` (a SHA, full or abbreviated, a branch or a tag) to."""
+        answer = self._request("GET", f"/repos/{repository}/commits/{quote(ref)}")
+        return str(answer.get("sha") or "") if isinstance(answer, dict) else ""
+
     def compare(self, repository: str, base: str, head: str) -> str:
         """How ``head`` relates to ``base``: "ahead", "behind", "identical" or "diverged"."""
         answer = self._request("GET", f"/repos/{repository}/compare/{quote(base)}...{quote(head)}")
