@@ -52,6 +52,13 @@ def greet(name: str) -> str:
 def handler(event, context):
     return {"message": greet(str((event or {}).get("name", "world")))}
 '''
+FAILING_TEST = '''import unittest
+
+
+class BrokenTest(unittest.TestCase):
+    def test_fails(self):
+        self.fail("on purpose")
+'''
 
 
 def browser_or_skip() -> None:
@@ -83,8 +90,8 @@ def wait_for(what: str, check: Any, timeout: float = 90.0) -> Any:
 def deployment() -> Iterator[tuple[Demo, str]]:
     browser_or_skip()
     saved = {k: os.environ.get(k) for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")}
-    # speed 60: the canary's 30 minutes take 30 s, time enough to see the split
-    with sample_app_on_local_cloud("stepdeploy-dashboard-", speed=60) as demo:
+    # speed 120: the canary's 30 minutes take 15 s, time enough for the page (it polls every 2 s) to show it
+    with sample_app_on_local_cloud("stepdeploy-dashboard-", speed=120) as demo:
         try:
             url = serve_dashboard(demo.cloud)
             (demo.worktree / "stepdeploy.yml").write_text(CONFIG.format(approval=""))
@@ -162,6 +169,18 @@ def test_an_operator_sees_the_deployment_approves_it_and_watches_the_canary(depl
     assert demo.alias_versions()["GreeterFunction"] == "2"
     assert page.locator('#ex-graph g[data-state="Deployed"]').get_attribute("data-status") == "done"
     assert page.locator("#ex-verbs button").count() == 0
+
+    # A push whose build fails: the page says why, once, with the tail of the build log.
+    failing = demo.push("A failing test", {"tests/test_broken.py": FAILING_TEST})
+    wait_for("the failing build", lambda: sfn.describe_execution(executionArn=failing)["status"] == "FAILED")
+    page.goto(f"{url}#execution={failing.rsplit(':', 1)[-1]}")
+    failure = page.locator("#ex-failure")
+    expect(failure).to_contain_text("BuildFailed", timeout=30_000)
+    assert page.locator("#ex-failure p.error").count() == 1  # the cause, once (the log has its own line)
+    assert "on purpose" in page.locator("#ex-failure pre.log").inner_text()
+    assert page.locator('#ex-graph g[data-state="Check build"]').get_attribute("data-status") == "caught"
+    assert page.locator("#ex-verbs button").count() == 0  # ended in the failure path: nothing to redrive
+    page.screenshot(path=str(DOCS / "dashboard-failure.png"), full_page=True)
 
 
 def _past_approval(sfn: Any, arn: str) -> bool:
