@@ -69,7 +69,8 @@ def approvals(ctx: typer.Context, json_output: JsonOption = False) -> None:
         table.add_row(row["name"], str(row.get("stack") or "-"), str(row.get("repository") or "-"),
                       str(row.get("branch") or "-"), short_commit(row.get("commit")), str(row["changes"]))
     emit_table(table)
-    stdout().print("answer with: stepdeploy approve NAME  |  stepdeploy reject NAME --comment WHY")
+    if stdout().is_terminal:  # piped: the rows only
+        stdout().print("answer with: stepdeploy approve NAME  |  stepdeploy reject NAME --comment WHY")
 
 
 def answer(op: Operator, reference: str, *, approved: bool, comment: str, by: str | None) -> dict[str, Any]:

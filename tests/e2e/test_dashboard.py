@@ -10,6 +10,7 @@ goes on), the traffic split during the canary, and the end. Screenshots of both 
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 import time
 from collections.abc import Iterator
@@ -162,6 +163,9 @@ def test_an_operator_sees_the_deployment_approves_it_and_watches_the_canary(depl
     assert page.locator('[data-fact="current state"]').inner_text() in (
         "Start traffic shift", "Wait for traffic shift", "Check traffic shift")
     page.screenshot(path=str(DOCS / "dashboard-execution.png"), full_page=True)
+    assert cli_schedule(demo, arn) == [
+        "schedule  GreeterFunction: CodeDeployDefault.LambdaCanary10Percent30Minutes: step 1/2 now (10%); "
+        "next 100% at +30m"]
 
     # The end, without a reload: SUCCEEDED, and the aliases all on the new version.
     page.locator("#ex-status.succeeded").wait_for(timeout=120_000)
@@ -181,6 +185,20 @@ def test_an_operator_sees_the_deployment_approves_it_and_watches_the_canary(depl
     assert page.locator('#ex-graph g[data-state="Check build"]').get_attribute("data-status") == "caught"
     assert page.locator("#ex-verbs button").count() == 0  # ended in the failure path: nothing to redrive
     page.screenshot(path=str(DOCS / "dashboard-failure.png"), full_page=True)
+
+
+def cli_schedule(demo: Demo, arn: str) -> list[str]:
+    """What `stepdeploy watch` prints under its timeline now (the time of the next step left out)."""
+    from stepdeploy_cli.context import Operator, Options
+    from stepdeploy_cli.executions import ShiftNotes, ShiftTraffic
+    from stepdeploy_cli.watch import ExecutionView
+
+    op = Operator(Options(orchestrator=demo.cloud.orchestrator.stack_name, region="us-east-1",
+                          endpoint_url=demo.cloud.url))
+    view = ExecutionView(op.sfn, arn)
+    view.traffic = ShiftTraffic(op, view)
+    view.refresh()
+    return [re.sub(r" \(\d{4}-\d\d-\d\dT[^)]*\)$", "", line) for line in ShiftNotes(op, view)()]
 
 
 def _past_approval(sfn: Any, arn: str) -> bool:

@@ -105,7 +105,8 @@ def test_a_table_piped_is_tab_separated_rows_without_title_or_markup():
     out = io.StringIO()
     with redirect_stdout(out):
         emit_table(sample_table(), Console(file=io.StringIO(), force_terminal=False))
-    assert out.getvalue().splitlines() == [f"first\tSUCCEEDED\t{ARN}", f"second\tFAILED\t{ARN.replace('abcdef', 'fedcba')}"]
+    second = ARN.replace("abcdef", "fedcba")
+    assert out.getvalue().splitlines() == [f"first\tSUCCEEDED\t{ARN}", f"second\tFAILED\t{second}"]
 
 
 def test_a_table_on_a_narrow_terminal_keeps_arns_whole():
@@ -198,3 +199,8 @@ def test_the_dashboard_serves_its_page_and_refuses_actions_without_its_header():
     assert refused.status_code == 403 and "X-Stepdeploy-Dashboard" in refused.json["error"]
     assert client.get("/api/execution").status_code == 400
     assert client.get("/api/action/approve").status_code == 405
+
+
+def test_the_dashboard_command_refuses_a_public_address_unless_asked():
+    refused = CliRunner().invoke(app, ["dashboard", "--host", "0.0.0.0"])
+    assert refused.exit_code == 1 and "expected a loopback address" in refused.stderr and "--public" in refused.stderr
