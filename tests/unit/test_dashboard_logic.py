@@ -204,3 +204,35 @@ def test_the_dashboard_serves_its_page_and_refuses_actions_without_its_header():
 def test_the_dashboard_command_refuses_a_public_address_unless_asked():
     refused = CliRunner().invoke(app, ["dashboard", "--host", "0.0.0.0"])
     assert refused.exit_code == 1 and "expected a loopback address" in refused.stderr and "--public" in refused.stderr
+
+
+# --- operator verbs against moto's Step Functions ----------------------------------------------------------
+def test_stop_and_redrive_from_the_dashboard_check_the_status_first(monkeypatch: pytest.MonkeyPatch):
+    from moto import mock_aws
+
+    from stepdeploy_cli.dashboard.data import act
+
+    for key, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                       "AWS_DEFAULT_REGION": "us-east-1"}.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    with mock_aws():
+        op = Operator(Options(region="us-east-1"))
+        machine = op.sfn.create_state_machine(
+            name="deploy", roleArn="arn:aws:iam::123456789012:role/sfn",
+            definition=json.dumps({"StartAt": "Wait", "States": {"Wait": {"Type": "Wait", "Seconds": 3600,
+                                                                          "End": True}}}),
+        )["stateMachineArn"]
+        op.__dict__["outputs"] = {"StateMachineArn": machine, "TableName": "unused"}
+        op.sfn.start_execution(stateMachineArn=machine, name="run-1")
+        with pytest.raises(CliError, match="run-1 is RUNNING: only FAILED, TIMED_OUT or ABORTED"):
+            act(op, "redrive", "run-1", comment="", by="grace")
+        stopped = act(op, "stop", "run-1", comment="wrong branch", by="grace")
+        assert stopped == {"name": "run-1", "execution_arn": stopped["execution_arn"], "stopped": True, "by": "grace"}
+        described = op.sfn.describe_execution(executionArn=stopped["execution_arn"])
+        assert described["status"] == "ABORTED"
+        with pytest.raises(CliError, match="run-1 is ABORTED: only a running execution can be stopped"):
+            act(op, "stop", "run-1", comment="", by="grace")
+        with pytest.raises(CliError, match="unknown action 'pause'"):
+            act(op, "pause", "run-1", comment="", by="grace")
