@@ -18,7 +18,7 @@ from stepdeploy.aws.executions import console_url
 from stepdeploy_cli.context import Operator
 from stepdeploy_cli.errors import CliError, aws_error_code, aws_error_message
 from stepdeploy_cli.executions import ExecutionArgument, JsonOption, operator
-from stepdeploy_cli.output import print_json, short_commit, stdout
+from stepdeploy_cli.output import emit_table, print_json, short_commit, stdout
 from stepdeploy_cli.watch import ExecutionView
 
 LAPSED_TOKEN_CODES = frozenset({"TaskTimedOut", "TaskDoesNotExist", "InvalidToken"})
@@ -36,9 +36,8 @@ def _status(op: Operator, execution_arn: str) -> str:
         raise
 
 
-def approvals(ctx: typer.Context, json_output: JsonOption = False) -> None:
-    """Executions waiting for a person to approve their change set."""
-    op = operator(ctx)
+def pending_approvals(op: Operator) -> list[dict[str, Any]]:
+    """The approval requests of executions still running (the task token left out)."""
     pending: list[dict[str, Any]] = []
     for item in op.ledger.approvals():
         arn = str(item.get("execution_arn") or item["sk"])
@@ -51,6 +50,12 @@ def approvals(ctx: typer.Context, json_output: JsonOption = False) -> None:
             "changes": len(item.get("changes") or []),
             "console_url": console_url(arn),
         })
+    return pending
+
+
+def approvals(ctx: typer.Context, json_output: JsonOption = False) -> None:
+    """Executions waiting for a person to approve their change set."""
+    pending = pending_approvals(operator(ctx))
     if json_output:
         print_json(pending)
         return
@@ -59,12 +64,13 @@ def approvals(ctx: typer.Context, json_output: JsonOption = False) -> None:
         return
     table = Table(title="waiting for approval")
     for column in ("execution", "stack", "repository", "branch", "commit", "changes"):
-        table.add_column(column, overflow="fold")
+        table.add_column(column, no_wrap=True)
     for row in pending:
         table.add_row(row["name"], str(row.get("stack") or "-"), str(row.get("repository") or "-"),
                       str(row.get("branch") or "-"), short_commit(row.get("commit")), str(row["changes"]))
-    stdout().print(table)
-    stdout().print("answer with: stepdeploy approve NAME  |  stepdeploy reject NAME --comment WHY")
+    emit_table(table)
+    if stdout().is_terminal:  # piped: the rows only
+        stdout().print("answer with: stepdeploy approve NAME  |  stepdeploy reject NAME --comment WHY")
 
 
 def answer(op: Operator, reference: str, *, approved: bool, comment: str, by: str | None) -> dict[str, Any]:

@@ -2,12 +2,44 @@
 
 from __future__ import annotations
 
+from importlib import metadata
 from typing import Annotated
 
 import typer
 
 from stepdeploy_cli import approvals, executions, recovery, releases
 from stepdeploy_cli.context import DEFAULT_ORCHESTRATOR, Operator, Options
+from stepdeploy_cli.dashboard.command import dashboard
+
+EXAMPLES = {
+    "deployments": "stepdeploy deployments sample-prod --limit 5",
+    "watch": "stepdeploy watch sample-app-main-1a2b3c4 --all",
+    "redrive": "stepdeploy redrive sample-app-main-1a2b3c4 --watch",
+    "replay": "stepdeploy replay sample-app-main-1a2b3c4 --commit 1a2b3c4",
+    "rollback": "stepdeploy rollback sample-prod --dry-run",
+    "approvals": "stepdeploy approvals --json",
+    "approve": "stepdeploy approve sample-app-main-1a2b3c4 --comment 'reviewed'",
+    "reject": "stepdeploy reject sample-app-main-1a2b3c4 --comment 'not on a Friday'",
+    "dashboard": "stepdeploy dashboard --port 8765",
+}
+"""One example per command, shown at the end of its --help (execution names are unique starts of names)."""
+
+
+def example(name: str) -> str:
+    return f"Example: {EXAMPLES[name]}"
+
+
+def package_version() -> str:
+    try:
+        return metadata.version("stepdeploy")
+    except metadata.PackageNotFoundError:
+        return "unknown (not installed: pip install -e .)"
+
+
+def show_version(value: bool) -> None:
+    if value:
+        print(f"stepdeploy {package_version()}")
+        raise typer.Exit()
 
 
 def options(
@@ -22,6 +54,9 @@ def options(
     ] = DEFAULT_ORCHESTRATOR,
     profile: Annotated[str | None, typer.Option(help="AWS profile (default: the usual chain).")] = None,
     region: Annotated[str | None, typer.Option(help="AWS region (default: AWS_REGION or the profile's).")] = None,
+    version: Annotated[
+        bool, typer.Option("--version", callback=show_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
 ) -> None:
     """Deploy Lambda apps from GHE, safely. The operator commands work against AWS and, with
     AWS_ENDPOINT_URL set, against the local cloud."""
@@ -30,12 +65,13 @@ def options(
 
 def register(app: typer.Typer) -> None:
     app.callback()(options)
-    app.command()(releases.deployments)
+    app.command(epilog=example("deployments"))(releases.deployments)
     app.add_typer(executions.executions_app, name="executions")
-    app.command()(executions.watch)
-    app.command()(recovery.redrive)
-    app.command()(recovery.replay)
-    app.command()(releases.rollback)
-    app.command()(approvals.approvals)
-    app.command()(approvals.approve)
-    app.command()(approvals.reject)
+    app.command(epilog=example("watch"))(executions.watch)
+    app.command(epilog=example("redrive"))(recovery.redrive)
+    app.command(epilog=example("replay"))(recovery.replay)
+    app.command(epilog=example("rollback"))(releases.rollback)
+    app.command(epilog=example("approvals"))(approvals.approvals)
+    app.command(epilog=example("approve"))(approvals.approve)
+    app.command(epilog=example("reject"))(approvals.reject)
+    app.command(epilog=example("dashboard"))(dashboard)

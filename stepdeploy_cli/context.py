@@ -41,6 +41,8 @@ class Options:
     orchestrator: str = DEFAULT_ORCHESTRATOR
     profile: str | None = None
     region: str | None = None
+    endpoint_url: str | None = None
+    """An endpoint for every client (the local cloud's, when `local up` serves the dashboard); else the usual."""
 
 
 def execution_arn_for(state_machine_arn: str, name: str) -> str:
@@ -66,7 +68,9 @@ class Operator:
 
     def client(self, service: str) -> Any:
         if service not in self._clients:
-            self._clients[service] = self.session.client(service, config=CLIENT_CONFIG)  # type: ignore[call-overload]
+            self._clients[service] = self.session.client(  # type: ignore[call-overload]
+                service, config=CLIENT_CONFIG, endpoint_url=self.options.endpoint_url
+            )
         return self._clients[service]
 
     @property
@@ -105,7 +109,7 @@ class Operator:
 
     @cached_property
     def ledger(self) -> Ledger:
-        resource = self.session.resource("dynamodb", config=CLIENT_CONFIG)
+        resource = self.session.resource("dynamodb", config=CLIENT_CONFIG, endpoint_url=self.options.endpoint_url)
         return Ledger(self.outputs["TableName"], dynamodb_resource=resource)
 
     @cached_property

@@ -105,8 +105,37 @@ def print_error(message: str) -> None:
     err.print(Text.assemble(("error:", "bold red"), " ", message), soft_wrap=True)
 
 
+def quiet_flags(command: Any) -> None:
+    """Flags show no ``<bool>`` in the help: an on/off option takes no value to describe."""
+    for param in getattr(command, "params", []):
+        if getattr(param, "is_flag", False):
+            param.metavar = ""
+    made = command.get_help_option
+
+    def help_option(ctx: Any) -> Any:
+        option = made(ctx)
+        if option is not None:
+            option.metavar = ""
+        return option
+
+    command.get_help_option = help_option
+    for sub in (getattr(command, "commands", None) or {}).values():
+        quiet_flags(sub)
+
+
 class OperatorGroup(TyperGroup):
     """The top-level group: every exception below it ends as one `error: ...` line and an exit code."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        quiet_flags(self)
+
+    def get_params(self, ctx: ClickContext) -> list[Any]:
+        params = list(super().get_params(ctx))
+        for param in params:  # typer adds --install-completion and --show-completion late
+            if getattr(param, "is_flag", False):
+                param.metavar = ""
+        return params
 
     def invoke(self, ctx: ClickContext) -> Any:
         try:

@@ -12,11 +12,13 @@ from rich.table import Table
 from rich.text import Text
 
 from stepdeploy.aws.executions import console_url
+from stepdeploy_cli.buildlog import TAIL_LINES, latest_piece, read_build_log
 from stepdeploy_cli.context import Operator
 from stepdeploy_cli.errors import CliError
 from stepdeploy_cli.output import (
     ago,
     duration,
+    emit_table,
     iso,
     parse_time,
     print_json,
@@ -25,11 +27,13 @@ from stepdeploy_cli.output import (
     to_json,
     versions_text,
 )
+from stepdeploy_cli.shift import Schedule, bake_countdown, new_version_share, shift_schedule
 from stepdeploy_cli.watch import SHIFT_STATES, ExecutionView, StateRun, follow_execution, traffic_line
 
 executions_app = typer.Typer(no_args_is_help=True, help="Executions of the deployment state machine.")
 
 STATUSES = ("RUNNING", "SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED", "PENDING_REDRIVE")
+BAKE_STATES = frozenset({"Bake", "Baked?", "Wait while baking"})
 SCAN_LIMIT = 1000
 """`executions list` looks at this many of the newest executions at most (each costs a DescribeExecution)."""
 SINCE = re.compile(r"^(\d+)\s*([smhdw])$")
@@ -137,7 +141,7 @@ def repository_matches(wanted: str, repository: str | None) -> bool:
     return wanted == repository or ("/" not in wanted and repository.rsplit("/", 1)[-1] == wanted)
 
 
-@executions_app.command("list")
+@executions_app.command("list", epilog="Example: stepdeploy executions list --status failed --since 2d | cut -f1")
 def list_executions(
     ctx: typer.Context,
     status: Annotated[str | None, typer.Option(help="RUNNING, SUCCEEDED, FAILED, TIMED_OUT or ABORTED.")] = None,
@@ -184,7 +188,7 @@ def list_executions(
         return
     table = Table(title=f"executions of {op.state_machine_arn.rsplit(':', 1)[-1]}")
     for column in ("name", "status", "outcome", "stack", "repository", "branch", "commit", "started", "took"):
-        table.add_column(column, overflow="fold")
+        table.add_column(column, no_wrap=True)
     styles = {"SUCCEEDED": "green", "FAILED": "red", "RUNNING": "cyan", "TIMED_OUT": "red", "ABORTED": "yellow"}
     for row in found:
         table.add_row(
@@ -198,7 +202,7 @@ def list_executions(
             ago(row.get("started_at")),
             duration(row.get("duration_seconds")),
         )
-    stdout().print(table)
+    emit_table(table)
 
 
 # --- executions show -------------------------------------------------------------------------------
@@ -215,9 +219,14 @@ def next_steps(row: dict[str, Any], runs: list[StateRun], approval: dict[str, An
     return []
 
 
-@executions_app.command("show")
-def show_execution(ctx: typer.Context, execution: ExecutionArgument, json_output: JsonOption = False) -> None:
-    """One execution: trigger, stack, a timeline of its states with durations, the error and cause, the console link."""
+@executions_app.command("show", epilog="Example: stepdeploy executions show sample-app-main-1a2b3c4 --log")
+def show_execution(
+    ctx: typer.Context,
+    execution: ExecutionArgument,
+    log: Annotated[bool, typer.Option("--log", help="The whole build log, not its last lines.")] = False,
+    json_output: JsonOption = False,
+) -> None:
+    """One execution: trigger, stack, a timeline of its states, the error and its cause, the build log's tail."""
     op = operator(ctx)
     described = op.describe(execution)
     view = ExecutionView(op.sfn, str(described["executionArn"]))
@@ -235,6 +244,12 @@ def show_execution(ctx: typer.Context, execution: ExecutionArgument, json_output
         hidden = ("task_token", "pk", "sk", "expires_at")
         row["approval_pending"] = {k: v for k, v in pending.items() if k not in hidden}
     row["next"] = next_steps(row, runs, pending)
+    build = latest_piece(view.events, "build")
+    build_log = None
+    if row["status"] in ("FAILED", "TIMED_OUT", "ABORTED") and build and build.get("build_id"):
+        build_log = read_build_log(op.client("codebuild"), op.client("logs"), str(build["build_id"]),
+                                   tail=None if log else TAIL_LINES)
+        row["build_log"] = build_log.as_dict()
     started = runs[0].entered if runs else None
     if json_output:
         print_json({**row, "states": [run.as_dict(started) for run in runs]})
@@ -277,8 +292,16 @@ def show_execution(ctx: typer.Context, execution: ExecutionArgument, json_output
     if row.get("error"):
         out.print(Text.assemble(("Error     ", "bold"), (str(row["error"]), "red")), soft_wrap=True)
         out.print(Text.assemble(("Cause     ", "bold"), str(row.get("cause") or "")), soft_wrap=True)
-    if row.get("build_logs_url") and row.get("error") == "BuildFailed":
-        out.print(Text.assemble(("Build log ", "bold"), str(row["build_logs_url"])), soft_wrap=True)
+    if build_log is not None:
+        if build_log.problem:
+            out.print(Text.assemble(("Build log ", "bold"), build_log.problem), soft_wrap=True)
+        else:
+            shown = "all" if len(build_log.lines) == build_log.total else f"last {len(build_log.lines)}"
+            more = "" if shown == "all" else "; --log for all"
+            out.print(Text.assemble(("Build log ", "bold"), f"{build_log.group} {build_log.stream} "
+                                    f"({shown} of {build_log.total} lines{more})"), soft_wrap=True)
+            for line in build_log.lines:
+                out.print(Text("  " + line), soft_wrap=True)
     if pending:
         out.print(Text.assemble(("Waiting   ", "bold"), "for approval"), soft_wrap=True)
     for step in row["next"]:
@@ -333,6 +356,53 @@ class JsonLines:
                   flush=True)
 
 
+def choice_states(op: Operator, execution_arn: str) -> frozenset[str]:
+    """The Choice states of the definition the execution runs (internal branching, hidden by `watch`)."""
+    definition = json.loads(op.sfn.describe_state_machine_for_execution(executionArn=execution_arn)["definition"])
+    return frozenset(name for name, state in (definition.get("States") or {}).items() if state.get("Type") == "Choice")
+
+
+class ShiftNotes:
+    """`watch`'s lines about a shift (each function's step now, the next one and when) and the bake's countdown."""
+
+    def __init__(self, op: Operator, view: ExecutionView) -> None:
+        self.op = op
+        self.view = view
+
+    def __call__(self) -> list[str]:
+        state = self.view.current_state()
+        if state in BAKE_STATES:
+            bake = bake_countdown(latest_piece(self.view.events, "bake"), datetime.now(UTC))
+            if bake:
+                watching = f", watching {', '.join(bake['alarms'])}" if bake["alarms"] else ""
+                return [f"bake      {duration(bake['remaining_seconds'])} left as of {bake['checked_at'] or '?'} "
+                        f"(until {bake['until']}){watching}"]
+            return []
+        if state not in SHIFT_STATES:
+            return []
+        shift = latest_piece(self.view.events, "shift") or {}
+        functions = {str(f.get("logical_id")): f for f in self.view.released_functions()}
+        split = self.view.traffic() if self.view.traffic else {}
+        lines = []
+        for deployment in shift.get("deployments") or []:
+            name = str(deployment.get("logical_id"))
+            share = new_version_share(split.get(name, {}), str((functions.get(name) or {}).get("version")))
+            schedule = shift_schedule(self.op.client("codedeploy"), str(deployment["deployment_id"]), share)
+            lines.append(f"schedule  {name}: {schedule_text(schedule)}")
+        return lines
+
+
+def schedule_text(schedule: Schedule) -> str:
+    """`LambdaCanary10Percent5Minutes: step 1/2 now (10%); next 100% at +5m (12:05:00Z)`."""
+    now = "not started" if schedule.current is None else (
+        f"step {schedule.current + 1}/{len(schedule.steps)} now ({schedule.steps[schedule.current].percent}%)")
+    step = schedule.next_step()
+    if step is None:
+        return f"{schedule.config}: {now}; last step"
+    when = iso(schedule.next_at())
+    return f"{schedule.config}: {now}; next {step.percent}% at +{step.offset_minutes}m" + (f" ({when})" if when else "")
+
+
 class PlainLines:
     """`watch` when the output is not a terminal: a line per state change and per traffic split."""
 
@@ -340,10 +410,11 @@ class PlainLines:
         self.view = view
         self.seen: dict[int, str] = {}
         self.last_split: dict[str, dict[str, float]] = {}
+        self.last_notes: list[str] = []
 
     def __call__(self, described: dict[str, Any]) -> None:
         out = stdout()
-        for index, run in enumerate(self.view.runs()):
+        for index, run in enumerate(self.view.visible_runs()):
             if self.seen.get(index) != run.status:
                 self.seen[index] = run.status
                 timing = f" {run.seconds(datetime.now(UTC)):.2f}s" if run.status != "running" else ""
@@ -352,14 +423,22 @@ class PlainLines:
         if split and split != self.last_split:
             self.last_split = split
             out.print(f"traffic  {traffic_line(split)}", soft_wrap=True)
+        notes = self.view.notes() if self.view.notes else []
+        if notes and [n.split(" left as of")[0] for n in notes] != [n.split(" left as of")[0] for n in self.last_notes]:
+            self.last_notes = notes
+            for line in notes:
+                out.print(line, soft_wrap=True, markup=False)
 
 
 def follow(
-    op: Operator, arn: str, *, json_output: bool, timeout: float, interval: float
+    op: Operator, arn: str, *, json_output: bool, timeout: float, interval: float, show_all: bool = True
 ) -> dict[str, Any]:
     """Follow an execution to its end in the chosen output mode; returns its summary."""
     view = ExecutionView(op.sfn, arn)
     view.traffic = ShiftTraffic(op, view)
+    view.notes = ShiftNotes(op, view)
+    if not show_all:
+        view.hidden = choice_states(op, arn)
     out = stdout()
     if json_output:
         described = follow_execution(view, JsonLines(view), timeout=timeout, interval=interval)
@@ -391,14 +470,18 @@ def watch(
     json_output: Annotated[bool, typer.Option("--json", help="One JSON object a line (states, traffic, end).")] = False,
     timeout: Annotated[float, typer.Option(help="Give up after this many seconds (exit 1).")] = 3600.0,
     interval: Annotated[float, typer.Option(help="Seconds between two looks.")] = 1.0,
+    show_all: Annotated[
+        bool, typer.Option("--all", help="Show the internal Choice states too (Build finished?, ...).")
+    ] = False,
 ) -> None:
-    """Follow a running execution to its end; shows the traffic split while it shifts traffic.
+    """Follow a running execution to its end: its states, the traffic split and schedule of a shift, the bake.
 
     Exits 0 if the execution succeeded, 1 otherwise.
     """
     op = operator(ctx)
     described = op.describe(execution)
-    row = follow(op, str(described["executionArn"]), json_output=json_output, timeout=timeout, interval=interval)
+    row = follow(op, str(described["executionArn"]), json_output=json_output, timeout=timeout, interval=interval,
+                 show_all=show_all)
     if row["status"] == "RUNNING":
         raise CliError(f"{row['name']} is still running after {timeout:.0f}s; watch it again to go on")
     if row["status"] != "SUCCEEDED":

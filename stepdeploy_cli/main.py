@@ -8,7 +8,7 @@ import re
 import shutil
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -22,7 +22,7 @@ app = typer.Typer(
     cls=OperatorGroup,
     pretty_exceptions_enable=False,
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
     help="Deploy Lambda apps from GHE, safely.",
 )
 local_app = typer.Typer(no_args_is_help=True, help="The embedded local cloud.")
@@ -40,7 +40,7 @@ def fail(message: str, code: int = 1) -> None:
     raise typer.Exit(code)
 
 
-@app.command()
+@app.command(epilog="Example: stepdeploy demo --json | tail -1")
 def demo(
     json_output: Annotated[bool, typer.Option("--json", help="Print one JSON object as the last line.")] = False,
     speed: Annotated[float, typer.Option(help="Local clock speed: virtual seconds per real second.")] = 60.0,
@@ -67,7 +67,24 @@ def _allowed(entries: list[str]) -> str:
     return ",".join(entries)
 
 
-@local_app.command("up")
+def serve_dashboard(cloud: Any) -> str:
+    """Mount the dashboard at /dashboard on the local cloud's own port; its URL."""
+    import os
+
+    from stepdeploy_cli.context import Operator, Options
+    from stepdeploy_cli.dashboard.app import Dashboard
+    from stepdeploy_cli.dashboard.command import DASHBOARD_PATH
+    from stepdeploy_localcloud.clock import CLOCK
+
+    # The local cloud takes any credentials; the operator's own ones, if set, are kept.
+    os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
+    os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
+    options = Options(orchestrator=cloud.orchestrator.stack_name, region="us-east-1", endpoint_url=cloud.url)
+    cloud.server.mount(DASHBOARD_PATH, Dashboard(Operator(options), clock_speed=CLOCK.speed))
+    return f"{cloud.url}{DASHBOARD_PATH}/"
+
+
+@local_app.command("up", epilog="Example: stepdeploy local up --port 4566")
 def local_up(
     port: Annotated[int, typer.Option(help="Port of the AWS API, the webhook and the GHE API.")] = 4566,
     speed: Annotated[float, typer.Option(help="Local clock speed.")] = 60.0,
@@ -112,6 +129,7 @@ def local_up(
     except Exception as exc:  # noqa: BLE001 - shown to the user, not a traceback
         fail(f"the local cloud did not start: {exc}")
     assert cloud.orchestrator is not None
+    dashboard_url = serve_dashboard(cloud)
     out = Console()
     out.print(f"AWS API      export AWS_ENDPOINT_URL={cloud.url}")
     out.print(f"Webhook      {cloud.webhook_url}")
@@ -124,6 +142,7 @@ def local_up(
     if cloud.settled_statuses:
         out.print(f"Set {len(cloud.settled_statuses)} commit status(es) left pending by the previous run to "
                   "error: their executions no longer exist.", highlight=False)
+    out.print(f"Dashboard    {dashboard_url}")
     out.print("Ctrl-C stops it.")
     try:
         cloud.server.wait()

@@ -10,7 +10,7 @@ from rich.table import Table
 
 from stepdeploy_cli.dora import dora_figures, ledger_records
 from stepdeploy_cli.executions import JsonOption, operator, parse_since
-from stepdeploy_cli.output import duration, iso, print_json, stdout
+from stepdeploy_cli.output import duration, emit_table, iso, print_json, stdout
 
 DEFAULT_WINDOW = "30d"
 
@@ -46,7 +46,7 @@ def metrics(
     table = Table(title=f"DORA figures since {iso(after)}")
     for column in ("repository", "stack", "deploys", "per day", "lead time p50", "change failures",
                    "restore p50", "other outcomes"):
-        table.add_column(column, overflow="fold")
+        table.add_column(column, no_wrap=True)
     for row in figures:
         others = ", ".join(f"{name} {count}" for name, count in row.outcomes.items() if name != "Deployed")
         failures = f"{_percent(row.change_failure_rate)} ({row.change_failures}/{row.changes})"
@@ -61,8 +61,8 @@ def metrics(
             restore,
             others or "-",
         )
-    stdout().print(table)
+    emit_table(table)
 
 
 def register(app: typer.Typer) -> None:
-    app.command("metrics")(metrics)
+    app.command("metrics", epilog="Example: stepdeploy metrics --since 7d --stack sample-prod")(metrics)

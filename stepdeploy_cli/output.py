@@ -8,6 +8,7 @@ from decimal import Decimal
 from typing import Any
 
 from rich.console import Console
+from rich.table import Table
 
 
 def stdout() -> Console:
@@ -95,3 +96,45 @@ def versions_text(versions: list[dict[str, Any]] | None) -> str:
         was = f" (was {previous})" if previous and str(previous) != version else ""
         parts.append(f"{name} {version}{was}")
     return ", ".join(parts) or "-"
+
+
+def cell_text(cell: Any) -> str:
+    """A table cell as plain text: rich Text, markup strings ("[green]Deployed[/]") and anything else."""
+    from rich.text import Text
+
+    if isinstance(cell, Text):
+        return cell.plain
+    text = str(cell)
+    try:
+        return Text.from_markup(text).plain
+    except Exception:  # noqa: BLE001 - not markup after all (a literal "[")
+        return text
+
+
+def table_rows(table: Table) -> list[list[str]]:
+    columns = [list(column.cells) for column in table.columns]
+    return [[cell_text(column[row]) for column in columns] for row in range(table.row_count)]
+
+
+def emit_table(table: Table, console: Console | None = None) -> None:
+    """A table as people and scripts want it.
+
+    On a terminal: rich, with every column kept on one line (names and ARNs whole and selectable; a
+    table wider than the terminal is printed at its own width and the terminal wraps lines, never
+    cells). Elsewhere (a pipe, a file): one tab-separated line per row, no title or header, so that
+    `stepdeploy executions list | grep FAILED` and `cut -f1` work.
+    """
+    out = console or stdout()
+    if not out.is_terminal:
+        for row in table_rows(table):
+            print("\t".join(value.replace("\t", " ").replace("\n", " ") for value in row), flush=True)
+        return
+    for column in table.columns:
+        column.no_wrap = True
+        column.overflow = "ignore"
+    natural = out.measure(table, options=out.options.update(width=100_000)).maximum
+    if natural > out.width:
+        wide = Console(highlight=False, width=natural, force_terminal=True, no_color=out.no_color)
+        wide.print(table, crop=False)
+        return
+    out.print(table)

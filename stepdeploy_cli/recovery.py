@@ -13,6 +13,7 @@ from botocore.exceptions import ClientError
 
 from stepdeploy.aws.executions import console_url
 from stepdeploy.ingress.naming import execution_name
+from stepdeploy_cli.commits import orchestrator_ghe, resolve_commit
 from stepdeploy_cli.context import Operator
 from stepdeploy_cli.errors import CliError, aws_error_code, aws_error_message
 from stepdeploy_cli.executions import ExecutionArgument, JsonOption, follow, operator, trigger_of
@@ -184,7 +185,7 @@ def replay(
     ctx: typer.Context,
     execution: ExecutionArgument,
     commit: Annotated[
-        str | None, typer.Option(help="Deploy this commit (40 hex digits) of the same branch instead.")
+        str | None, typer.Option(help="Deploy this commit of the same branch instead (a SHA, or its first 7+ digits).")
     ] = None,
     watch: WatchOption = False,
     json_output: JsonOption = False,
@@ -193,6 +194,9 @@ def replay(
     """Start a new execution with the same input (the same push or upload), or the same push at another commit."""
     op = operator(ctx)
     described = op.describe(execution)
+    if commit is not None and trigger_of(described.get("input")).get("source") == "ghe":
+        commit = resolve_commit(commit, trigger_of(described.get("input")).get("repository"),
+                                lambda: orchestrator_ghe(op))
     new_input = replay_input(described, commit, datetime.now(UTC))
     about = trigger_of(json.dumps(new_input))
     release = op.ledger.release_of_execution(str(described["executionArn"])) or {}

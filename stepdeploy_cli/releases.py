@@ -18,7 +18,7 @@ from stepdeploy.recovery import wake_lock_waiters
 from stepdeploy_cli.context import Operator
 from stepdeploy_cli.errors import CliError, aws_error_code
 from stepdeploy_cli.executions import JsonOption, operator
-from stepdeploy_cli.output import ago, duration, print_json, short_commit, stdout, versions_text
+from stepdeploy_cli.output import ago, duration, emit_table, print_json, short_commit, stdout, versions_text
 
 RELEASED = ("Deployed", "RolledBack")
 HIDDEN = frozenset({"pk", "sk", "expires_at", "ledger_sk"})
@@ -64,7 +64,7 @@ def deployments(
         return
     table = Table(title=f"releases of {stack}" if stack else "latest release per stack")
     for column in ("stack", "env", "outcome", "commit", "versions", "when", "took", "pushed by", "release"):
-        table.add_column(column, overflow="fold")
+        table.add_column(column, no_wrap=True)
     styles = {"Deployed": "green", "RolledBack": "yellow", "NoChanges": "dim"}
     for row in rows:
         outcome = str(row.get("outcome") or "-")
@@ -79,7 +79,7 @@ def deployments(
             str(row.get("pusher") or "-"),
             str(row.get("execution_name") or "-"),
         )
-    stdout().print(table)
+    emit_table(table)
 
 
 # --- rollback --------------------------------------------------------------------------------------
@@ -350,7 +350,7 @@ def print_rollback(result: dict[str, Any], json_output: bool) -> None:
     verb = "would move" if result["dry_run"] else "moved"
     table = Table(title=f"{result['stack']}: back to {goal}")
     for column in ("function", "alias", "from", "to", ""):
-        table.add_column(column, overflow="fold")
+        table.add_column(column, no_wrap=True)
     for move in result["moves"]:
         shifting = f" (+{', '.join(f'v{v} {w:.0%}' for v, w in move['weights'].items())})" if move["weights"] else ""
         table.add_row(move["logical_id"], move["alias"], f"{move['from_version']}{shifting}", move["to_version"],

@@ -211,6 +211,10 @@ class ExecutionView:
     execution_arn: str
     traffic: TrafficSource | None = None
     events: list[dict[str, Any]] = field(default_factory=list)
+    hidden: frozenset[str] = frozenset()
+    """States left out of the timeline (`watch` hides the Choice states unless --all)."""
+    notes: Callable[[], list[str]] | None = None
+    """Lines under the timeline: the shift's schedule, the bake's countdown."""
 
     def refresh(self) -> dict[str, Any]:
         # Describe first: a history read after it is at least as new as the status it reports.
@@ -228,6 +232,9 @@ class ExecutionView:
 
     def runs(self) -> list[StateRun]:
         return state_runs(self.events)
+
+    def visible_runs(self) -> list[StateRun]:
+        return [run for run in self.runs() if run.name not in self.hidden]
 
     def state_transitions(self) -> int:
         return sum(1 for e in self.events if e["type"].endswith("StateEntered"))
@@ -275,11 +282,13 @@ class ExecutionView:
         stopped = described.get("stopDate")
         now = stopped if isinstance(stopped, datetime) else datetime.now(UTC)
         title = f"{described.get('name', '')} [{described.get('status')}]"
-        parts: list[Any] = [timeline_table(self.runs(), title=title, now=now)]
+        parts: list[Any] = [timeline_table(self.visible_runs(), title=title, now=now)]
         if self.traffic is not None:
             split = self.traffic()
             if split:
                 parts.append(Text("traffic  " + traffic_line(split)))
+        if self.notes is not None:
+            parts.extend(Text(line) for line in self.notes())
         if described.get("status") not in (None, "RUNNING", "SUCCEEDED") and described.get("error"):
             parts.append(Text(f"error  {described['error']}: {described.get('cause') or ''}".rstrip(": "), style="red"))
         return Group(*parts)

@@ -10,6 +10,7 @@
   URL's ``Qualifier`` (an alias: its weights pick the version) or the unqualified function.
 - ``/_localcloud``: where this local cloud keeps its GHE (``ghe_root``), so that ``stepdeploy local push``
   works from any directory with only the endpoint URL.
+- any prefix given to ``LocalServer.mount`` (``stepdeploy local up`` mounts its dashboard at ``/dashboard``).
 - everything else: moto's server app, so any boto3 client works with ``endpoint_url``. A service or
   action moto does not emulate (moto answers an HTML 404/500 or raises) answers a JSON error naming
   the service and the action instead, which any AWS SDK reads as an error code and message.
@@ -272,6 +273,7 @@ class LocalServer:
         self._webhook_function: str | None = None
         self._ghe: LocalGHE | None = None
         self._moto_app: Any = None
+        self._mounts: dict[str, Any] = {}
         self.invoke: Invoker = _default_invoke
 
     # ----- configuration
@@ -289,6 +291,14 @@ class LocalServer:
     @property
     def ghe(self) -> LocalGHE | None:
         return self._ghe
+
+    def mount(self, prefix: str, app: Any) -> None:
+        """Serve the WSGI ``app`` under ``prefix`` (e.g. ``/dashboard``) for requests not signed for AWS."""
+        if not prefix.startswith("/") or prefix.endswith("/") or _under(prefix, WEBHOOK_PATH) or _under(
+            prefix, GHE_API_PATH
+        ):
+            raise ValueError(f"mount prefix {prefix!r}: expected a path like /dashboard, not /webhook or /api/v3")
+        self._mounts[prefix] = app
 
     # ----- lifecycle
 
@@ -369,6 +379,12 @@ class LocalServer:
                 return self.handle_function_url(Request(environ))(environ, start_response)
             if path == INFO_PATH:
                 return self._info(environ, start_response)
+            for prefix, app in self._mounts.items():
+                if _under(path, prefix):
+                    environ = dict(environ)
+                    environ["SCRIPT_NAME"] = environ.get("SCRIPT_NAME", "") + prefix
+                    environ["PATH_INFO"] = path[len(prefix) :]
+                    return app(environ, start_response)  # type: ignore[no-any-return]
         return self._moto(environ, start_response)
 
     def _moto(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:

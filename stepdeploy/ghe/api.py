@@ -88,6 +88,11 @@ class GheApi:
             raise FileTooLarge(path, len(data))
         return data
 
+    def commit_sha(self, repository: str, ref: str) -> str:
+        """The full SHA GHE resolves ``ref`` (a SHA, full or abbreviated, a branch or a tag) to."""
+        answer = self._request("GET", f"/repos/{repository}/commits/{quote(ref)}")
+        return str(answer.get("sha") or "") if isinstance(answer, dict) else ""
+
     def compare(self, repository: str, base: str, head: str) -> str:
         """How ``head`` relates to ``base``: "ahead", "behind", "identical" or "diverged"."""
         answer = self._request("GET", f"/repos/{repository}/compare/{quote(base)}...{quote(head)}")

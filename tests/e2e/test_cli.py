@@ -153,6 +153,7 @@ def tell_the_story(story: Story) -> None:
     story.push("change", "Greeter says welcome", {"greeter/app.py": GREETER.format(words="Welcome.")})
     calls["watch change"] = story.cli("watch", story.arns["change"], "--json", "--interval", "0.1")
     calls["watch change table"] = story.cli("watch", story.name("change"))
+    calls["watch change all"] = story.cli("watch", story.name("change"), "--all")
 
     # A push whose build fails.
     story.push("build fails", "A failing test", {"tests/test_broken.py": FAILING_TEST})
@@ -229,7 +230,7 @@ def tell_the_story(story: Story) -> None:
     variables = {
         "EXECUTION": story.name("first"),
         "FAILED": story.name("build fails"),
-        "COMMIT": story.commits["first"],
+        "COMMIT": story.commits["first"][:7],  # a short SHA: resolved through the local GHE
     }
     examples = []
     for line in readme_examples():
@@ -322,24 +323,30 @@ def test_executions_list_in_both_modes_with_filters(story):
     assert story.name("build fails") in recent and story.name("first") not in recent
     table = story.ok("executions", "list", "--stack", STACK).stdout
     assert story.name("build fails") in table and "BuildFailed" in table and "FAILED" in table
+    # Not a terminal: one tab-separated row per execution, so `| grep FAILED | cut -f1` gives the names.
+    failed_names = {line.split("\t")[0] for line in table.splitlines() if "\tFAILED\t" in line}
+    assert failed_names >= {story.name("build fails"), story.name("rejected")}
+    assert all(len(line.split("\t")) == 9 for line in table.splitlines())
 
 
 def test_executions_show_gives_timeline_error_cause_and_console_link(story):
     shown = story.json("executions", "show", story.name("build fails"))
     assert shown["status"] == "FAILED" and shown["error"] == "BuildFailed" and "Logs:" in shown["cause"]
-    assert shown["console_url"] == (
-        "https://us-east-1.console.aws.amazon.com/states/home?region=us-east-1#/v2/executions/details/"
-        + story.arns["build fails"]
-    )
+    assert shown["console_url"] == f"{story.cloud.url}/dashboard/#execution={story.name('build fails')}"
+    assert shown["build_log"]["total"] > len(shown["build_log"]["lines"]) == 20
+    assert any("on purpose" in line or "FAILED" in line for line in shown["build_log"]["lines"])
     states = {s["name"]: s for s in shown["states"]}
     assert states["Check build"]["status"] == "caught" and states["Check build"]["error"] == "BuildFailed"
     assert states["Start build"]["status"] == "done" and states["Start build"]["seconds"] >= 0
     assert shown["states"][-1]["name"] == "Deployment failed"
     assert shown["next"] == [f"stepdeploy replay {story.name('build fails')}  (after fixing the cause)"]
     table = story.ok("executions", "show", story.arns["build fails"]).stdout
-    for text in ("Check build", "Start build", "BuildFailed", "Console", "us-east-1.console.aws.amazon.com",
-                 "Build log", "platform/sample-app", story.commits["build fails"][:7]):
+    for text in ("Check build", "Start build", "BuildFailed", "Console", "/dashboard/#execution=",
+                 "Build log", "platform/sample-app", story.commits["build fails"][:7], "--log for all"):
         assert text in table
+    assert table.count(shown["cause"].split(" Logs:")[0]) == 1  # the cause once
+    whole = story.ok("executions", "show", story.name("build fails"), "--log").stdout
+    assert f"all of {shown['build_log']['total']} lines" in whole and "--log for all" not in whole
 
 
 def test_show_accepts_the_unique_start_of_a_name(story):
@@ -378,7 +385,12 @@ def test_watch_follows_a_canary_and_shows_the_traffic_split(story):
 def test_watch_in_table_mode_and_exit_codes(story):
     done = story.calls["watch change table"]
     assert done.exit_code == 0 and "Deployed" in done.stdout and "SUCCEEDED" in done.stdout
-    assert "console.aws.amazon.com" in done.stdout
+    # Running locally, the link is the local dashboard's page of the execution, not the AWS console.
+    assert f"{story.cloud.url}/dashboard/#execution={story.name('change')}" in done.stdout
+    assert "console.aws.amazon.com" not in done.stdout
+    # Internal Choice states are hidden unless --all.
+    assert "Check build:" in done.stdout and "Build finished?" not in done.stdout
+    assert "Build finished?:" in story.calls["watch change all"].stdout
     failed = story.cli("watch", story.name("build fails"))
     assert failed.exit_code == 1
     assert "BuildFailed" in failed.stdout and "Check build" in failed.stdout
@@ -474,7 +486,9 @@ def test_replay_at_another_commit_deploys_that_commit(story):
     assert at_commit[0]["name"].startswith(f"sample-app-main-{story.commits['first'][:7]}-")
     assert story.facts["alias after readme"] == "1"  # the first commit's code is version 1 again
     bad = story.cli("replay", story.name("first"), "--commit", "abc123")
-    assert bad.exit_code == 1 and "expected a full 40-hex-digit commit SHA" in bad.stderr
+    assert bad.exit_code == 1 and "expected a commit SHA, 40 hex digits or its first 7 or more" in bad.stderr
+    unknown = story.cli("replay", story.name("first"), "--commit", "0000000")
+    assert unknown.exit_code == 1 and "no single commit of platform/sample-app starts with it" in unknown.stderr
 
 
 # --- rollback --------------------------------------------------------------------------------------

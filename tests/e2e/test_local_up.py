@@ -15,6 +15,7 @@ from pathlib import Path
 
 import boto3
 import pytest
+import requests
 
 from stepdeploy_cli.demo import SAMPLE_APP, commit, git
 
@@ -46,6 +47,7 @@ def test_local_up_push_and_statuses(tmp_path: Path) -> None:
         text = "".join(banner)
         assert f"AWS_ENDPOINT_URL=http://127.0.0.1:{port}" in text, text
         assert "Secret" in text and f"http://127.0.0.1:{port}/webhook" in text
+        assert f"Dashboard    http://127.0.0.1:{port}/dashboard/" in text
 
         worktree = tmp_path / "sample-app"
         shutil.copytree(SAMPLE_APP, worktree)
@@ -76,6 +78,10 @@ def test_local_up_push_and_statuses(tmp_path: Path) -> None:
         assert shown.returncode == 0, shown.stderr
         states = [s["state"] for s in json.loads(shown.stdout)]
         assert states[:2] == ["success", "pending"]
+        # `local up` serves the dashboard on its own port; the statuses link to it.
+        overview = requests.get(f"http://127.0.0.1:{port}/dashboard/api/overview", timeout=60).json()
+        assert [(s["stack"], s["outcome"]) for s in overview["stacks"]] == [("sample-prod", "Deployed")]
+        assert json.loads(shown.stdout)[0]["target_url"].startswith(f"http://127.0.0.1:{port}/dashboard/#execution=")
 
         refused = subprocess.run([*STEPDEPLOY, "local", "push", str(tmp_path), "--port", str(port)], cwd=tmp_path,
                                  env=env, capture_output=True, text=True, timeout=60)

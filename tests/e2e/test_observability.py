@@ -127,7 +127,8 @@ def test_ghe_got_pending_then_success_and_a_deployment_record_with_its_statuses(
     assert [(s["state"], s["context"]) for s in statuses] == [
         ("success", "stepdeploy/production"), ("pending", "stepdeploy/production")
     ]
-    assert statuses[0]["target_url"].endswith(run["execution_arn"])
+    # On the local cloud the link is the local dashboard's page of the execution.
+    assert statuses[0]["target_url"].endswith("/dashboard/#execution=" + run["execution_arn"].rsplit(":", 1)[-1])
     (deployment,) = [d for d in ghe.deployments(OWNER, REPO) if d["sha"] == run["commit"]]
     assert deployment["environment"] == "production"
     assert deployment["payload"]["execution"] == run["execution_arn"] and deployment["payload"]["stack"] == STACK

@@ -121,6 +121,6 @@ def test_commit_statuses_reach_ghe(run):
     deployed = cloud.ghe.statuses("platform", "sample-app", by_outcome["Deployed"]["commit"])
     assert [s["state"] for s in deployed][:2] == ["success", "pending"]  # newest first
     assert deployed[0]["context"] == "stepdeploy/production"
-    assert "states/home" in deployed[0]["target_url"]
+    assert deployed[0]["target_url"].startswith(f"{cloud.url}/dashboard/#execution=")  # the local dashboard
     failed = cloud.ghe.statuses("platform", "sample-app", by_outcome["BuildFailed"]["commit"])
     assert failed[0]["state"] == "failure" and "BuildFailed" in failed[0]["description"]

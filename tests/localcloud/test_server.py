@@ -431,3 +431,23 @@ def test_a_bad_fault_request_says_what_was_wrong(
     not_json = requests.post(f"{server.url}/_stepdeploy/faults", data=b"{", timeout=10)
     assert not_json.status_code == 400 and "not JSON" in not_json.json()["message"]
     assert requests.put(f"{server.url}/_stepdeploy/faults", timeout=10).status_code == 405
+
+
+def test_a_mounted_app_gets_its_prefix_and_signed_requests_still_reach_moto(server: LocalServer) -> None:
+    seen: list[tuple[str, str]] = []
+
+    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        seen.append((environ["SCRIPT_NAME"], environ["PATH_INFO"]))
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [b"mounted"]
+
+    server.mount("/dashboard", app)
+    assert requests.get(f"{server.url}/dashboard/api/overview", timeout=10).text == "mounted"
+    assert seen == [("/dashboard", "/api/overview")]
+    assert requests.get(f"{server.url}/dashboardx", timeout=10).text != "mounted"  # a prefix, not a start
+    s3 = boto3.client("s3", endpoint_url=server.url, region_name="us-east-1", aws_access_key_id="x",
+                      aws_secret_access_key="x")
+    s3.create_bucket(Bucket="dashboard")  # path-style, signed: moto's
+    assert "dashboard" in [b["Name"] for b in s3.list_buckets()["Buckets"]]
+    with pytest.raises(ValueError, match="/webhook"):
+        server.mount("/webhook", app)

@@ -1,0 +1,182 @@
+"""What the dashboard shows, read fresh on every request from Step Functions, the ledger and the services.
+
+The dashboard keeps no state of its own: each function here takes the operator's connection
+(`stepdeploy_cli.context.Operator`) and answers a JSON-ready dict.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from stepdeploy_cli.approvals import answer, pending_approvals
+from stepdeploy_cli.buildlog import latest_piece, read_build_log
+from stepdeploy_cli.context import Operator
+from stepdeploy_cli.dashboard.graph import layout
+from stepdeploy_cli.dora import dora_figures, ledger_records
+from stepdeploy_cli.errors import CliError, aws_error_code, aws_error_message
+from stepdeploy_cli.executions import alias_split, summary
+from stepdeploy_cli.output import iso
+from stepdeploy_cli.shift import bake_countdown, new_version_share, shift_schedule
+from stepdeploy_cli.watch import SHIFT_STATES, ExecutionView
+
+RECENT = 15
+DORA_WINDOW = timedelta(days=30)
+REDRIVABLE = ("FAILED", "TIMED_OUT", "ABORTED")
+FAILURE_PATH_END = "Deployment failed"
+RELEASE_KEYS = ("stack", "environment", "outcome", "commit", "repository", "branch", "pusher", "started_at",
+                "ended_at", "duration_seconds", "execution_name", "execution_arn", "versions")
+
+
+def _release(record: dict[str, Any]) -> dict[str, Any]:
+    return {key: record.get(key) for key in RELEASE_KEYS}
+
+
+def stacks(op: Operator) -> list[dict[str, Any]]:
+    """Each stack and stage with the release it serves, and who deploys it now (its lock)."""
+    rows = []
+    for record in sorted(op.ledger.latest_releases(), key=lambda r: (str(r.get("stack")), str(r.get("environment")))):
+        row = _release(record)
+        holder = op.ledger.lock_holder(str(record.get("stack")))
+        row["deploying"] = str(holder["owner"]).rsplit(":", 1)[-1] if holder and holder.get("owner") else None
+        rows.append(row)
+    return rows
+
+
+def executions(op: Operator, limit: int = RECENT) -> list[dict[str, Any]]:
+    page = op.sfn.list_executions(stateMachineArn=op.state_machine_arn, maxResults=limit)
+    return [summary(op, dict(op.sfn.describe_execution(executionArn=item["executionArn"])))
+            for item in page["executions"]]
+
+
+def dora(op: Operator, now: datetime) -> list[dict[str, Any]]:
+    since = now - DORA_WINDOW
+    return [f.as_dict() for f in dora_figures(ledger_records(op.ledger, since=since), since=since, until=now)]
+
+
+def overview(op: Operator) -> dict[str, Any]:
+    now = datetime.now(UTC)
+    recent = executions(op)
+    return {
+        "now": iso(now),
+        "orchestrator": op.options.orchestrator,
+        "state_machine_arn": op.state_machine_arn,
+        "stacks": stacks(op),
+        "executions": recent,
+        "running": sum(1 for row in recent if row["status"] == "RUNNING"),
+        "approvals": pending_approvals(op),
+        "dora": dora(op, now),
+        "dora_window_days": DORA_WINDOW.days,
+    }
+
+
+def verbs(status: str, last_state: str | None, waiting_approval: bool) -> list[str]:
+    """The operator verbs an execution offers now."""
+    if status == "RUNNING":
+        return ["approve", "reject", "stop"] if waiting_approval else ["stop"]
+    if status in REDRIVABLE and last_state != FAILURE_PATH_END:
+        return ["redrive"]
+    return []
+
+
+def state_status(runs: list[Any]) -> dict[str, str]:
+    """State name -> the status of its latest visit, for colouring the drawing."""
+    return {run.name: run.status for run in runs}
+
+
+def traffic(op: Operator, view: ExecutionView, clock_speed: float = 1.0) -> dict[str, Any] | None:
+    """The live split of each shifted alias and the shift's schedule, while the execution shifts traffic."""
+    if view.current_state() not in SHIFT_STATES:
+        return None
+    functions = [f for f in view.released_functions() if f.get("changed", True)]
+    if not functions:
+        return None
+    split = alias_split(op.client("lambda"), functions)
+    shift = latest_piece(view.events, "shift") or {}
+    deployments = {str(d.get("logical_id")): d for d in shift.get("deployments") or []}
+    out = []
+    for function in functions:
+        name = str(function.get("logical_id") or function["function_name"])
+        weights = split.get(name, {})
+        share = new_version_share(weights, str(function.get("version")))
+        row: dict[str, Any] = {"function": name, "alias": function.get("alias"), "new_version": function.get("version"),
+                               "old_version": function.get("previous_version"), "split": weights,
+                               "new_share": share}
+        deployment = deployments.get(name)
+        if deployment and deployment.get("deployment_id"):
+            try:
+                row["schedule"] = shift_schedule(
+                    op.client("codedeploy"), deployment["deployment_id"], share, clock_speed
+                ).as_dict()
+            except ClientError as exc:
+                row["schedule_problem"] = aws_error_message(exc)
+        out.append(row)
+    return {"functions": out}
+
+
+def execution(op: Operator, reference: str, clock_speed: float = 1.0) -> dict[str, Any]:
+    """One execution; ``clock_speed`` times the shift's schedule on the local cloud's faster clock."""
+    described = op.describe(reference)
+    arn = str(described["executionArn"])
+    view = ExecutionView(op.sfn, arn)
+    described = view.refresh()
+    row = summary(op, described)
+    runs = view.runs()
+    definition = json.loads(op.sfn.describe_state_machine_for_execution(executionArn=arn)["definition"])
+    pending = op.ledger.approval(arn) if row["status"] == "RUNNING" else None
+    started = runs[0].entered if runs else None
+    out: dict[str, Any] = {
+        **row,
+        "current_state": view.current_state(),
+        "states": [run.as_dict(started) for run in runs],
+        "state_status": state_status(runs),
+        "graph": layout(definition),
+        "traffic": traffic(op, view, clock_speed) if row["status"] == "RUNNING" else None,
+        "bake": bake_countdown(latest_piece(view.events, "bake"), datetime.now(UTC))
+        if view.current_state() in ("Bake", "Baked?", "Wait while baking") else None,
+        "approval": {k: v for k, v in pending.items() if k not in ("task_token", "pk", "sk", "expires_at")}
+        if pending else None,
+        "verbs": verbs(row["status"], runs[-1].name if runs else None, pending is not None),
+        "build_log": None,
+    }
+    build = latest_piece(view.events, "build")
+    if row["status"] in REDRIVABLE and build and build.get("build_id"):
+        out["build_log"] = read_build_log(op.client("codebuild"), op.client("logs"), str(build["build_id"])).as_dict()
+    return out
+
+
+# --- operator verbs ------------------------------------------------------------------------------------
+def act(op: Operator, verb: str, reference: str, *, comment: str, by: str | None) -> dict[str, Any]:
+    """Run ``verb`` (approve, reject, stop, redrive) on an execution; CliError says why not."""
+    if verb in ("approve", "reject"):
+        return answer(op, reference, approved=verb == "approve", comment=comment, by=by)
+    described = op.describe(reference)
+    arn, name, status = str(described["executionArn"]), str(described["name"]), str(described["status"])
+    who = by or op.operator_name
+    if verb == "stop":
+        if status != "RUNNING":
+            raise CliError(f"{name} is {status}: only a running execution can be stopped")
+        op.sfn.stop_execution(executionArn=arn, error="StoppedByOperator",
+                              cause=f"Stopped from the dashboard by {who}" + (f": {comment}" if comment else ""))
+        return {"name": name, "execution_arn": arn, "stopped": True, "by": who}
+    if verb == "redrive":
+        if status not in REDRIVABLE:
+            raise CliError(f"{name} is {status}: only FAILED, TIMED_OUT or ABORTED executions can be redriven")
+        view = ExecutionView(op.sfn, arn)
+        view.refresh()
+        runs = view.runs()
+        if runs and runs[-1].name == FAILURE_PATH_END:
+            raise CliError(f"{name} ended in the pipeline's failure path ({described.get('error')}); a redrive "
+                           f"would fail the same way: fix the cause, then `stepdeploy replay {name}`")
+        try:
+            op.sfn.redrive_execution(executionArn=arn, clientToken=str(uuid.uuid4()))
+        except ClientError as exc:
+            if aws_error_code(exc) == "ExecutionNotRedrivable":
+                raise CliError(f"{name} is not redrivable: {aws_error_message(exc)}") from None
+            raise
+        return {"name": name, "execution_arn": arn, "redriven": True, "by": who}
+    raise CliError(f"unknown action {verb!r}: expected approve, reject, stop or redrive")

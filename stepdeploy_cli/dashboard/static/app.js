@@ -1,0 +1,275 @@
+// The stepdeploy dashboard: polls the JSON API and draws what it answers. No state of its own.
+"use strict";
+
+const FAST = 2000;   // while something runs
+const SLOW = 10000;  // otherwise
+const SVG = "http://www.w3.org/2000/svg";
+let timer = null;
+
+function el(tag, attrs, ...children) {
+  const node = document.createElement(tag);
+  for (const [key, value] of Object.entries(attrs || {})) {
+    if (value === null || value === undefined || value === false) continue;
+    if (key.startsWith("on")) node.addEventListener(key.slice(2), value);
+    else node.setAttribute(key, value === true ? "" : value);
+  }
+  for (const child of children.flat()) {
+    if (child === null || child === undefined) continue;
+    node.append(child instanceof Node ? child : document.createTextNode(String(child)));
+  }
+  return node;
+}
+
+function svg(tag, attrs, ...children) {
+  const node = document.createElementNS(SVG, tag);
+  for (const [key, value] of Object.entries(attrs || {})) node.setAttribute(key, value);
+  for (const child of children) node.append(child instanceof Node ? child : document.createTextNode(String(child)));
+  return node;
+}
+
+function short(commit) { return commit && commit.length === 40 ? commit.slice(0, 7) : (commit || "-"); }
+
+function ago(text) {
+  if (!text) return "-";
+  const seconds = (Date.now() - Date.parse(text)) / 1000;
+  if (seconds < 0) return "just now";
+  for (const [size, unit] of [[86400, "d"], [3600, "h"], [60, "m"]]) {
+    if (seconds >= size) return `${Math.floor(seconds / size)}${unit} ago`;
+  }
+  return `${Math.floor(seconds)}s ago`;
+}
+
+function duration(seconds) {
+  if (seconds === null || seconds === undefined) return "-";
+  if (seconds < 60) return `${Number(seconds).toFixed(1)}s`;
+  const minutes = Math.floor(Math.round(seconds) / 60), rest = Math.round(seconds) % 60;
+  if (minutes < 60) return `${minutes}m${String(rest).padStart(2, "0")}s`;
+  return `${Math.floor(minutes / 60)}h${String(minutes % 60).padStart(2, "0")}m`;
+}
+
+function badge(status) { return el("span", {class: `badge ${String(status).toLowerCase()}`}, status || "-"); }
+
+function execLink(name) { return el("a", {href: `#execution=${encodeURIComponent(name)}`}, name); }
+
+async function getJson(path) {
+  const response = await fetch(path, {cache: "no-store"});
+  const body = await response.json();
+  if (!response.ok) throw new Error(body.error || `${response.status} ${response.statusText}`);
+  return body;
+}
+
+async function act(verb, name) {
+  let comment = "";
+  if (verb === "reject" || verb === "stop") {
+    comment = window.prompt(`Why ${verb} ${name}?`, "") ;
+    if (comment === null) return;
+  }
+  const response = await fetch(`api/action/${verb}?ref=${encodeURIComponent(name)}`, {
+    method: "POST",
+    headers: {"Content-Type": "application/json", "X-Stepdeploy-Dashboard": "1"},
+    body: JSON.stringify({comment}),
+  });
+  const body = await response.json();
+  if (!response.ok) showProblem(body.error || `${verb} failed`);
+  else notice(`${verb}: ${name} done`);
+  refresh();
+}
+
+function verbButton(verb, name) {
+  return el("button", {class: `verb ${verb}`, "data-verb": verb, "data-execution": name,
+                       onclick: () => act(verb, name)}, verb[0].toUpperCase() + verb.slice(1));
+}
+
+function showProblem(message) {
+  const box = document.getElementById("problem");
+  box.textContent = message;
+  box.hidden = !message;
+}
+
+function notice(message) { document.getElementById("refreshed").textContent = message; }
+
+function fill(tableId, rows, empty) {
+  const body = document.querySelector(`#${tableId} tbody`);
+  const columns = document.querySelectorAll(`#${tableId} thead th`).length;
+  body.replaceChildren(...(rows.length ? rows : [el("tr", {}, el("td", {colspan: columns, class: "muted"}, empty))]));
+}
+
+// --- overview --------------------------------------------------------------------------------------
+function drawOverview(data) {
+  document.getElementById("orchestrator").textContent =
+    `orchestrator ${data.orchestrator} · ${data.state_machine_arn.split(":").pop()}`;
+  fill("stacks", data.stacks.map((s) => el("tr", {"data-stack": s.stack},
+    el("td", {class: "id"}, s.stack), el("td", {}, s.environment || "-"),
+    el("td", {class: "id"}, s.execution_name ? execLink(s.execution_name) : "-"),
+    el("td", {}, badge(s.outcome)), el("td", {class: "id"}, short(s.commit)), el("td", {}, s.pusher || "-"),
+    el("td", {title: s.ended_at || ""}, ago(s.ended_at || s.started_at)), el("td", {}, duration(s.duration_seconds)),
+    el("td", {class: "id"}, s.deploying ? execLink(s.deploying) : "-"))), "no release recorded yet");
+  fill("approvals", data.approvals.map((a) => el("tr", {"data-approval": a.name},
+    el("td", {class: "id"}, execLink(a.name)), el("td", {}, a.stack || "-"), el("td", {class: "id"}, short(a.commit)),
+    el("td", {}, a.changes), el("td", {}, verbButton("approve", a.name), " ", verbButton("reject", a.name)))),
+    "no execution waits for approval");
+  fill("executions", data.executions.map((x) => el("tr", {"data-execution": x.name},
+    el("td", {class: "id"}, execLink(x.name)), el("td", {}, badge(x.status)), el("td", {}, x.outcome || "-"),
+    el("td", {}, x.stack || "-"), el("td", {class: "id"}, short(x.commit)), el("td", {}, x.pusher || "-"),
+    el("td", {title: x.started_at || ""}, ago(x.started_at)), el("td", {}, duration(x.duration_seconds)))),
+    "no executions yet");
+  document.getElementById("dora-title").textContent = `DORA figures, last ${data.dora_window_days} days`;
+  drawDora(data.dora);
+  return data.running > 0 || data.approvals.length > 0;
+}
+
+function barChart(title, rows, format) {
+  const width = 260, bar = 18, gap = 6, label = 110;
+  const max = Math.max(...rows.map((r) => r.value || 0), 1e-9);
+  const chart = svg("svg", {width, height: rows.length * (bar + gap) + 4, class: "bars"});
+  rows.forEach((row, i) => {
+    const y = i * (bar + gap);
+    const length = row.value === null ? 0 : Math.max(2, ((width - label - 60) * row.value) / max);
+    chart.append(svg("text", {x: 0, y: y + 13, class: "label"}, row.label));
+    chart.append(svg("rect", {x: label, y, width: length, height: bar, rx: 3, class: "bar"}));
+    chart.append(svg("text", {x: label + length + 4, y: y + 13, class: "value"}, format(row.value)));
+  });
+  return el("figure", {class: "chart"}, el("figcaption", {}, title), chart);
+}
+
+function drawDora(figures) {
+  const box = document.getElementById("dora");
+  if (!figures.length) { box.replaceChildren(el("p", {class: "muted"}, "no release ended in the window")); return; }
+  const rows = (key) => figures.map((f) => ({label: f.stack, value: f[key]}));
+  const percent = (v) => v === null ? "-" : `${Math.round(v * 100)}%`;
+  box.replaceChildren(
+    barChart("deployments per day", rows("deployments_per_day"), (v) => (v === null ? "-" : String(v))),
+    barChart("lead time, median", rows("lead_time_median_seconds"), duration),
+    barChart("change failure rate", rows("change_failure_rate"), percent),
+    barChart("time to restore, median", rows("restore_median_seconds"), duration),
+  );
+}
+
+// --- one execution ---------------------------------------------------------------------------------
+function drawGraph(graph, status, current) {
+  const pad = 8, w = graph.node_width, h = graph.node_height;
+  const root = svg("svg", {width: graph.width + 2 * pad + 40, height: graph.height + 2 * pad, class: "graph"});
+  const at = Object.fromEntries(graph.nodes.map((n) => [n.name, n]));
+  const layer = svg("g", {transform: `translate(${pad},${pad})`});
+  for (const edge of graph.edges) {
+    const a = at[edge.source], b = at[edge.target];
+    let path;
+    if (edge.kind === "loop") {
+      const x = Math.max(a.x, b.x) + w, bend = x + 24;
+      path = `M${a.x + w},${a.y + h / 2} C${bend},${a.y + h / 2} ${bend},${b.y + h / 2} ${b.x + w},${b.y + h / 2}`;
+    } else {
+      path = `M${a.x + w / 2},${a.y + h} L${b.x + w / 2},${b.y}`;
+    }
+    layer.append(svg("path", {d: path, class: `edge ${edge.kind}`}));
+  }
+  for (const node of graph.nodes) {
+    const state = status[node.name] || "unvisited";
+    const group = svg("g", {class: `node ${state}${node.name === current ? " current" : ""} ${node.type.toLowerCase()}`,
+                            "data-state": node.name, "data-status": state});
+    group.append(svg("rect", {x: node.x, y: node.y, width: w, height: h, rx: node.type === "Choice" ? 14 : 4}));
+    group.append(svg("text", {x: node.x + w / 2, y: node.y + h / 2 + 4, "text-anchor": "middle"}, node.name));
+    group.append(svg("title", {}, `${node.name} (${node.type}): ${state}`));
+    layer.append(group);
+  }
+  root.append(layer);
+  document.getElementById("ex-graph").replaceChildren(root);
+}
+
+function section(id, ...content) {
+  const box = document.getElementById(id);
+  box.hidden = content.length === 0;
+  box.querySelector(".body").replaceChildren(...content);
+}
+
+function drawTraffic(traffic) {
+  if (!traffic) { section("ex-traffic"); return; }
+  section("ex-traffic", ...traffic.functions.map((f) => {
+    const share = Math.round(f.new_share * 100);
+    const parts = [el("div", {class: "traffic-line", "data-function": f.function},
+      el("strong", {}, f.function), ` alias ${f.alias}: `,
+      el("span", {class: "split-text"}, Object.entries(f.split).map(([v, w]) => `v${v} ${Math.round(w * 100)}%`).join(", ")))];
+    parts.push(el("div", {class: "meter"}, el("div", {class: "new", style: `width:${share}%`}, `v${f.new_version} ${share}%`)));
+    if (f.schedule) {
+      const s = f.schedule;
+      const steps = s.steps.map((step, i) => el("li", {class: i === s.current ? "current" : ""},
+        `${step.percent}% at +${step.offset_minutes}m` + (i === s.current ? " (now)" : "")));
+      const next = s.next ? `next: ${s.next.percent}% at +${s.next.offset_minutes}m` +
+        (s.next_at ? `, ${new Date(s.next_at).toLocaleTimeString()} (${duration(Math.max(0, (Date.parse(s.next_at) - Date.now()) / 1000))} from now)` : "") :
+        "last step taken";
+      parts.push(el("div", {class: "schedule"}, `${s.config}: `, el("ol", {}, steps), next));
+    }
+    return el("div", {class: "traffic"}, ...parts);
+  }));
+}
+
+function drawBake(bake) {
+  if (!bake) { section("ex-bake"); return; }
+  section("ex-bake", el("p", {}, `baking until ${bake.until}: ${duration(bake.left_now_seconds)} left`,
+    bake.alarms.length ? `, watching ${bake.alarms.join(", ")}` : ""));
+}
+
+function drawFailure(x) {
+  const parts = [];
+  if (x.error && x.status !== "RUNNING") {
+    parts.push(el("p", {class: "error"}, el("strong", {}, x.error), ": ", x.cause || ""));
+  }
+  if (x.build_log && x.error && x.status !== "RUNNING") {
+    const log = x.build_log;
+    parts.push(el("p", {class: "muted"}, log.problem ? `build log: ${log.problem}` :
+      `build log ${log.group}/${log.stream}: last ${log.lines.length} of ${log.total} lines`));
+    if (log.lines.length) parts.push(el("pre", {class: "log"}, log.lines.join("\n")));
+  }
+  section("ex-failure", ...parts);
+}
+
+function drawExecution(x) {
+  document.getElementById("ex-name").textContent = x.name;
+  document.getElementById("ex-status").replaceWith(Object.assign(badge(x.status), {id: "ex-status"}));
+  const facts = [["stack", x.stack], ["current state", x.current_state], ["outcome", x.outcome],
+    ["trigger", [x.source, x.repository, x.branch, x.commit ? `@ ${short(x.commit)}` : null,
+      x.pusher ? `by ${x.pusher}` : null].filter(Boolean).join(" ")],
+    ["started", x.started_at ? `${x.started_at} (${ago(x.started_at)})` : null],
+    ["took", x.duration_seconds !== null ? duration(x.duration_seconds) : null],
+    ["redriven", x.redrive_count ? `${x.redrive_count}x` : null], ["ARN", x.execution_arn]];
+  document.getElementById("ex-facts").replaceChildren(...facts.filter(([, v]) => v).flatMap(([k, v]) =>
+    [el("dt", {}, k), el("dd", {class: k === "ARN" ? "id" : "", "data-fact": k}, v)]));
+  const verbs = document.getElementById("ex-verbs");
+  verbs.replaceChildren(...(x.approval ? [el("span", {class: "waiting"}, "waiting for approval ")] : []),
+    ...x.verbs.map((verb) => verbButton(verb, x.name)));
+  drawTraffic(x.traffic);
+  drawBake(x.bake);
+  drawFailure(x);
+  drawGraph(x.graph, x.state_status, x.current_state);
+  fill("ex-states", x.states.map((s) => el("tr", {class: s.status},
+    el("td", {}, s.name), el("td", {}, `+${(s.offset_seconds || 0).toFixed(1)}s`), el("td", {}, s.seconds.toFixed(2)),
+    el("td", {}, s.attempts > 1 ? s.attempts : ""), el("td", {}, s.error ? `${s.status}: ${s.error}` : s.status))),
+    "no state entered yet");
+  return x.status === "RUNNING";
+}
+
+// --- routing and polling -----------------------------------------------------------------------------
+function selected() {
+  const match = /^#execution=(.+)$/.exec(window.location.hash);
+  return match ? decodeURIComponent(match[1]) : null;
+}
+
+async function refresh() {
+  clearTimeout(timer);
+  const name = selected();
+  document.getElementById("overview").hidden = Boolean(name);
+  document.getElementById("execution").hidden = !name;
+  let busy = false;
+  try {
+    busy = name ? drawExecution(await getJson(`api/execution?ref=${encodeURIComponent(name)}`))
+      : drawOverview(await getJson("api/overview"));
+    showProblem("");
+    document.body.dataset.loaded = "true";
+    notice(`refreshed ${new Date().toLocaleTimeString()}${busy ? " · live" : ""}`);
+  } catch (error) {
+    showProblem(error.message);
+  }
+  timer = setTimeout(refresh, busy ? FAST : SLOW);
+}
+
+window.addEventListener("hashchange", refresh);
+refresh();
