@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import logging
 import re
-import shutil
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -122,8 +121,6 @@ def local_up(
     except ValueError as exc:
         fail(str(exc))
     allowed = _allowed(allow or []) or DEFAULT_ALLOWED
-    # AWS's side of the local cloud lives in memory and starts empty: so does its GHE.
-    shutil.rmtree(STATE_DIR / "ghe", ignore_errors=True)
     cloud = LocalCloud(STATE_DIR, port=port, speed=speed, allowed_repositories=allowed)
     try:
         cloud.start()

@@ -399,6 +399,13 @@ class LocalServer:
             captured.append((status, headers, exc_info))
             return lambda data: None  # werkzeug applications never use write()
 
+        find_backend = getattr(self._moto_app, "get_application", None)
+        try:
+            if find_backend is not None:
+                find_backend(environ)  # moto has no backend for the service: not emulated
+        except Exception as exc:  # noqa: BLE001 - moto raises whatever its lookup met
+            log.info("not emulated: %s", exc)
+            return not_emulated_response(environ, f"{type(exc).__name__}: {exc}")(environ, start_response)
         try:
             body = self._moto_app(environ, capture)
         except Exception as exc:  # noqa: BLE001 - answered as AWS answers an internal failure

@@ -17,7 +17,8 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 from moto import mock_aws
-from moto.awslambda.models import LambdaVersion, lambda_backends
+from moto.awslambda.models import LambdaVersion
+from moto.awslambda.utils import get_backend as lambda_backend
 from moto.cloudformation.models import cloudformation_backends
 from moto.cloudformation.parsing import get_model_list, get_model_map, get_name_type_map
 from moto.core.common_models import CloudFormationModel
@@ -125,7 +126,7 @@ class _AliasResource(CloudFormationModel):
         cls, resource_name: str, cloudformation_json: dict[str, Any], account_id: str, region_name: str, **kwargs: Any
     ) -> _AliasResource:
         props = cloudformation_json["Properties"]
-        alias = lambda_backends[account_id][region_name].create_alias(
+        alias = lambda_backend(account_id, region_name).create_alias(  # the backend moto's config picks
             name=props["Name"], function_name=props["FunctionName"],
             function_version=str(props["FunctionVersion"]), description="", routing_config=None,
         )

@@ -10,9 +10,11 @@ import contextlib
 import io
 import json
 import os
+import subprocess
 import uuid
 import zipfile
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -65,6 +67,27 @@ def role(moto_server: str) -> Iterator[str]:
         os.environ["MOTO_PORT"] = saved_port
 
 
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def powertools_layer(role: str, moto_server: str) -> str:
+    """A layer with the orchestrator's packages (`make layer-site`): a function sees only its code and layers."""
+    site = subprocess.run(["make", "--no-print-directory", "-s", "-C", str(ROOT), "layer-site-path"],
+                          capture_output=True, text=True, check=True).stdout.strip()
+    subprocess.run(["make", "--no-print-directory", "-s", "-C", str(ROOT), "layer-site"], check=True)
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for path in sorted(Path(site).rglob("*")):
+            if path.is_file() and not path.name.startswith("."):
+                archive.write(path, f"python/{path.relative_to(site).as_posix()}")
+    client = boto3.client("lambda", endpoint_url=moto_server, region_name=endpoint.REGION,
+                          aws_access_key_id="testing", aws_secret_access_key="testing")
+    published = client.publish_layer_version(LayerName="powertools-for-tracing-test",
+                                             Content={"ZipFile": buffer.getvalue()})
+    return str(published["LayerVersionArn"])
+
+
 def _zip(text: str) -> bytes:
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as archive:
@@ -72,9 +95,12 @@ def _zip(text: str) -> bytes:
     return buffer.getvalue()
 
 
-def _messages(aws: Aws, name: str, environment: dict[str, str] | None, role: str) -> tuple[dict[str, Any], list[str]]:
+def _messages(
+    aws: Aws, name: str, environment: dict[str, str] | None, role: str, layer: str
+) -> tuple[dict[str, Any], list[str]]:
     aws("lambda").create_function(
-        FunctionName=name, Runtime="python3.11", Role=role, Handler="app.handler", Code={"ZipFile": _zip(TRACED)},
+        FunctionName=name, Runtime="python3.12", Role=role, Handler="app.handler", Code={"ZipFile": _zip(TRACED)},
+        Layers=[layer],
         TracingConfig={"Mode": "Active"}, Environment={"Variables": environment or {}},
     )
     answers = []
@@ -86,16 +112,18 @@ def _messages(aws: Aws, name: str, environment: dict[str, str] | None, role: str
     return answers[-1], [event["message"] for event in events]
 
 
-def test_a_traced_function_logs_no_discarded_subsegments(aws: Aws, role: str) -> None:
-    answer, messages = _messages(aws, f"traced-{uuid.uuid4().hex[:8]}", None, role)
+def test_a_traced_function_logs_no_discarded_subsegments(aws: Aws, role: str, powertools_layer: str) -> None:
+    answer, messages = _messages(aws, f"traced-{uuid.uuid4().hex[:8]}", None, role, powertools_layer)
     assert answer == {"doubled": 6, "trace_disabled": "true"}
     assert any('"working"' in message for message in messages), messages  # its own lines are there
     discarded = [message for message in messages if "discarded" in message.lower()]
     assert not discarded, discarded
 
 
-def test_the_function_may_turn_tracing_on_and_then_the_sdk_speaks(aws: Aws, role: str) -> None:
+def test_the_function_may_turn_tracing_on_and_then_the_sdk_speaks(aws: Aws, role: str, powertools_layer: str) -> None:
     """The default is the local cloud's, not a filter on the logs: a function that asks for tracing gets it."""
-    answer, messages = _messages(aws, f"traced-{uuid.uuid4().hex[:8]}", {"POWERTOOLS_TRACE_DISABLED": "false"}, role)
+    answer, messages = _messages(
+        aws, f"traced-{uuid.uuid4().hex[:8]}", {"POWERTOOLS_TRACE_DISABLED": "false"}, role, powertools_layer
+    )
     assert answer == {"doubled": 6, "trace_disabled": "false"}
     assert any("discarded" in message.lower() for message in messages)

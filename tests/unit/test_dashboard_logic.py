@@ -45,7 +45,7 @@ def test_layout_of_the_real_definition_puts_every_state_once_below_what_leads_to
     forward = [e for e in graph["edges"] if e["kind"] != "loop"]
     assert all(nodes[e["target"]]["layer"] > nodes[e["source"]]["layer"] for e in forward)
     loops = {(e["source"], e["target"]) for e in graph["edges"] if e["kind"] == "loop"}
-    assert ("Wait for build", "Check build") in loops and ("Wait for traffic shift", "Check traffic shift") in loops
+    assert ("Build finished?", "Wait for build") in loops and ("Traffic shifted?", "Wait for traffic shift") in loops
     assert {"catch"} <= {e["kind"] for e in graph["edges"]}
     boxes = {(n["x"], n["y"]) for n in graph["nodes"]}
     assert len(boxes) == len(nodes)  # no two states drawn on top of each other
