@@ -101,7 +101,9 @@ class Settings:
     def hook_runner(self, lifecycle_event: str) -> str:
         """The orchestrator's runner function for a lifecycle event (template.yaml names it so)."""
         if not self.orchestrator_stack:
-            raise RuntimeError("environment variable ORCHESTRATOR_STACK is not set; the hook runners are named after it")
+            raise RuntimeError(
+                "environment variable ORCHESTRATOR_STACK is not set; the hook runners are named after it"
+            )
         return f"{self.orchestrator_stack}-hook-{lifecycle_event}"
 
     def repository_allowed(self, repository: str, stack: str | None = None) -> bool:

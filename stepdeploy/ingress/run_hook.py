@@ -151,7 +151,8 @@ def run_hook(event: dict[str, Any], wait_seconds: int) -> Outcome:
     execution_id = event.get("LifecycleEventHookExecutionId")
     if not isinstance(deployment_id, str) or not isinstance(execution_id, str):
         raise HookRunnerError(
-            f"event {sorted(event)}: expected CodeDeploy's hook event with DeploymentId and LifecycleEventHookExecutionId"
+            f"event {sorted(event)}: expected CodeDeploy's hook event "
+            "with DeploymentId and LifecycleEventHookExecutionId"
         )
     name = lifecycle_event()
     hook = hook_for(deployment_id, name)
