@@ -95,6 +95,16 @@ class Settings:
     """Every target stack's name starts with it: the deploy role may change only resources under it."""
     permissions_boundary_arn: str = ""
     """The boundary Package artifact puts on every role of an application stack (ApplicationBoundaryPolicy)."""
+    lifecycle_event: str = ""
+    """The hook runner's lifecycle event (BeforeAllowTraffic or AfterAllowTraffic); set on the runners only."""
+
+    def hook_runner(self, lifecycle_event: str) -> str:
+        """The orchestrator's runner function for a lifecycle event (template.yaml names it so)."""
+        if not self.orchestrator_stack:
+            raise RuntimeError(
+                "environment variable ORCHESTRATOR_STACK is not set; the hook runners are named after it"
+            )
+        return f"{self.orchestrator_stack}-hook-{lifecycle_event}"
 
     def repository_allowed(self, repository: str, stack: str | None = None) -> bool:
         return any(
@@ -177,4 +187,5 @@ def settings() -> Settings:
         external_buildspec=_flag("ALLOW_EXTERNAL_BUILDSPEC", _get("ALLOW_EXTERNAL_BUILDSPEC", "false")),
         managed_stack_prefix=_get("MANAGED_STACK_PREFIX", ""),
         permissions_boundary_arn=_get("PERMISSIONS_BOUNDARY_ARN", ""),
+        lifecycle_event=_get("LIFECYCLE_EVENT", ""),
     )

@@ -17,6 +17,7 @@ from stepdeploy.aws.clients import client
 from stepdeploy.aws.cloudformation import CloudFormation
 from stepdeploy.aws.codedeploy import CodeDeploy, group_settings
 from stepdeploy.errors import ConfigurationError
+from stepdeploy.ingress.run_hook import hooks_token
 from stepdeploy.models import Document, ExecutionContext, FunctionRelease, ShiftDeployment, ShiftInfo
 from stepdeploy.preferences import MappedPreference, effective
 from stepdeploy.settings import settings
@@ -39,7 +40,8 @@ def group_name(stack: str, logical_id: str) -> str:
 def build_appspec(release: FunctionRelease, hooks: dict[str, str]) -> str:
     """The AppSpec for one function: move ``alias`` from CurrentVersion to TargetVersion.
 
-    ``hooks`` maps BeforeAllowTraffic/AfterAllowTraffic to the hook function's physical name.
+    ``hooks`` maps BeforeAllowTraffic/AfterAllowTraffic to the function CodeDeploy invokes: stepdeploy's
+    hook runner for that event, which runs the application's hook (named in the deployment's description).
     """
     if release.previous_version is None:
         raise ValueError(f"{release.logical_id}: no current version to shift from")
@@ -136,14 +138,16 @@ def start_traffic_shift(
         marker = deployment_marker(execution, release)
         deployment_id = cd.find_deployment(s.codedeploy_application, group, marker, since)
         if deployment_id is None:
-            appspec = build_appspec(release, hooks)
+            appspec = build_appspec(release, {event: s.hook_runner(event) for event in hooks})
             deployment_id = cd.create_deployment(
                 s.codedeploy_application,
                 group,
                 config_name,
                 appspec,
                 hashlib.sha256(appspec.encode()).hexdigest(),
-                f"{marker} {release.function_name}:{release.alias} "
+                # The runner reads the hooks from here: written by the call that creates the deployment,
+                # so it is there before CodeDeploy invokes any hook.
+                f"{marker} {hooks_token(hooks)} {release.function_name}:{release.alias} "
                 f"{release.previous_version} -> {release.version} ({request.repository or request.source}"
                 f"@{request.short_commit})",
             )

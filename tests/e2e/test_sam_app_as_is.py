@@ -1,7 +1,8 @@
 """A template written for `sam deploy` (AutoPublishAlias, AutoPublishAliasAllProperties, a
-DeploymentPreference with an alarm and PreTraffic/PostTraffic hooks that report to CodeDeploy
-themselves) deploys through stepdeploy as it is: no 409, no CloudFormation CodeDeploy run; the shift
-follows the preference, the hooks run, and a configuration-only change publishes a new version.
+DeploymentPreference with an alarm, a PreTraffic hook that only returns or raises and a PostTraffic hook
+that reports to CodeDeploy itself) deploys through stepdeploy as it is: no 409, no CloudFormation
+CodeDeploy run; the shift follows the preference, both hooks run, a configuration-only change publishes
+a new version, and a PreTraffic hook that raises fails the shift and leaves the traffic where it was.
 """
 
 from __future__ import annotations
@@ -66,6 +67,15 @@ def run() -> Iterator[dict[str, Any]]:
                 demo, demo.push("Happier", {"hello/app.py": code, "template.yaml": template})
             )
             found["config_answer"] = hello(demo)
+            hooks = (APP / "hooks" / "hook.py").read_text()
+            hooks = hooks.replace("FAIL_PRE_TRAFFIC = False", "FAIL_PRE_TRAFFIC = True")
+            code3 = code.replace('"r2"', '"r3"')
+            found["failing_hook"] = wait(
+                demo,
+                demo.push("Hook fails", {"hello/app.py": code3, "template.yaml": template, "hooks/hook.py": hooks}),
+            )
+            found["failing_hook_answer"] = hello(demo)
+            found["failing_hook_deployments"] = hello_deployments(demo)
         yield found
 
 
@@ -86,3 +96,11 @@ def test_the_shift_follows_the_deployment_preference_and_runs_its_hooks(run):
 def test_a_configuration_only_change_publishes_a_new_version(run):
     assert run["config"]["status"] == "SUCCEEDED", run["config"].get("cause")
     assert run["config_answer"] == {"version": "3", "release": "r2", "mood": "happy"}
+
+
+def test_a_hook_that_raises_fails_the_shift_and_traffic_stays_on_the_release_before(run):
+    assert run["failing_hook"]["status"] == "FAILED"
+    assert run["failing_hook_answer"] == {"version": "3", "release": "r2", "mood": "happy"}
+    [failed] = [d for d in run["failing_hook_deployments"] if d["status"] == "Failed"]
+    assert failed["errorInformation"]["code"] == "HOOK_EXECUTION_FAILURE", failed
+    assert "hook-BeforeAllowTraffic" in failed["errorInformation"]["message"]

@@ -11,6 +11,9 @@ import json
 import pytest
 from botocore.stub import ANY
 
+from stepdeploy.ingress.run_hook import hooks_in
+from stepdeploy.settings import settings
+
 from .deploy_support import (
     APPLICATION,
     CODEDEPLOY_ROLE,
@@ -24,6 +27,12 @@ from .deploy_support import (
 )
 
 pytestmark = pytest.mark.handler
+
+
+@pytest.fixture(autouse=True)
+def orchestrator_stack(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ORCHESTRATOR_STACK", "stepdeploy")
+    settings.cache_clear()
 
 
 def start(document: dict) -> dict:
@@ -59,8 +68,12 @@ def test_start_creates_the_group_and_a_deployment_with_the_appspec(deploy_aws):
         "CurrentVersion": "1",
         "TargetVersion": "2",
     }
+    # CodeDeploy invokes the orchestrator's runner; the runner reads the application's hook from the description.
+    assert appspec["Hooks"] == [{"BeforeAllowTraffic": "stepdeploy-hook-BeforeAllowTraffic"}]
     hook = deploy_aws.client("cloudformation").describe_stack_resource(StackName=STACK, LogicalResourceId="PreTraffic")
-    assert appspec["Hooks"] == [{"BeforeAllowTraffic": hook["StackResourceDetail"]["PhysicalResourceId"]}]
+    assert hooks_in(deployment["description"]) == {
+        "BeforeAllowTraffic": hook["StackResourceDetail"]["PhysicalResourceId"]
+    }
 
 
 def test_start_twice_reuses_the_deployment(deploy_aws):

@@ -537,6 +537,31 @@ def reporting_invoker(
     return invoke
 
 
+def test_a_hook_reads_its_deployments_description_when_invoked(aws: Callable[[str], Any]) -> None:
+    """What a hook runner relies on: GetDeployment answers the description CreateDeployment was given
+    as soon as the hook is invoked, and a second report is refused as already completed."""
+    app = make_app(aws, config="CodeDeployDefault.LambdaAllAtOnce")
+    seen: list[str] = []
+    calls: list[tuple[str, dict[str, str]]] = []
+    reporting = reporting_invoker(app.codedeploy, {"runner": "Succeeded"}, calls)
+
+    def invoke(function: str, payload: dict[str, str]) -> None:
+        seen.append(app.deployment(payload["DeploymentId"]).get("description", ""))
+        reporting(function, payload)
+
+    codedeploy.set_hook_invoker(invoke)
+    deployment_id = app.deploy(hooks={"BeforeAllowTraffic": "runner"})
+    assert app.wait_done(deployment_id)["status"] == "Succeeded"
+    assert seen == ["test deployment"]
+    with pytest.raises(ClientError) as again:
+        app.codedeploy.put_lifecycle_event_hook_execution_status(
+            deploymentId=deployment_id,
+            lifecycleEventHookExecutionId=calls[0][1]["LifecycleEventHookExecutionId"],
+            status="Succeeded",
+        )
+    assert error_code(again) == "LifecycleEventAlreadyCompletedException"
+
+
 def test_hooks_run_before_and_after_traffic(aws: Callable[[str], Any]) -> None:
     app = make_app(aws, config="CodeDeployDefault.LambdaAllAtOnce")
     calls: list[tuple[str, dict[str, str]]] = []

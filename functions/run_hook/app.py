@@ -1,0 +1,3 @@
+from stepdeploy.ingress.run_hook import handler
+
+__all__ = ["handler"]
