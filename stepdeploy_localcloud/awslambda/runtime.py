@@ -50,6 +50,7 @@ from moto.awslambda.models import LambdaFunction
 from stepdeploy_localcloud import backends, endpoint, queueing
 from stepdeploy_localcloud.awslambda import binaries, runtimes, sdk
 from stepdeploy_localcloud.awslambda.worker import END_MARKER, LambdaContext, error_payload, load_handler
+from stepdeploy_localcloud.ecr import images as ecr_images
 from stepdeploy_localcloud.endpoint import ACCOUNT_ID, REGION
 
 MAX_WORKERS_PER_VERSION = 4
@@ -350,9 +351,9 @@ def _layer_dir(backend: Any, arn: str) -> Path | None:
 def _cannot_run(runtime: str, package_type: str, code_dir: Path, layer_dirs: list[Path],
              found: runtimes.Interpreter | None) -> tuple[str, str] | None:
     """Why the function cannot run here, as (errorType, message), before a worker starts."""
-    if package_type != "Zip":
+    if package_type not in ("Zip", "Image"):
         return ("Runtime.InvalidRuntime",
-                f"a {package_type} package cannot run on the local cloud: only zip packages run here")
+                f"a {package_type} package cannot run on the local cloud: only zip packages and images run here")
     if found is None:
         return None
     python_version = ".".join(found.version.split(".")[:2]) if found.language == "python" else None
@@ -365,6 +366,28 @@ def _cannot_run(runtime: str, package_type: str, code_dir: Path, layer_dirs: lis
                     f"manylinux2014_{binaries.HOST_MACHINE} --only-binary=:all: -t ..., or for stepdeploy's own "
                     "template `STEPDEPLOY_LOCAL_BUILD=1 sam build` (see docs/local-cloud.md)")
     return None
+
+
+_IMAGE_URI = re.compile(r"^(?P<account>\d{12})\.dkr\.ecr\.(?P<region>[a-z0-9-]+)\.amazonaws\.com/"
+                        r"(?P<repo>[^:@]+)(?::(?P<tag>[^:@/]+)|@(?P<digest>sha256:[0-9a-f]{64}))$")
+
+
+def _image(target: Target, uri: str) -> tuple[ecr_images.ImageConfig, Path]:
+    """The emulated image an ImageUri names in the local ECR: its config and task root folder."""
+    match = _IMAGE_URI.match(uri)
+    if not match:
+        raise ecr_images.ImageError(f"ImageUri {uri!r}: expected ACCOUNT.dkr.ecr.REGION.amazonaws.com/REPO:TAG "
+                                    "(or @sha256:DIGEST) in the local ECR")
+    ecr = backends.backend("ecr", match["account"], match["region"])
+    repository = ecr.repositories.get(match["repo"])
+    wanted = [i for i in (repository.images if repository else [])
+              if (match["tag"] in i.image_tags if match["tag"] else i.image_digest == match["digest"])]
+    if not wanted:
+        raise ecr_images.ImageError(f"ImageUri {uri}: no such image in the local ECR (push it from a local "
+                                    "build: docker build -t URI . && docker push URI)")
+    digest = wanted[0].image_digest
+    folder = ecr_images.image_dir(digest)
+    return ecr_images.config_of(digest), folder / "task"
 
 
 def function_spec(target: Target) -> FunctionSpec:
@@ -382,9 +405,21 @@ def function_spec(target: Target) -> FunctionSpec:
         else:
             layer_dirs.append(folder)
     runtime = fn.run_time or ""
+    handler = fn.handler or ""
+    environment = {str(k): str(v) for k, v in (fn.environment_vars or {}).items()}
     package_type = fn.package_type or "Zip"
+    if package_type == "Image" and problem is None:
+        try:
+            image, code_dir = _image(target, str((getattr(fn, "code", None) or {}).get("ImageUri", "")))
+        except ecr_images.ImageError as exc:
+            problem = ("Runtime.InvalidEntrypoint", str(exc))
+        else:
+            runtime, digest = image.runtime, f"image-{code_dir.parent.name}"
+            command = list(getattr(getattr(fn, "image_config", None), "cmd", None) or [])
+            handler = str(command[0]) if command else image.handler
+            environment = {**image.environment, **environment}
     found: runtimes.Interpreter | None = None
-    if package_type == "Zip" and problem is None:
+    if package_type in ("Zip", "Image") and problem is None:
         try:
             found = runtimes.interpreter(runtime)
         except runtimes.RuntimeUnavailable as exc:
@@ -396,12 +431,12 @@ def function_spec(target: Target) -> FunctionSpec:
         name=fn.function_name,
         version=str(fn.version),
         unqualified_arn=_unqualified_arn(target.account_id, target.region, fn.function_name),
-        handler=fn.handler or "",
+        handler=handler,
         runtime=runtime,
         package_type=package_type,
         timeout=float(fn.timeout or 3),
         memory_size=int(fn.memory_size or 128),
-        environment=tuple(sorted((str(k), str(v)) for k, v in (fn.environment_vars or {}).items())),
+        environment=tuple(sorted(environment.items())),
         code_digest=digest,
         code_dir=str(code_dir),
         layer_dirs=tuple(str(d) for d in layer_dirs),

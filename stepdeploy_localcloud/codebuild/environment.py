@@ -7,7 +7,8 @@ Each build gets, in its workspace:
   install`` in a buildspec lands there and is gone with the workspace;
 - ``tools/``: the commands a CodeBuild standard image has that this machine may not put on PATH:
   ``sam`` (the SAM CLI installed once by ``make setup`` into ``.venv-sam``, or ``STEPDEPLOY_SAM_CLI``)
-  and ``pythonX.Y`` for every Python runtime the machine has (what ``sam build`` looks for).
+  and ``pythonX.Y`` for every Python runtime the machine has (what ``sam build`` looks for), and
+  ``docker``: no engine, but ``build``/``tag``/``push``/``login`` of Lambda images emulated (``ecr/docker.py``).
 
 PATH is the build's venv, then the tools, then the machine's PATH without the local cloud's own
 virtualenv; VIRTUAL_ENV, PYTHONPATH and PYTHONHOME of the local cloud do not reach the build.
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 import subprocess
 import sys
 import zipfile
@@ -29,6 +31,10 @@ SAM_CLI_ENV = "STEPDEPLOY_SAM_CLI"
 DEFAULT_SAM_CLI = PROJECT_ROOT / ".venv-sam" / "bin" / "sam"
 PYTHON_RUNTIMES = ("python3.9", "python3.10", "python3.11", "python3.12", "python3.13")
 _DROPPED = ("VIRTUAL_ENV", "PYTHONPATH", "PYTHONHOME", "PYTHONSTARTUP", "PYTHONUSERBASE", "__PYVENV_LAUNCHER__")
+DOCKER_SCRIPT = """#!/bin/sh
+# No Docker engine here: build, tag, push and login are emulated (stepdeploy_localcloud/ecr/docker.py).
+{store_env}={store} PYTHONPATH={root} exec {python} -m stepdeploy_localcloud.ecr.docker "$@"
+"""
 PIP_SCRIPT = """#!{python}
 import sys
 from pip._internal.cli.main import main
@@ -109,7 +115,17 @@ def _tools(target: Path) -> Path:
         except runtimes.RuntimeUnavailable:
             continue
         (target / runtime).symlink_to(found.executable)
+    _docker(target / "docker")
     return target
+
+
+def _docker(script: Path) -> None:
+    """``docker`` for the build: Lambda images emulated into the local image store, pushed to the local ECR."""
+    from stepdeploy_localcloud.ecr import images
+
+    script.write_text(DOCKER_SCRIPT.format(store_env=images.STORE_ENV, store=shlex.quote(str(images.store_root())),
+                                           root=shlex.quote(str(PROJECT_ROOT)), python=shlex.quote(sys.executable)))
+    script.chmod(0o755)
 
 
 def base_env() -> dict[str, str]:
