@@ -172,7 +172,12 @@ class LocalCloud:
         codebuild.set_workspace_root(None)
         codebuild.set_log_dir(None)
         for name in self.SCRATCH:
-            shutil.rmtree(self.root / name, ignore_errors=True)
+            for _ in range(3):  # a process that was writing as it stopped may have added a file
+                shutil.rmtree(self.root / name, ignore_errors=True)
+                if not (self.root / name).exists():
+                    break
+            else:
+                log.warning("could not remove %s", self.root / name)
 
     def __enter__(self) -> LocalCloud:
         return self.start()

@@ -662,6 +662,7 @@ class WorkerPool:
         self.spec = spec
         self.size = size
         self._idle: list[Worker] = []
+        self._busy: set[Worker] = set()
         self._count = 0
         self._closed = False
         self._condition = threading.Condition()
@@ -669,6 +670,8 @@ class WorkerPool:
     @contextlib.contextmanager
     def worker(self) -> Iterator[Worker]:
         worker = self._acquire()
+        with self._condition:
+            self._busy.add(worker)
         healthy = False
         try:
             yield worker
@@ -702,6 +705,7 @@ class WorkerPool:
 
     def _release(self, worker: Worker, healthy: bool) -> None:
         with self._condition:
+            self._busy.discard(worker)
             if healthy and not self._closed:
                 self._idle.append(worker)
             else:
@@ -718,6 +722,10 @@ class WorkerPool:
             self._count -= len(idle)
             self._condition.notify_all()
         return idle
+
+    def busy(self) -> list[Worker]:
+        with self._condition:
+            return list(self._busy)
 
     @property
     def worker_count(self) -> int:
@@ -1080,6 +1088,8 @@ def shutdown() -> None:
         pools = list(_pools.values())
         _pools.clear()
     _stop_workers([worker for pool in pools for worker in pool.close()])
+    for worker in (worker for pool in pools for worker in pool.busy()):
+        worker.kill()  # the local cloud is stopping: an invocation in flight fails, as on a lost host
     _inprocess_modules.clear()
     _remove_private_code_root()
 
