@@ -157,6 +157,24 @@ class Target(_Strict):
     approval: Approval = Approval()
     deployment: Deployment = Deployment()
     concurrency: Literal["superseded", "queued"] = "superseded"
+    account: str | None = None
+    """Another AWS account to deploy into (12 digits), through its stepdeploy stage role."""
+    region: str | None = None
+    """Another region to deploy into; default: the orchestrator's."""
+
+    @field_validator("account")
+    @classmethod
+    def _account(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"\d{12}", value):
+            raise ValueError("an AWS account id of 12 digits (quote it in YAML)")
+        return value
+
+    @field_validator("region")
+    @classmethod
+    def _region(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-\d", value):
+            raise ValueError("an AWS region name such as eu-west-1")
+        return value
 
     @field_validator("branch")
     @classmethod
