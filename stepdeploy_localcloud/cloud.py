@@ -142,12 +142,14 @@ class LocalCloud:
         from stepdeploy_localcloud.cloudwatch import alarms
         from stepdeploy_localcloud.codebuild import engine as codebuild
 
-        alarms.stop()
-        codebuild.stop_all_builds()
-        lambda_runtime.shutdown()
-        if self.server is not None:
-            self.server.stop()
-        self._remove_scratch()
+        try:
+            alarms.stop()
+            codebuild.stop_all_builds()
+            lambda_runtime.shutdown()
+            if self.server is not None:
+                self.server.stop()
+        finally:  # what it wrote goes even when stopping a part failed
+            self._remove_scratch()
         cloudformation.CHANGE_SET_VIRTUAL_SECONDS = cloudformation.STACK_OPERATION_VIRTUAL_SECONDS = 0.0
         if getattr(self, "_previous_endpoint", None):
             endpoint.set_endpoint_url(self._previous_endpoint)  # another server of this process
@@ -160,6 +162,8 @@ class LocalCloud:
         from stepdeploy_localcloud.awslambda import runtime as lambda_runtime
         from stepdeploy_localcloud.codebuild import engine as codebuild
 
+        for name in self.SCRATCH:  # left by a run that was killed
+            shutil.rmtree(self.root / name, ignore_errors=True)
         lambda_runtime.set_code_root(self.root / "lambda")
         codebuild.set_workspace_root(self.root / "codebuild" / "workspaces")
         codebuild.set_log_dir(self.root / "codebuild" / "logs")

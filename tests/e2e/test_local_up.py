@@ -143,9 +143,10 @@ def test_the_readme_local_cloud_walkthrough_runs_as_written() -> None:
     finally:
         os.killpg(server.pid, signal.SIGINT)
         try:
-            server.wait(timeout=30)
+            server.wait(timeout=120)
         except subprocess.TimeoutExpired:
             os.killpg(server.pid, signal.SIGKILL)
+    said = server.stdout.read()[-3000:] if server.stdout else ""  # type: ignore[union-attr]
     # What the local cloud wrote besides its state (function code, build workspaces) is gone.
-    assert not (root / ".stepdeploy-local" / "lambda").exists()
-    assert not (root / ".stepdeploy-local" / "codebuild").exists()
+    assert not (root / ".stepdeploy-local" / "lambda").exists(), said
+    assert not (root / ".stepdeploy-local" / "codebuild").exists(), said
