@@ -16,7 +16,8 @@ API Gateway V2's GetAuthorizers answered "get_authorizers has not been implement
   ``components.securitySchemes`` entry with ``x-amazon-apigateway-authorizer`` becomes a ``JWT`` or a
   Lambda ``REQUEST`` authorizer; each route's ``security`` (or the document's) sets its
   ``authorizationType`` (``JWT``, ``CUSTOM`` or ``NONE``), ``authorizerId`` and ``authorizationScopes``.
-- ``GET /v2/apis/{apiId}/authorizers`` (GetAuthorizers) answers the HTTP API's authorizers.
+- ``GET /v2/apis/{apiId}/authorizers`` (GetAuthorizers) answers the HTTP API's authorizers, and
+  ``PUT /v2/apis`` (ImportApi, which moto lacks) creates an HTTP API from a body.
 
 Authorizers are kept and readable, not enforced: requests through the local API Gateway
 (``apigateway/invoke.py``) reach their integration whatever the authorizer would say.
@@ -212,6 +213,25 @@ def _get_authorizers_response(self: Any) -> tuple[int, dict[str, Any], str]:
     return 200, {}, json.dumps({"items": items})
 
 
+def _import_api_response(self: Any) -> tuple[int, dict[str, Any], str]:
+    """ImportApi (moto has ReimportApi only): a new HTTP API named by the body's ``info.title``."""
+    import yaml
+    from moto.apigatewayv2.exceptions import BadRequestException
+
+    body = json.loads(self.body or "{}").get("body")
+    document = yaml.safe_load(body) if isinstance(body, str) else None
+    title = ((document or {}).get("info") or {}).get("title") if isinstance(document, dict) else None
+    if not title:
+        raise BadRequestException("ImportApi: the body must be an OpenAPI 3 definition (JSON or YAML) with info.title")
+    api = self.apigatewayv2_backend.create_api(
+        api_key_selection_expression=None, cors_configuration=None, description=None,
+        disable_schema_validation=None, disable_execute_api_endpoint=None, name=str(title),
+        protocol_type="HTTP", route_selection_expression=None, tags=None, version=None,
+    )
+    api.import_api(body, str(self._get_param("failOnWarnings", "false")).lower() == "true")
+    return 201, {}, json.dumps(api.to_json())
+
+
 def apply() -> None:
     from moto.apigateway.models import APIGatewayBackend
     from moto.apigatewayv2.models import Api
@@ -220,3 +240,4 @@ def apply() -> None:
     wrap(APIGatewayBackend, "put_rest_api", _put_rest_api)
     wrap(Api, "import_api", _import_api)
     replace(ApiGatewayV2Response, "get_authorizers", _get_authorizers_response)
+    replace(ApiGatewayV2Response, "import_api", _import_api_response)
