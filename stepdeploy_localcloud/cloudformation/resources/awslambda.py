@@ -226,8 +226,14 @@ class LambdaPermissionHandler(ResourceHandler):
         return Provisioned(statement_id, handle=(function, qualifier, statement_id))
 
     def delete(self, ctx: ResourceContext, current: Provisioned, props: dict[str, Any]) -> None:
+        from moto.awslambda.exceptions import LambdaClientError
+
         function, qualifier, statement_id = current.handle
-        policies.remove_permission(ctx.backend("lambda"), function, statement_id, qualifier=qualifier)
+        try:
+            policies.remove_permission(ctx.backend("lambda"), function, statement_id, qualifier=qualifier)
+        except LambdaClientError as error:  # the function, alias or statement is gone already: nothing to do
+            if error.code != 404:
+                raise
 
 
 class LambdaLayerVersionHandler(ResourceHandler):
