@@ -14,6 +14,8 @@ ADAPTERS = (
     "stepdeploy_localcloud.core.patch",
     "stepdeploy_localcloud.awslambda.patch",
     "stepdeploy_localcloud.awslambda.event_sources",
+    "stepdeploy_localcloud.awslambda.function_urls",
+    "stepdeploy_localcloud.awslambda.policies",
     "stepdeploy_localcloud.stepfunctions.patch",
     "stepdeploy_localcloud.cloudformation.patch",
     "stepdeploy_localcloud.events.patch",
@@ -21,6 +23,7 @@ ADAPTERS = (
     "stepdeploy_localcloud.codedeploy.patch",
     "stepdeploy_localcloud.s3.patch",
     "stepdeploy_localcloud.cloudwatch.patch",
+    "stepdeploy_localcloud.apigateway.authorizers",
 )
 
 

@@ -6,8 +6,9 @@
 - ``/_stepdeploy/faults``: Lambda faults injected from another process (``faults``).
 - ``/_aws/execute-api/<api id>/...``: requests through a deployed REST or HTTP API
   (``apigateway.invoke``).
-- ``/_aws/lambda-url/<function name>/...``: the function's URL (auth type NONE), which invokes the
-  URL's ``Qualifier`` (an alias: its weights pick the version) or the unqualified function.
+- ``/_aws/lambda-url/<function name>[:<alias>]/...``: the function's own URL or its alias's (auth type
+  NONE; the function name alone also reaches its only URL when that is an alias's), which invokes the
+  URL's qualifier (an alias: its weights pick the version) or the unqualified function.
 - ``/_localcloud``: where this local cloud keeps its GHE (``ghe_root``), so that ``stepdeploy local push``
   works from any directory with only the endpoint URL.
 - any prefix given to ``LocalServer.mount`` (``stepdeploy local up`` mounts its dashboard at ``/dashboard``).
@@ -450,18 +451,19 @@ class LocalServer:
 
     def handle_function_url(self, request: Request) -> Response:
         from stepdeploy_localcloud import backends
+        from stepdeploy_localcloud.awslambda import function_urls
 
         name, _, rest = request.path[len(FUNCTION_URL_PATH) :].partition("/")
         lam = backends.backend("lambda", endpoint.ACCOUNT_ID, endpoint.REGION)
-        try:
-            url = lam.get_function(name).url_config
-        except Exception:  # noqa: BLE001 - moto's UnknownFunctionException
-            url = None
+        url = function_urls.url_for(lam, name)
         if url is None:
-            message = json.dumps({"Message": f"no function URL for {name}"})
+            message = json.dumps(
+                {"Message": f"no function URL for {name} (a function's own URL: <name>; an alias's: <name>:<alias>)"}
+            )
             return Response(message, 404, content_type="application/json")
-        qualifier = url.config.get("Qualifier")
-        return self._invoke_as_url(request, f"{name}:{qualifier}" if qualifier else name, "/" + rest)
+        qualifier = getattr(url, "qualifier", None)
+        function_name = name.partition(":")[0]
+        return self._invoke_as_url(request, f"{function_name}:{qualifier}" if qualifier else function_name, "/" + rest)
 
     def handle_webhook(self, request: Request) -> Response:
         function_name = self._webhook_function

@@ -13,8 +13,9 @@ local Lambda runtime invokes exactly that, so an alias's routing weights decide 
 request. The event is the proxy event (REST: payload 1.0; HTTP API: its integration's
 ``payloadFormatVersion``, 2.0 by default); the function's result becomes the HTTP response.
 
-What it does not do, by name: authorizers, request validation, mapping templates of non-proxy
-integrations (they answer 500 ``Integration type <type> is not emulated``), usage plans, and
+What it does not do, by name: authorizers (``authorizers.py`` keeps them; none is called here),
+request validation, mapping templates of non-proxy integrations (they answer 500 ``Integration
+type <type> is not emulated``), usage plans, and
 resource-policy or Lambda-permission checks.
 """
 

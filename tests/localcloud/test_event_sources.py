@@ -20,7 +20,7 @@ from werkzeug.test import Client
 
 from stepdeploy_localcloud import endpoint
 from stepdeploy_localcloud.apigateway import invoke as execute_api
-from stepdeploy_localcloud.awslambda import event_sources
+from stepdeploy_localcloud.awslambda import event_sources, function_urls
 from stepdeploy_localcloud.awslambda import patch as lambda_invoke
 from stepdeploy_localcloud.awslambda import runtime as lambda_runtime
 from stepdeploy_localcloud.events import patch as events_patch
@@ -173,11 +173,10 @@ def test_a_schedule_rule_fires_its_targets(aws: Aws, aliased: dict[str, Any]) ->
 
 
 def test_a_function_url_invokes_its_qualifier(aws: Aws, aliased: dict[str, Any]) -> None:
-    from stepdeploy_localcloud import backends
     from stepdeploy_localcloud.server import LocalServer
 
-    backend = backends.backend("lambda", endpoint.ACCOUNT_ID, endpoint.REGION)
-    backend.create_function_url_config(aliased["name"], {"AuthType": "NONE", "Qualifier": "live"})
+    function_urls.apply()
+    aliased["lambda"].create_function_url_config(FunctionName=aliased["name"], Qualifier="live", AuthType="NONE")
     client = Client(LocalServer())
     weight(aliased["lambda"], aliased["name"], 1.0)
     answer = client.get(f"/_aws/lambda-url/{aliased['name']}/hi")

@@ -9,6 +9,7 @@ import json
 import zipfile
 from typing import Any
 
+from stepdeploy_localcloud.awslambda import function_urls, policies
 from stepdeploy_localcloud.cloudformation.resources.base import (
     Provisioned,
     ResourceContext,
@@ -216,17 +217,23 @@ class LambdaPermissionHandler(ResourceHandler):
     )
 
     def create(self, ctx: ResourceContext, props: dict[str, Any]) -> Provisioned:
+        # An alias or version ARN as FunctionName grants on that qualifier's own policy.
         function, qualifier = _split_function_ref(required_property(props, "FunctionName", ctx))
         statement_id = ctx.generated_name(max_length=100)
         raw = {key: props[key] for key in self._statement_keys if key in props}
         raw["StatementId"] = statement_id
-        ctx.backend("lambda").add_permission(function, qualifier, json.dumps(raw))
+        policies.add_permission(ctx.backend("lambda"), function, qualifier, json.dumps(raw))
         return Provisioned(statement_id, handle=(function, qualifier, statement_id))
 
     def delete(self, ctx: ResourceContext, current: Provisioned, props: dict[str, Any]) -> None:
+        from moto.awslambda.exceptions import LambdaClientError
+
         function, qualifier, statement_id = current.handle
-        fn = ctx.backend("lambda").get_function(function, qualifier)
-        fn.policy.del_statement(statement_id)
+        try:
+            policies.remove_permission(ctx.backend("lambda"), function, statement_id, qualifier=qualifier)
+        except LambdaClientError as error:  # the function, alias or statement is gone already: nothing to do
+            if error.code != 404:
+                raise
 
 
 class LambdaLayerVersionHandler(ResourceHandler):
@@ -254,26 +261,23 @@ class LambdaUrlHandler(ResourceHandler):
     replace_on = frozenset({"TargetFunctionArn", "Qualifier"})
 
     def _config(self, props: dict[str, Any]) -> dict[str, Any]:
-        return {k: props[k] for k in ("AuthType", "Cors", "InvokeMode", "Qualifier") if k in props}
+        return {k: props[k] for k in ("AuthType", "Cors", "InvokeMode") if k in props}
 
     def create(self, ctx: ResourceContext, props: dict[str, Any]) -> Provisioned:
-        # moto keeps one URL per function and refuses a qualified name: the URL is made on the function
-        # and its Qualifier kept in its configuration, which the local function URL front invokes.
         target, qualifier = _split_function_ref(str(required_property(props, "TargetFunctionArn", ctx)))
         qualifier = props.get("Qualifier") or qualifier
-        config = {**self._config(props), **({"Qualifier": qualifier} if qualifier else {})}
-        url = ctx.backend("lambda").create_function_url_config(target, config)
-        function_arn = url.function.function_arn
-        if qualifier:
-            function_arn = f"{function_arn.rsplit(':$LATEST', 1)[0]}:{qualifier}"
-        return Provisioned(function_arn, {"FunctionArn": function_arn, "FunctionUrl": url.url}, handle=target)
+        url = function_urls.create(ctx.backend("lambda"), target, self._config(props), qualifier)
+        return Provisioned(
+            url.function_arn, {"FunctionArn": url.function_arn, "FunctionUrl": url.url}, handle=(target, qualifier)
+        )
 
     def update(
         self, ctx: ResourceContext, current: Provisioned, old: dict[str, Any], new: dict[str, Any]
     ) -> Provisioned:
-        url = ctx.backend("lambda").update_function_url_config(current.handle, self._config(new))
-        url.config.update(self._config(new))
+        target, qualifier = current.handle
+        function_urls.update(ctx.backend("lambda"), target, self._config(new), qualifier)
         return current
 
     def delete(self, ctx: ResourceContext, current: Provisioned, props: dict[str, Any]) -> None:
-        ctx.backend("lambda").delete_function_url_config(current.handle)
+        target, qualifier = current.handle
+        function_urls.delete(ctx.backend("lambda"), target, qualifier)
