@@ -7,6 +7,7 @@ and is judged on what a user would check: the execution's status and error, and 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import io
 import json
 import shutil
@@ -204,7 +205,7 @@ class Demo:
             Bucket=self.cloud.orchestrator.artifact_bucket,  # type: ignore[union-attr]
             Key=f"uploads/{OWNER}/{REPO}/{name}.zip",
             Body=buffer.getvalue(),
-            Metadata={"branch": BRANCH, "commit": commit_id},
+            Metadata={"branch": BRANCH, "commit": commit_id, "sha256": hashlib.sha256(buffer.getvalue()).hexdigest()},
         )
         return self.new_execution()
 
