@@ -65,12 +65,17 @@ def check_build_output(build: BuildInfo, actual_sha256: str, obj: S3Object) -> N
 def check_upload_sha256(head: ObjectHead, actual_sha256: str, obj: S3Object) -> None:
     """An upload carries its sha256: S3's ChecksumSHA256 or ``x-amz-meta-sha256``; both are checked."""
     declared = [("metadata sha256", head.metadata["sha256"])] if "sha256" in head.metadata else []
-    if head.checksum_sha256:
+    composite = bool(head.checksum_sha256 and "-" in head.checksum_sha256)
+    if head.checksum_sha256 and not composite:
         declared.append(("ChecksumSHA256", head.checksum_sha256))
     if not declared:
+        found = (
+            f"only the ChecksumSHA256 {head.checksum_sha256} of a multipart upload (a checksum of its parts)"
+            if composite else "none"
+        )
         raise ArtifactRejected(
-            f"{obj.uri}: the upload carries no sha256; expected S3's ChecksumSHA256 (upload with "
-            "--checksum-algorithm SHA256) or the metadata x-amz-meta-sha256 (hex) of its bytes"
+            f"{obj.uri}: the upload carries no sha256 of its bytes (found {found}); expected S3's ChecksumSHA256 "
+            "of a single-part upload (--checksum-algorithm SHA256) or the metadata x-amz-meta-sha256 (hex)"
         )
     for what, value in declared:
         check_object_sha256(value, actual_sha256, f"{obj.uri} ({what})")

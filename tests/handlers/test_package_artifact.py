@@ -109,9 +109,25 @@ def test_an_upload_with_s3s_own_sha256_checksum_is_packaged(deploy_aws):
 
 def test_an_upload_without_its_sha256_is_refused_before_any_code_is_stored(deploy_aws):
     deploy_aws.put_bundle(sample_bundle(), key="uploads/sample-app.zip")
-    with pytest.raises(ArtifactRejected, match=r"uploads/sample-app.zip: the upload carries no sha256; expected"):
+    with pytest.raises(ArtifactRejected, match=r"zip: the upload carries no sha256 of its bytes \(found none\)"):
         run("package_artifact", upload_document(deploy_aws))
     assert deploy_aws.keys("artifacts/") == []
+
+
+def test_the_checksum_of_a_multipart_uploads_parts_does_not_count_as_its_sha256(deploy_aws, monkeypatch):
+    from stepdeploy.aws.artifacts import ArtifactStore, ObjectHead
+
+    deploy_aws.put_bundle(sample_bundle(), key="uploads/sample-app.zip")
+    real_head = ArtifactStore.head
+
+    def composite(self, obj):
+        head = real_head(self, obj)
+        return ObjectHead(size=head.size, metadata=head.metadata, version_id=head.version_id,
+                          checksum_sha256="2W9oCR2F7XRtbhrc4wnbwvZbZTZcMuJmnCqHyVTjTZw=-3")
+
+    monkeypatch.setattr(ArtifactStore, "head", composite)
+    with pytest.raises(ArtifactRejected, match=r"only the ChecksumSHA256 .*-3 of a multipart upload"):
+        run("package_artifact", upload_document(deploy_aws))
 
 
 def test_an_upload_whose_bytes_differ_from_its_sha256_is_refused_naming_both(deploy_aws):
