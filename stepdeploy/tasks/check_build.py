@@ -8,6 +8,8 @@ from typing import Any
 from stepdeploy.aws.clients import client
 from stepdeploy.errors import ArtifactRejected, BuildFailed
 from stepdeploy.models import BuildInfo, Document, ExecutionContext, S3Object, iso
+from stepdeploy.settings import settings
+from stepdeploy.tasks.start_build import build_output_prefix
 
 FAILED_STATUSES = ("FAILED", "FAULT", "STOPPED", "TIMED_OUT")
 
@@ -18,6 +20,15 @@ def _artifact_location(build: dict[str, Any]) -> S3Object | None:
         return None
     bucket, _, key = location.removeprefix("arn:aws:s3:::").partition("/")
     return S3Object(bucket=bucket, key=key)
+
+
+def _check_location(build_id: str, artifact: S3Object, prefix: str) -> None:
+    """The artifact must be where Start build told CodeBuild to put it: this repository's prefix."""
+    if artifact.bucket != settings().artifact_bucket or not artifact.key.startswith(prefix + "/"):
+        raise ArtifactRejected(
+            f"build {build_id}: its artifact is {artifact.uri}; expected it under "
+            f"s3://{settings().artifact_bucket}/{prefix}/ (Start build's artifactsOverride)"
+        )
 
 
 def _reported_sha256(build: dict[str, Any], artifact: S3Object) -> str:
@@ -59,6 +70,8 @@ def check_build(document: Document, execution: ExecutionContext) -> BuildInfo:
     artifact = _artifact_location(build) if done else None
     if done and artifact is None:
         raise BuildFailed(f"build {info.build_id} succeeded but uploaded no artifact; check the buildspec's artifacts")
+    if artifact is not None:
+        _check_location(info.build_id, artifact, build_output_prefix(document.require_request()))
     sha256 = _reported_sha256(build, artifact) if artifact is not None else None
     return info.model_copy(
         update={"status": status, "done": done, "logs_url": logs_url, "artifact": artifact,

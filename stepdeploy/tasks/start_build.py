@@ -10,8 +10,13 @@ from __future__ import annotations
 from typing import Any
 
 from stepdeploy.aws.clients import client, idempotency_token
-from stepdeploy.models import BuildInfo, Document, ExecutionContext
+from stepdeploy.models import BuildInfo, DeploymentRequest, Document, ExecutionContext
 from stepdeploy.settings import settings
+
+
+def build_output_prefix(request: DeploymentRequest) -> str:
+    """Where a build of this request writes: one prefix per repository and commit, then the build's id."""
+    return f"builds/{request.repository}/{request.commit}"
 
 
 def start_build(document: Document, execution: ExecutionContext) -> BuildInfo:
@@ -33,7 +38,7 @@ def start_build(document: Document, execution: ExecutionContext) -> BuildInfo:
         "artifactsOverride": {
             "type": "S3",
             "location": s.artifact_bucket,
-            "path": f"builds/{repository}/{request.commit}",
+            "path": build_output_prefix(request),
             "name": "bundle.zip",
             "packaging": "ZIP",
             "namespaceType": "BUILD_ID",  # CodeBuild adds the build's id: no two builds share a key

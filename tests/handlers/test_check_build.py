@@ -113,6 +113,23 @@ def test_a_succeeded_build_without_an_artifact_is_build_failed(codebuild):
         check_build(started_event())
 
 
+@pytest.mark.parametrize(
+    "location",
+    [
+        "arn:aws:s3:::stepdeploy-artifacts/builds/other/repo/6113728f27ae82c7b1a177c8d03f9e96e0adf246/x/bundle.zip",
+        "arn:aws:s3:::stepdeploy-artifacts/builds/platform/sample-app/bundle.zip",  # the project's default path
+        "arn:aws:s3:::elsewhere/" + BUNDLE_KEY,
+    ],
+)
+def test_an_artifact_outside_the_repositorys_build_prefix_is_refused(codebuild, location):
+    answer(codebuild, "SUCCEEDED", artifacts={"location": location, "sha256sum": SHA256})
+    with pytest.raises(ArtifactRejected) as refused:
+        check_build(started_event())
+    message = str(refused.value)
+    assert BUILD_ID in message and location.removeprefix("arn:aws:s3:::") in message
+    assert "expected it under s3://stepdeploy-artifacts/builds/platform/sample-app/6113728f" in message
+
+
 @pytest.mark.parametrize("reported", [None, "", "d7a8fbb3", "not-a-digest" * 6])
 def test_a_succeeded_build_without_a_usable_sha256sum_is_refused(codebuild, reported):
     artifacts = {"location": f"arn:aws:s3:::stepdeploy-artifacts/{BUNDLE_KEY}"}
