@@ -103,6 +103,8 @@ class BuildInfo(Piece):
     done: bool = False
     logs_url: str | None = None
     artifact: S3Object | None = None
+    artifact_sha256: str | None = None
+    """The sha256 (hex) CodeBuild reports of the artifact it uploaded (``artifacts.sha256sum``)."""
     started_at: str = Field(default_factory=iso)
     finished_at: str | None = None
 

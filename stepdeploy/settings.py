@@ -17,6 +17,8 @@ from stepdeploy.bundle import Limits
 from stepdeploy.polling import PollSettings
 
 ADOPT = "adopt"
+PRIVILEGED = "privileged"
+FLAGS = (ADOPT, PRIVILEGED)
 
 
 @dataclass(frozen=True)
@@ -25,17 +27,20 @@ class AllowRule:
     stack_pattern: str
     adopt: bool = False
     """May take over a matching stack that exists but that stepdeploy did not create."""
+    privileged: bool = False
+    """Its builds run in CodeBuild's privileged mode (a Docker daemon: container-image functions)."""
 
     def allows(self, repository: str, stack: str) -> bool:
         return repository.lower() == self.repository.lower() and fnmatch.fnmatchcase(stack, self.stack_pattern)
 
 
 def parse_allowed_repositories(text: str) -> tuple[AllowRule, ...]:
-    """``owner/repo:stack-pattern[:adopt]`` entries separated by commas; every entry names its stacks.
+    """``owner/repo:stack-pattern[:adopt][:privileged]`` entries separated by commas; every entry names its stacks.
 
     A bare ``owner/repo`` (which used to mean "any stack") is refused: the platform team writes down
     which stacks each repository may deploy. ``:adopt`` lets the repository take over a matching stack
-    that exists but that stepdeploy did not create.
+    that exists but that stepdeploy did not create; ``:privileged`` runs its builds in CodeBuild's
+    privileged mode (Docker, for container-image functions), which every other build runs without.
     """
     rules = []
     for raw in text.split(","):
@@ -43,18 +48,19 @@ def parse_allowed_repositories(text: str) -> tuple[AllowRule, ...]:
         if not entry:
             continue
         repository, _, rest = entry.partition(":")
-        pattern, _, flag = rest.partition(":")
+        pattern, *flags = rest.split(":")
         if repository.count("/") != 1 or not all(repository.split("/")) or not pattern.strip():
             raise ValueError(
                 f"ALLOWED_REPOSITORIES entry {entry!r}: expected owner/repo:stack-pattern "
-                "(e.g. platform/orders:orders-*), optionally followed by :adopt"
+                "(e.g. platform/orders:orders-*), optionally followed by :adopt and/or :privileged"
             )
-        if flag not in ("", ADOPT):
+        unknown = [flag for flag in flags if flag not in FLAGS]
+        if unknown or len(set(flags)) != len(flags):
             raise ValueError(
-                f"ALLOWED_REPOSITORIES entry {entry!r}: unknown flag {flag!r}; expected owner/repo:stack-pattern "
-                "or owner/repo:stack-pattern:adopt"
+                f"ALLOWED_REPOSITORIES entry {entry!r}: flags {':'.join(flags)!r}; expected "
+                "owner/repo:stack-pattern followed by at most :adopt and :privileged, each once"
             )
-        rules.append(AllowRule(repository, pattern.strip(), adopt=flag == ADOPT))
+        rules.append(AllowRule(repository, pattern.strip(), adopt=ADOPT in flags, privileged=PRIVILEGED in flags))
     return tuple(rules)
 
 
@@ -95,6 +101,8 @@ class Settings:
     """Every target stack's name starts with it: the deploy role may change only resources under it."""
     permissions_boundary_arn: str = ""
     """The boundary Package artifact puts on every role of an application stack (ApplicationBoundaryPolicy)."""
+    ghe_protocol: str = "https"
+    """The scheme of clone URLs (GheProtocol): https, or http for a local or test GHE."""
     lifecycle_event: str = ""
     """The hook runner's lifecycle event (BeforeAllowTraffic or AfterAllowTraffic); set on the runners only."""
 
@@ -114,6 +122,20 @@ class Settings:
 
     def may_adopt(self, repository: str, stack: str) -> bool:
         return any(rule.adopt and rule.allows(repository, stack) for rule in self.allowed_repositories)
+
+    def builds_privileged(self, repository: str, stack: str) -> bool:
+        """Only an allow-list entry with ``:privileged`` for this stack runs its build privileged."""
+        return any(rule.privileged and rule.allows(repository, stack) for rule in self.allowed_repositories)
+
+    def clone_url(self, repository: str) -> str:
+        """The repository's clone URL on the configured GHE host: never the one an event carries."""
+        owner, _, name = repository.partition("/")
+        if not owner or not name or "/" in name or not self.ghe_host:
+            raise ValueError(
+                f"cannot build a clone URL for repository {repository!r} on GHE host {self.ghe_host!r}: "
+                "expected owner/repo and GHE_HOST set"
+            )
+        return f"{self.ghe_protocol}://{self.ghe_host}/{owner}/{name}.git"
 
 
 def parse_limits(environ: Mapping[str, str]) -> Limits:
@@ -145,6 +167,12 @@ def parse_keep_versions(raw: str) -> int:
     if value < 0:
         raise RuntimeError(f"environment variable KEEP_VERSIONS: expected a whole number >= 0, got {raw!r}")
     return value
+
+
+def _protocol(raw: str) -> str:
+    if raw not in ("https", "http"):
+        raise RuntimeError(f"environment variable GHE_PROTOCOL: expected https or http, got {raw!r}")
+    return raw
 
 
 def _get(name: str, default: str | None = None) -> str:
@@ -187,5 +215,6 @@ def settings() -> Settings:
         external_buildspec=_flag("ALLOW_EXTERNAL_BUILDSPEC", _get("ALLOW_EXTERNAL_BUILDSPEC", "false")),
         managed_stack_prefix=_get("MANAGED_STACK_PREFIX", ""),
         permissions_boundary_arn=_get("PERMISSIONS_BOUNDARY_ARN", ""),
+        ghe_protocol=_protocol(_get("GHE_PROTOCOL", "https")),
         lifecycle_event=_get("LIFECYCLE_EVENT", ""),
     )

@@ -1,8 +1,9 @@
 """`stepdeploy approvals|approve|reject`: answer executions waiting at "Wait for approval".
 
 The state stores its task token in the ledger (approval / <execution arn>); an answer resumes the
-execution (SendTaskSuccess with {approved, by, comment}, or SendTaskFailure with ApprovalRejected)
-and removes the stored token.
+execution (SendTaskSuccess with {approved, by, identity, by_text, comment}, or SendTaskFailure with
+ApprovalRejected) and removes the stored token. ``by`` is the caller's AWS identity (STS), with any
+``--by`` text beside it, never instead of it.
 """
 
 from __future__ import annotations
@@ -24,7 +25,10 @@ from stepdeploy_cli.watch import ExecutionView
 LAPSED_TOKEN_CODES = frozenset({"TaskTimedOut", "TaskDoesNotExist", "InvalidToken"})
 HIDDEN = frozenset({"task_token", "pk", "sk", "expires_at"})
 CommentOption = Annotated[str, typer.Option(help="Why; kept in the execution and the ledger.")]
-ByOption = Annotated[str | None, typer.Option(help="Who answers (default: your AWS identity, or $USER locally).")]
+ByOption = Annotated[
+    str | None,
+    typer.Option(help="A note on who answers, recorded beside your AWS identity (never instead of it)."),
+]
 
 
 def _status(op: Operator, execution_arn: str) -> str:
@@ -73,6 +77,12 @@ def approvals(ctx: typer.Context, json_output: JsonOption = False) -> None:
         stdout().print("answer with: stepdeploy approve NAME  |  stepdeploy reject NAME --comment WHY")
 
 
+def approver(identity: str, by: str | None) -> str:
+    """The caller's AWS identity, with the ``--by`` text beside it: ``arn:... (grace)``."""
+    note = " ".join((by or "").split())[:100]
+    return f"{identity} ({note})" if note else identity
+
+
 def answer(op: Operator, reference: str, *, approved: bool, comment: str, by: str | None) -> dict[str, Any]:
     described = op.describe(reference)
     arn, name, status = str(described["executionArn"]), str(described["name"]), str(described["status"])
@@ -86,12 +96,16 @@ def answer(op: Operator, reference: str, *, approved: bool, comment: str, by: st
     if status != "RUNNING":
         op.ledger.remove_approval(arn)
         raise CliError(f"{name} is {status}: its approval request lapsed ({described.get('error') or 'ended'})")
-    who = by or op.operator_name
+    identity = op.caller_arn
+    who = approver(identity, by)
     try:
         if approved:
             op.sfn.send_task_success(
                 taskToken=pending["task_token"],
-                output=json.dumps({"approved": True, "by": who, "comment": comment or None}),
+                output=json.dumps({
+                    "approved": True, "by": who, "identity": identity, "by_text": by or None,
+                    "comment": comment or None,
+                }),
             )
         else:
             cause = f"Rejected by {who}: {comment}" if comment else f"Rejected by {who}"
@@ -110,6 +124,8 @@ def answer(op: Operator, reference: str, *, approved: bool, comment: str, by: st
         "execution_arn": arn,
         "approved": approved,
         "by": who,
+        "identity": identity,
+        "by_text": by or None,
         "comment": comment or None,
         "stack": pending.get("stack"),
         "commit": pending.get("commit"),

@@ -113,6 +113,19 @@ class Operator:
         return Ledger(self.outputs["TableName"], dynamodb_resource=resource)
 
     @cached_property
+    def caller_arn(self) -> str:
+        """The caller's AWS identity (STS GetCallerIdentity's ARN): what an approval records."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            return str(self.client("sts").get_caller_identity()["Arn"])
+        except (ClientError, BotoCoreError) as exc:
+            raise CliError(
+                f"cannot tell who you are to AWS (sts:GetCallerIdentity: {exc}); an approval records the "
+                "caller's AWS identity, so it needs credentials that identify you"
+            ) from None
+
+    @cached_property
     def operator_name(self) -> str:
         """Who runs the command, as AWS knows them (for approvals and rollbacks)."""
         from botocore.exceptions import BotoCoreError, ClientError

@@ -7,6 +7,7 @@ and is judged on what a user would check: the execution's status and error, and 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import io
 import json
 import shutil
@@ -25,7 +26,7 @@ from rich.console import Console
 from stepdeploy_cli import traffic
 from stepdeploy_cli.canary_alarm import AlarmOnFirstCanaryStep
 from stepdeploy_cli.watch import ExecutionView, wait_for_execution
-from stepdeploy_localcloud.cloud import PROJECT_ROOT, LocalCloud
+from stepdeploy_localcloud.cloud import DEFAULT_ALLOWED, PROJECT_ROOT, LocalCloud
 
 SAMPLE_APP = PROJECT_ROOT / "examples" / "sample-app"
 OWNER, REPO, BRANCH = "platform", "sample-app", "main"
@@ -204,7 +205,7 @@ class Demo:
             Bucket=self.cloud.orchestrator.artifact_bucket,  # type: ignore[union-attr]
             Key=f"uploads/{OWNER}/{REPO}/{name}.zip",
             Body=buffer.getvalue(),
-            Metadata={"branch": BRANCH, "commit": commit_id},
+            Metadata={"branch": BRANCH, "commit": commit_id, "sha256": hashlib.sha256(buffer.getvalue()).hexdigest()},
         )
         return self.new_execution()
 
@@ -328,14 +329,16 @@ def sample_app_on_local_cloud(
     prefix: str = "stepdeploy-demo-", *, speed: float = 60.0, console: Console | None = None, live: bool = False,
     make_demo: Callable[[LocalCloud, Path, Console, bool], Demo] = Demo,
     app: Path = SAMPLE_APP,
+    allowed_repositories: str = DEFAULT_ALLOWED,
 ) -> Iterator[Demo]:
     """A started local cloud and a fresh git worktree of the sample app (or ``app``), both removed
-    afterwards (and the process's clock back at its speed)."""
+    afterwards (and the process's clock back at its speed). ``allowed_repositories`` is the
+    orchestrator's AllowedRepositories (``...:privileged`` for an app whose build runs docker)."""
     from stepdeploy_localcloud.clock import CLOCK
 
     speed_before = CLOCK.speed
     root = Path(tempfile.mkdtemp(prefix=prefix))
-    cloud = LocalCloud(root / "cloud", speed=speed)
+    cloud = LocalCloud(root / "cloud", speed=speed, allowed_repositories=allowed_repositories)
     demo: Demo | None = None
     try:
         cloud.start()

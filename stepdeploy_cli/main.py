@@ -56,14 +56,14 @@ def demo(
         fail("scenarios not as expected: " + ", ".join(s["name"] for s in failed))
 
 
-_ALLOW_ENTRY = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+:[^\s,:]+(:adopt)?$")
+_ALLOW_ENTRY = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+:[^\s,:]+(:adopt)?(:privileged)?$")
 
 
 def _allowed(entries: list[str]) -> str:
     for entry in entries:
         if not _ALLOW_ENTRY.match(entry):
-            fail(f"--allow {entry!r}: expected owner/repo:stack-pattern or owner/repo:stack-pattern:adopt "
-                 "(the stacks the repository may deploy, e.g. platform/sample-app:sample-*)")
+            fail(f"--allow {entry!r}: expected owner/repo:stack-pattern, optionally followed by :adopt and/or "
+                 ":privileged (the stacks the repository may deploy, e.g. platform/sample-app:sample-*)")
     return ",".join(entries)
 
 
@@ -90,7 +90,8 @@ def local_up(
     speed: Annotated[float, typer.Option(help="Local clock speed.")] = 60.0,
     allow: Annotated[
         list[str] | None,
-        typer.Option(help="A repository and the stacks it may deploy: owner/repo:stack-pattern[:adopt] (repeatable; "
+        typer.Option(help="A repository and the stacks it may deploy: owner/repo:stack-pattern[:adopt][:privileged] "
+                     "(repeatable; "
                      "default platform/sample-app:sample-*).", show_default=False),
     ] = None,
     runtime: Annotated[

@@ -25,6 +25,8 @@ class ObjectHead:
     size: int
     metadata: dict[str, str]
     version_id: str | None
+    checksum_sha256: str | None = None
+    """S3's own ChecksumSHA256 (base64) when the object was uploaded with one."""
 
 
 class ArtifactStore:
@@ -41,7 +43,9 @@ class ArtifactStore:
     def head(self, obj: S3Object) -> ObjectHead:
         """The object's size and metadata; ArtifactRejected if it is not there."""
         try:
-            head = self._s3.head_object(Bucket=obj.bucket, Key=obj.key, **self._version(obj))
+            head = self._s3.head_object(
+                Bucket=obj.bucket, Key=obj.key, ChecksumMode="ENABLED", **self._version(obj)
+            )
         except ClientError as exc:
             if error_code(exc) in _NOT_FOUND:
                 raise ArtifactRejected(f"the artifact {obj.uri} does not exist") from None
@@ -51,6 +55,7 @@ class ArtifactStore:
             size=int(head.get("ContentLength", 0)),
             metadata={k.lower(): v for k, v in (head.get("Metadata") or {}).items()},
             version_id=None if version in (None, "null") else version,
+            checksum_sha256=head.get("ChecksumSHA256") or None,
         )
 
     def download(self, obj: S3Object, out: IO[bytes]) -> str:

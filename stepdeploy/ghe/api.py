@@ -9,8 +9,8 @@ import base64
 import json
 import urllib.error
 import urllib.request
-from typing import Any
-from urllib.parse import quote
+from typing import IO, Any
+from urllib.parse import quote, urlsplit
 
 from stepdeploy.aws.secrets import secret_value
 from stepdeploy.errors import ServiceThrottled, ServiceUnavailable
@@ -35,6 +35,32 @@ class FileTooLarge(Exception):
         self.size = size
 
 
+def origin(url: str) -> tuple[str, str, int | None]:
+    """(scheme, host, port) with the scheme's default port filled in."""
+    parts = urlsplit(url)
+    default = {"https": 443, "http": 80}.get(parts.scheme.lower())
+    return parts.scheme.lower(), (parts.hostname or "").lower(), parts.port or default
+
+
+class SameOriginRedirects(urllib.request.HTTPRedirectHandler):
+    """Follow a redirect only to the API's own origin: urllib would carry the token's Authorization
+    header to any host a redirect names."""
+
+    def redirect_request(
+        self, req: urllib.request.Request, fp: IO[bytes], code: int, msg: str, headers: Any, newurl: str
+    ) -> urllib.request.Request | None:
+        if origin(newurl) != origin(req.full_url):
+            raise GheError(
+                code,
+                f"redirect from {origin(req.full_url)[1]} to another origin {newurl[:200]!r} refused; "
+                "the GHE token is sent only to the configured GHE host (scheme, host and port)",
+            )
+        return super().redirect_request(req, fp, code, msg, headers, newurl)
+
+
+_OPENER = urllib.request.build_opener(SameOriginRedirects)
+
+
 class GheApi:
     def __init__(self, api_url: str, token: str) -> None:
         self.api_url = api_url.rstrip("/")
@@ -54,7 +80,7 @@ class GheApi:
             },
         )
         try:
-            with urllib.request.urlopen(request, timeout=TIMEOUT_SECONDS) as response:  # noqa: S310
+            with _OPENER.open(request, timeout=TIMEOUT_SECONDS) as response:
                 raw = response.read()
         except urllib.error.HTTPError as exc:
             detail = exc.read().decode("utf-8", "replace")[:300]

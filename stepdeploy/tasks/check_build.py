@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from stepdeploy.aws.clients import client
-from stepdeploy.errors import BuildFailed
+from stepdeploy.errors import ArtifactRejected, BuildFailed
 from stepdeploy.models import BuildInfo, Document, ExecutionContext, S3Object, iso
+from stepdeploy.settings import settings
+from stepdeploy.tasks.start_build import build_output_prefix
 
 FAILED_STATUSES = ("FAILED", "FAULT", "STOPPED", "TIMED_OUT")
 
@@ -17,6 +20,26 @@ def _artifact_location(build: dict[str, Any]) -> S3Object | None:
         return None
     bucket, _, key = location.removeprefix("arn:aws:s3:::").partition("/")
     return S3Object(bucket=bucket, key=key)
+
+
+def _check_location(build_id: str, artifact: S3Object, prefix: str) -> None:
+    """The artifact must be where Start build told CodeBuild to put it: this repository's prefix."""
+    if artifact.bucket != settings().artifact_bucket or not artifact.key.startswith(prefix + "/"):
+        raise ArtifactRejected(
+            f"build {build_id}: its artifact is {artifact.uri}; expected it under "
+            f"s3://{settings().artifact_bucket}/{prefix}/ (Start build's artifactsOverride)"
+        )
+
+
+def _reported_sha256(build: dict[str, Any], artifact: S3Object) -> str:
+    """CodeBuild's sha256sum of the artifact it uploaded: Package artifact checks the object against it."""
+    value = str((build.get("artifacts") or {}).get("sha256sum") or "")
+    if not re.fullmatch(r"[0-9a-fA-F]{64}", value):
+        raise ArtifactRejected(
+            f"build {build['id']}: CodeBuild reports no usable artifacts.sha256sum for {artifact.uri} "
+            f"(found {value!r}); expected the 64-hex-digit sha256 of the ZIP it uploaded (packaging ZIP)"
+        )
+    return value.lower()
 
 
 def _failure_message(build: dict[str, Any]) -> str:
@@ -47,7 +70,10 @@ def check_build(document: Document, execution: ExecutionContext) -> BuildInfo:
     artifact = _artifact_location(build) if done else None
     if done and artifact is None:
         raise BuildFailed(f"build {info.build_id} succeeded but uploaded no artifact; check the buildspec's artifacts")
+    if artifact is not None:
+        _check_location(info.build_id, artifact, build_output_prefix(document.require_request()))
+    sha256 = _reported_sha256(build, artifact) if artifact is not None else None
     return info.model_copy(
         update={"status": status, "done": done, "logs_url": logs_url, "artifact": artifact,
-                "finished_at": iso() if done else None}
+                "artifact_sha256": sha256, "finished_at": iso() if done else None}
     )

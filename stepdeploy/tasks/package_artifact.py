@@ -12,7 +12,7 @@ import tempfile
 from collections.abc import Callable
 
 from stepdeploy import cfn_yaml
-from stepdeploy.aws.artifacts import ArtifactStore
+from stepdeploy.aws.artifacts import ArtifactStore, ObjectHead
 from stepdeploy.aws.clients import client
 from stepdeploy.bundle import (
     ARCHIVE_SUFFIXES,
@@ -30,7 +30,7 @@ from stepdeploy.bundle import (
     write_deterministic_zip,
 )
 from stepdeploy.errors import ArtifactRejected, ConfigurationError
-from stepdeploy.models import ArtifactInfo, DeploymentRequest, Document, ExecutionContext, S3Object
+from stepdeploy.models import ArtifactInfo, BuildInfo, DeploymentRequest, Document, ExecutionContext, S3Object
 from stepdeploy.settings import settings
 from stepdeploy.trust import check_packaged_template
 
@@ -46,6 +46,39 @@ def source_artifact(document: Document, request: DeploymentRequest) -> S3Object:
     if document.build is None or document.build.artifact is None:
         raise ArtifactRejected(f"build {document.build.build_id if document.build else '?'} produced no artifact")
     return document.build.artifact
+
+
+def check_build_output(build: BuildInfo, actual_sha256: str, obj: S3Object) -> None:
+    """The bytes read must be the ones the build uploaded: CodeBuild's reported sha256sum."""
+    if not build.artifact_sha256:
+        raise ArtifactRejected(
+            f"build {build.build_id}: no sha256sum of its artifact {obj.uri} was recorded by Check build; "
+            "expected CodeBuild's artifacts.sha256sum"
+        )
+    if actual_sha256 != build.artifact_sha256.lower():
+        raise ArtifactRejected(
+            f"build {build.build_id}: {obj.uri} has sha256 {actual_sha256}, but CodeBuild reported sha256sum "
+            f"{build.artifact_sha256} for the artifact it uploaded; the object was replaced after the build"
+        )
+
+
+def check_upload_sha256(head: ObjectHead, actual_sha256: str, obj: S3Object) -> None:
+    """An upload carries its sha256: S3's ChecksumSHA256 or ``x-amz-meta-sha256``; both are checked."""
+    declared = [("metadata sha256", head.metadata["sha256"])] if "sha256" in head.metadata else []
+    composite = bool(head.checksum_sha256 and "-" in head.checksum_sha256)
+    if head.checksum_sha256 and not composite:
+        declared.append(("ChecksumSHA256", head.checksum_sha256))
+    if not declared:
+        found = (
+            f"only the ChecksumSHA256 {head.checksum_sha256} of a multipart upload (a checksum of its parts)"
+            if composite else "none"
+        )
+        raise ArtifactRejected(
+            f"{obj.uri}: the upload carries no sha256 of its bytes (found {found}); expected S3's ChecksumSHA256 "
+            "of a single-part upload (--checksum-algorithm SHA256) or the metadata x-amz-meta-sha256 (hex)"
+        )
+    for what, value in declared:
+        check_object_sha256(value, actual_sha256, f"{obj.uri} ({what})")
 
 
 def repository_path(request: DeploymentRequest) -> str:
@@ -118,8 +151,13 @@ def package_artifact(document: Document, execution: ExecutionContext) -> Artifac
     repo = repository_path(request)
     with tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES) as raw:
         sha = store.download(pinned, raw)
-        if "sha256" in head.metadata:
-            check_object_sha256(head.metadata["sha256"], sha, source.uri)
+        if request.source == "s3":
+            check_upload_sha256(head, sha, source)
+        else:
+            assert document.build is not None  # source_artifact refused a request without it
+            check_build_output(document.build, sha, pinned)
+            if "sha256" in head.metadata:
+                check_object_sha256(head.metadata["sha256"], sha, source.uri)
         bundle = open_bundle(raw, limits)
         template_path = posixpath.normpath(request.template_path).lstrip("/")
         if not bundle.has_file(template_path):

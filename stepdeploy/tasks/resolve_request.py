@@ -58,7 +58,6 @@ def resolve_push(event: dict[str, Any]) -> DeploymentRequest:
         "repository": detail.get("repository"),
         "commit": detail.get("after"),
         "pusher": detail.get("pusher") or detail.get("sender"),
-        "clone_url": detail.get("clone_url"),
         "delivery_id": detail.get("delivery_id"),
         "pushed_at": detail.get("head_commit_timestamp"),
         "requested_at": event.get("time") or None,
@@ -72,7 +71,8 @@ def resolve_push(event: dict[str, Any]) -> DeploymentRequest:
     repository = str(detail.get("repository", ""))
     if not settings().repository_allowed(repository):
         return _skip("ghe", f"repository {repository} is not in the orchestrator's allow-list", branch=branch, **known)
-    request = DeploymentRequest(source="ghe", branch=branch, **known)
+    # Built from the configured GHE host and protocol; the event's clone_url is never used.
+    request = DeploymentRequest(source="ghe", branch=branch, clone_url=settings().clone_url(repository), **known)
     api = ghe_api()
     commit = str(detail.get("after"))
     try:

@@ -184,6 +184,7 @@ class StartBuildRequest:
     artifacts_override: dict[str, Any] | None = None
     git_clone_depth_override: int | None = None
     timeout_in_minutes_override: int | None = None
+    privileged_mode_override: bool | None = None
     idempotency_token: str | None = None
 
     @classmethod
@@ -199,6 +200,7 @@ class StartBuildRequest:
             artifacts_override=params.get("artifactsOverride"),
             git_clone_depth_override=params.get("gitCloneDepthOverride"),
             timeout_in_minutes_override=params.get("timeoutInMinutesOverride"),
+            privileged_mode_override=params.get("privilegedModeOverride"),
             idempotency_token=params.get("idempotencyToken"),
         )
 
@@ -245,6 +247,9 @@ def _settings(project: dict[str, Any], request: StartBuildRequest, build_uuid: s
         group = logs_config.get("groupName") or group
         if logs_config.get("streamName"):
             stream = f"{logs_config['streamName']}/{build_uuid}"
+    environment = copy.deepcopy(project.get("environment") or {})
+    if request.privileged_mode_override is not None:
+        environment["privilegedMode"] = bool(request.privileged_mode_override)
     return _Settings(
         source_type=request.source_type_override or source.get("type", "NO_SOURCE"),
         source_location=request.source_location_override or source.get("location", ""),
@@ -253,7 +258,7 @@ def _settings(project: dict[str, Any], request: StartBuildRequest, build_uuid: s
         buildspec=request.buildspec_override or source.get("buildspec") or "",
         artifacts=copy.deepcopy(request.artifacts_override or project.get("artifacts") or {"type": "NO_ARTIFACTS"}),
         timeout_minutes=int(timeout),
-        environment=copy.deepcopy(project.get("environment") or {}),
+        environment=environment,
         env_overrides=[dict(v) for v in request.environment_variables_override],
         log_group=group,
         log_stream=stream,
@@ -1054,7 +1059,10 @@ class Build:
         install = (self._buildspec.get("phases") or {}).get("install") or {}
         versions = install.get("runtime-versions") if isinstance(install, dict) else None
         try:
-            image, notes = build_environment.prepare(self.workspace, versions if isinstance(versions, dict) else None)
+            image, notes = build_environment.prepare(
+                self.workspace, versions if isinstance(versions, dict) else None,
+                privileged=_boolish(self.settings.environment.get("privilegedMode", False)),
+            )
         except build_environment.BuildEnvironmentError as exc:
             raise _PhaseError("CLIENT_ERROR", str(exc)) from None
         for note in notes:

@@ -35,6 +35,12 @@ DOCKER_SCRIPT = """#!/bin/sh
 # No Docker engine here: build, tag, push and login are emulated (stepdeploy_localcloud/ecr/docker.py).
 {store_env}={store} PYTHONPATH={root} exec {python} -m stepdeploy_localcloud.ecr.docker "$@"
 """
+NO_DOCKER_DAEMON_SCRIPT = """#!/bin/sh
+# The project runs without privileged mode: CodeBuild starts no Docker daemon.
+echo "Cannot connect to the Docker daemon at unix:///var/run/docker.sock. Is the docker daemon running?" >&2
+echo "(the build runs without CodeBuild's privileged mode)" >&2
+exit 1
+"""
 PIP_SCRIPT = """#!{python}
 import sys
 from pip._internal.cli.main import main
@@ -104,7 +110,7 @@ def make_venv(target: Path, python: str) -> Path:
     return target
 
 
-def _tools(target: Path) -> Path:
+def _tools(target: Path, *, privileged: bool) -> Path:
     target.mkdir(parents=True, exist_ok=True)
     sam = sam_cli()
     if sam is not None:
@@ -115,7 +121,11 @@ def _tools(target: Path) -> Path:
         except runtimes.RuntimeUnavailable:
             continue
         (target / runtime).symlink_to(found.executable)
-    _docker(target / "docker")
+    if privileged:
+        _docker(target / "docker")
+    else:
+        (target / "docker").write_text(NO_DOCKER_DAEMON_SCRIPT)
+        (target / "docker").chmod(0o755)
     return target
 
 
@@ -135,12 +145,15 @@ def base_env() -> dict[str, str]:
     return env
 
 
-def prepare(workspace: Path, runtime_versions: dict[str, object] | None = None) -> tuple[dict[str, str], list[str]]:
-    """Make the build's venv and tools; the variables to set on top of ``base_env()`` and what to log."""
+def prepare(
+    workspace: Path, runtime_versions: dict[str, object] | None = None, *, privileged: bool = False
+) -> tuple[dict[str, str], list[str]]:
+    """Make the build's venv and tools; the variables to set on top of ``base_env()`` and what to log.
+    Without privileged mode, ``docker`` answers as CodeBuild's does then: no daemon."""
     versions = runtime_versions or {}
     python = _python_for(str(versions["python"]) if "python" in versions else None)
     venv = make_venv(workspace / "venv", python.executable)
-    tools = _tools(workspace / "tools")
+    tools = _tools(workspace / "tools", privileged=privileged)
     path = os.pathsep.join([str(venv / "bin"), str(tools), host_path()])
     env = {"PATH": path, "VIRTUAL_ENV": str(venv), "SAM_CLI_TELEMETRY": "0"}
     sam = sam_cli()

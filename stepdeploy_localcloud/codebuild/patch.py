@@ -68,6 +68,7 @@ _START_BUILD_PARAMS = (
     "artifactsOverride",
     "gitCloneDepthOverride",
     "timeoutInMinutesOverride",
+    "privilegedModeOverride",
     "idempotencyToken",
 )
 

@@ -453,10 +453,12 @@ def test_approvals_lists_the_waiting_execution(story):
 
 
 def test_reject_fails_the_execution_with_the_reason(story):
-    assert story.calls["reject"]["approved"] is False and story.calls["reject"]["by"] == "grace"
+    rejected = story.calls["reject"]
+    assert rejected["approved"] is False and rejected["by_text"] == "grace"
+    assert rejected["identity"].startswith("arn:aws:") and rejected["by"] == f"{rejected['identity']} (grace)"
     described = story.sfn.describe_execution(executionArn=story.arns["rejected"])
     assert described["status"] == "FAILED" and described["error"] == "ApprovalRejected"
-    assert "Rejected by grace: not on a Friday" in described["cause"]
+    assert f"Rejected by {rejected['identity']} (grace): not on a Friday" in described["cause"]
     late = story.calls["approve rejected"]
     assert late.exit_code == 1 and "is FAILED: nothing waits for approval" in late.stderr
 

@@ -19,11 +19,13 @@ pytestmark = [pytest.mark.e2e]
 
 APP = Path(__file__).resolve().parents[1] / "fixtures" / "apps" / "image"
 STACK = "sample-image"
+ALLOWED = "platform/sample-app:sample-*:privileged"
 
 
 @pytest.fixture(scope="module")
 def run() -> Iterator[dict[str, Any]]:
-    with sample_app_on_local_cloud("stepdeploy-image-", app=APP) as demo:
+    # `docker build` needs CodeBuild's privileged mode: the platform team opts this repository in.
+    with sample_app_on_local_cloud("stepdeploy-image-", app=APP, allowed_repositories=ALLOWED) as demo:
         demo.cloud.client("ecr").create_repository(repositoryName="hello-image")
         execution = wait_for_execution(
             ExecutionView(demo.sfn, demo.push("First version", {})), console=demo.console, live=False, timeout=300

@@ -7,6 +7,7 @@ moto ignores SAM transforms in mock mode, so the sample app's template is plain 
 from __future__ import annotations
 
 import copy
+import hashlib
 import io
 import zipfile
 from collections.abc import Iterator
@@ -94,7 +95,11 @@ class DeployAws:
         return boto3.client(service, region_name=REGION)
 
     def put_bundle(self, body: bytes, key: str = BUNDLE_KEY, metadata: dict[str, str] | None = None) -> None:
+        """The build's upload: the sample documents' build then reports this body's sha256sum, as Check
+        build records CodeBuild's ``artifacts.sha256sum`` of what it uploaded."""
         self.client("s3").put_object(Bucket=ARTIFACT_BUCKET, Key=key, Body=body, Metadata=metadata or {})
+        if key == BUNDLE_KEY:
+            _REPORTED_SHA256["build"] = hashlib.sha256(body).hexdigest()
 
     def release_lock(self) -> None:
         self.client("dynamodb").delete_item(
@@ -170,6 +175,7 @@ def deploy_aws_fixture(monkeypatch: pytest.MonkeyPatch) -> Iterator[DeployAws]:
     settings.cache_clear()
     clients.client.cache_clear()
     ledger.ledger.cache_clear()
+    _REPORTED_SHA256.clear()
     monkeypatch.setattr(LambdaVersion, "get_cfn_attribute", _version_attribute, raising=False)
     for cached in (get_model_list, get_model_map, get_name_type_map):
         cached.cache_clear()  # _AliasResource joins the model map
@@ -194,8 +200,15 @@ def deploy_aws_fixture(monkeypatch: pytest.MonkeyPatch) -> Iterator[DeployAws]:
     ledger.ledger.cache_clear()
 
 
+_REPORTED_SHA256: dict[str, str] = {}
+
+
 def document_of(event_name: str) -> dict[str, Any]:
-    return copy.deepcopy(load_event(event_name)["document"])
+    """The sample event's document; its build reports the sha256sum of the last bundle put_bundle uploaded."""
+    document = copy.deepcopy(load_event(event_name)["document"])
+    if document.get("build", {}).get("artifact") and "build" in _REPORTED_SHA256:
+        document["build"]["artifact_sha256"] = _REPORTED_SHA256["build"]
+    return document
 
 
 def run(name: str, document: dict[str, Any], execution: dict[str, Any] | None = None) -> dict[str, Any]:

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from botocore.stub import Stubber
 
-from stepdeploy.errors import BuildFailed
+from stepdeploy.errors import ArtifactRejected, BuildFailed
 
 from .conftest import Context, load_event, load_handler
 
@@ -22,6 +22,7 @@ pytestmark = pytest.mark.handler
 BUILD_ID = "stepdeploy-build:4b4f5a1e-0c2f-4d6e-9c1b-1f2e3d4c5b6a"
 BUNDLE_KEY = "builds/platform/sample-app/6113728f27ae82c7b1a177c8d03f9e96e0adf246/bundle.zip"
 STARTED_LOGS = "https://console.aws.amazon.com/codesuite/codebuild/projects/stepdeploy-build/build/started"
+SHA256 = "d7a8fbb307d7809469ca9abcb0082e4f8d5651e46d3cdb762d02d0bf37c9e592"
 LOGS = "https://console.aws.amazon.com/cloudwatch/home?region=us-east-1#logsV2:log-groups/log-group/build"
 
 
@@ -63,10 +64,12 @@ def test_a_succeeded_build_is_done_with_the_artifact_it_uploaded(codebuild):
     answer(
         codebuild,
         "SUCCEEDED",
-        artifacts={"location": f"arn:aws:s3:::stepdeploy-artifacts/{BUNDLE_KEY}"},
+        artifacts={"location": f"arn:aws:s3:::stepdeploy-artifacts/{BUNDLE_KEY}", "sha256sum": SHA256.upper(),
+                   "md5sum": "0" * 32},
         logs={"deepLink": LOGS},
     )
     build = check_build(started_event())["build"]
+    assert build["artifact_sha256"] == SHA256  # what Package artifact checks the object's bytes against
     assert build["done"] is True and build["status"] == "SUCCEEDED"
     assert build["artifact"] == {"bucket": "stepdeploy-artifacts", "key": BUNDLE_KEY}  # what Package artifact reads
     assert build["logs_url"] == LOGS
@@ -108,6 +111,36 @@ def test_a_succeeded_build_without_an_artifact_is_build_failed(codebuild):
     answer(codebuild, "SUCCEEDED", artifacts={"location": ""})
     with pytest.raises(BuildFailed, match=f"build {BUILD_ID} succeeded but uploaded no artifact"):
         check_build(started_event())
+
+
+@pytest.mark.parametrize(
+    "location",
+    [
+        "arn:aws:s3:::stepdeploy-artifacts/builds/other/repo/6113728f27ae82c7b1a177c8d03f9e96e0adf246/x/bundle.zip",
+        "arn:aws:s3:::stepdeploy-artifacts/builds/platform/sample-app/bundle.zip",  # the project's default path
+        "arn:aws:s3:::elsewhere/" + BUNDLE_KEY,
+    ],
+)
+def test_an_artifact_outside_the_repositorys_build_prefix_is_refused(codebuild, location):
+    answer(codebuild, "SUCCEEDED", artifacts={"location": location, "sha256sum": SHA256})
+    with pytest.raises(ArtifactRejected) as refused:
+        check_build(started_event())
+    message = str(refused.value)
+    assert BUILD_ID in message and location.removeprefix("arn:aws:s3:::") in message
+    assert "expected it under s3://stepdeploy-artifacts/builds/platform/sample-app/6113728f" in message
+
+
+@pytest.mark.parametrize("reported", [None, "", "d7a8fbb3", "not-a-digest" * 6])
+def test_a_succeeded_build_without_a_usable_sha256sum_is_refused(codebuild, reported):
+    artifacts = {"location": f"arn:aws:s3:::stepdeploy-artifacts/{BUNDLE_KEY}"}
+    if reported is not None:
+        artifacts["sha256sum"] = reported
+    answer(codebuild, "SUCCEEDED", artifacts=artifacts)
+    with pytest.raises(ArtifactRejected) as refused:
+        check_build(started_event())
+    message = str(refused.value)
+    assert message.startswith(f"build {BUILD_ID}: CodeBuild reports no usable artifacts.sha256sum")
+    assert BUNDLE_KEY in message and "expected the 64-hex-digit sha256" in message
 
 
 def test_a_build_codebuild_no_longer_knows_is_build_failed(codebuild):

@@ -70,28 +70,96 @@ def test_running_twice_gives_the_same_answer_and_uploads_nothing_new(deploy_aws)
 
 
 def test_only_changed_code_gets_a_new_key(deploy_aws):
-    document = with_role(document_of("package_artifact"), deploy_aws.role_arn)
     deploy_aws.put_bundle(sample_bundle())
-    before = run("package_artifact", document)["artifact"]
+    before = run("package_artifact", with_role(document_of("package_artifact"), deploy_aws.role_arn))["artifact"]
     deploy_aws.put_bundle(sample_bundle("def handler(event, context):\n    return 'bonjour'\n"))
-    after = run("package_artifact", document)["artifact"]
+    after = run("package_artifact", with_role(document_of("package_artifact"), deploy_aws.role_arn))["artifact"]
     assert after["parameters"]["GreeterCodeKey"] != before["parameters"]["GreeterCodeKey"]
     assert after["parameters"]["PreTrafficCodeKey"] == before["parameters"]["PreTrafficCodeKey"]
     assert after["template"] == before["template"]
     assert after["digest"] != before["digest"]
 
 
-def test_an_s3_upload_is_packaged_from_the_request(deploy_aws):
-    deploy_aws.put_bundle(sample_bundle(), key="uploads/sample-app.zip")
+def upload_document(deploy_aws) -> dict:
     document = with_role(document_of("package_artifact"), deploy_aws.role_arn)
     document["source"] = "s3"
     document["request"].update(
         source="s3", repository=None, commit=None, artifact={"bucket": ARTIFACT_BUCKET, "key": "uploads/sample-app.zip"}
     )
     del document["build"]
-    artifact = run("package_artifact", document)["artifact"]
+    return document
+
+
+def test_an_s3_upload_is_packaged_from_the_request(deploy_aws):
+    body = sample_bundle()
+    deploy_aws.put_bundle(body, key="uploads/sample-app.zip", metadata={"sha256": hashlib.sha256(body).hexdigest()})
+    artifact = run("package_artifact", upload_document(deploy_aws))["artifact"]
     assert artifact["bundle"]["key"] == "uploads/sample-app.zip"
     assert artifact["parameters"]["GreeterCodeKey"].startswith("artifacts/_uploads/sample-prod/")
+
+
+def test_an_upload_with_s3s_own_sha256_checksum_is_packaged(deploy_aws):
+    body = sample_bundle()
+    deploy_aws.client("s3").put_object(
+        Bucket=ARTIFACT_BUCKET, Key="uploads/sample-app.zip", Body=body, ChecksumAlgorithm="SHA256"
+    )
+    artifact = run("package_artifact", upload_document(deploy_aws))["artifact"]
+    assert artifact["parameters"]["GreeterCodeKey"].startswith("artifacts/_uploads/sample-prod/")
+
+
+def test_an_upload_without_its_sha256_is_refused_before_any_code_is_stored(deploy_aws):
+    deploy_aws.put_bundle(sample_bundle(), key="uploads/sample-app.zip")
+    with pytest.raises(ArtifactRejected, match=r"zip: the upload carries no sha256 of its bytes \(found none\)"):
+        run("package_artifact", upload_document(deploy_aws))
+    assert deploy_aws.keys("artifacts/") == []
+
+
+def test_the_checksum_of_a_multipart_uploads_parts_does_not_count_as_its_sha256(deploy_aws, monkeypatch):
+    from stepdeploy.aws.artifacts import ArtifactStore, ObjectHead
+
+    deploy_aws.put_bundle(sample_bundle(), key="uploads/sample-app.zip")
+    real_head = ArtifactStore.head
+
+    def composite(self, obj):
+        head = real_head(self, obj)
+        return ObjectHead(size=head.size, metadata=head.metadata, version_id=head.version_id,
+                          checksum_sha256="2W9oCR2F7XRtbhrc4wnbwvZbZTZcMuJmnCqHyVTjTZw=-3")
+
+    monkeypatch.setattr(ArtifactStore, "head", composite)
+    with pytest.raises(ArtifactRejected, match=r"only the ChecksumSHA256 .*-3 of a multipart upload"):
+        run("package_artifact", upload_document(deploy_aws))
+
+
+def test_an_upload_whose_bytes_differ_from_its_sha256_is_refused_naming_both(deploy_aws):
+    body = sample_bundle()
+    declared = hashlib.sha256(b"another bundle").hexdigest()
+    deploy_aws.put_bundle(body, key="uploads/sample-app.zip", metadata={"sha256": declared})
+    with pytest.raises(ArtifactRejected) as refused:
+        run("package_artifact", upload_document(deploy_aws))
+    assert hashlib.sha256(body).hexdigest() in str(refused.value) and declared in str(refused.value)
+    assert deploy_aws.keys("artifacts/") == []
+
+
+def test_a_bundle_replaced_after_the_build_is_refused_naming_build_key_and_both_digests(deploy_aws):
+    built = sample_bundle()
+    deploy_aws.put_bundle(built)
+    document = with_role(document_of("package_artifact"), deploy_aws.role_arn)  # the build reported `built`
+    swapped = sample_bundle("def handler(event, context):\n    return 'pwned'\n")
+    deploy_aws.client("s3").put_object(Bucket=ARTIFACT_BUCKET, Key=BUNDLE_KEY, Body=swapped)
+    with pytest.raises(ArtifactRejected) as refused:
+        run("package_artifact", document)
+    message = str(refused.value)
+    assert document["build"]["build_id"] in message and BUNDLE_KEY in message
+    assert hashlib.sha256(built).hexdigest() in message and hashlib.sha256(swapped).hexdigest() in message
+    assert deploy_aws.keys("artifacts/") == []
+
+
+def test_a_build_without_a_recorded_sha256sum_is_refused(deploy_aws):
+    deploy_aws.put_bundle(sample_bundle())
+    document = with_role(document_of("package_artifact"), deploy_aws.role_arn)
+    del document["build"]["artifact_sha256"]
+    with pytest.raises(ArtifactRejected, match="no sha256sum of its artifact"):
+        run("package_artifact", document)
 
 
 def test_a_symlink_in_the_bundle_is_rejected(deploy_aws):

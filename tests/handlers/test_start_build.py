@@ -93,8 +93,9 @@ def test_a_build_of_the_commit_is_started_and_its_id_returned(started):
         "path": f"builds/platform/sample-app/{COMMIT}",
         "name": "bundle.zip",
         "packaging": "ZIP",
-        "namespaceType": "NONE",
+        "namespaceType": "BUILD_ID",  # builds/<owner>/<repo>/<commit>/<build id>/bundle.zip: one key per build
     }
+    assert sent["privilegedModeOverride"] is False  # the allow-list entry does not opt in
     variables = {v["name"]: v["value"] for v in sent["environmentVariablesOverride"]}
     assert variables == {
         "STEPDEPLOY_REPOSITORY": "platform/sample-app",
@@ -103,6 +104,32 @@ def test_a_build_of_the_commit_is_started_and_its_id_returned(started):
         "STEPDEPLOY_TEMPLATE": "template.yaml",
     }
     assert "buildspecOverride" not in sent  # the repository has its own buildspec
+
+
+def test_the_clone_url_is_built_from_the_configured_ghe_host_never_taken_from_the_event(started):
+    event = start_event()
+    event["document"]["request"]["clone_url"] = "https://evil.example.net/platform/sample-app.git"
+    start_build(event)
+    (sent,) = started
+    assert sent["sourceLocationOverride"] == CLONE_URL
+
+
+def test_a_build_runs_privileged_only_when_the_allow_list_entry_opts_in(started, monkeypatch):
+    from stepdeploy.aws.ledger import ledger
+    from stepdeploy.settings import settings
+
+    sent = []
+    for allowed in (
+        "platform/sample-app:other-*:privileged,platform/sample-app:sample-*",  # opted in for other stacks only
+        "platform/sample-app:sample-*:adopt:privileged",
+    ):
+        monkeypatch.setenv("ALLOWED_REPOSITORIES", allowed)
+        settings.cache_clear()
+        event = start_event()
+        start_build(event)
+        ledger().release_lock("sample-prod", event["execution"]["Id"])  # as Record release does at the end
+        sent.append(started[-1]["privilegedModeOverride"])
+    assert sent == [False, True]
 
 
 def test_a_repository_without_a_buildspec_gets_the_one_resolved_for_it(started):

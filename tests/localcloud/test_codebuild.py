@@ -609,3 +609,60 @@ phases:
     context = _phases(build)["DOWNLOAD_SOURCE"]["contexts"][0]
     assert context["statusCode"] == "CLIENT_ERROR"
     assert "runtime-versions: runtime python3.99: no Python 3.99 interpreter" in context["message"]
+
+
+DOCKER_BUILDSPEC = """\
+version: 0.2
+phases:
+  build:
+    commands:
+      - docker version
+"""
+
+
+def test_docker_answers_only_in_privileged_mode_which_start_build_may_override(
+    cloud: Callable[[str], Any], repo: Repo
+) -> None:
+    """As on AWS: without privileged mode there is no Docker daemon; privilegedModeOverride turns it on or off."""
+    name = _project(cloud, repo)  # the project's environment has no privileged mode
+    client = cloud("codebuild")
+    plain = _wait(cloud, client.start_build(projectName=name, sourceVersion=repo.first,
+                                            buildspecOverride=DOCKER_BUILDSPEC)["build"]["id"])
+    assert plain["buildStatus"] == "FAILED"
+    assert "Cannot connect to the Docker daemon" in _log_text(cloud, plain)
+    assert plain["environment"].get("privilegedMode") in (None, False)
+
+    opted = _wait(cloud, client.start_build(projectName=name, sourceVersion=repo.first, privilegedModeOverride=True,
+                                            buildspecOverride=DOCKER_BUILDSPEC)["build"]["id"])
+    assert opted["environment"]["privilegedMode"] is True
+    assert "Cannot connect to the Docker daemon" not in _log_text(cloud, opted)
+
+    privileged = _project(cloud, repo, environment={**ENVIRONMENT, "privilegedMode": True})
+    off_id = client.start_build(projectName=privileged, sourceVersion=repo.first, privilegedModeOverride=False,
+                                buildspecOverride=DOCKER_BUILDSPEC)["build"]["id"]
+    off = _wait(cloud, off_id)
+    assert off["buildStatus"] == "FAILED" and off["environment"]["privilegedMode"] is False
+
+
+def test_build_id_namespace_gives_every_build_its_own_key_with_its_sha256sum(
+    cloud: Callable[[str], Any], repo: Repo, ghe_resolver: str
+) -> None:
+    bucket = _unique("artifacts")
+    cloud("s3").create_bucket(Bucket=bucket)
+    name = _project(cloud, repo, source={"type": "GITHUB_ENTERPRISE", "location": ghe_resolver, "gitCloneDepth": 1})
+    override = {"type": "S3", "location": bucket, "path": f"builds/acme/app/{repo.first}", "name": "bundle.zip",
+                "packaging": "ZIP", "namespaceType": "BUILD_ID"}
+    builds = [
+        _wait(cloud, cloud("codebuild").start_build(projectName=name, sourceVersion=repo.first,
+                                                    artifactsOverride=override)["build"]["id"])
+        for _ in range(2)
+    ]
+    keys = []
+    for build in builds:
+        assert build["buildStatus"] == "SUCCEEDED", _log_text(cloud, build)
+        key = build["artifacts"]["location"].removeprefix(f"arn:aws:s3:::{bucket}/")
+        assert key == f"builds/acme/app/{repo.first}/{build['id'].split(':', 1)[1]}/bundle.zip"
+        body = cloud("s3").get_object(Bucket=bucket, Key=key)["Body"].read()
+        assert build["artifacts"]["sha256sum"] == hashlib.sha256(body).hexdigest()
+        keys.append(key)
+    assert keys[0] != keys[1]

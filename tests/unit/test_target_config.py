@@ -68,7 +68,16 @@ def test_allow_list():
         parse_allowed_repositories("just-a-name")
 
 
-@pytest.mark.parametrize("entry", ["acme/web", "acme/web:", "acme/orders:orders-*,acme/web", "acme/web:web-*:own"])
+def test_allow_list_privileged_builds_only_for_entries_that_opt_in():
+    rules = parse_allowed_repositories("acme/img:img-*:privileged,acme/web:web-*:adopt:privileged,acme/api:api-*")
+    assert [(r.adopt, r.privileged) for r in rules] == [(False, True), (True, True), (False, False)]
+
+
+@pytest.mark.parametrize(
+    "entry",
+    ["acme/web", "acme/web:", "acme/orders:orders-*,acme/web", "acme/web:web-*:own", "acme/web:web-*:adopt:adopt",
+     "acme/web:web-*:privileged:root"],
+)
 def test_allow_list_entries_name_their_stacks(entry):
     with pytest.raises(ValueError) as error:
         parse_allowed_repositories(entry)

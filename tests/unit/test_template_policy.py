@@ -213,3 +213,29 @@ def test_checkov_iam_checks_pass_on_every_policy(tmp_path):
     assert on_deploy_role == set(IAM_CHECKS), "every IAM check ran and passed on the deploy role"
     skipped = {(f["check_id"], f["resource"].rsplit(".", 1)[-1]) for f in results["skipped_checks"]}
     assert {resource for _, resource in skipped} <= {BOUNDARY}, "only the boundary (a ceiling) is exempted"
+
+
+def test_the_webhook_reaches_only_the_delivery_records_of_the_ledger():
+    from stepdeploy.ingress import webhook
+
+    policies = TEMPLATE["Resources"]["WebhookFunction"]["Properties"]["Policies"]
+    assert not [p for p in policies if isinstance(p, dict) and any("DynamoDB" in k for k in p)]  # no SAM CRUD policy
+    table = [st for p in policies if isinstance(p, dict) and "Statement" in p for st in as_list(p["Statement"])
+             if any(str(a).startswith("dynamodb:") for a in as_list(st["Action"]))]
+    assert len(table) == 1
+    (statement,) = table
+    assert set(statement["Action"]) == {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem",
+                                        "dynamodb:DeleteItem"}  # no Query or Scan: they would read other items
+    assert statement["Condition"] == {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["delivery#*"]}}
+    # the key the webhook writes is under that prefix
+    assert webhook._delivery_key("72d3162e-cc78-11e3-81ab-4c9367dc0958")["pk"].startswith("delivery#")
+
+
+def test_builds_write_only_under_builds_and_run_unprivileged_by_default():
+    build = TEMPLATE["Resources"]["BuildProject"]["Properties"]
+    assert build["Environment"]["PrivilegedMode"] is False
+    assert build["Artifacts"]["NamespaceType"] == "BUILD_ID"
+    statements = TEMPLATE["Resources"]["BuildRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
+    s3 = [st for st in statements if any(str(a).startswith("s3:") for a in as_list(st["Action"]))]
+    assert [as_list(st["Action"]) for st in s3] == [["s3:PutObject"]]  # no read, no list of other builds' output
+    assert sub_text(s3[0]["Resource"]).endswith("/builds/*")
