@@ -87,20 +87,29 @@ def rollback_target(records: list[dict[str, Any]], live: dict[str, str]) -> dict
 
 
 def released_versions(records: list[dict[str, Any]], function_name: str) -> list[tuple[str, str]]:
-    """(version, release name) of each distinct version the function was released at, newest first."""
-    found: dict[str, str] = {}
+    """(version, which release served it) of each distinct version the function was released at, newest
+    first; a release's previous version counts too (it served before that release)."""
+    order: list[str] = []
+    released_by: dict[str, str] = {}
+    served_before: dict[str, str] = {}
     for record in records:
         if record.get("outcome") not in RELEASED:
             continue
+        name = str(record.get("execution_name") or "?")
         for function in record.get("versions") or []:
             if function.get("function_name") != function_name:
                 continue
-            name = str(record.get("execution_name") or "?")
-            for key in ("version", "previous_version"):
-                version = function.get(key)
-                if version and str(version).isdigit():
-                    found.setdefault(str(version), name if key == "version" else f"before {name}")
-    return list(found.items())
+            for key, labels in (("version", released_by), ("previous_version", served_before)):
+                version = str(function.get(key) or "")
+                if not version.isdigit():
+                    continue
+                if version not in order:
+                    order.append(version)
+                labels.setdefault(version, name)
+    return [
+        (v, f"release {released_by[v]}" if v in released_by else f"served before release {served_before[v]}")
+        for v in order
+    ]
 
 
 def _alias_routes(aliases: Iterable[dict[str, Any]]) -> dict[str, str]:
@@ -135,7 +144,7 @@ def plan_function(
             function_name, [Verdict(v, True, "the ledger has no release of this function") for v in numbered]
         )
     routes = _alias_routes(aliases)
-    retained = {version: f"release {name} (one of its last {retain})" for version, name in released[:retain]}
+    retained = {version: f"{label} (one of its last {retain})" for version, label in released[:retain]}
     older = dict(released[retain:])
     newest_known = max(int(version) for version, _ in released)
     verdicts = []
@@ -149,7 +158,7 @@ def plan_function(
         elif int(version) > newest_known:
             verdicts.append(Verdict(version, True, "newer than every release in the ledger (a deployment may use it)"))
         elif version in older:
-            verdicts.append(Verdict(version, False, f"release {older[version]}, beyond the last {retain}"))
+            verdicts.append(Verdict(version, False, f"{older[version]}, beyond the last {retain}"))
         else:
             verdicts.append(Verdict(version, False, "never served by a recorded release"))
     return FunctionPlan(function_name, verdicts)
