@@ -229,10 +229,6 @@ def tell_the_story(story: Story) -> None:
     # Retention: each Deployed release ran Prune versions; `versions prune` shows and applies the same plan.
     facts["first output"] = json.loads(story.sfn.describe_execution(executionArn=story.arns["first"])["output"])
     calls["versions prune dry run"] = story.json("versions", "prune", STACK, "--dry-run")
-    calls["versions prune retain 1 dry run"] = story.json("versions", "prune", STACK, "--dry-run", "--retain", "1")
-    calls["versions prune without --yes"] = story.cli("versions", "prune", STACK, "--retain", "1")
-    calls["versions prune"] = story.json("versions", "prune", STACK, "--retain", "1", "--yes")
-    facts["greeter versions after prune"] = story.versions("GreeterFunction")
 
     # The README's examples, last: they replay the failed build at the first commit.
     variables = {
@@ -249,6 +245,13 @@ def tell_the_story(story: Story) -> None:
         "executions"] if e["executionArn"] not in story.arns.values()]
     facts["readme replays"] = [story.sfn.describe_execution(executionArn=e["executionArn"]) for e in replays]
     facts["alias after readme"] = story.alias("GreeterFunction")
+
+    # Retention applied last: the README's replay of the first commit finds version 1 again before it.
+    facts["rollback target before prune"] = story.json("rollback", STACK, "--dry-run")
+    calls["versions prune retain 1 dry run"] = story.json("versions", "prune", STACK, "--dry-run", "--retain", "1")
+    calls["versions prune without --yes"] = story.cli("versions", "prune", STACK, "--retain", "1")
+    calls["versions prune"] = story.json("versions", "prune", STACK, "--retain", "1", "--yes")
+    facts["greeter versions after prune"] = story.versions("GreeterFunction")
 
 
 def readme_examples() -> list[str]:
@@ -599,10 +602,11 @@ def test_versions_prune_keeps_alias_and_rollback_targets_and_deletes_the_rest(st
 
     dry = story.calls["versions prune dry run"]
     assert dry["retain"] == 5 and dry["dry_run"] is True  # the orchestrator's RetainReleases
-    live = story.facts["alias after rollback"]
+    print(f"\nwith RetainReleases 5 the sample app keeps {dry['kept_bytes']} bytes of code")
+    live = story.facts["alias after readme"]
     plan = greeter(story.calls["versions prune retain 1 dry run"])
     assert plan[live]["keep"] and plan[live]["reason"].startswith("alias live points to it")
-    back_to = story.calls["rollback again dry run"]["moves"]
+    back_to = story.facts["rollback target before prune"]["moves"]
     greeter_back = next(m["to_version"] for m in back_to if m["function_name"] == greeter_name)
     assert plan[greeter_back]["keep"]
     assert all(v["code_size"] > 0 for v in plan.values())
