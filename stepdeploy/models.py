@@ -212,6 +212,21 @@ class ReleaseInfo(Piece):
     """Function name -> the version its alias serves after this execution."""
 
 
+class PrunedFunction(Piece):
+    function_name: str
+    deleted: list[str] = []
+    kept: list[str] = []
+    failed: dict[str, str] = {}
+    """Version -> the error DeleteFunction answered (the version stays)."""
+
+
+class PruneInfo(Piece):
+    """Prune versions: what retention deleted after the release (never fails the deployment)."""
+
+    retain: int
+    functions: list[PrunedFunction] = []
+
+
 class ErrorInfo(Piece):
     error: str = Field(alias="Error")
     cause: str = Field(default="", alias="Cause")
@@ -235,6 +250,7 @@ class Document(Piece):
     shift: ShiftInfo | None = None
     bake: BakeInfo | None = None
     release: ReleaseInfo | None = None
+    pruned: PruneInfo | None = None
     error: ErrorInfo | None = None
 
     def require_request(self) -> DeploymentRequest:

@@ -90,7 +90,7 @@ class Settings:
     lock_lease_seconds: int
     poll_seconds: int
     state_machine_arn: str
-    keep_versions: int
+    retain_releases: int
     limits: Limits
     poll: PollSettings
     orchestrator_stack: str = ""
@@ -158,14 +158,16 @@ def parse_limits(environ: Mapping[str, str]) -> Limits:
     return Limits(**values)
 
 
-def parse_keep_versions(raw: str) -> int:
-    """KEEP_VERSIONS: how many published versions a function keeps (0 keeps all)."""
+def parse_retain_releases(raw: str) -> int:
+    """RETAIN_RELEASES: how many releases of each function keep their versions (0 keeps every version)."""
     try:
         value = int(raw)
     except ValueError:
-        raise RuntimeError(f"environment variable KEEP_VERSIONS: expected a whole number >= 0, got {raw!r}") from None
-    if value < 0:
-        raise RuntimeError(f"environment variable KEEP_VERSIONS: expected a whole number >= 0, got {raw!r}")
+        raise RuntimeError(
+            f"environment variable RETAIN_RELEASES: expected a whole number from 0 to 100, got {raw!r}"
+        ) from None
+    if not 0 <= value <= 100:
+        raise RuntimeError(f"environment variable RETAIN_RELEASES: expected a whole number from 0 to 100, got {raw!r}")
     return value
 
 
@@ -203,7 +205,7 @@ def settings() -> Settings:
         lock_lease_seconds=int(_get("LOCK_LEASE_SECONDS", "7200")),
         poll_seconds=int(_get("POLL_SECONDS", "15")),
         state_machine_arn=_get("STATE_MACHINE_ARN", ""),
-        keep_versions=parse_keep_versions(_get("KEEP_VERSIONS", "10")),
+        retain_releases=parse_retain_releases(_get("RETAIN_RELEASES", "5")),
         limits=parse_limits(os.environ),
         # On the local cloud, STEPDEPLOY_CLOCK_SPEED (set by its Lambda runtime) scales waits to its clock.
         poll=PollSettings(

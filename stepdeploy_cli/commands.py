@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from stepdeploy_cli import approvals, executions, recovery, releases
+from stepdeploy_cli import approvals, executions, recovery, releases, versions
 from stepdeploy_cli.context import DEFAULT_ORCHESTRATOR, Operator, Options
 from stepdeploy_cli.dashboard.command import dashboard
 
@@ -71,6 +71,7 @@ def register(app: typer.Typer) -> None:
     app.command(epilog=example("redrive"))(recovery.redrive)
     app.command(epilog=example("replay"))(recovery.replay)
     app.command(epilog=example("rollback"))(releases.rollback)
+    app.add_typer(versions.versions_app, name="versions")
     app.command(epilog=example("approvals"))(approvals.approvals)
     app.command(epilog=example("approve"))(approvals.approve)
     app.command(epilog=example("reject"))(approvals.reject)

@@ -3,8 +3,8 @@
 For each managed function: compare $LATEST with the version the alias points at; unchanged -> no
 version; changed -> reuse an identical published version if there is one (a retry, or code that
 came back), else PublishVersion pinned to the compared CodeSha256 and RevisionId. A missing alias
-is created on the version (a first deploy: no traffic to shift). Old versions are pruned to the
-newest KEEP_VERSIONS (default 10; 0 keeps all), never one an alias routes to.
+is created on the version (a first deploy: no traffic to shift). Old versions are deleted only after a
+successful release, by Prune versions (stepdeploy/retention.py).
 """
 
 from __future__ import annotations
@@ -19,7 +19,6 @@ from stepdeploy.aws.lambda_versions import LambdaVersions, differences, fingerpr
 from stepdeploy.errors import ConfigurationError, VersionPublishFailed
 from stepdeploy.models import DeploymentRequest, Document, ExecutionContext, FunctionRelease, VersionsInfo
 from stepdeploy.observability import logger
-from stepdeploy.settings import settings
 
 FUNCTION_TYPE = "AWS::Lambda::Function"
 
@@ -109,32 +108,6 @@ def release_function(
     )
 
 
-def versions_to_prune(versions: list[str], protected: set[str], keep: int) -> list[str]:
-    """Versions beyond the newest ``keep``, never a protected one (alias targets, this release)."""
-    if keep <= 0:
-        return []
-    numbered = sorted((v for v in versions if v.isdigit()), key=int)
-    return [v for v in numbered[: max(len(numbered) - keep, 0)] if v not in protected]
-
-
-def prune(lam: LambdaVersions, release: FunctionRelease, keep: int) -> None:
-    """Best effort: a failure here is logged, never fails the deployment."""
-    if keep <= 0:
-        return
-    try:
-        protected = {release.version, release.previous_version or ""}
-        for alias in lam.aliases(release.function_name):
-            protected.add(str(alias.get("FunctionVersion")))
-            protected.update((alias.get("RoutingConfig") or {}).get("AdditionalVersionWeights", {}).keys())
-        versions = [str(v["Version"]) for v in lam.versions(release.function_name)]
-        for version in versions_to_prune(versions, protected, keep):
-            lam.delete_version(release.function_name, version)
-    except ClientError as exc:
-        logger.warning(
-            "pruning old versions failed", extra={"function": release.function_name, "code": error_code(exc)}
-        )
-
-
 def publish_versions(
     document: Document, execution: ExecutionContext
 ) -> VersionsInfo:
@@ -155,6 +128,4 @@ def publish_versions(
             request, stack_functions, document.artifact.preference_hooks if document.artifact else []
         ).items()
     ]
-    for release in releases:
-        prune(lam, release, settings().keep_versions)
     return VersionsInfo(functions=releases, shift_needed=any(r.needs_shift for r in releases))

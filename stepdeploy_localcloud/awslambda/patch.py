@@ -26,6 +26,7 @@ from urllib.parse import unquote
 
 from stepdeploy_localcloud import queueing
 from stepdeploy_localcloud.awslambda import runtime as lambda_runtime
+from stepdeploy_localcloud.awslambda import versions
 from stepdeploy_localcloud.patching import replace, wrap
 
 MAX_SYNC_RESPONSE_BYTES = 6 * 1024 * 1024
@@ -157,3 +158,4 @@ def apply() -> None:
     replace(LambdaFunction, "invoke", _function_invoke)
     replace(LambdaFunction, "_get_layers_data", _layers_data)
     _patch_sfn_lambda_errors()
+    versions.apply()

@@ -7,7 +7,7 @@ nothing else on its path but what the Lambda runtime provides (sdk.py). A runtim
 layer the local cloud does not have and a compiled file built for another machine (binaries.py) fail the
 invocation with an error that names them. ``set_mode("inprocess")`` imports a Python handler into this
 process instead (tests only: it is not isolated). Results, errors, timeouts, alias weights, logs and
-AWS/Lambda metrics follow AWS.
+AWS/Lambda metrics (metrics.py) follow AWS.
 """
 
 from __future__ import annotations
@@ -49,6 +49,7 @@ from moto.awslambda.models import LambdaFunction
 
 from stepdeploy_localcloud import backends, endpoint, queueing
 from stepdeploy_localcloud.awslambda import binaries, runtimes, sdk
+from stepdeploy_localcloud.awslambda import metrics as lambda_metrics
 from stepdeploy_localcloud.awslambda.worker import END_MARKER, LambdaContext, error_payload, load_handler
 from stepdeploy_localcloud.ecr import images as ecr_images
 from stepdeploy_localcloud.endpoint import ACCOUNT_ID, REGION
@@ -932,32 +933,18 @@ def _write_logs(spec: FunctionSpec, stream: str, lines: list[str]) -> None:
         pass
 
 
-def _put_metrics(target: Target, duration_ms: float, error: bool | None, throttled: bool = False) -> None:
-    name = target.function.function_name
-    dimension_sets: list[list[dict[str, str]]] = [[{"Name": "FunctionName", "Value": name}]]
-    if target.qualifier and target.qualifier != "$LATEST":
-        dimension_sets.append(
-            [{"Name": "FunctionName", "Value": name}, {"Name": "Resource", "Value": f"{name}:{target.qualifier}"}]
-        )
-    if target.executed_version != "$LATEST":
-        dimension_sets.append(
-            [{"Name": "FunctionName", "Value": name}, {"Name": "ExecutedVersion", "Value": target.executed_version}]
-        )
-    if throttled:
-        values = [("Throttles", 1.0, "Count")]
-    else:
-        values = [
-            ("Invocations", 1.0, "Count"),
-            ("Errors", 1.0 if error else 0.0, "Count"),
-            ("Duration", round(duration_ms, 2), "Milliseconds"),
-        ]
-    data = [
-        {"MetricName": metric, "Value": value, "Unit": unit, "Dimensions": dimensions}
-        for dimensions in dimension_sets
-        for metric, value, unit in values
-    ]
-    with contextlib.suppress(Exception):
-        backends.backend("cloudwatch", target.account_id, target.region).put_metric_data("AWS/Lambda", data)
+def _put_metrics(
+    target: Target, started: datetime, duration_ms: float, error: bool, throttled: bool = False
+) -> None:
+    invocation = lambda_metrics.Invocation(
+        target.function.function_name,
+        target.qualifier,
+        target.alias,
+        target.executed_version,
+        target.account_id,
+        target.region,
+    )
+    lambda_metrics.record(invocation, started, duration_ms, error=error, throttled=throttled)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -981,8 +968,9 @@ def run_target(target: Target, event: bytes) -> InvokeResult:
     """Run one resolved invocation synchronously, with faults, logs and metrics."""
     taken = _take_fault(target.function.function_name)
     fault, fault_error_type = taken if taken else (None, "")
+    invoked_at = lambda_metrics.now()
     if fault == "throttle":
-        _put_metrics(target, 0.0, None, throttled=True)
+        _put_metrics(target, invoked_at, 0.0, False, throttled=True)
         raise TooManyRequestsException()
     if fault == "service_error":
         raise LambdaServiceException("The Lambda service encountered an internal error (injected fault).")
@@ -1022,7 +1010,7 @@ def run_target(target: Target, event: bytes) -> InvokeResult:
     )
     lines = [f"START RequestId: {request_id} Version: {spec.version}", *lines, f"END RequestId: {request_id}", report]
     _write_logs(spec, stream, lines)
-    _put_metrics(target, duration_ms, outcome.error)
+    _put_metrics(target, invoked_at, duration_ms, outcome.error)
 
     log_text = "\n".join(lines) + "\n"
     log_tail = log_text.encode("utf-8")[-LOG_TAIL_BYTES:].decode("utf-8", "ignore")

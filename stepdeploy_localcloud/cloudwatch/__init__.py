@@ -1,1 +1,1 @@
-"""CloudWatch alarms that evaluate their metrics (alarms.py)."""
+"""CloudWatch: alarms that evaluate their metrics (alarms.py), statistics and metric queries as AWS computes them."""

@@ -17,14 +17,14 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from stepdeploy_localcloud.clock import CLOCK
+from stepdeploy_localcloud.cloudwatch import statistics
 
 log = logging.getLogger(__name__)
 
@@ -110,63 +110,18 @@ def metric_query(alarm: Any) -> MetricQuery | None:
     )
 
 
-def _naive_utc(timestamp: Any) -> datetime:
-    if isinstance(timestamp, str):
-        timestamp = datetime.fromisoformat(timestamp.replace("Z", "+00:00"))
-    if isinstance(timestamp, (int, float)):
-        timestamp = datetime.fromtimestamp(timestamp, tz=UTC)
-    if timestamp.tzinfo is not None:
-        timestamp = timestamp.astimezone(UTC).replace(tzinfo=None)
-    return timestamp
-
-
-def _matching(query: MetricQuery, metric_data: Iterable[Any]) -> Iterator[Any]:
-    for datum in metric_data:
-        if datum.namespace != query.namespace or datum.name != query.metric_name:
-            continue
-        if frozenset((d.name, d.value) for d in datum.dimensions) != query.dimensions:
-            continue
-        if query.unit and datum.unit and datum.unit != query.unit:
-            continue
-        yield datum
-
-
-def _statistic(statistic: str, data: list[Any]) -> tuple[float | None, float]:
-    """(value, sample count) of the datapoints of one period; value None when there are none."""
-    singles = [float(datum.value) for datum in data if hasattr(datum, "value")]
-    aggregated = [datum for datum in data if not hasattr(datum, "value")]
-    count = float(len(singles)) + sum(float(datum.sample_count) for datum in aggregated)
-    if count == 0:
-        return None, 0.0
-    total = sum(singles) + sum(float(datum.sum) for datum in aggregated)
-    if statistic == "Sum":
-        return total, count
-    if statistic == "SampleCount":
-        return count, count
-    if statistic == "Average":
-        return total / count, count
-    if statistic == "Maximum":
-        return max(singles + [float(datum.max) for datum in aggregated]), count
-    if statistic == "Minimum":
-        return min(singles + [float(datum.min) for datum in aggregated]), count
-    if statistic.startswith("p") and singles:
-        rank = max(0.0, min(100.0, float(statistic[1:]))) / 100
-        ordered = sorted(singles)
-        return ordered[max(0, math.ceil(rank * len(ordered)) - 1)], count
-    return None, count
-
-
 def datapoints(query: MetricQuery, metric_data: Iterable[Any], periods: int, now: datetime) -> list[Datapoint]:
     """The statistic of each of the last ``periods`` periods, most recent first."""
     length = timedelta(seconds=CLOCK.real_seconds(query.period))
-    data = [(_naive_utc(datum.timestamp), datum) for datum in _matching(query, metric_data)]
+    found = statistics.matching(metric_data, query.namespace, query.metric_name, query.dimensions, query.unit)
+    data = [(statistics.naive_utc(datum.timestamp), datum) for datum in found]
     result = []
     for index in range(periods):
         end = now - index * length
         start = end - length
         in_period = [datum for stamp, datum in data if start < stamp <= end]
-        value, count = _statistic(query.statistic, in_period)
-        result.append(Datapoint(start, end, value, count))
+        value = statistics.statistic(query.statistic, in_period)
+        result.append(Datapoint(start, end, value, statistics.sample_count(in_period)))
     return result
 
 
@@ -296,7 +251,7 @@ def evaluate_once(now: datetime | None = None) -> list[StateChange]:
     """Evaluate every metric alarm of every account and region once; return the transitions."""
     from moto.core.utils import utcnow
 
-    moment = _naive_utc(now) if now is not None else utcnow()
+    moment = statistics.naive_utc(now) if now is not None else utcnow()
     changes = []
     for backend in _cloudwatch_backends():
         metric_data = list(backend.metric_data)

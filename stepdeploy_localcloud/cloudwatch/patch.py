@@ -1,4 +1,4 @@
-"""CloudWatch alarms announce their state changes on the default event bus, as AWS does.
+"""CloudWatch adapters: alarm state change events, and metric queries as AWS answers them (queries.py).
 
 moto 5.2.5 sends no event when an alarm changes state. This adapter wraps ``Alarm.update_state``
 (reached by SetAlarmState and by the local evaluator in alarms.py): when the state value changes it
@@ -16,6 +16,7 @@ from datetime import datetime
 from typing import Any
 
 from stepdeploy_localcloud import backends
+from stepdeploy_localcloud.cloudwatch import queries
 from stepdeploy_localcloud.patching import wrap
 
 log = logging.getLogger(__name__)
@@ -96,10 +97,11 @@ def _announcing(original: Callable[..., None]) -> Callable[..., None]:
 
 
 def apply() -> None:
-    """Install the adapter (idempotent)."""
+    """Install the adapters (idempotent)."""
     from moto.cloudwatch import models
 
     wrap(models.Alarm, "update_state", _announcing)
+    queries.apply()
 
 
 __all__ = ["alarm_state_change_event", "apply"]

@@ -226,6 +226,10 @@ def tell_the_story(story: Story) -> None:
     calls["rollback to missing version"] = story.cli("rollback", STACK, "--to", "99", "--yes")
     calls["rollback to failed release"] = story.cli("rollback", STACK, "--release", story.name("build fails"), "--yes")
 
+    # Retention: each Deployed release ran Prune versions; `versions prune` shows and applies the same plan.
+    facts["first output"] = json.loads(story.sfn.describe_execution(executionArn=story.arns["first"])["output"])
+    calls["versions prune dry run"] = story.json("versions", "prune", STACK, "--dry-run")
+
     # The README's examples, last: they replay the failed build at the first commit.
     variables = {
         "EXECUTION": story.name("first"),
@@ -241,6 +245,13 @@ def tell_the_story(story: Story) -> None:
         "executions"] if e["executionArn"] not in story.arns.values()]
     facts["readme replays"] = [story.sfn.describe_execution(executionArn=e["executionArn"]) for e in replays]
     facts["alias after readme"] = story.alias("GreeterFunction")
+
+    # Retention applied last: the README's replay of the first commit finds version 1 again before it.
+    facts["rollback target before prune"] = story.json("rollback", STACK, "--dry-run")
+    calls["versions prune retain 1 dry run"] = story.json("versions", "prune", STACK, "--dry-run", "--retain", "1")
+    calls["versions prune without --yes"] = story.cli("versions", "prune", STACK, "--retain", "1")
+    calls["versions prune"] = story.json("versions", "prune", STACK, "--retain", "1", "--yes")
+    facts["greeter versions after prune"] = story.versions("GreeterFunction")
 
 
 def readme_examples() -> list[str]:
@@ -580,3 +591,35 @@ def test_readme_examples_run_against_the_local_cloud(story):
     for command in ("deployments", "executions list", "executions show", "watch", "redrive", "replay",
                     "rollback", "approvals", "approve", "reject"):
         assert f"`{command}" in section or f"stepdeploy {command}" in section, command
+
+
+# --- versions prune --------------------------------------------------------------------------------
+def test_versions_prune_keeps_alias_and_rollback_targets_and_deletes_the_rest(story):
+    assert story.facts["first output"]["pruned"]["retain"] == 5  # Prune versions ran after the release
+    greeter_name = story.demo.function_names()["GreeterFunction"]
+
+    def greeter(report: dict) -> dict[str, dict]:
+        (found,) = [f for f in report["functions"] if f["function_name"] == greeter_name]
+        return {v["version"]: v for v in found["versions"]}
+
+    dry = story.calls["versions prune dry run"]
+    assert dry["retain"] == 5 and dry["dry_run"] is True  # the orchestrator's RetainReleases
+    print(f"\nwith RetainReleases 5 the sample app keeps {dry['kept_bytes']} bytes of code")
+    live = story.facts["alias after readme"]
+    plan = greeter(story.calls["versions prune retain 1 dry run"])
+    assert plan[live]["keep"] and plan[live]["reason"].startswith("alias live points to it")
+    back_to = story.facts["rollback target before prune"]["moves"]
+    greeter_back = next(m["to_version"] for m in back_to if m["function_name"] == greeter_name)
+    assert plan[greeter_back]["keep"]
+    assert all(v["code_size"] > 0 for v in plan.values())
+    deleted = sorted((v for v, verdict in plan.items() if not verdict["keep"]), key=int)
+    assert deleted, plan  # the story released the greeter more than twice
+
+    refused = story.calls["versions prune without --yes"]
+    assert refused.exit_code == 1 and "pass --yes" in refused.output
+    done = story.calls["versions prune"]
+    assert greeter(done) == plan
+    kept = sorted((v for v, verdict in plan.items() if verdict["keep"]), key=int)
+    assert story.facts["greeter versions after prune"] == kept
+    print(f"\ncode kept {done['kept_bytes']} bytes, deleted {done['deleted_bytes']} bytes "
+          f"({len(kept)} greeter versions kept of {len(plan)})")

@@ -99,10 +99,10 @@ def test_configured_functions_that_the_template_lacks_are_refused_before_the_sta
     assert deploy_aws.client("cloudformation").list_stacks()["StackSummaries"] == []
 
 
-def test_old_versions_are_pruned_but_never_an_alias_target(deploy_aws, monkeypatch):
+def test_publishing_deletes_no_version_retention_waits_for_the_release(deploy_aws, monkeypatch):
     from stepdeploy.settings import settings
 
-    monkeypatch.setenv("KEEP_VERSIONS", "2")
+    monkeypatch.setenv("RETAIN_RELEASES", "1")
     settings.cache_clear()
     publish(deploy_stack(deploy_aws, functions=["Greeter"]))  # v1, alias live -> 1
     lam = deploy_aws.client("lambda")
@@ -114,4 +114,4 @@ def test_old_versions_are_pruned_but_never_an_alias_target(deploy_aws, monkeypat
     release = by_id(publish(deploy_stack(deploy_aws, execution="demo-2", functions=["Greeter"]), "demo-2")["versions"])
     assert release["Greeter"]["version"] == "5" and release["Greeter"]["previous_version"] == "1"
     left = [v["Version"] for v in lam.list_versions_by_function(FunctionName=name)["Versions"]]
-    assert left == ["$LATEST", "1", "4", "5"]
+    assert left == ["$LATEST", "1", "2", "3", "4", "5"]

@@ -255,6 +255,20 @@ def test_a_failure_while_recording_still_fails_the_execution(machine: Machine, r
     assert path[-2:] == [record_state, "Deployment failed"]
 
 
+def test_a_failure_while_pruning_versions_leaves_the_release_deployed(machine: Machine) -> None:
+    try:
+        lambda_runtime.inject_fault(machine.function("PruneVersionsFunction"), "unhandled", error_type="InjectedFault")
+        arn = machine.upload("pruning fails")
+        described = machine.finish(arn)
+    finally:
+        lambda_runtime.clear_faults()
+    assert described["status"] == "SUCCEEDED", described.get("cause")
+    assert machine.path(arn)[-3:] == ["Record release", "Prune versions", "Deployed"]
+    output = json.loads(described["output"])
+    assert output["release"]["outcome"] == "Deployed"
+    assert output["pruning_error"]["Error"] == "InjectedFault"
+
+
 
 def test_a_push_delivered_after_a_newer_one_was_deployed_does_not_take_the_stack_back(machine: Machine) -> None:
     demo, ghe = machine.demo, machine.cloud.ghe

@@ -174,7 +174,7 @@ def test_a_redrive_after_a_fault_during_the_traffic_shift_ends_deployed(machine:
     machine.sfn.redrive_execution(executionArn=arn)
     redriven = machine.finish(arn, timeout=180)
     assert redriven["status"] == "SUCCEEDED", redriven.get("cause")
-    assert machine.path(arn)[-2:] == ["Record release", "Deployed"]
+    assert machine.path(arn)[-3:] == ["Record release", "Prune versions", "Deployed"]
     shift = json.loads(redriven["output"])["shift"]
     restarted = [d["deployment_id"] for d in shift["deployments"]]
     assert len(restarted) == 1 and restarted[0] not in stopped  # a new deployment, recorded in the document

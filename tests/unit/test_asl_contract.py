@@ -42,11 +42,13 @@ def test_change_set_creation_sends_no_event_so_it_is_a_wait_state_and_a_short_ch
 NOT_SUPERSEDABLE = ("Resolve request",)
 """Every step from Acquire lock on can end Superseded: a waiting one by a newer push, a lock-holding one
 when a redrive takes the lock back after newer code went live."""
+AFTER_THE_RELEASE = ("Prune versions",)
+"""Steps after Record release: the release is recorded, nothing they do may fail it."""
 
 
 def test_every_terminal_error_is_caught_and_no_retryable_one_is():
     for name, state in ASL["States"].items():
-        if state["Type"] != "Task" or name.startswith("Record"):
+        if state["Type"] != "Task" or name.startswith("Record") or name in AFTER_THE_RELEASE:
             continue
         caught = {e for catcher in state["Catch"] for e in catcher["ErrorEquals"]}
         retried = {e for retrier in state["Retry"] for e in retrier["ErrorEquals"]}
@@ -56,6 +58,14 @@ def test_every_terminal_error_is_caught_and_no_retryable_one_is():
         assert terminal <= caught, name
         assert not caught & {cls.__name__ for cls in RETRYABLE_ERRORS}, name
         assert {"ServiceThrottled", "ServiceUnavailable"} <= retried, name
+
+
+def test_pruning_versions_never_fails_a_recorded_release():
+    assert ASL["States"]["Record release"]["Next"] == "Prune versions"
+    prune = ASL["States"]["Prune versions"]
+    assert prune["Next"] == "Deployed"
+    assert prune["Catch"] == [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.pruning_error", "Next": "Deployed"}]
+    assert {"ServiceThrottled", "ServiceUnavailable"} <= {e for r in prune["Retry"] for e in r["ErrorEquals"]}
 
 
 def test_a_timed_out_invocation_is_retried_except_where_a_timeout_is_the_answer():
@@ -73,7 +83,7 @@ def test_a_timed_out_invocation_is_retried_except_where_a_timeout_is_the_answer(
 
 def test_superseded_goes_to_record_superseded_from_every_step_that_can_be_superseded():
     for name, state in ASL["States"].items():
-        if state["Type"] != "Task" or name.startswith("Record") or name in NOT_SUPERSEDABLE:
+        if state["Type"] != "Task" or name.startswith("Record") or name in NOT_SUPERSEDABLE + AFTER_THE_RELEASE:
             continue
         catcher = next(c for c in state["Catch"] if "Superseded" in c["ErrorEquals"])
         assert catcher["Next"] == "Record superseded", name

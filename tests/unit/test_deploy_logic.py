@@ -15,7 +15,7 @@ from stepdeploy.target_config import CustomStrategy, Target
 from stepdeploy.tasks.check_change_set import is_no_change, summarize_changes
 from stepdeploy.tasks.check_stack import first_failure
 from stepdeploy.tasks.create_change_set import change_set_name, change_set_type, parameter_overrides
-from stepdeploy.tasks.publish_versions import managed_functions, matching_version, versions_to_prune
+from stepdeploy.tasks.publish_versions import managed_functions, matching_version
 from stepdeploy.tasks.start_traffic_shift import build_appspec, group_name
 
 pytestmark = pytest.mark.unit
@@ -195,13 +195,6 @@ def test_an_identical_published_version_is_found():
     versions = [{**BASE, "Version": "1"}, {**BASE, "Version": "2", "MemorySize": 512}, {**BASE, "Version": "3"}]
     assert matching_version(versions, BASE) == "3"
     assert matching_version(versions[:2], {**BASE, "Timeout": 1}) is None
-
-
-def test_pruning_keeps_the_newest_and_every_protected_version():
-    versions = [str(v) for v in range(1, 16)]
-    assert versions_to_prune(versions, protected={"2", "15"}, keep=10) == ["1", "3", "4", "5"]
-    assert versions_to_prune(versions, protected=set(), keep=0) == []
-    assert versions_to_prune(["1", "2"], protected=set(), keep=10) == []
 
 
 def test_managed_functions_default_to_all_but_the_hooks():
