@@ -23,12 +23,12 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from stepdeploy.aws.accounts import deploy_names
 from stepdeploy.aws.artifacts import ArtifactStore
 from stepdeploy.aws.clients import client, error_code, idempotency_token
 from stepdeploy.aws.cloudformation import CAPABILITIES, CloudFormation
 from stepdeploy.errors import ChangeSetFailed, StackBusy, StackNeedsAttention
 from stepdeploy.models import ArtifactInfo, ChangeSetInfo, DeploymentRequest, Document, ExecutionContext, iso
-from stepdeploy.settings import settings
 from stepdeploy.trust import check_stack_owner
 
 # CloudFormation's definite refusals of this input: retrying the same input can't help.
@@ -110,13 +110,13 @@ def create_change_set(
         raise ValueError("Create change set needs the Package artifact step's result in $.artifact")
     cfn = CloudFormation(client("cloudformation"))
     store = ArtifactStore(client("s3"))
-    s = settings()
+    role_arn = deploy_names().cloudformation_role_arn
     stack_name = request.stack
     name = change_set_name(request, artifact, execution)
 
     stack = check_stack_owner(request)
     if stack is not None and stack["StackStatus"] == "ROLLBACK_COMPLETE":
-        cfn.delete_stack(stack_name, idempotency_token(execution, "delete-failed-create"), s.cloudformation_role_arn)
+        cfn.delete_stack(stack_name, idempotency_token(execution, "delete-failed-create"), role_arn)
         raise StackBusy(
             f"stack {stack_name} was ROLLBACK_COMPLETE (its first create failed); deleting it so that this "
             "deployment can create it again"
@@ -147,8 +147,8 @@ def create_change_set(
         # A per-commit tag would change every resource's tags on every push: no change set would
         # ever be empty. The commit is in the Description instead.
         params["Tags"] = [{"Key": "stepdeploy:repository", "Value": request.repository}]
-    if s.cloudformation_role_arn:
-        params["RoleARN"] = s.cloudformation_role_arn
+    if role_arn:
+        params["RoleARN"] = role_arn
     try:
         change_set_id = cfn.create_change_set(**params)
     except ClientError as exc:

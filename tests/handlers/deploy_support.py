@@ -168,7 +168,7 @@ def deploy_aws_fixture(monkeypatch: pytest.MonkeyPatch) -> Iterator[DeployAws]:
     from stepdeploy.settings import settings
 
     settings.cache_clear()
-    clients.client.cache_clear()
+    clients.clear_clients()
     ledger.ledger.cache_clear()
     monkeypatch.setattr(LambdaVersion, "get_cfn_attribute", _version_attribute, raising=False)
     for cached in (get_model_list, get_model_map, get_name_type_map):
@@ -190,7 +190,7 @@ def deploy_aws_fixture(monkeypatch: pytest.MonkeyPatch) -> Iterator[DeployAws]:
         )
         yield DeployAws(role_arn=role)
     settings.cache_clear()
-    clients.client.cache_clear()
+    clients.clear_clients()
     ledger.ledger.cache_clear()
 
 
