@@ -215,7 +215,7 @@ def settings() -> Settings:
         lifecycle_event=_get("LIFECYCLE_EVENT", ""),
         account_id=_get("ORCHESTRATOR_ACCOUNT", ""),
         region=_get("AWS_REGION", _get("AWS_DEFAULT_REGION", "")),
-        partition=_get("AWS_PARTITION", "aws") or "aws",
+        partition=_get("ORCHESTRATOR_PARTITION", "aws") or "aws",
         stage_role_name=_get("STAGE_ROLE_NAME", "stepdeploy-stage") or "stepdeploy-stage",
         stage_external_id=_get("STAGE_EXTERNAL_ID", _get("ORCHESTRATOR_STACK", "")),
         stage_accounts=parse_stage_accounts(_get("STAGE_ACCOUNTS", "")),
