@@ -21,6 +21,7 @@ ADAPTERS = (
     "stepdeploy_localcloud.codedeploy.patch",
     "stepdeploy_localcloud.s3.patch",
     "stepdeploy_localcloud.cloudwatch.patch",
+    "stepdeploy_localcloud.sts.patch",
 )
 
 
