@@ -30,9 +30,9 @@ from stepdeploy_localcloud.patching import wrap
 ACTIONS = frozenset({"sts:AssumeRole", "sts:*", "*"})
 STRING_MATCHERS = {
     "StringEquals": lambda pattern, value: pattern == value,
-    "StringLike": fnmatch.fnmatchcase,
+    "StringLike": lambda pattern, value: fnmatch.fnmatchcase(value, pattern),
     "ArnEquals": lambda pattern, value: pattern == value,
-    "ArnLike": fnmatch.fnmatchcase,
+    "ArnLike": lambda pattern, value: fnmatch.fnmatchcase(value, pattern),
 }
 
 
