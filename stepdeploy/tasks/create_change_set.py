@@ -27,8 +27,9 @@ from stepdeploy.aws.accounts import deploy_names
 from stepdeploy.aws.artifacts import ArtifactStore
 from stepdeploy.aws.clients import client, error_code, idempotency_token
 from stepdeploy.aws.cloudformation import CAPABILITIES, CloudFormation
-from stepdeploy.errors import ChangeSetFailed, StackBusy, StackNeedsAttention
+from stepdeploy.errors import ArtifactRejected, ChangeSetFailed, StackBusy, StackNeedsAttention
 from stepdeploy.models import ArtifactInfo, ChangeSetInfo, DeploymentRequest, Document, ExecutionContext, iso
+from stepdeploy.permissions_boundary import check_permissions_boundary
 from stepdeploy.trust import check_stack_owner
 
 # CloudFormation's definite refusals of this input: retrying the same input can't help.
@@ -57,6 +58,21 @@ def change_set_name(request: DeploymentRequest, artifact: ArtifactInfo, executio
 def declared_parameters(template_text: bytes) -> dict[str, dict[str, Any]]:
     template = json.loads(template_text)
     return dict(template.get("Parameters") or {})
+
+
+def check_boundary_of_account(request: DeploymentRequest, template: Any) -> None:
+    """The packaged template's roles carry the boundary of the account the stack is deployed in: a template
+    packaged for another account (a stage elsewhere) would fail IAM in the middle of the stack update."""
+    boundary = deploy_names().permissions_boundary_arn
+    if not boundary or not isinstance(template, dict):
+        return
+    try:
+        check_permissions_boundary(template, boundary, name=f"{request.template_path} (packaged)")
+    except ArtifactRejected as exc:
+        raise ArtifactRejected(
+            f"{exc}; the template was packaged for another account than the target's: package it for the "
+            f"target's account (its boundary is {boundary})"
+        ) from None
 
 
 def parameter_overrides(
@@ -128,7 +144,9 @@ def create_change_set(
         if found is not None:
             return _info(name, stack_name, kind, found, None)
 
-    declared = declared_parameters(store.read(artifact.template))
+    text = store.read(artifact.template)
+    check_boundary_of_account(request, json.loads(text))
+    declared = declared_parameters(text)
     previous = {p["ParameterKey"] for p in (stack or {}).get("Parameters", [])} if kind == "UPDATE" else set()
     params: dict[str, Any] = {
         "StackName": stack_name,
