@@ -104,7 +104,7 @@ def current_stage() -> Stage | None:
 
 def session_name(execution_id: str) -> str:
     """The execution's name (the last part of its ARN), as STS allows it: ``[\\w+=,.@-]``, 2 to 64 characters."""
-    name = re.sub(r"[^\w+=,.@-]", "-", execution_id.rsplit(":", 1)[-1])[:64]
+    name = re.sub(r"[^\w+=,.@-]", "-", execution_id.rsplit(":", 1)[-1], flags=re.ASCII)[:64]
     return name if len(name) >= 2 else "stepdeploy"
 
 
