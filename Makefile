@@ -72,7 +72,7 @@ layer-site-path:
 setup: $(STAMP) $(TOOLS_STAMP) $(SAM_STAMP) layer-site
 
 lint: setup
-	$(BIN)/cfn-lint template.yaml
+	$(BIN)/cfn-lint template.yaml templates/stage-account.yaml
 	$(BIN)/python -m stepdeploy_dev.asl_lint statemachines/deploy.asl.json --substitutions-from template.yaml
 	$(BIN)/ruff check stepdeploy stepdeploy_cli stepdeploy_localcloud stepdeploy_dev functions tests
 	$(BIN)/lint-imports --no-cache --no-logo
@@ -80,7 +80,7 @@ lint: setup
 
 test: setup
 	mkdir -p build
-	$(BIN)/cfn-lint template.yaml
+	$(BIN)/cfn-lint template.yaml templates/stage-account.yaml
 	$(BIN)/python -m stepdeploy_dev.asl_lint statemachines/deploy.asl.json --substitutions-from template.yaml
 	$(BIN)/ruff check stepdeploy stepdeploy_cli stepdeploy_localcloud stepdeploy_dev functions tests
 	$(BIN)/lint-imports --no-cache --no-logo

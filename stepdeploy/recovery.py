@@ -191,9 +191,9 @@ def restart_stopped_shifts(
     the new deployment ids replace the old ones. One whose rollback still runs is tried again next check."""
     if not any(d.status in ("Stopped", "Restarting") for d in deployments):
         return deployments
+    from stepdeploy.aws.accounts import deploy_names
     from stepdeploy.aws.ledger import ledger
     from stepdeploy.errors import StackBusy
-    from stepdeploy.settings import settings
 
     by_finaliser = ledger().stopped_deployments(execution.id)
     restarted: list[ShiftDeployment] = []
@@ -208,7 +208,7 @@ def restart_stopped_shifts(
             continue
         try:
             new_id = cd.create_deployment(
-                info.get("applicationName") or settings().codedeploy_application,
+                info.get("applicationName") or deploy_names().codedeploy_application,
                 info["deploymentGroupName"],
                 info.get("deploymentConfigName"),
                 content,

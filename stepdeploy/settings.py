@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import fnmatch
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
@@ -105,6 +106,18 @@ class Settings:
     """The scheme of clone URLs (GheProtocol): https, or http for a local or test GHE."""
     lifecycle_event: str = ""
     """The hook runner's lifecycle event (BeforeAllowTraffic or AfterAllowTraffic); set on the runners only."""
+    account_id: str = ""
+    """The orchestrator's own AWS account (ORCHESTRATOR_ACCOUNT)."""
+    region: str = ""
+    """The orchestrator's region (AWS_REGION, which Lambda sets)."""
+    partition: str = "aws"
+    stage_role_name: str = "stepdeploy-stage"
+    """The role (and name prefix of the CloudFormation and CodeDeploy roles, boundary and CodeDeploy
+    application) that templates/stage-account.yaml creates in a stage account."""
+    stage_external_id: str = ""
+    """The ExternalId the stage role's trust policy requires: the orchestrator stack's name."""
+    stage_accounts: tuple[str, ...] = ()
+    """The accounts a target may deploy into besides the orchestrator's own (STAGE_ACCOUNTS)."""
 
     def hook_runner(self, lifecycle_event: str) -> str:
         """The orchestrator's runner function for a lifecycle event (template.yaml names it so)."""
@@ -175,6 +188,16 @@ def _protocol(raw: str) -> str:
     if raw not in ("https", "http"):
         raise RuntimeError(f"environment variable GHE_PROTOCOL: expected https or http, got {raw!r}")
     return raw
+def parse_stage_accounts(text: str) -> tuple[str, ...]:
+    """STAGE_ACCOUNTS: comma-separated 12-digit account ids that targets may deploy into."""
+    accounts = tuple(entry.strip() for entry in text.split(",") if entry.strip())
+    for account in accounts:
+        if not re.fullmatch(r"\d{12}", account):
+            raise RuntimeError(
+                f"environment variable STAGE_ACCOUNTS: {account!r} is not an AWS account id; "
+                "expected comma-separated 12-digit account ids"
+            )
+    return accounts
 
 
 def _get(name: str, default: str | None = None) -> str:
@@ -219,4 +242,10 @@ def settings() -> Settings:
         permissions_boundary_arn=_get("PERMISSIONS_BOUNDARY_ARN", ""),
         ghe_protocol=_protocol(_get("GHE_PROTOCOL", "https")),
         lifecycle_event=_get("LIFECYCLE_EVENT", ""),
+        account_id=_get("ORCHESTRATOR_ACCOUNT", ""),
+        region=_get("AWS_REGION", _get("AWS_DEFAULT_REGION", "")),
+        partition=_get("ORCHESTRATOR_PARTITION", "aws") or "aws",
+        stage_role_name=_get("STAGE_ROLE_NAME", "stepdeploy-stage") or "stepdeploy-stage",
+        stage_external_id=_get("STAGE_EXTERNAL_ID", _get("ORCHESTRATOR_STACK", "")),
+        stage_accounts=parse_stage_accounts(_get("STAGE_ACCOUNTS", "")),
     )

@@ -1,7 +1,8 @@
 """The checks the tasks make before anything is touched: ownership of the stack and the target
 against the template (target_checks.py, ownership.py), with the AWS reads they need.
 
-- Resolve request (before a lock, a build or a change set): the buildspec setting, the stack's
+- Resolve request (before a lock, a build or a change set): the buildspec setting, the target's account
+  (a listed stage account whose stage role can be assumed: stepdeploy.aws.accounts), the stack's
   owner and name (under ManagedStackPrefix), and the target and the permissions boundary against
   the repository's own template when the configured template path is in the repository (a template
   the build generates is checked at Package artifact instead);
@@ -15,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from stepdeploy.aws.accounts import check_stage, deploy_names, deploying_into
 from stepdeploy.aws.alarms import Alarms
 from stepdeploy.aws.clients import client
 from stepdeploy.aws.cloudformation import CloudFormation
@@ -87,6 +89,19 @@ def check_request_before_build(
 ) -> None:
     assert request.target is not None
     check_build(config, file=file, external_buildspec=settings().external_buildspec)
+    with deploying_into(check_stage(request.target)):
+        _check_against_stack_and_template(request, config, read_file, file, cloudformation, cloudwatch)
+
+
+def _check_against_stack_and_template(
+    request: DeploymentRequest,
+    config: DeploymentConfig,
+    read_file: Callable[[str], bytes | None],
+    file: str,
+    cloudformation: Any,
+    cloudwatch: Any,
+) -> None:
+    assert request.target is not None
     check_stack_owner(request, cloudformation, file=file)
     check_managed_prefix(request, file=file)
     try:
@@ -101,8 +116,9 @@ def check_request_before_build(
         template = cfn_yaml.load(text)
     except cfn_yaml.TemplateError as exc:
         raise ConfigurationError(f"{config.template} (the template {file} names): {exc}") from None
-    if settings().permissions_boundary_arn and isinstance(template, dict):
-        check_permissions_boundary(template, settings().permissions_boundary_arn, name=config.template)
+    boundary = deploy_names().permissions_boundary_arn
+    if boundary and isinstance(template, dict):
+        check_permissions_boundary(template, boundary, name=config.template)
     external = check_target_against_template(
         request.target, template, template_name=config.template, file=file, reserved=reserved_parameters(template)
     )

@@ -136,6 +136,9 @@ def local_up(
     out.print(f"GHE API      {cloud.ghe.api_base}  (token {cloud.ghe.token})")
     out.print(f"Allowed      {cloud.allowed_repositories}")
     out.print(f"State machine {cloud.orchestrator.state_machine_arn}")
+    for account in cloud.stages:
+        out.print(f"Stage account {account}: role arn:aws:iam::{account}:role/stepdeploy-stage "
+                  f"(ExternalId {cloud.stack_name}; docs/accounts.md)", highlight=False)
     out.print(f"Nothing is kept across a restart: executions, stacks and the ledger start empty; only the "
               f"local GHE (repositories, commit statuses) is kept, in {STATE_DIR / 'ghe'}.", highlight=False)
     if cloud.settled_statuses:

@@ -24,6 +24,7 @@ ADAPTERS = (
     "stepdeploy_localcloud.s3.patch",
     "stepdeploy_localcloud.cloudwatch.patch",
     "stepdeploy_localcloud.apigateway.authorizers",
+    "stepdeploy_localcloud.sts.patch",
 )
 
 

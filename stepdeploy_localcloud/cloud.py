@@ -31,6 +31,11 @@ log = logging.getLogger(__name__)
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 TEMPLATE = PROJECT_ROOT / "template.yaml"
+STAGE_TEMPLATE = PROJECT_ROOT / "templates" / "stage-account.yaml"
+STAGE_ACCOUNT = "222222222222"
+"""The second account of the local cloud: templates/stage-account.yaml is deployed there at start."""
+STAGE_STACK = "stepdeploy-stage"
+MANAGED_STACK_PREFIX = "sample-"  # the stacks of the sample app and the benchmarks: sample-*
 PACKAGE_BUCKET = "stepdeploy-local-packages"
 DEFAULT_STACK = "stepdeploy"
 DEFAULT_ALLOWED = "platform/sample-app:sample-*"
@@ -87,12 +92,16 @@ class LocalCloud:
         stack_name: str = DEFAULT_STACK,
         allowed_repositories: str = DEFAULT_ALLOWED,
         template: Path = TEMPLATE,
+        stage_accounts: tuple[str, ...] = (STAGE_ACCOUNT,),
     ) -> None:
         self.root = Path(root)
         self.port = port
         self.stack_name = stack_name
         self.allowed_repositories = allowed_repositories
         self.template = template
+        self.stage_accounts = stage_accounts
+        self.stages: dict[str, dict[str, str]] = {}
+        """Each stage account's stack outputs (templates/stage-account.yaml)."""
         if speed is not None:
             CLOCK.set_speed(speed)
         self.server: Any = None
@@ -131,6 +140,8 @@ class LocalCloud:
         os.environ["AWS_DEFAULT_REGION"] = endpoint.REGION
         log.info("local cloud listening on %s", url)
         self.orchestrator = self.provision(host)
+        for account in self.stage_accounts:
+            self.stages[account] = self.provision_stage(account)
         self.server.set_webhook_function(self.orchestrator.webhook_function)
         self._store_ghe_token()
         alarms.start()
@@ -210,6 +221,17 @@ class LocalCloud:
     def client(self, service: str) -> Any:
         return boto3.client(service, **self._connection())
 
+    def account_client(self, service: str, account: str) -> Any:
+        """A client acting in ``account``: an access key of that account's (as an administrator there
+        would have), made in the local cloud's own IAM."""
+        from stepdeploy_localcloud import backends
+
+        key = backends.backend("iam", account, endpoint.REGION).create_temp_access_key()
+        return boto3.client(
+            service, endpoint_url=self.url, region_name=endpoint.REGION,
+            aws_access_key_id=key.access_key_id, aws_secret_access_key=key.secret_access_key,
+        )
+
     def resource(self, service: str) -> Any:
         return boto3.resource(service, **self._connection())
 
@@ -238,7 +260,8 @@ class LocalCloud:
             "GheHost": ghe_host,
             "GheProtocol": "http",
             "AllowedRepositories": self.allowed_repositories,
-            "ManagedStackPrefix": "sample-",  # the stacks of the sample app and the benchmarks: sample-*
+            "ManagedStackPrefix": MANAGED_STACK_PREFIX,
+            "StageAccounts": ",".join(self.stage_accounts),
         }
         started = time.monotonic()
         change_set = cfn.create_change_set(
@@ -251,7 +274,7 @@ class LocalCloud:
         )
         self._wait_change_set(cfn, change_set["Id"])
         cfn.execute_change_set(ChangeSetName=change_set["Id"])
-        stack = self._wait_stack(cfn)
+        stack = self._wait_stack(cfn, self.stack_name)
         outputs = {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
         resources = {
             r["LogicalResourceId"]: r.get("PhysicalResourceId", "")
@@ -259,6 +282,30 @@ class LocalCloud:
         }
         log.info("orchestrator provisioned in %.1fs", time.monotonic() - started)
         return Orchestrator(self.stack_name, outputs, resources)
+
+    def provision_stage(self, account: str) -> dict[str, str]:
+        """Deploy templates/stage-account.yaml in ``account`` as its administrator would; its outputs."""
+        assert self.orchestrator is not None
+        cfn = self.account_client("cloudformation", account)
+        parameters = {
+            "OrchestratorAccount": endpoint.ACCOUNT_ID,
+            "OrchestratorStack": self.stack_name,
+            "ArtifactBucket": self.orchestrator.artifact_bucket,
+            "ManagedStackPrefix": MANAGED_STACK_PREFIX,
+        }
+        change_set = cfn.create_change_set(
+            StackName=STAGE_STACK,
+            ChangeSetName="stepdeploy-stage-local",
+            ChangeSetType="CREATE",
+            TemplateBody=STAGE_TEMPLATE.read_text(),
+            Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in parameters.items()],
+            Capabilities=CAPABILITIES,
+        )
+        self._wait_change_set(cfn, change_set["Id"])
+        cfn.execute_change_set(ChangeSetName=change_set["Id"])
+        stack = self._wait_stack(cfn, STAGE_STACK)
+        log.info("stage account %s provisioned (%s)", account, STAGE_TEMPLATE.name)
+        return {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
 
     def _wait_change_set(self, cfn: Any, change_set_id: str) -> None:
         for _ in range(600):
@@ -270,22 +317,22 @@ class LocalCloud:
             time.sleep(0.05)
         raise ProvisioningFailed("template.yaml: change set did not complete")
 
-    def _wait_stack(self, cfn: Any) -> dict[str, Any]:
+    def _wait_stack(self, cfn: Any, stack_name: str) -> dict[str, Any]:
         for _ in range(1200):
-            stack = cfn.describe_stacks(StackName=self.stack_name)["Stacks"][0]
+            stack = cfn.describe_stacks(StackName=stack_name)["Stacks"][0]
             status = stack["StackStatus"]
             if status.endswith("_COMPLETE") and "ROLLBACK" not in status:
                 return dict(stack)
             if "ROLLBACK" in status or status.endswith("FAILED"):
-                events = cfn.describe_stack_events(StackName=self.stack_name)["StackEvents"]
+                events = cfn.describe_stack_events(StackName=stack_name)["StackEvents"]
                 failed = [e for e in events if e.get("ResourceStatus", "").endswith("FAILED")]
                 reasons = "; ".join(
                     f"{e['LogicalResourceId']} ({e.get('ResourceType')}): {e.get('ResourceStatusReason')}"
                     for e in failed[:5]
                 )
-                raise ProvisioningFailed(f"template.yaml: stack {status}: {reasons}")
+                raise ProvisioningFailed(f"stack {stack_name}: {status}: {reasons}")
             time.sleep(0.05)
-        raise ProvisioningFailed("template.yaml: stack did not finish")
+        raise ProvisioningFailed(f"stack {stack_name} did not finish")
 
     # --- GHE ------------------------------------------------------------------------------------
     def push(self, worktree: Path, owner: str, repo: str, branch: str = "main") -> tuple[int, str, str]:

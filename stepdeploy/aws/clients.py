@@ -11,7 +11,7 @@ import hashlib
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
-from functools import cache
+from functools import cache, lru_cache
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError, ConnectionError, EndpointConnectionError, ReadTimeoutError
@@ -42,13 +42,52 @@ UNAVAILABLE_CODES = frozenset(
 )
 
 
-@cache
 def client(service: str) -> Any:
-    """A client honouring AWS_ENDPOINT_URL (the local cloud) like every boto3 client does."""
+    """A client honouring AWS_ENDPOINT_URL (the local cloud) like every boto3 client does.
+
+    A stage service (``stepdeploy.aws.accounts.STAGE_SERVICES``) called while a step deploys into
+    another account or region gets a client there, with the stage role's credentials; every other
+    service, and every service outside such a step, gets the orchestrator's own client."""
+    from stepdeploy.aws.accounts import STAGE_SERVICES, current_stage
+
+    stage = current_stage()
+    if stage is None or service not in STAGE_SERVICES:
+        return orchestrator_client(service)
+    from stepdeploy.aws.accounts import credentials
+
+    creds = credentials(stage)
+    return _stage_client(service, stage.region, creds.access_key, creds.secret_key, creds.token)
+
+
+@cache
+def orchestrator_client(service: str) -> Any:
+    """The orchestrator's own client for ``service``: one per process."""
     import boto3
     from botocore.config import Config
 
     return boto3.client(service, config=Config(**CLIENT_CONFIG))  # type: ignore[call-overload]  # named at run time
+
+
+@lru_cache(maxsize=64)
+def _stage_client(service: str, region: str, access_key: str, secret_key: str, token: str) -> Any:
+    """A client in a stage's region with its role's credentials: one per credentials and service."""
+    import boto3
+    from botocore.config import Config
+
+    return boto3.client(  # type: ignore[call-overload]  # named at run time
+        service,
+        region_name=region,
+        aws_access_key_id=access_key,
+        aws_secret_access_key=secret_key,
+        aws_session_token=token,
+        config=Config(**CLIENT_CONFIG),
+    )
+
+
+def clear_clients() -> None:
+    """Forget every client built so far (tests that change the environment)."""
+    orchestrator_client.cache_clear()
+    _stage_client.cache_clear()
 
 
 def idempotency_token(execution: ExecutionContext, purpose: str) -> str:

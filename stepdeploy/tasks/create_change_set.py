@@ -23,12 +23,13 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from stepdeploy.aws.accounts import deploy_names
 from stepdeploy.aws.artifacts import ArtifactStore
 from stepdeploy.aws.clients import client, error_code, idempotency_token
 from stepdeploy.aws.cloudformation import CAPABILITIES, CloudFormation
-from stepdeploy.errors import ChangeSetFailed, StackBusy, StackNeedsAttention
+from stepdeploy.errors import ArtifactRejected, ChangeSetFailed, StackBusy, StackNeedsAttention
 from stepdeploy.models import ArtifactInfo, ChangeSetInfo, DeploymentRequest, Document, ExecutionContext, iso
-from stepdeploy.settings import settings
+from stepdeploy.permissions_boundary import check_permissions_boundary
 from stepdeploy.trust import check_stack_owner
 
 # CloudFormation's definite refusals of this input: retrying the same input can't help.
@@ -57,6 +58,21 @@ def change_set_name(request: DeploymentRequest, artifact: ArtifactInfo, executio
 def declared_parameters(template_text: bytes) -> dict[str, dict[str, Any]]:
     template = json.loads(template_text)
     return dict(template.get("Parameters") or {})
+
+
+def check_boundary_of_account(request: DeploymentRequest, template: Any) -> None:
+    """The packaged template's roles carry the boundary of the account the stack is deployed in: a template
+    packaged for another account (a stage elsewhere) would fail IAM in the middle of the stack update."""
+    boundary = deploy_names().permissions_boundary_arn
+    if not boundary or not isinstance(template, dict):
+        return
+    try:
+        check_permissions_boundary(template, boundary, name=f"{request.template_path} (packaged)")
+    except ArtifactRejected as exc:
+        raise ArtifactRejected(
+            f"{exc}; the template was packaged for another account than the target's: package it for the "
+            f"target's account (its boundary is {boundary})"
+        ) from None
 
 
 def parameter_overrides(
@@ -110,13 +126,13 @@ def create_change_set(
         raise ValueError("Create change set needs the Package artifact step's result in $.artifact")
     cfn = CloudFormation(client("cloudformation"))
     store = ArtifactStore(client("s3"))
-    s = settings()
+    role_arn = deploy_names().cloudformation_role_arn
     stack_name = request.stack
     name = change_set_name(request, artifact, execution)
 
     stack = check_stack_owner(request)
     if stack is not None and stack["StackStatus"] == "ROLLBACK_COMPLETE":
-        cfn.delete_stack(stack_name, idempotency_token(execution, "delete-failed-create"), s.cloudformation_role_arn)
+        cfn.delete_stack(stack_name, idempotency_token(execution, "delete-failed-create"), role_arn)
         raise StackBusy(
             f"stack {stack_name} was ROLLBACK_COMPLETE (its first create failed); deleting it so that this "
             "deployment can create it again"
@@ -128,7 +144,9 @@ def create_change_set(
         if found is not None:
             return _info(name, stack_name, kind, found, None)
 
-    declared = declared_parameters(store.read(artifact.template))
+    text = store.read(artifact.template)
+    check_boundary_of_account(request, json.loads(text))
+    declared = declared_parameters(text)
     previous = {p["ParameterKey"] for p in (stack or {}).get("Parameters", [])} if kind == "UPDATE" else set()
     params: dict[str, Any] = {
         "StackName": stack_name,
@@ -147,8 +165,8 @@ def create_change_set(
         # A per-commit tag would change every resource's tags on every push: no change set would
         # ever be empty. The commit is in the Description instead.
         params["Tags"] = [{"Key": "stepdeploy:repository", "Value": request.repository}]
-    if s.cloudformation_role_arn:
-        params["RoleARN"] = s.cloudformation_role_arn
+    if role_arn:
+        params["RoleARN"] = role_arn
     try:
         change_set_id = cfn.create_change_set(**params)
     except ClientError as exc:

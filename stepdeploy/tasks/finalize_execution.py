@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from stepdeploy.aws.accounts import in_stage_of
 from stepdeploy.aws.ledger import ledger
 from stepdeploy.ghe.deployments import Where, report_finished
 from stepdeploy.models import Document
@@ -55,7 +56,8 @@ def finalize(detail: dict[str, Any]) -> dict[str, Any]:
         "redrivable": status in ("FAILED", "TIMED_OUT", "ABORTED"),
     }
     recorded = ledger().record_release(record, only_if_absent=True)
-    stopped = stop_unfinished_shifts(document) if document else []
+    with in_stage_of(document, execution_arn):
+        stopped = stop_unfinished_shifts(document) if document else []
     ledger().remember_stopped_deployments(execution_arn, stopped)  # a redrive starts them again
     released = ledger().release_lock(stack, execution_arn)
     ledger().remove_lock_waiter(stack, execution_arn)  # it may have ended while waiting for the lock
@@ -94,7 +96,10 @@ def last_document(execution_arn: str, sfn: Any = None) -> Document | None:
 
 def stop_unfinished_shifts_of(execution_arn: str) -> list[str]:
     document = last_document(execution_arn)
-    return stop_unfinished_shifts(document) if document else []
+    if document is None:
+        return []
+    with in_stage_of(document, execution_arn):
+        return stop_unfinished_shifts(document)
 
 
 def _iso_from_epoch_ms(value: Any) -> str:

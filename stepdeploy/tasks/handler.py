@@ -2,7 +2,8 @@
 
 A step is a function ``(document, execution) -> piece``; ``task_handler(step, "piece")`` makes the
 Lambda handler that stores the returned piece under ``document.<piece>``. Logging keys (execution,
-repository, commit, stack) are on every line; AWS's transient errors become retryable classes.
+repository, commit, stack) are on every line; AWS's transient errors become retryable classes. A target
+in another account or region runs the step there (``stepdeploy.aws.accounts``).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import Any, cast
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel
 
+from stepdeploy.aws.accounts import in_stage_of
 from stepdeploy.aws.clients import translate_aws_errors
 from stepdeploy.models import Document, ExecutionContext, dump
 from stepdeploy.observability import annotate, logger, trace_handler
@@ -91,7 +93,7 @@ def task_handler(
         logger.append_keys(**keys)
         # X-Ray annotations: traces searchable by deployment
         annotate(**{key: keys[key] for key in ("repository", "stack", "commit") if key in keys})
-        with translate_aws_errors(execution.state or step.__name__):
+        with translate_aws_errors(execution.state or step.__name__), in_stage_of(document, execution.id):
             if holds_lock:
                 keep_lock(document, execution)
             result = step(document, execution)

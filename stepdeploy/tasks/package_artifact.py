@@ -12,6 +12,7 @@ import tempfile
 from collections.abc import Callable
 
 from stepdeploy import cfn_yaml
+from stepdeploy.aws.accounts import deploy_names
 from stepdeploy.aws.artifacts import ArtifactStore, ObjectHead
 from stepdeploy.aws.clients import client
 from stepdeploy.bundle import (
@@ -175,7 +176,7 @@ def package_artifact(document: Document, execution: ExecutionContext) -> Artifac
             store=_store_code(bundle, store, bucket, f"artifacts/{repo}"),
             existing=lambda path: _existing(bundle, path),
             mutable_tags=mutable_tags_for(request.branch),
-            permissions_boundary=settings().permissions_boundary_arn,
+            permissions_boundary=deploy_names().permissions_boundary_arn,
             template_name=template_path,
             alias=request.target.deployment.alias if request.target else None,
             managed=_managed(request),

@@ -12,6 +12,7 @@ import json
 from datetime import datetime, timedelta
 from typing import Any
 
+from stepdeploy.aws.accounts import deploy_names
 from stepdeploy.aws.alarms import resolve_alarm_names
 from stepdeploy.aws.clients import client
 from stepdeploy.aws.cloudformation import CloudFormation
@@ -113,6 +114,7 @@ def start_traffic_shift(
     if document.versions is None:
         raise ValueError("Start traffic shift needs the Publish versions step's result in $.versions")
     s = settings()
+    names = deploy_names()
     cd = CodeDeploy(client("codedeploy"))
     cfn = CloudFormation(client("cloudformation"))
     deployment = request.target.deployment
@@ -132,15 +134,15 @@ def start_traffic_shift(
         alarms = resolve_alarm_names(cfn, request.stack, alarm_entries)
         gating.extend(name for name in alarms if name not in gating)
         hooks = resolve_hooks(cfn, document, hook_ids)
-        wanted = group_settings(config_name, s.codedeploy_role_arn, alarms)
+        wanted = group_settings(config_name, names.codedeploy_role_arn, alarms)
         group = group_name(request.stack, release.logical_id)
-        cd.ensure_group(s.codedeploy_application, group, wanted)
+        cd.ensure_group(names.codedeploy_application, group, wanted)
         marker = deployment_marker(execution, release)
-        deployment_id = cd.find_deployment(s.codedeploy_application, group, marker, since)
+        deployment_id = cd.find_deployment(names.codedeploy_application, group, marker, since)
         if deployment_id is None:
             appspec = build_appspec(release, {event: s.hook_runner(event) for event in hooks})
             deployment_id = cd.create_deployment(
-                s.codedeploy_application,
+                names.codedeploy_application,
                 group,
                 config_name,
                 appspec,

@@ -23,6 +23,7 @@ from typing import Any, Literal
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, Field
 
+from stepdeploy.aws.accounts import in_stage_of
 from stepdeploy.aws.alarms import Alarms
 from stepdeploy.aws.clients import client, translate_aws_errors
 from stepdeploy.aws.ledger import ledger
@@ -144,7 +145,8 @@ def wait_for_event(request: WaitRequest) -> dict[str, Any]:
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     request = WaitRequest.model_validate(event)
     logger.append_keys(**log_keys(request.document, request.execution))
-    with translate_aws_errors(request.execution.state or "wait_for_event"):
+    with translate_aws_errors(request.execution.state or "wait_for_event"), \
+            in_stage_of(request.document, request.execution.id):
         result = wait_for_event(request)
     logger.info("waiting for the service's event" if result["waiting"] else "already over: resumed", extra=result)
     return result

@@ -83,6 +83,17 @@ def _template_body(response: CloudFormationResponse, stack: LocalStack | None = 
     return str(body)
 
 
+def _readable_from_another_account(backend: Any, bucket: str, account_id: str, key: str) -> bool:
+    """Another account's bucket whose policy lets this account read the key (s3/patch.py)."""
+    from stepdeploy_localcloud.s3.patch import another_account_may_read
+
+    try:
+        found = backend.get_bucket(bucket)
+    except Exception:  # noqa: BLE001 - moto's MissingBucket
+        return False
+    return bool(another_account_may_read(found, account_id, key))
+
+
 def read_template_url(url: str, account_id: str, partition: str = "aws") -> str:
     """The body of a TemplateURL in moto's S3: virtual-hosted or path-style AWS URLs, or the
     local cloud's own endpoint (http://127.0.0.1:<port>/<bucket>/<key>)."""
@@ -98,7 +109,8 @@ def read_template_url(url: str, account_id: str, partition: str = "aws") -> str:
         bucket, _, key = path.partition("/")
     backend = backends.backend("s3", account_id, partition)
     obj = None
-    if bucket in backend.buckets and key:
+    readable = bucket in backend.buckets or _readable_from_another_account(backend, bucket, account_id, key)
+    if key and readable:
         obj = backend.get_object(bucket, key)
     if obj is None:
         raise ValidationError(message="TemplateURL must reference a valid S3 object to which you have access.")

@@ -359,6 +359,40 @@ def send_to_queue(
     )
 
 
+def bus_allows(bus: Any, account: str) -> bool:
+    """Whether the bus's resource policy lets ``account`` put events on it (its own account always may)."""
+    if account == bus.account_id:
+        return True
+    for statement in list(getattr(bus, "_statements", {}).values()):
+        actions = statement.action if isinstance(statement.action, list) else [statement.action]
+        if statement.effect != "Allow" or not {"events:PutEvents", "events:*", "*"} & set(actions):
+            continue
+        principal = statement.principal
+        if principal == "*" and not statement.condition:
+            return True
+        entries = principal.get("AWS", []) if isinstance(principal, dict) else []
+        for entry in entries if isinstance(entries, list) else [entries]:
+            if str(entry) in ("*", account) or str(entry).endswith(f":iam::{account}:root"):
+                return True
+    return False
+
+
+def put_on_another_bus(bus_arn: str, event: Mapping[str, Any], *, source_account: str) -> None:
+    """An event bus target: the event as it is (its account, region, resources and id kept), through
+    the rules of that bus, which may be another account's; that bus's policy must allow the rule's account."""
+    arn = _parse_arn(bus_arn)
+    name = arn.resource.split("/", 1)[1]
+    bus = backends.backend("events", arn.account, arn.region).event_buses.get(name)
+    if bus is None:
+        raise ValueError(f"event bus {bus_arn} does not exist")
+    if source_account and not bus_allows(bus, source_account):
+        raise PermissionError(
+            f"the resource policy of event bus {bus_arn} does not allow account {source_account} to put "
+            "events (events:PutEvents)"
+        )
+    put_event_on_bus(event, account_id=arn.account, region=arn.region, bus_name=name)
+
+
 def publish_to_topic(topic_arn: str, body: str, *, group_id: str | None = None) -> None:
     arn = _parse_arn(topic_arn)
     backends.backend("sns", arn.account, arn.region).publish(message=body, arn=topic_arn, group_id=group_id)
@@ -381,6 +415,9 @@ def _deliver(
             send_to_queue(target["Arn"], body, group_id=group_id)
         else:
             publish_to_topic(target["Arn"], body)
+        return
+    if arn.service == "events" and arn.resource.startswith("event-bus/"):
+        put_on_another_bus(target["Arn"], event, source_account=str(getattr(rule, "account_id", "")))
         return
     if arn.service not in ("logs", "events"):
         raise NotImplementedError(

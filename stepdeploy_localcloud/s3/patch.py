@@ -54,3 +54,39 @@ def apply() -> None:
         return policy.is_action_permitted(action, resource, incoming_condition_values=dict(REQUEST_CONTEXT))
 
     replace(FakeBucket, "get_permission", get_permission)
+
+
+def another_account_may_read(bucket: Any, account: str, key: str) -> bool:
+    """Whether ``bucket``'s policy lets ``account`` (not the bucket's own) GetObject ``key``: an Allow
+    statement naming the account (``123456789012``, ``arn:aws:iam::123456789012:root`` or a role ARN of
+    it) for ``s3:GetObject`` on a matching resource. Conditions are not evaluated (the caller's role is
+    not known here); a Deny statement naming the account refuses."""
+    import fnmatch
+    import json
+
+    raw = getattr(bucket, "policy", None)
+    if not raw:
+        return False
+    policy = json.loads(raw.decode() if isinstance(raw, bytes) else str(raw))
+    resource = f"arn:aws:s3:::{bucket.name}/{key}"
+
+    def listed(value: Any) -> list[Any]:
+        return value if isinstance(value, list) else [value]
+
+    def names_account(principal: Any) -> bool:
+        entries = listed(principal.get("AWS", [])) if isinstance(principal, dict) else listed(principal)
+        return any(str(e) in ("*", account) or f":iam::{account}:" in str(e) for e in entries)
+
+    allowed = False
+    for statement in listed(policy.get("Statement", [])):
+        actions = listed(statement.get("Action", []))
+        if not any(fnmatch.fnmatchcase("s3:GetObject", str(a)) for a in actions):
+            continue
+        if not any(fnmatch.fnmatchcase(resource, str(r)) for r in listed(statement.get("Resource", []))):
+            continue
+        if not names_account(statement.get("Principal")):
+            continue
+        if statement.get("Effect") == "Deny" and not statement.get("Condition"):
+            return False
+        allowed = allowed or statement.get("Effect") == "Allow"
+    return allowed

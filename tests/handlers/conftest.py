@@ -73,7 +73,7 @@ def orchestrator(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
     from stepdeploy.settings import settings
 
     settings.cache_clear()
-    clients.client.cache_clear()
+    clients.clear_clients()
     ledger.ledger.cache_clear()
     secrets.clear_cache()
     # Handler tests run on moto as it ships, even after a local cloud test in this worker.
@@ -90,7 +90,7 @@ def orchestrator(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
         settings.cache_clear()
         yield env
     settings.cache_clear()
-    clients.client.cache_clear()
+    clients.clear_clients()
     ledger.ledger.cache_clear()
 
 

@@ -173,7 +173,7 @@ def deploy_aws_fixture(monkeypatch: pytest.MonkeyPatch) -> Iterator[DeployAws]:
     from stepdeploy.settings import settings
 
     settings.cache_clear()
-    clients.client.cache_clear()
+    clients.clear_clients()
     ledger.ledger.cache_clear()
     _REPORTED_SHA256.clear()
     monkeypatch.setattr(LambdaVersion, "get_cfn_attribute", _version_attribute, raising=False)
@@ -196,7 +196,7 @@ def deploy_aws_fixture(monkeypatch: pytest.MonkeyPatch) -> Iterator[DeployAws]:
         )
         yield DeployAws(role_arn=role)
     settings.cache_clear()
-    clients.client.cache_clear()
+    clients.clear_clients()
     ledger.ledger.cache_clear()
 
 

@@ -188,3 +188,28 @@ def test_a_redrive_that_takes_the_lock_back_after_a_newer_release_is_superseded(
     holder = ledger().lock_holder("sample-prod")
     assert holder is not None and holder["owner"] == execution["Id"]  # Record superseded frees it
     assert holder["lease_expires_at"] > time.time()
+
+
+
+def test_a_template_packaged_for_another_account_is_refused_before_its_change_set(deploy_aws, monkeypatch):
+    from stepdeploy.aws.accounts import deploying_into, stage_of
+    from stepdeploy.errors import ArtifactRejected
+    from stepdeploy.models import DeploymentRequest
+    from stepdeploy.settings import settings
+    from stepdeploy.tasks.create_change_set import check_boundary_of_account
+
+    own = "arn:aws:iam::123456789012:policy/stepdeploy-ApplicationBoundaryPolicy"
+    for name, value in {"PERMISSIONS_BOUNDARY_ARN": own, "ORCHESTRATOR_ACCOUNT": "123456789012",
+                        "STAGE_ACCOUNTS": "222222222222"}.items():
+        monkeypatch.setenv(name, value)
+    settings.cache_clear()
+    request = DeploymentRequest.model_validate(packaged(deploy_aws)["request"])
+    template = {"Resources": {"Fn": {"Type": "AWS::Serverless::Function",
+                                     "Properties": {"Handler": "app.handler", "PermissionsBoundary": own}}}}
+    check_boundary_of_account(request, template)  # packaged for the orchestrator's account, deployed there
+    stage_request = request.model_copy(update={"target": request.target.model_copy(update={"account": "222222222222"})})
+    with deploying_into(stage_of(stage_request.target, "demo-1")), pytest.raises(
+        ArtifactRejected, match=r"packaged for another account than the target's: package it for the target's "
+        r"account \(its boundary is arn:aws:iam::222222222222:policy/stepdeploy-stage-boundary\)",
+    ):
+        check_boundary_of_account(stage_request, template)

@@ -24,12 +24,17 @@ def pattern(event: str) -> dict:
 def test_each_rule_matches_only_this_orchestrators_operations():
     assert pattern("BuildEnded")["detail"]["project-name"] == [{"Ref": "BuildProject"}]
     assert pattern("BuildEnded")["detail"]["build-status"] == list(BUILD_FINAL)
-    assert pattern("TrafficShiftEnded")["detail"]["application"] == [{"Ref": "DeployApplication"}]
+    # this orchestrator's application and the stage accounts' (templates/stage-account.yaml names it so)
+    assert pattern("TrafficShiftEnded")["detail"]["application"] == [{"Ref": "DeployApplication"},
+                                                                     {"Ref": "StageRoleName"}]
     assert pattern("TrafficShiftEnded")["detail"]["state"] == list(DEPLOYMENT_FINAL)
     assert pattern("AlarmWhileBaking")["detail"]["alarmName"] == [{"prefix": {"Ref": "ManagedStackPrefix"}}]
     assert pattern("AlarmWhileBaking")["detail"]["state"] == {"value": ["ALARM"]}
     stack = pattern("StackUpdateEnded")
-    assert "${ManagedStackPrefix}" in str(stack["resources"])
+    # stacks under the prefix in this account, and in the stage accounts whose forwarded events the
+    # default bus's policy admits
+    assert stack["resources"] == [{"wildcard": {
+        "Fn::Sub": "arn:${AWS::Partition}:cloudformation:${AWS::Region}:*:stack/${ManagedStackPrefix}*"}}]
     # The ClientRequestToken Execute change set passes: the rule's prefix must keep matching it.
     token = idempotency_token(ExecutionContext.model_validate({"Id": "arn:x"}), "execute-change-set")
     prefix = stack["detail"]["client-request-token"][0]["prefix"]

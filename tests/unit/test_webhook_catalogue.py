@@ -218,9 +218,10 @@ def clear_caches() -> None:
     from stepdeploy.aws import clients, ledger, secrets
     from stepdeploy.settings import settings as orchestrator_settings
 
-    caches = (orchestrator_settings, clients.client, ledger.ledger, webhook.events_client)
+    caches = (orchestrator_settings, ledger.ledger, webhook.events_client)
     for cached in caches:
         cached.cache_clear()
+    clients.clear_clients()
     secrets.clear_cache()
 
 

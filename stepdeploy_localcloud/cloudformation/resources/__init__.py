@@ -54,6 +54,7 @@ from stepdeploy_localcloud.cloudformation.resources.codedeploy import (
 )
 from stepdeploy_localcloud.cloudformation.resources.events import (
     EventBusHandler,
+    EventBusPolicyHandler,
     EventRuleHandler,
 )
 from stepdeploy_localcloud.cloudformation.resources.generic import (
@@ -100,6 +101,7 @@ _OWN_HANDLERS: tuple[ResourceHandler, ...] = (
     StateMachineHandler(),
     EventBusHandler(),
     EventRuleHandler(),
+    EventBusPolicyHandler(),
     ScheduleHandler(),
     ScheduleGroupHandler(),
     AlarmHandler(),

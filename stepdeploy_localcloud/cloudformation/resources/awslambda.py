@@ -28,12 +28,29 @@ def _inline_code_zip(code: str, runtime: str | None) -> str:
     return base64.b64encode(buffer.getvalue()).decode()
 
 
+def _another_accounts_bucket(backend: Any, bucket: str) -> bool:
+    try:
+        backend.get_bucket(bucket)  # moto finds a bucket of any account by its global name
+    except Exception:  # noqa: BLE001 - moto's MissingBucket
+        return False
+    return True
+
+
 def _require_code_object(ctx: ResourceContext, code: dict[str, Any]) -> None:
     """Lambda reads S3 code at create/update time; moto 5.2.5 accepts a missing object silently."""
     if "S3Bucket" not in code or "S3Key" not in code:
         return
     backend = ctx.backend("s3")
-    if code["S3Bucket"] not in backend.buckets:
+    if code["S3Bucket"] not in backend.buckets and _another_accounts_bucket(backend, code["S3Bucket"]):
+        from stepdeploy_localcloud.s3.patch import another_account_may_read
+
+        if not another_account_may_read(backend.get_bucket(code["S3Bucket"]), ctx.account_id, code["S3Key"]):
+            raise ResourceFailure(
+                'Resource handler returned message: "Error occurred while GetObject. S3 Error Code: AccessDenied. '
+                f'S3 Error Message: Access Denied (s3://{code["S3Bucket"]}/{code["S3Key"]} belongs to another '
+                f'account whose bucket policy does not let account {ctx.account_id} read it)"'
+            )
+    elif code["S3Bucket"] not in backend.buckets:
         raise ResourceFailure(
             'Resource handler returned message: "Error occurred while GetObject. S3 Error Code: NoSuchBucket. '
             f'S3 Error Message: The specified bucket does not exist (bucket {code["S3Bucket"]})"'

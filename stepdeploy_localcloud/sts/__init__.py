@@ -1,0 +1,1 @@
+"""STS AssumeRole checks the role's trust policy (patch.py)."""
