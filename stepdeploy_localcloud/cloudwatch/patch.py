@@ -1,16 +1,24 @@
-"""CloudWatch alarms announce their state changes on the default event bus, as AWS does.
+"""CloudWatch alarms announce their state changes on the default event bus, as AWS does; GetMetricData
+answers percentile statistics (p99, p95.5, ...).
 
 moto 5.2.5 sends no event when an alarm changes state. This adapter wraps ``Alarm.update_state``
 (reached by SetAlarmState and by the local evaluator in alarms.py): when the state value changes it
 puts a "CloudWatch Alarm State Change" event (source aws.cloudwatch, the alarm's ARN as resource,
 detail alarmName, state, previousState and configuration) on the default bus of the alarm's account
 and region. A state set again to the same value sends nothing, as on AWS.
+
+moto 5.2.5's GetMetricData computes Sum, Average, Minimum, Maximum and SampleCount only: a percentile
+(``Stat: p99``) over data breaks its response. ``_with_percentiles`` answers ``pNN`` from the raw
+values of the period (nearest rank, as the alarms' evaluator does); over aggregated statistic sets
+only, which carry no distribution, it answers nothing, as CloudWatch does for them.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import math
+import re
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -95,11 +103,52 @@ def _announcing(original: Callable[..., None]) -> Callable[..., None]:
     return update_state
 
 
+PERCENTILE = re.compile(r"^p(\d{1,2}(\.\d+)?|100)$")
+
+
+def percentile(statistic: str, values: list[float]) -> float | None:
+    """``pNN`` of ``values`` (nearest rank); None without values."""
+    match = PERCENTILE.match(statistic)
+    if match is None:
+        raise ValueError(f"{statistic!r} is not a percentile statistic (expected p0 to p100, e.g. p99)")
+    if not values:
+        return None
+    ordered = sorted(values)
+    rank = float(match.group(1)) / 100
+    return ordered[max(0, math.ceil(rank * len(ordered)) - 1)]
+
+
+def _with_percentiles(original: Callable[..., Any]) -> Callable[..., Any]:
+    def get_statistics_for_type(statistics: Any, stat: str) -> Any:
+        if not PERCENTILE.match(stat):
+            return original(statistics, stat)
+        return percentile(stat, [float(v) for v in statistics.metric_single_values_list])
+
+    return get_statistics_for_type
+
+
+def _answered_only(original: Callable[..., Any]) -> Callable[..., Any]:
+    """GetMetricData leaves out a period whose statistic has no value (a percentile over statistic sets)."""
+
+    def get_metric_data(backend: Any, *args: Any, **kwargs: Any) -> Any:
+        results = original(backend, *args, **kwargs)
+        for result in results:
+            pairs = [(v, t) for v, t in zip(result.get("values", []), result.get("timestamps", []), strict=False)
+                     if v is not None]
+            result["values"] = [v for v, _ in pairs]
+            result["timestamps"] = [t for _, t in pairs]
+        return results
+
+    return get_metric_data
+
+
 def apply() -> None:
     """Install the adapter (idempotent)."""
     from moto.cloudwatch import models
 
     wrap(models.Alarm, "update_state", _announcing)
+    wrap(models.Statistics, "get_statistics_for_type", _with_percentiles)
+    wrap(models.CloudWatchBackend, "get_metric_data", _answered_only)
 
 
-__all__ = ["alarm_state_change_event", "apply"]
+__all__ = ["alarm_state_change_event", "apply", "percentile"]
