@@ -40,7 +40,7 @@ def run() -> Iterator[dict[str, Any]]:
 def test_first_push_creates_stack_versions_and_aliases(run):
     result = run["results"]["first push"]
     assert result["status"] == "SUCCEEDED", result.get("cause")
-    assert result["alias_versions"] == {"GreeterFunction": "1", "CounterFunction": "1"}
+    assert result["alias_versions"] == {"GreeterFunction": "1", "CounterFunction": "1", "NotifierFunction": "1"}
     stack = run["cloud"].client("cloudformation").describe_stacks(StackName=STACK)["Stacks"][0]
     assert stack["StackStatus"] in ("CREATE_COMPLETE", "UPDATE_COMPLETE")
 
@@ -52,7 +52,7 @@ def test_every_role_of_the_app_stack_carries_the_orchestrators_boundary(run):
     cfn, iam = cloud.client("cloudformation"), cloud.client("iam")
     roles = [r["PhysicalResourceId"] for r in cfn.describe_stack_resources(StackName=STACK)["StackResources"]
              if r["ResourceType"] == "AWS::IAM::Role"]
-    assert len(roles) == 2  # the two functions' roles SAM generates
+    assert len(roles) == 3  # the three functions' roles SAM generates
     for name in roles:
         described = iam.get_role(RoleName=name)["Role"]
         assert described.get("PermissionsBoundary", {}).get("PermissionsBoundaryArn") == boundary, name
@@ -61,7 +61,7 @@ def test_every_role_of_the_app_stack_carries_the_orchestrators_boundary(run):
 def test_code_change_shifts_only_the_changed_function(run):
     result = run["results"]["code change (canary)"]
     assert result["status"] == "SUCCEEDED", result.get("cause")
-    assert result["alias_versions"] == {"GreeterFunction": "2", "CounterFunction": "1"}
+    assert result["alias_versions"] == {"GreeterFunction": "2", "CounterFunction": "1", "NotifierFunction": "1"}
 
 
 def test_alarm_during_canary_rolls_back(run):

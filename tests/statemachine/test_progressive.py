@@ -20,6 +20,7 @@ import pytest
 from stepdeploy.aws.ledger import Ledger
 from stepdeploy.aws.version_metrics import dimensions
 from stepdeploy_cli.context import Operator, Options
+from stepdeploy_cli.dashboard.data import act
 from stepdeploy_cli.demo import SAMPLE_APP, STACK, sample_app_on_local_cloud
 from stepdeploy_cli.steer import steer
 
@@ -163,7 +164,8 @@ def test_abort_mid_release_rolls_back_within_seconds(machine: Machine, operator:
     arn = machine.upload("steps aborted", step_config(pause_minutes=30))  # 30 s between steps at speed 60
     until_progress(machine, arn, percent=50)
     asked = time.monotonic()
-    steer(operator, STACK, "abort", by="ada")
+    answered = act(operator, "abort", arn, comment="", by="ada")  # the dashboard's API, as its button would
+    assert answered["woken"] and answered["verb"] == "abort"
     described = machine.finish(arn)
     answered_in = time.monotonic() - asked
     assert described["status"] == "FAILED" and described["error"] == "DeploymentRolledBack"
