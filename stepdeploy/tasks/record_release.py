@@ -125,6 +125,8 @@ def record_release(document: Document, execution: ExecutionContext) -> ReleaseIn
         abandon_release(document, execution.id, f"the execution failed: {outcome}")
     else:
         outcome = OUTCOME_BY_STATE.get(execution.state, "Deployed")
+        if outcome == "Superseded":  # the newer code starts from the previous versions, not half-way
+            abandon_release(document, execution.id, "superseded by a newer push")
     not_served = unserved(document) if outcome == "Deployed" else []
     if not_served:  # never Deployed unless its versions serve the traffic
         outcome = "NotServed"

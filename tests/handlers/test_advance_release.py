@@ -185,3 +185,18 @@ def test_a_codedeploy_strategy_is_not_the_step_engine_s(deploy_aws):
     document = shifted_document(deploy_aws)
     with pytest.raises(ValueError, match=r"strategy of \{steps: \[...\]\} only"):
         run("advance_release", document, execution())
+
+
+def test_a_failed_execution_leaves_no_release_half_way(deploy_aws):
+    from stepdeploy.models import Document
+    from stepdeploy.tasks.advance_release import abandon_release
+
+    document = advance(released(deploy_aws))
+    moved = abandon_release(Document.model_validate(document), execution()["Id"], "the execution failed: X")
+    assert len(moved) == len(functions(document)) > 0
+    for function in functions(document):
+        assert alias(deploy_aws, function) == (function["previous_version"], {})
+    assert ledger().progress(STACK)["status"] == "done"
+    assert ledger().journal_of(STACK, "demo-2")[-1]["reason"] == "the execution failed: X"
+    done = {**document, "progress": {**document["progress"], "done": True}}
+    assert abandon_release(Document.model_validate(done), execution()["Id"], "again") == []  # finished: untouched

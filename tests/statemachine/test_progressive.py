@@ -22,7 +22,7 @@ from stepdeploy.aws.version_metrics import dimensions
 from stepdeploy_cli.context import Operator, Options
 from stepdeploy_cli.dashboard.data import act
 from stepdeploy_cli.demo import SAMPLE_APP, STACK, sample_app_on_local_cloud
-from stepdeploy_cli.steer import steer
+from stepdeploy_cli.steer import progress_of, steer
 
 from .test_paths import Machine
 
@@ -157,6 +157,8 @@ def test_inconclusive_pauses_until_an_operator_promotes(machine: Machine, operat
     kinds = [(e["type"], e.get("verdict") or e.get("verb")) for e in journal(machine, arn)]
     assert kinds == [("step", None), ("judgement", "Inconclusive"), ("command", "promote"), ("step", None)]
     assert next(e for e in journal(machine, arn) if e["type"] == "command")["by"] == "ada"
+    shown = progress_of(operator, STACK)  # what `stepdeploy progress sample-prod` prints
+    assert shown["status"] == "done" and shown["percent"] == 100 and len(shown["journal"]) == 4
 
 
 def test_abort_mid_release_rolls_back_within_seconds(machine: Machine, operator: Operator) -> None:
