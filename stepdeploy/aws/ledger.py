@@ -402,12 +402,14 @@ class Ledger:
         execution_arn: str,
         state: str,
         deadline: str | None = None,
+        also: dict[str, list[str]] | None = None,
     ) -> str:
         """Keep ``task_token`` until the events of the operations ``keys`` (build id, stack id and
         ClientRequestToken, deployment ids, alarm names) resume it; returns the wait's id.
 
         Each key points at the wait; the wait lists the keys still pending. Only a stored key can
-        resume it (resolve_wait), and only once (the wait item is deleted conditionally).
+        resume it (resolve_wait), and only once (the wait item is deleted conditionally). ``also``: keys of
+        other kinds whose event ends the wait at once (a release step's alarms, kind ``bake``).
         """
         wait_id = self.wait_id(task_token)
         expires_at = int(time.time()) + WAIT_TTL_SECONDS
@@ -419,10 +421,13 @@ class Ledger:
             item["pending"] = set(keys)
         if deadline:
             item["deadline"] = deadline
+        pointers = [(kind, key) for key in keys] + [(k, key) for k, more in (also or {}).items() for key in more]
+        if also:
+            item["also"] = {k: list(more) for k, more in also.items() if more}
         self.table.put_item(Item=item)
         with self.table.batch_writer() as batch:
-            for key in keys:
-                batch.put_item(Item={"pk": f"wait#{kind}#{key}", "sk": "wait", "wait_id": wait_id,
+            for pointer_kind, key in dict.fromkeys(pointers):
+                batch.put_item(Item={"pk": f"wait#{pointer_kind}#{key}", "sk": "wait", "wait_id": wait_id,
                                      "execution": execution_arn, "expires_at": expires_at})
         return wait_id
 
@@ -469,10 +474,12 @@ class Ledger:
         if not old:
             return None
         wait = dict(_plain({k: v for k, v in old.items() if k != "pending"}))
-        for key in wait.get("keys", []):
+        pointers = [(wait["kind"], key) for key in wait.get("keys", [])]
+        pointers += [(kind, key) for kind, more in (wait.get("also") or {}).items() for key in more]
+        for kind, key in pointers:
             try:  # only this wait's pointers: a newer wait on the same alarm keeps its own
                 self.table.delete_item(
-                    Key={"pk": f"wait#{wait['kind']}#{key}", "sk": "wait"},
+                    Key={"pk": f"wait#{kind}#{key}", "sk": "wait"},
                     ConditionExpression="wait_id = :mine",
                     ExpressionAttributeValues={":mine": wait_id},
                 )

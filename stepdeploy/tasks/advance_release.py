@@ -2,7 +2,8 @@
 
 For a target whose ``deployment.strategy`` is ``{steps: [...], pause_minutes, analysis}`` (CodeDeploy
 releases the others). Each call does one thing, then Wait for release step sleeps on a task token for
-``wait_seconds`` (the pause after a step), which an operator's command cuts short:
+``wait_seconds`` (the pause after a step), which an operator's command, or one of the target's alarms
+going to ALARM while a step runs, cuts short:
 
 - first call: note the alarms already in ALARM (they do not block the release), write the release's
   control record, and move every alias to the first step (``UpdateAlias`` with
@@ -236,7 +237,7 @@ def advance_release(document: Document, execution: ExecutionContext) -> ReleaseP
         step.command(command, now)
     elif step.progress.step < 0:
         step.next_step(now)
-    elif step.progress.status == "running":  # the step's pause is over (only a command wakes it earlier)
+    elif step.progress.status == "running":  # the step's pause is over, or an alarm woke it: judge now
         step.judge_step(strategy, now)
     # paused and no command: the reconciling look found nothing to do; sleep again
     return step.save(clear_command=bool(command))

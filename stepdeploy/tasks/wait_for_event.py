@@ -49,6 +49,8 @@ class Operation(BaseModel):
     kind: WaitKind
     keys: list[str] = Field(default_factory=list)
     deadline: str | None = None
+    also: dict[str, list[str]] = Field(default_factory=dict)
+    """Keys of other kinds whose event ends this wait too (a release step's alarms)."""
 
 
 def stack_key(stack_id: str, client_request_token: str) -> str:
@@ -76,7 +78,9 @@ def operation_of(document: Document, kind: WaitKind) -> Operation:
     if kind == "release":
         if document.progress is None:
             raise ValueError("Wait for release step needs the Advance release step's result in $.progress")
-        return Operation(kind=kind, keys=[document.require_request().stack])
+        progress = document.progress
+        alarms = list(progress.alarms) if progress.status == "running" else []  # an alarm cuts the step short
+        return Operation(kind=kind, keys=[document.require_request().stack], also={"bake": alarms} if alarms else {})
     if document.bake is not None:
         return Operation(kind=kind, keys=list(document.bake.alarms), deadline=document.bake.until)
     if document.shift is None:
@@ -144,11 +148,12 @@ def wait_for_event(request: WaitRequest) -> dict[str, Any]:
         execution_arn=execution.id,
         state=execution.state,
         deadline=operation.deadline,
+        also=operation.also,
     )
     if already_over(request.document, operation, execution.id) and store.consume_wait(wait_id) is not None:
         resume(execution.task_token, by="check", operation=operation)
-        return {"waiting": False, **operation.model_dump()}
-    return {"waiting": True, **operation.model_dump()}
+        return {"waiting": False, **operation.model_dump(exclude=set() if operation.also else {"also"})}
+    return {"waiting": True, **operation.model_dump(exclude=set() if operation.also else {"also"})}
 
 
 @logger.inject_lambda_context(clear_state=True)

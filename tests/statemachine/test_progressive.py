@@ -185,3 +185,33 @@ def test_commands_with_no_release_running_say_so(machine: Machine, operator: Ope
 
     with pytest.raises(CliError, match="no release of sample-prod is running"):
         steer(operator, STACK, "pause")
+
+
+def test_an_alarm_mid_step_cuts_the_pause_short_and_rolls_back(machine: Machine) -> None:
+    """The greeter's errors alarm (in the sample app) evaluates real datapoints of its alias put here."""
+    before = greeter(machine)
+    name = machine.demo.function_names()["GreeterFunction"]
+    stop = threading.Event()
+
+    def failing_alias() -> None:
+        cloudwatch = machine.cloud.client("cloudwatch")
+        while not stop.wait(0.2):
+            cloudwatch.put_metric_data(Namespace="AWS/Lambda", MetricData=[{
+                "MetricName": "Errors", "Value": 3.0, "Unit": "Count",
+                "Dimensions": [{"Name": "FunctionName", "Value": name},
+                               {"Name": "Resource", "Value": f"{name}:live"}]}])
+
+    arn = machine.upload("steps alarm", step_config(pause_minutes=30))  # 30 s a step at speed 60
+    until_progress(machine, arn, percent=50)
+    feeder = threading.Thread(target=failing_alias, daemon=True)
+    feeder.start()
+    try:
+        described = machine.finish(arn)
+    finally:
+        stop.set()
+        feeder.join(5)
+    assert described["status"] == "FAILED" and described["error"] == "DeploymentRolledBack", described.get("cause")
+    assert "in ALARM since the release began" in described["cause"]
+    events = machine.sfn.get_execution_history(executionArn=arn, maxResults=1000)["events"]
+    assert not any(e["type"] == "TaskTimedOut" for e in events), "the alarm waited for the step's end"
+    assert greeter(machine) == before
