@@ -193,6 +193,30 @@ class ShiftInfo(Piece):
     finished_at: str | None = None
 
 
+class ReleaseProgress(Piece):
+    """stepdeploy's step engine (strategy: {steps: ...}): where the coordinated release of every changed
+    function stands. Advance release writes it; Wait for release step sleeps ``wait_seconds`` on it."""
+
+    steps: list[int]
+    step: int = -1
+    """Index in ``steps`` of the weight every alias now has (-1: not moved yet)."""
+    percent: int = 0
+    step_started_at: str = Field(default_factory=iso)
+    pause_seconds: int
+    wait_seconds: int = 1
+    status: Literal["running", "paused", "done"] = "running"
+    paused_reason: str | None = None
+    """``inconclusive`` (the analysis could not judge: a person decides) or ``operator``."""
+    alarms: list[str] = []
+    alarms_at_start: dict[str, str] = {}
+    """Alarms already in ALARM when the release started -> their state's timestamp (they do not block it)."""
+    judgements: list[dict[str, Any]] = []
+    """Each step's verdict with its numbers (the ledger keeps them too)."""
+    done: bool = False
+    started_at: str = Field(default_factory=iso)
+    finished_at: str | None = None
+
+
 class BakeInfo(Piece):
     until: str
     remaining_seconds: float = 0.0
@@ -249,6 +273,7 @@ class Document(Piece):
     versions: VersionsInfo | None = None
     shift: ShiftInfo | None = None
     bake: BakeInfo | None = None
+    progress: ReleaseProgress | None = None
     release: ReleaseInfo | None = None
     pruned: PruneInfo | None = None
     error: ErrorInfo | None = None

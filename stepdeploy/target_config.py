@@ -14,8 +14,10 @@ from typing import Annotated, Any, Literal
 from pydantic import (
     BaseModel,
     ConfigDict,
+    Discriminator,
     Field,
     SerializerFunctionWrapHandler,
+    Tag,
     ValidationError,
     field_validator,
     model_serializer,
@@ -74,6 +76,62 @@ class CustomStrategy(_Strict):
         return f"Stepdeploy{kind}{self.percent}PercentEvery{self.interval_minutes}Minutes"
 
 
+class Analysis(_Strict):
+    """How stepdeploy's step engine judges the new versions against the old ones after each step."""
+
+    min_invocations: Annotated[int, Field(ge=1, le=1_000_000)] = 50
+    """Fewer invocations of a function's new version in a step than this: Inconclusive (a person decides)."""
+    max_error_rate_increase: Annotated[float, Field(ge=0, le=100)] = 1.0
+    """Percentage points the new version's error rate may exceed the old one's."""
+    max_throttle_rate_increase: Annotated[float, Field(ge=0, le=100)] = 1.0
+    """Percentage points the new version's throttle rate may exceed the old one's."""
+    max_p99_increase_percent: Annotated[float, Field(ge=0, le=10_000)] = 25.0
+    """How much longer (in percent of the old one) the new version's p99 duration may be."""
+
+
+class StepStrategy(_Strict):
+    """stepdeploy's own engine: every changed function moves together through ``steps`` (percent of traffic
+    on the new versions), ``pause_minutes`` after each, judged by ``analysis``."""
+
+    steps: Annotated[list[int], Field(min_length=1, max_length=20)]
+    pause_minutes: Annotated[int, Field(ge=1, le=1440)] = 5
+    analysis: Analysis = Analysis()
+
+    @field_validator("steps")
+    @classmethod
+    def _steps(cls, value: list[int]) -> list[int]:
+        if any(not 1 <= step <= 100 for step in value) or any(b <= a for a, b in zip(value, value[1:], strict=False)):
+            raise ValueError("percentages from 1 to 100 in increasing order, e.g. [1, 5, 25, 50, 100]")
+        if value[-1] != 100:
+            raise ValueError(f"a last step of 100 (all traffic on the new versions); got {value}")
+        return value
+
+
+def _strategy_kind(value: Any) -> str | None:
+    if isinstance(value, str):
+        return "codedeploy-name"
+    if isinstance(value, CustomStrategy):
+        return "codedeploy-custom"
+    if isinstance(value, StepStrategy):
+        return "stepdeploy-steps"
+    if isinstance(value, dict):
+        return "stepdeploy-steps" if "steps" in value else "codedeploy-custom"
+    return None
+
+
+Strategy = Annotated[
+    Annotated[str, Tag("codedeploy-name")]
+    | Annotated[CustomStrategy, Tag("codedeploy-custom")]
+    | Annotated[StepStrategy, Tag("stepdeploy-steps")],
+    Discriminator(
+        _strategy_kind,
+        custom_error_type="strategy",
+        custom_error_message="a CodeDeployDefault.Lambda* name, {type, percent, interval_minutes} or "
+        "{steps, pause_minutes, analysis}",
+    ),
+]
+
+
 class Hooks(_Strict):
     before_allow_traffic: str | None = None
     after_allow_traffic: str | None = None
@@ -90,7 +148,7 @@ class Hooks(_Strict):
 
 class Deployment(_Strict):
     alias: str = "live"
-    strategy: str | CustomStrategy = "CodeDeployDefault.LambdaAllAtOnce"
+    strategy: Strategy = "CodeDeployDefault.LambdaAllAtOnce"
     alarms: Annotated[list[str], Field(max_length=10)] = []
     hooks: Hooks = Hooks()
     bake_minutes: Annotated[int, Field(ge=0, le=1440)] = 0
@@ -119,16 +177,26 @@ class Deployment(_Strict):
 
     @field_validator("strategy")
     @classmethod
-    def _strategy(cls, value: str | CustomStrategy) -> str | CustomStrategy:
+    def _strategy(cls, value: str | CustomStrategy | StepStrategy) -> str | CustomStrategy | StepStrategy:
         if isinstance(value, str):
             short = value.removeprefix("CodeDeployDefault.")
             if short not in PREDEFINED_DEPLOYMENT_CONFIGS:
                 raise ValueError(
                     "one of " + ", ".join(PREDEFINED_DEPLOYMENT_CONFIGS)
-                    + " (optionally prefixed CodeDeployDefault.), or {type, percent, interval_minutes}"
+                    + " (optionally prefixed CodeDeployDefault.), {type, percent, interval_minutes} or "
+                    "{steps, pause_minutes, analysis}"
                 )
             return f"CodeDeployDefault.{short}"
         return value
+
+    @model_validator(mode="after")
+    def _no_hooks_with_steps(self) -> Deployment:
+        if self.steps is not None and self.hooks.names():
+            raise ValueError(
+                "hooks run in CodeDeploy's traffic shifts; the step engine (strategy: {steps: ...}) does not run "
+                "them: remove deployment.hooks or use a CodeDeploy strategy"
+            )
+        return self
 
     @model_serializer(mode="wrap")
     def _as_written(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
@@ -138,7 +206,14 @@ class Deployment(_Strict):
         return {key: value for key, value in data.items() if key in self.model_fields_set}
 
     @property
+    def steps(self) -> StepStrategy | None:
+        """The step schedule when stepdeploy's own engine releases (None: CodeDeploy does)."""
+        return self.strategy if isinstance(self.strategy, StepStrategy) else None
+
+    @property
     def deployment_config_name(self) -> str:
+        if isinstance(self.strategy, StepStrategy):
+            raise ValueError("a step strategy has no CodeDeploy deployment configuration")
         return self.strategy if isinstance(self.strategy, str) else self.strategy.name
 
 
@@ -252,8 +327,8 @@ def _location(loc: tuple[int | str, ...]) -> str:
     for part in loc:
         if isinstance(part, int):
             path += f"[{part}]"
-        elif part in ("str", "int", "float", "bool", "CustomStrategy",
-                      "function-after[_strategy(), union[str,CustomStrategy]]"):
+        elif part in ("str", "int", "float", "bool", "CustomStrategy", "codedeploy-name", "codedeploy-custom",
+                      "stepdeploy-steps") or str(part).startswith("function-after[_strategy()"):
             continue
         else:
             path += f".{part}" if path else str(part)

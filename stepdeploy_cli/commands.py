@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from stepdeploy_cli import approvals, executions, recovery, releases, versions
+from stepdeploy_cli import approvals, executions, recovery, releases, steer, versions
 from stepdeploy_cli.context import DEFAULT_ORCHESTRATOR, Operator, Options
 from stepdeploy_cli.dashboard.command import dashboard
 
@@ -21,6 +21,11 @@ EXAMPLES = {
     "approve": "stepdeploy approve sample-app-main-1a2b3c4 --comment 'reviewed'",
     "reject": "stepdeploy reject sample-app-main-1a2b3c4 --comment 'not on a Friday'",
     "dashboard": "stepdeploy dashboard --port 8765",
+    "pause": "stepdeploy pause sample-prod",
+    "resume": "stepdeploy resume sample-prod",
+    "promote": "stepdeploy promote sample-prod --by ada",
+    "abort": "stepdeploy abort sample-prod",
+    "progress": "stepdeploy progress sample-prod --json",
 }
 """One example per command, shown at the end of its --help (execution names are unique starts of names)."""
 
@@ -76,3 +81,5 @@ def register(app: typer.Typer) -> None:
     app.command(epilog=example("approve"))(approvals.approve)
     app.command(epilog=example("reject"))(approvals.reject)
     app.command(epilog=example("dashboard"))(dashboard)
+    for verb in ("pause", "resume", "promote", "abort", "progress"):
+        app.command(epilog=example(verb))(getattr(steer, verb))

@@ -1,4 +1,5 @@
-"""`stepdeploy demo`: six scenarios against the sample app, on the local cloud, watched live.
+"""`stepdeploy demo`: nine scenarios against the sample app, on the local cloud, watched live: six
+with CodeDeploy, three with stepdeploy's step engine (demo_steps.py).
 
 Every scenario goes through a real entry point (a signed HTTP push to the webhook, or an S3 upload)
 and is judged on what a user would check: the execution's status and error, and the aliases.
@@ -25,13 +26,14 @@ from rich.console import Console
 
 from stepdeploy_cli import traffic
 from stepdeploy_cli.canary_alarm import AlarmOnFirstCanaryStep
+from stepdeploy_cli.demo_steps import step_scenarios
 from stepdeploy_cli.watch import ExecutionView, wait_for_execution
 from stepdeploy_localcloud.cloud import DEFAULT_ALLOWED, PROJECT_ROOT, LocalCloud
 
 SAMPLE_APP = PROJECT_ROOT / "examples" / "sample-app"
 OWNER, REPO, BRANCH = "platform", "sample-app", "main"
 STACK = "sample-prod"
-FUNCTIONS = ("GreeterFunction", "CounterFunction")
+FUNCTIONS = ("GreeterFunction", "CounterFunction", "NotifierFunction")
 
 
 def git(worktree: Path, *args: str) -> str:
@@ -321,6 +323,7 @@ def scenarios(demo: Demo) -> list[dict[str, Any]]:
         lambda r: r["status"] == "FAILED" and r["error"] == "BuildFailed"
         and r["alias_versions"] == before_failure and "Logs:" in str(r["cause"]),
     ))
+    results.extend(step_scenarios(demo))
     return results
 
 

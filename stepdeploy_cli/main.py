@@ -44,7 +44,7 @@ def demo(
     json_output: Annotated[bool, typer.Option("--json", help="Print one JSON object as the last line.")] = False,
     speed: Annotated[float, typer.Option(help="Local clock speed: virtual seconds per real second.")] = 60.0,
 ) -> None:
-    """Run the six demo scenarios against the sample app on the local cloud."""
+    """Run the demo scenarios (CodeDeploy and the step engine) against the sample app on the local cloud."""
     from stepdeploy_cli.demo import run_demo
 
     logging.basicConfig(level=logging.ERROR)

@@ -31,7 +31,7 @@ class Alarms:
         self._cw = client or clients.client("cloudwatch")
 
     def states(self, names: list[str]) -> dict[str, dict[str, Any]]:
-        """Name -> {state, reason} for the alarms that exist (metric and composite)."""
+        """Name -> {state, reason, updated (when the state last changed)} for the alarms that exist."""
         found: dict[str, dict[str, Any]] = {}
         for start in range(0, len(names), 100):
             chunk = names[start : start + 100]
@@ -40,9 +40,11 @@ class Alarms:
             )
             for page in pages:
                 for alarm in [*page.get("MetricAlarms", []), *page.get("CompositeAlarms", [])]:
+                    updated = alarm.get("StateUpdatedTimestamp")
                     found[alarm["AlarmName"]] = {
                         "state": alarm.get("StateValue"),
                         "reason": alarm.get("StateReason", ""),
+                        "updated": updated.isoformat() if updated is not None else "",
                     }
         return found
 

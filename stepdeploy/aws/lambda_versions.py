@@ -124,6 +124,17 @@ class LambdaVersions:
             RoutingConfig={"AdditionalVersionWeights": {}},
         )
 
+    def weigh_alias(self, function_name: str, alias: str, primary: str, additional: str, weight: float) -> None:
+        """The alias on ``primary`` with ``weight`` (0 to 1) of its invocations routed to ``additional``."""
+        if not 0.0 < weight < 1.0:
+            raise ValueError(f"{function_name}:{alias}: a routing weight between 0 and 1 (exclusive); got {weight}")
+        self._lambda.update_alias(
+            FunctionName=function_name,
+            Name=alias,
+            FunctionVersion=primary,
+            RoutingConfig={"AdditionalVersionWeights": {additional: round(weight, 5)}},
+        )
+
     def aliases(self, function_name: str) -> list[dict[str, Any]]:
         found: list[dict[str, Any]] = []
         for page in self._lambda.get_paginator("list_aliases").paginate(FunctionName=function_name):

@@ -13,6 +13,9 @@ One table, keys by purpose:
   waiting#<wait id> / wait                  a task token waiting on a service's events, and the operation
                                             keys still pending (see put_wait)
   wait#<kind>#<operation key> / wait        which wait an operation's event resumes
+  stack#<stack> / progress#control          the step engine's running release: status, step, and an
+                                            operator's pending command (pause, resume, promote, abort)
+  stack#<stack> / progress#<exec>#<n>       its journal: each step, judgement and command, in order
 """
 
 from __future__ import annotations
@@ -399,12 +402,14 @@ class Ledger:
         execution_arn: str,
         state: str,
         deadline: str | None = None,
+        also: dict[str, list[str]] | None = None,
     ) -> str:
         """Keep ``task_token`` until the events of the operations ``keys`` (build id, stack id and
         ClientRequestToken, deployment ids, alarm names) resume it; returns the wait's id.
 
         Each key points at the wait; the wait lists the keys still pending. Only a stored key can
-        resume it (resolve_wait), and only once (the wait item is deleted conditionally).
+        resume it (resolve_wait), and only once (the wait item is deleted conditionally). ``also``: keys of
+        other kinds whose event ends the wait at once (a release step's alarms, kind ``bake``).
         """
         wait_id = self.wait_id(task_token)
         expires_at = int(time.time()) + WAIT_TTL_SECONDS
@@ -416,10 +421,13 @@ class Ledger:
             item["pending"] = set(keys)
         if deadline:
             item["deadline"] = deadline
+        pointers = [(kind, key) for key in keys] + [(k, key) for k, more in (also or {}).items() for key in more]
+        if also:
+            item["also"] = {k: list(more) for k, more in also.items() if more}
         self.table.put_item(Item=item)
         with self.table.batch_writer() as batch:
-            for key in keys:
-                batch.put_item(Item={"pk": f"wait#{kind}#{key}", "sk": "wait", "wait_id": wait_id,
+            for pointer_kind, key in dict.fromkeys(pointers):
+                batch.put_item(Item={"pk": f"wait#{pointer_kind}#{key}", "sk": "wait", "wait_id": wait_id,
                                      "execution": execution_arn, "expires_at": expires_at})
         return wait_id
 
@@ -466,10 +474,12 @@ class Ledger:
         if not old:
             return None
         wait = dict(_plain({k: v for k, v in old.items() if k != "pending"}))
-        for key in wait.get("keys", []):
+        pointers = [(wait["kind"], key) for key in wait.get("keys", [])]
+        pointers += [(kind, key) for kind, more in (wait.get("also") or {}).items() for key in more]
+        for kind, key in pointers:
             try:  # only this wait's pointers: a newer wait on the same alarm keeps its own
                 self.table.delete_item(
-                    Key={"pk": f"wait#{wait['kind']}#{key}", "sk": "wait"},
+                    Key={"pk": f"wait#{kind}#{key}", "sk": "wait"},
                     ConditionExpression="wait_id = :mine",
                     ExpressionAttributeValues={":mine": wait_id},
                 )
@@ -510,6 +520,72 @@ class Ledger:
         except ClientError as exc:
             if not _is_conditional_failure(exc):
                 raise
+
+    # --- the step engine's releases: control record and journal ------------------------------
+    def start_progress(self, stack: str, execution_arn: str, item: dict[str, Any]) -> None:
+        """The control record of a release that begins (replaces the previous release's)."""
+        self.table.put_item(Item=_to_dynamo({**item, "pk": f"stack#{stack}", "sk": "progress#control",
+                                             "execution_arn": execution_arn, "stack": stack,
+                                             "expires_at": int(time.time()) + RELEASE_TTL_SECONDS}))
+
+    def progress(self, stack: str) -> dict[str, Any] | None:
+        item = self.table.get_item(Key={"pk": f"stack#{stack}", "sk": "progress#control"},
+                                   ConsistentRead=True).get("Item")
+        return _plain(item) if item else None
+
+    def update_progress(self, stack: str, execution_arn: str, fields: dict[str, Any],
+                        *, clear_command: bool = False) -> None:
+        """Set ``fields`` on the release's control record (only this execution's; it must exist)."""
+        names = {f"#f{i}": name for i, name in enumerate(fields)}
+        values = {f":v{i}": _to_dynamo(value) for i, value in enumerate(fields.values())}
+        expression = "SET " + ", ".join(f"#f{i} = :v{i}" for i in range(len(fields)))
+        if clear_command:
+            expression += " REMOVE #command"
+            names["#command"] = "command"
+        self.table.update_item(
+            Key={"pk": f"stack#{stack}", "sk": "progress#control"},
+            UpdateExpression=expression,
+            ConditionExpression="execution_arn = :me",
+            ExpressionAttributeNames=names,
+            ExpressionAttributeValues={**values, ":me": execution_arn},
+        )
+
+    def command_progress(self, stack: str, execution_arn: str, command: dict[str, Any]) -> bool:
+        """An operator's command for the running release of ``execution_arn``; False if it is over or another's."""
+        try:
+            self.table.update_item(
+                Key={"pk": f"stack#{stack}", "sk": "progress#control"},
+                UpdateExpression="SET #command = :c",
+                ConditionExpression="execution_arn = :me AND #status <> :done",
+                ExpressionAttributeNames={"#command": "command", "#status": "status"},
+                ExpressionAttributeValues={":c": _to_dynamo(command), ":me": execution_arn, ":done": "done"},
+            )
+        except ClientError as exc:
+            if _is_conditional_failure(exc):
+                return False
+            raise
+        return True
+
+    def journal(self, stack: str, execution_name: str, entry: dict[str, Any]) -> None:
+        """One step, judgement or command of a release, after the others (sorted by time of writing)."""
+        stamp = f"{time.time():017.6f}"
+        self.table.put_item(Item=_to_dynamo({**entry, "pk": f"stack#{stack}",
+                                             "sk": f"progress#{execution_name}#{stamp}",
+                                             "expires_at": int(time.time()) + RELEASE_TTL_SECONDS}))
+
+    def journal_of(self, stack: str, execution_name: str) -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = []
+        query: dict[str, Any] = {
+            "KeyConditionExpression": "pk = :p AND begins_with(sk, :j)",
+            "ExpressionAttributeValues": {":p": f"stack#{stack}", ":j": f"progress#{execution_name}#"},
+            "ConsistentRead": True,
+        }
+        while True:
+            page = self.table.query(**query)
+            items.extend(_plain(i) for i in page["Items"])
+            if "LastEvaluatedKey" not in page:
+                return items
+            query["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
     # --- approvals -----------------------------------------------------------------------------
     def put_approval(self, execution_arn: str, item: dict[str, Any], timeout_seconds: int) -> None:

@@ -13,6 +13,7 @@ from stepdeploy.ghe.deployments import Where, report_finished
 from stepdeploy.models import Document
 from stepdeploy.observability import deployment_ended, logger, trace_method
 from stepdeploy.recovery import wake_lock_waiters
+from stepdeploy.tasks.advance_release import abandon_release
 from stepdeploy.tasks.record_release import stop_unfinished_shifts
 
 OUTCOME_BY_STATUS = {"FAILED": "Failed", "TIMED_OUT": "TimedOut", "ABORTED": "Aborted"}
@@ -58,6 +59,8 @@ def finalize(detail: dict[str, Any]) -> dict[str, Any]:
     recorded = ledger().record_release(record, only_if_absent=True)
     with in_stage_of(document, execution_arn):
         stopped = stop_unfinished_shifts(document) if document else []
+        if document is not None:
+            abandon_release(document, execution_arn, f"the execution ended {status}")
     ledger().remember_stopped_deployments(execution_arn, stopped)  # a redrive starts them again
     released = ledger().release_lock(stack, execution_arn)
     ledger().remove_lock_waiter(stack, execution_arn)  # it may have ended while waiting for the lock

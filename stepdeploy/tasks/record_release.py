@@ -15,6 +15,7 @@ from stepdeploy.ghe.deployments import Where, report_finished
 from stepdeploy.models import Document, ErrorInfo, ExecutionContext, ReleaseInfo, iso, utc_now
 from stepdeploy.observability import deployment_ended
 from stepdeploy.recovery import unserved, wake_lock_waiters
+from stepdeploy.tasks.advance_release import abandon_release
 
 OUTCOME_BY_STATE = {
     "Record release": "Deployed",
@@ -121,8 +122,11 @@ def record_release(document: Document, execution: ExecutionContext) -> ReleaseIn
     if execution.state == "Record failure":
         outcome = document.error.error if document.error else "Failed"
         stop_unfinished_shifts(document)
+        abandon_release(document, execution.id, f"the execution failed: {outcome}")
     else:
         outcome = OUTCOME_BY_STATE.get(execution.state, "Deployed")
+        if outcome == "Superseded":  # the newer code starts from the previous versions, not half-way
+            abandon_release(document, execution.id, "superseded by a newer push")
     not_served = unserved(document) if outcome == "Deployed" else []
     if not_served:  # never Deployed unless its versions serve the traffic
         outcome = "NotServed"

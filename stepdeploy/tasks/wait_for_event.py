@@ -1,17 +1,19 @@
-"""Wait for build / stack / traffic shift / while baking: sleep on a task token until the service's event.
+"""Wait for build / stack / traffic shift / while baking / for release step: sleep on a task token until
+the service's event (or, for a release step, an operator's command).
 
 A ``.waitForTaskToken`` task: the state machine passes its task token and which operation it waits
-for (``wait``: build, stack, shift or bake). This step stores the token in the ledger keyed by the
-operation (build id; stack id and the ClientRequestToken given to ExecuteChangeSet; the CodeDeploy
-deployment ids; the alarms watched while baking) and returns at once: no compute is spent waiting.
+for (``wait``: build, stack, shift, bake or release). This step stores the token in the ledger keyed by
+the operation (build id; stack id and the ClientRequestToken given to ExecuteChangeSet; the CodeDeploy
+deployment ids; the alarms watched while baking; the stack whose step release an operator steers) and
+returns at once: no compute is spent waiting.
 ``stepdeploy.ingress.resume_wait`` resumes the token when the operation's EventBridge event arrives.
 
 Then it asks the service once: an operation that ended before the token was stored (its event came
-too early to find it), or an alarm already in ALARM when the bake starts (no state change, so no
-event), resumes the token here. The ledger hands a token out once, so the event and this check
-never both resume it. The state after the wait is the step's Check task, which reads the outcome
-from the service; the wait's timeout (the bake time for a bake) leads to that same check, which
-reconciles a lost event.
+too early to find it), an alarm already in ALARM when the bake starts (no state change, so no
+event), or an operator's command written before the token was stored, resumes the token here. The
+ledger hands a token out once, so the event and this check never both resume it. The state after
+the wait is the step's Check task, which reads the outcome from the service; the wait's timeout
+(the bake time for a bake) leads to that same check, which reconciles a lost event.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from stepdeploy.models import Document, ExecutionContext
 from stepdeploy.observability import logger, trace_handler
 from stepdeploy.tasks.handler import log_keys
 
-WaitKind = Literal["build", "stack", "shift", "bake"]
+WaitKind = Literal["build", "stack", "shift", "bake", "release"]
 BUILD_RUNNING = "IN_PROGRESS"
 DEPLOYMENT_ENDED = ("Succeeded", "Failed", "Stopped")
 
@@ -48,6 +50,8 @@ class Operation(BaseModel):
     kind: WaitKind
     keys: list[str] = Field(default_factory=list)
     deadline: str | None = None
+    also: dict[str, list[str]] = Field(default_factory=dict)
+    """Keys of other kinds whose event ends this wait too (a release step's alarms)."""
 
 
 def stack_key(stack_id: str, client_request_token: str) -> str:
@@ -72,6 +76,12 @@ def operation_of(document: Document, kind: WaitKind) -> Operation:
             raise ValueError("Wait for traffic shift needs the Start traffic shift step's result in $.shift")
         pending = [d.deployment_id for d in document.shift.deployments if d.status not in DEPLOYMENT_ENDED]
         return Operation(kind=kind, keys=pending)
+    if kind == "release":
+        if document.progress is None:
+            raise ValueError("Wait for release step needs the Advance release step's result in $.progress")
+        progress = document.progress
+        alarms = list(progress.alarms) if progress.status == "running" else []  # an alarm cuts the step short
+        return Operation(kind=kind, keys=[document.require_request().stack], also={"bake": alarms} if alarms else {})
     if document.bake is not None:
         return Operation(kind=kind, keys=list(document.bake.alarms), deadline=document.bake.until)
     if document.shift is None:
@@ -100,7 +110,12 @@ def _alarm_firing(operation: Operation) -> bool:
     return bool(operation.keys) and bool(Alarms(client("cloudwatch")).in_alarm(operation.keys))
 
 
-def already_over(document: Document, operation: Operation) -> bool:
+def _command_pending(operation: Operation, execution_arn: str) -> bool:
+    control = ledger().progress(operation.keys[0]) or {}
+    return control.get("execution_arn") == execution_arn and bool(control.get("command"))
+
+
+def already_over(document: Document, operation: Operation, execution_arn: str = "") -> bool:
     """One look at the service: did the operation end (or an alarm fire) before the token was stored?"""
     if not operation.keys:
         return operation.kind != "bake"  # nothing left to wait for; a bake without alarms waits out its time
@@ -109,6 +124,7 @@ def already_over(document: Document, operation: Operation) -> bool:
         "stack": lambda: _stack_over(document),
         "shift": lambda: _shift_over(operation),
         "bake": lambda: _alarm_firing(operation),
+        "release": lambda: _command_pending(operation, execution_arn),
     }
     return checks[operation.kind]()
 
@@ -133,11 +149,12 @@ def wait_for_event(request: WaitRequest) -> dict[str, Any]:
         execution_arn=execution.id,
         state=execution.state,
         deadline=operation.deadline,
+        also=operation.also,
     )
-    if already_over(request.document, operation) and store.consume_wait(wait_id) is not None:
+    if already_over(request.document, operation, execution.id) and store.consume_wait(wait_id) is not None:
         resume(execution.task_token, by="check", operation=operation)
-        return {"waiting": False, **operation.model_dump()}
-    return {"waiting": True, **operation.model_dump()}
+        return {"waiting": False, **operation.model_dump(exclude=set() if operation.also else {"also"})}
+    return {"waiting": True, **operation.model_dump(exclude=set() if operation.also else {"also"})}
 
 
 @logger.inject_lambda_context(clear_state=True)

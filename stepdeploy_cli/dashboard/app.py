@@ -3,7 +3,8 @@
     GET  /                                  the page (index.html, app.js, style.css)
     GET  /api/overview                      stacks, executions, approvals, DORA figures
     GET  /api/execution?ref=NAME|ARN        one execution: drawing, states, traffic, failure, verbs
-    POST /api/action/<verb>?ref=NAME|ARN    approve, reject, stop, redrive; body {"comment", "by"}
+    POST /api/action/<verb>?ref=NAME|ARN    approve, reject, stop, redrive, and pause, resume, promote,
+                                            abort of a step release (no buttons yet); body {"comment", "by"}
 
 A POST must carry the header ``X-Stepdeploy-Dashboard: 1``: a browser sends no custom header across
 origins without a preflight, which this app never grants, so another site cannot press the buttons.

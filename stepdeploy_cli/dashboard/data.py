@@ -22,6 +22,7 @@ from stepdeploy_cli.errors import CliError, aws_error_code, aws_error_message
 from stepdeploy_cli.executions import alias_split, summary
 from stepdeploy_cli.output import iso
 from stepdeploy_cli.shift import bake_countdown, new_version_share, shift_schedule
+from stepdeploy_cli.steer import steer
 from stepdeploy_cli.watch import SHIFT_STATES, ExecutionView
 
 RECENT = 15
@@ -150,8 +151,12 @@ def execution(op: Operator, reference: str, clock_speed: float = 1.0) -> dict[st
 
 
 # --- operator verbs ------------------------------------------------------------------------------------
+STEER_VERBS = ("pause", "resume", "promote", "abort")
+
+
 def act(op: Operator, verb: str, reference: str, *, comment: str, by: str | None) -> dict[str, Any]:
-    """Run ``verb`` (approve, reject, stop, redrive) on an execution; CliError says why not."""
+    """Run ``verb`` (approve, reject, stop, redrive; pause, resume, promote, abort of a step release) on an
+    execution; CliError says why not."""
     if verb in ("approve", "reject"):
         return answer(op, reference, approved=verb == "approve", comment=comment, by=by)
     described = op.describe(reference)
@@ -179,4 +184,12 @@ def act(op: Operator, verb: str, reference: str, *, comment: str, by: str | None
                 raise CliError(f"{name} is not redrivable: {aws_error_message(exc)}") from None
             raise
         return {"name": name, "execution_arn": arn, "redriven": True, "by": who}
-    raise CliError(f"unknown action {verb!r}: expected approve, reject, stop or redrive")
+    if verb in STEER_VERBS:  # the step engine's release this execution runs
+        known = op.ledger.stack_of_execution(arn)
+        if known is None:
+            raise CliError(f"{name} never took a stack's lock: it has no release to {verb}")
+        control = op.ledger.progress(str(known["stack"])) or {}
+        if verb != "abort" and control.get("execution_arn") != arn:
+            raise CliError(f"{name} runs no release of stepdeploy's step engine: nothing to {verb}")
+        return steer(op, str(known["stack"]), verb, by)
+    raise CliError(f"unknown action {verb!r}: expected approve, reject, stop, redrive, pause, resume, promote or abort")

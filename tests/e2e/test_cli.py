@@ -300,7 +300,7 @@ def test_deployments_shows_the_latest_release_per_stack(story):
     latest = rows[0]
     assert latest["environment"] == "production"
     assert latest["outcome"] in ("Deployed", "RolledBack")
-    assert {v["logical_id"] for v in latest["versions"]} == {"GreeterFunction", "CounterFunction"}
+    assert {v["logical_id"] for v in latest["versions"]} == {"GreeterFunction", "CounterFunction", "NotifierFunction"}
     assert latest["commit"] and latest["started_at"] and latest["pusher"]
 
 
@@ -545,7 +545,7 @@ def test_rollback_to_a_release_or_a_version(story):
     to_first = story.calls["rollback to first"]
     assert to_first["release"] == story.name("first")
     assert {m["logical_id"]: m["to_version"] for m in to_first["moves"]} == {
-        "GreeterFunction": "1", "CounterFunction": "1"}
+        "GreeterFunction": "1", "CounterFunction": "1", "NotifierFunction": "1"}
     to_one = story.calls["rollback to version 1"]
     assert to_one.exit_code == 0 and "would move" in to_one.stdout and "unchanged" in to_one.stdout
     missing = story.calls["rollback to missing version"]

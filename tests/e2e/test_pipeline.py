@@ -1,6 +1,6 @@
 """The whole pipeline on the local cloud, through the real entry points (signed HTTP push, S3 upload).
 
-One local cloud for the module; the demo's six scenarios run in order, then each test checks what a
+One local cloud for the module; the demo's scenarios run in order, then each test checks what a
 user would: execution status, error and cause, the aliases, the stack and the ledger.
 """
 
@@ -40,7 +40,7 @@ def run() -> Iterator[dict[str, Any]]:
 def test_first_push_creates_stack_versions_and_aliases(run):
     result = run["results"]["first push"]
     assert result["status"] == "SUCCEEDED", result.get("cause")
-    assert result["alias_versions"] == {"GreeterFunction": "1", "CounterFunction": "1"}
+    assert result["alias_versions"] == {"GreeterFunction": "1", "CounterFunction": "1", "NotifierFunction": "1"}
     stack = run["cloud"].client("cloudformation").describe_stacks(StackName=STACK)["Stacks"][0]
     assert stack["StackStatus"] in ("CREATE_COMPLETE", "UPDATE_COMPLETE")
 
@@ -52,7 +52,7 @@ def test_every_role_of_the_app_stack_carries_the_orchestrators_boundary(run):
     cfn, iam = cloud.client("cloudformation"), cloud.client("iam")
     roles = [r["PhysicalResourceId"] for r in cfn.describe_stack_resources(StackName=STACK)["StackResources"]
              if r["ResourceType"] == "AWS::IAM::Role"]
-    assert len(roles) == 2  # the two functions' roles SAM generates
+    assert len(roles) == 3  # the three functions' roles SAM generates
     for name in roles:
         described = iam.get_role(RoleName=name)["Role"]
         assert described.get("PermissionsBoundary", {}).get("PermissionsBoundaryArn") == boundary, name
@@ -61,7 +61,7 @@ def test_every_role_of_the_app_stack_carries_the_orchestrators_boundary(run):
 def test_code_change_shifts_only_the_changed_function(run):
     result = run["results"]["code change (canary)"]
     assert result["status"] == "SUCCEEDED", result.get("cause")
-    assert result["alias_versions"] == {"GreeterFunction": "2", "CounterFunction": "1"}
+    assert result["alias_versions"] == {"GreeterFunction": "2", "CounterFunction": "1", "NotifierFunction": "1"}
 
 
 def test_alarm_during_canary_rolls_back(run):
@@ -108,7 +108,10 @@ def test_ledger_records_every_outcome(run):
     cloud = run["cloud"]
     ledger = Ledger(cloud.orchestrator.table_name, dynamodb_resource=cloud.resource("dynamodb"))
     outcomes = [r["outcome"] for r in reversed(ledger.releases_of(STACK))]
-    assert outcomes == ["Deployed", "Deployed", "DeploymentRolledBack", "NoChanges", "Deployed", "BuildFailed"]
+    assert outcomes[:6] == ["Deployed", "Deployed", "DeploymentRolledBack", "NoChanges", "Deployed", "BuildFailed"]
+    regression = [] if run["results"]["steps: a function regresses, all roll back"].get("skipped") else [
+        "DeploymentRolledBack"]
+    assert outcomes[6:] == [*regression, "Deployed", "DeploymentRolledBack"]  # the step engine's releases
     assert ledger.lock_holder(STACK) is None
 
 
@@ -122,5 +125,32 @@ def test_commit_statuses_reach_ghe(run):
     assert [s["state"] for s in deployed][:2] == ["success", "pending"]  # newest first
     assert deployed[0]["context"] == "stepdeploy/production"
     assert deployed[0]["target_url"].startswith(f"{cloud.url}/dashboard/#execution=")  # the local dashboard
+    # The step engine's scenarios upload artifacts of that same commit afterwards: their statuses come later.
     failed = cloud.ghe.statuses("platform", "sample-app", by_outcome["BuildFailed"]["commit"])
-    assert failed[0]["state"] == "failure" and "BuildFailed" in failed[0]["description"]
+    assert any(s["state"] == "failure" and "BuildFailed" in s["description"] for s in failed), failed
+
+
+# --- stepdeploy's step engine: the three functions released together --------------------------------
+def test_steps_a_regression_rolls_every_function_back_together(run):
+    result = run["results"]["steps: a function regresses, all roll back"]
+    if result.get("skipped"):
+        pytest.skip(result["skipped"])
+    assert result["status"] == "FAILED" and result["error"] == "DeploymentRolledBack", result.get("cause")
+    assert "release judged at 50%: Fail" in result["cause"]
+    assert result["cause"].count(":live -> ") == 3  # every function went back, not only the one that regressed
+    assert result["as_expected"], result
+
+
+def test_steps_inconclusive_pauses_until_an_operator_promotes(run):
+    result = run["results"]["steps: inconclusive, paused, promoted by an operator"]
+    assert result["status"] == "SUCCEEDED", result.get("cause")
+    assert result["operator"]["verb"] == "promote" and result["operator"]["status"] == "paused"
+    assert result["as_expected"], result
+
+
+def test_steps_an_abort_mid_release_rolls_every_function_back(run):
+    result = run["results"]["steps: aborted mid-release by an operator"]
+    assert result["status"] == "FAILED" and result["error"] == "DeploymentRolledBack", result.get("cause")
+    assert "release aborted by demo-operator at 50%" in result["cause"] and result["cause"].count(":live -> ") == 3
+    before = run["results"]["steps: inconclusive, paused, promoted by an operator"]["alias_versions"]
+    assert result["alias_versions"] == before

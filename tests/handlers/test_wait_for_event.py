@@ -138,3 +138,54 @@ def test_the_first_bake_wait_watches_the_alarms_the_shift_was_gated_by(states: F
     del no_shift["document"]["shift"]
     with pytest.raises(ValueError, match=r"needs the traffic shift's result in \$.shift"):
         run_operation_only(no_shift)
+
+
+def test_a_release_step_wait_is_resumed_at_once_by_a_command_written_before_it(orchestrator, monkeypatch):
+    """Wait for release step: keyed by the stack; a command already in the control record resumes it here."""
+    from stepdeploy.aws.ledger import ledger
+    from stepdeploy.models import Document, ExecutionContext
+    from stepdeploy.tasks import wait_for_event as module
+
+    resumed: list[str] = []
+    monkeypatch.setattr(module, "resume", lambda token, *, by, operation: resumed.append(by))
+    document = Document.model_validate({
+        **load_event("wait_for_event")["document"],
+        "progress": {"steps": [10, 100], "pause_seconds": 60},
+    })
+    stack = document.require_request().stack
+    execution = ExecutionContext.model_validate({"Id": "arn:aws:states:us-east-1:123456789012:execution:x:e1",
+                                                 "state": "Wait for release step", "task_token": "token-1"})
+    ledger().start_progress(stack, execution.id, {"status": "running"})
+    waiting = module.wait_for_event(module.WaitRequest(document=document, execution=execution, wait="release"))
+    assert waiting["waiting"] and waiting["keys"] == [stack] and resumed == []
+    assert ledger().resolve_wait("release", stack, ends_wait=True)["task_token"] == "token-1"  # what the CLI wakes
+
+    ledger().command_progress(stack, execution.id, {"verb": "pause", "by": "ada"})
+    second = execution.model_copy(update={"task_token": "token-2"})
+    answer = module.wait_for_event(module.WaitRequest(document=document, execution=second, wait="release"))
+    assert not answer["waiting"] and resumed == ["check"]
+
+
+def test_an_alarm_of_a_running_release_step_ends_its_wait(orchestrator):
+    """A release step's wait is keyed by its stack and, while it runs, by its alarms too (kind bake)."""
+    from stepdeploy.aws.ledger import ledger
+    from stepdeploy.models import Document, ExecutionContext
+    from stepdeploy.tasks import wait_for_event as module
+
+    document = Document.model_validate({
+        **load_event("wait_for_event")["document"],
+        "progress": {"steps": [10, 100], "pause_seconds": 60, "alarms": ["orders-errors"]},
+    })
+    stack = document.require_request().stack
+    execution = ExecutionContext.model_validate({"Id": "arn:aws:states:us-east-1:123456789012:execution:x:e2",
+                                                 "state": "Wait for release step", "task_token": "token-3"})
+    ledger().start_progress(stack, execution.id, {"status": "running"})
+    waiting = module.wait_for_event(module.WaitRequest(document=document, execution=execution, wait="release"))
+    assert waiting["waiting"] and waiting["also"] == {"bake": ["orders-errors"]}
+    woken = ledger().resolve_wait("bake", "orders-errors", ends_wait=True)
+    assert woken is not None and woken["task_token"] == "token-3"
+    assert ledger().resolve_wait("release", stack, ends_wait=True) is None  # one wake, every pointer gone
+
+    paused = document.model_copy(update={"progress": document.progress.model_copy(update={"status": "paused"})})
+    operation = module.operation_of(paused, "release")
+    assert operation.also == {}  # paused: a person decides, an alarm does not cut the wait

@@ -234,8 +234,8 @@ def test_stop_and_redrive_from_the_dashboard_check_the_status_first(monkeypatch:
         assert described["status"] == "ABORTED"
         with pytest.raises(CliError, match="run-1 is ABORTED: only a running execution can be stopped"):
             act(op, "stop", "run-1", comment="", by="grace")
-        with pytest.raises(CliError, match="unknown action 'pause'"):
-            act(op, "pause", "run-1", comment="", by="grace")
+        with pytest.raises(CliError, match="unknown action 'dance'"):
+            act(op, "dance", "run-1", comment="", by="grace")
 
 
 def test_an_approval_records_the_callers_aws_identity_with_the_by_text_beside_it(monkeypatch: pytest.MonkeyPatch):

@@ -121,7 +121,7 @@ def roles(template: dict[str, Any]) -> dict[str, Any]:
 def test_every_role_of_the_transformed_sample_app_carries_the_boundary():
     template = sam((ROOT / "examples" / "sample-app" / "template.yaml").read_text())
     generated = roles(transformed(packaged(template)))
-    assert set(generated) == {"GreeterFunctionRole", "CounterFunctionRole"}
+    assert set(generated) == {"GreeterFunctionRole", "CounterFunctionRole", "NotifierFunctionRole"}
     assert {lid: props.get("PermissionsBoundary") for lid, props in generated.items()} == dict.fromkeys(
         generated, BOUNDARY
     )

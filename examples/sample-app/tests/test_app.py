@@ -2,6 +2,7 @@ import unittest
 
 from counter.app import count_words
 from greeter.app import greet
+from notifier.app import subject
 
 
 class AppTest(unittest.TestCase):
@@ -10,6 +11,9 @@ class AppTest(unittest.TestCase):
 
     def test_count_words(self):
         self.assertEqual(count_words("one two three"), 3)
+
+    def test_subject(self):
+        self.assertIn("deployed", subject({"what": "deployed"}))
 
 
 if __name__ == "__main__":
