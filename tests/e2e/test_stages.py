@@ -1,0 +1,149 @@
+"""A pipeline of stages on the local cloud: one push built once and promoted dev -> automated test ->
+staging -> approval -> production; a second push stops at the failed test before staging, production
+untouched. Through the real webhook, template, state machine (a child execution per stage) and handlers."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from stepdeploy.aws.ledger import Ledger
+from stepdeploy_cli.demo import SAMPLE_APP, Demo, sample_app_on_local_cloud
+from stepdeploy_localcloud.cloud import PROJECT_ROOT
+
+pytestmark = pytest.mark.e2e
+
+FIXTURE = PROJECT_ROOT / "tests" / "fixtures" / "apps" / "stages"
+SMOKE_RESOURCE = """  SmokeTestFunction:
+    Type: AWS::Serverless::Function
+    Properties:
+      CodeUri: smoke/
+      Environment:
+        Variables:
+          GREETER: !Ref GreeterFunction
+      Policies:
+        - LambdaInvokePolicy: {FunctionName: !Ref GreeterFunction}
+
+"""
+# A bug the app's unit tests (greet()) do not see; the smoke test of the deployed stage does.
+BROKEN_GREETER = (SAMPLE_APP / "greeter" / "app.py").read_text().replace(
+    'return {"message": greet(str(name)), "version": VERSION}', 'return {"message": "Service unavailable", "version": VERSION}'
+)
+assert "Service unavailable" in BROKEN_GREETER
+
+
+def staged_app(root: Path) -> Path:
+    app = root / "app"
+    shutil.copytree(SAMPLE_APP, app)
+    shutil.copytree(FIXTURE / "smoke", app / "smoke")
+    shutil.copy(FIXTURE / "stepdeploy.yml", app / "stepdeploy.yml")
+    template = (app / "template.yaml").read_text()
+    (app / "template.yaml").write_text(template.replace("  GreetingsQueue:\n", SMOKE_RESOURCE + "  GreetingsQueue:\n", 1))
+    buildspec = (app / "buildspec.yml").read_text()
+    (app / "buildspec.yml").write_text(buildspec.replace("greeter counter dist/", "greeter counter smoke dist/"))
+    return app
+
+
+class Pipeline:
+    def __init__(self, demo: Demo) -> None:
+        self.demo = demo
+        self.sfn = demo.cloud.client("stepfunctions")
+        self.ledger = Ledger(demo.cloud.orchestrator.table_name,  # type: ignore[union-attr]
+                             dynamodb_resource=demo.cloud.resource("dynamodb"))
+
+    def wait(self, what: str, check: Any, timeout: float = 240.0, unless_ended: str | None = None) -> Any:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            value = check()
+            if value:
+                return value
+            if unless_ended and (ended := self.described(unless_ended)) and ended["status"] != "RUNNING":
+                raise AssertionError(f"{unless_ended} ended {ended['status']} before {what}: {ended.get('error')}: "
+                                     f"{ended.get('cause')}")
+            time.sleep(0.2)
+        raise AssertionError(f"timed out waiting for {what}")
+
+    def child(self, parent: str, stage: str) -> str:
+        return f"{parent}-{stage}"
+
+    def described(self, arn: str) -> dict[str, Any] | None:
+        try:
+            return dict(self.sfn.describe_execution(executionArn=arn))
+        except self.sfn.exceptions.ExecutionDoesNotExist:
+            return None
+
+    def ended(self, arn: str) -> dict[str, Any]:
+        return dict(self.wait(f"{arn} to end", lambda: (d := self.described(arn)) and d["status"] != "RUNNING" and d))
+
+    def approve(self, arn: str) -> None:
+        approval = self.wait(f"{arn} to wait for approval", lambda: self.ledger.approval(arn))
+        self.sfn.send_task_success(taskToken=approval["task_token"], output=json.dumps({"approved": True, "by": "qa"}))
+
+    def released(self, stack: str) -> dict[str, Any]:
+        return next(r for r in self.ledger.releases_of(stack) if r.get("outcome") in ("Deployed", "NoChanges"))
+
+    def greeting(self, stack: str) -> str:
+        cfn, lam = self.demo.cloud.client("cloudformation"), self.demo.cloud.client("lambda")
+        name = cfn.describe_stack_resource(StackName=stack, LogicalResourceId="GreeterFunction")[
+            "StackResourceDetail"]["PhysicalResourceId"]
+        answer = lam.invoke(FunctionName=name, Qualifier="live", Payload=b'{"name": "Ada"}')
+        return str(json.loads(answer["Payload"].read())["message"])
+
+
+@pytest.fixture(scope="module")
+def pipeline() -> Iterator[Pipeline]:
+    root = Path(tempfile.mkdtemp(prefix="stepdeploy-stages-app-"))
+    try:
+        with sample_app_on_local_cloud("stepdeploy-stages-", app=staged_app(root)) as demo:
+            yield Pipeline(demo)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def test_one_push_is_built_once_and_promoted_through_gated_stages(pipeline: Pipeline) -> None:
+    parent = pipeline.demo.push("First version", {})
+    production = pipeline.child(parent, "production")
+    pipeline.wait("the production stage", lambda: pipeline.described(production), unless_ended=parent)
+    pipeline.approve(production)
+    ended = pipeline.ended(parent)
+    assert ended["status"] == "SUCCEEDED", ended.get("cause")
+    promotion = json.loads(ended["output"])["promotion"]
+    assert [p["stage"] for p in promotion] == ["dev", "staging", "production"]
+    assert all(p["release"]["outcome"] == "Deployed" for p in promotion)
+    for stage in ("dev", "staging", "production"):
+        child = pipeline.described(pipeline.child(parent, stage))
+        assert child is not None and child["status"] == "SUCCEEDED"
+    # Built once: one CodeBuild build, the same bundle and digest in every stage.
+    releases = {stack: pipeline.released(stack) for stack in ("sample-dev", "sample-staging", "sample-prod")}
+    assert len({r["artifact_digest"] for r in releases.values()}) == 1
+    assert len({json.dumps(r["bundle"], sort_keys=True) for r in releases.values()}) == 1
+    assert len({r["build"]["build_id"] for r in releases.values()}) == 1
+    assert {r["stage"] for r in releases.values()} == {"dev", "staging", "production"}
+    assert pipeline.greeting("sample-dev") == "Hi, Ada!"  # each stage its own parameters
+    assert pipeline.greeting("sample-prod") == "Hello, Ada!"
+    pipeline.demo.seen.update(c["executionArn"] for c in pipeline.sfn.list_executions(
+        stateMachineArn=ended["stateMachineArn"])["executions"])
+
+
+def test_a_failed_test_stops_the_promotion_and_production_is_untouched(pipeline: Pipeline) -> None:
+    production_before = pipeline.released("sample-prod")
+    staging_before = pipeline.released("sample-staging")
+    parent = pipeline.demo.push("Break the greeter", {"greeter/app.py": BROKEN_GREETER})
+    ended = pipeline.ended(parent)
+    assert ended["status"] == "FAILED"
+    assert ended["error"] == "StageGateFailed"
+    assert "test SmokeTestFunction failed against stage dev" in ended["cause"]
+    assert pipeline.described(pipeline.child(parent, "dev"))["status"] == "SUCCEEDED"  # type: ignore[index]
+    assert pipeline.described(pipeline.child(parent, "staging")) is None
+    assert pipeline.described(pipeline.child(parent, "production")) is None
+    assert pipeline.greeting("sample-dev") == "Service unavailable"
+    assert pipeline.released("sample-staging")["execution_arn"] == staging_before["execution_arn"]
+    assert pipeline.released("sample-prod")["execution_arn"] == production_before["execution_arn"]
+    assert pipeline.greeting("sample-prod") == "Hello, Ada!"
