@@ -34,7 +34,8 @@ SMOKE_RESOURCE = """  SmokeTestFunction:
 """
 # A bug the app's unit tests (greet()) do not see; the smoke test of the deployed stage does.
 BROKEN_GREETER = (SAMPLE_APP / "greeter" / "app.py").read_text().replace(
-    'return {"message": greet(str(name)), "version": VERSION}', 'return {"message": "Service unavailable", "version": VERSION}'
+    'return {"message": greet(str(name)), "version": VERSION}',
+    'return {"message": "Service unavailable", "version": VERSION}',
 )
 assert "Service unavailable" in BROKEN_GREETER
 
@@ -45,7 +46,8 @@ def staged_app(root: Path) -> Path:
     shutil.copytree(FIXTURE / "smoke", app / "smoke")
     shutil.copy(FIXTURE / "stepdeploy.yml", app / "stepdeploy.yml")
     template = (app / "template.yaml").read_text()
-    (app / "template.yaml").write_text(template.replace("  GreetingsQueue:\n", SMOKE_RESOURCE + "  GreetingsQueue:\n", 1))
+    queue = "  GreetingsQueue:\n"
+    (app / "template.yaml").write_text(template.replace(queue, SMOKE_RESOURCE + queue, 1))
     buildspec = (app / "buildspec.yml").read_text()
     (app / "buildspec.yml").write_text(buildspec.replace("greeter counter dist/", "greeter counter smoke dist/"))
     return app
