@@ -67,7 +67,7 @@ def soak_decision(gates: Gates, stage: str, previous: str, deployed_at: datetime
                     f"soaking stage {previous} until {ends.isoformat()}, its alarms watched")
 
 
-def test_verdict(stage: str, previous: str, function: str, answer: object) -> str:
+def verdict_of_test(stage: str, previous: str, function: str, answer: object) -> str:
     """The test function's answer must be ``{"passed": true}``; anything else refuses the promotion."""
     if not isinstance(answer, dict) or not isinstance(answer.get("passed"), bool):
         raise StageGateFailed(

@@ -61,6 +61,18 @@ def _logical_ids(values: list[str] | str | None) -> None:
             raise ValueError("logical ids of the template (letters and digits)")
 
 
+def account_id(value: object) -> object:
+    if value is not None and not (isinstance(value, str) and re.fullmatch(r"\d{12}", value)):
+        raise ValueError("an AWS account id of 12 digits (quote it in YAML)")
+    return value
+
+
+def region_name(value: str | None) -> str | None:
+    if value is not None and not re.fullmatch(r"[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-\d", value):
+        raise ValueError("an AWS region name such as eu-west-1")
+    return value
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
@@ -166,19 +178,15 @@ class Target(_Strict):
     region: str | None = None
     """Another region to deploy into; default: the orchestrator's."""
 
-    @field_validator("account")
+    @field_validator("account", mode="before")
     @classmethod
-    def _account(cls, value: str | None) -> str | None:
-        if value is not None and not re.fullmatch(r"\d{12}", value):
-            raise ValueError("an AWS account id of 12 digits (quote it in YAML)")
-        return value
+    def _account(cls, value: object) -> object:
+        return account_id(value)
 
     @field_validator("region")
     @classmethod
     def _region(cls, value: str | None) -> str | None:
-        if value is not None and not re.fullmatch(r"[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-\d", value):
-            raise ValueError("an AWS region name such as eu-west-1")
-        return value
+        return region_name(value)
 
     @field_validator("branch")
     @classmethod
@@ -299,6 +307,36 @@ class Stage(_Strict):
     account: str | None = None
     region: str | None = None
     gates: Gates = Gates()
+
+    @field_validator("account", mode="before")
+    @classmethod
+    def _account(cls, value: object) -> object:
+        return account_id(value)
+
+    @field_validator("region")
+    @classmethod
+    def _region(cls, value: str | None) -> str | None:
+        return region_name(value)
+
+    @field_validator("stack")
+    @classmethod
+    def _stack(cls, value: str) -> str:
+        if not STACK_NAME.match(value):
+            raise ValueError("a CloudFormation stack name: a letter, then letters, digits or '-', 128 at most")
+        return value
+
+    @field_validator("environment")
+    @classmethod
+    def _environment(cls, value: str | None) -> str | None:
+        return None if value is None else _one_line(value, "an environment name", 64)
+
+    @field_validator("parameters")
+    @classmethod
+    def _parameters(cls, value: dict[str, Any]) -> dict[str, Any]:
+        for name in value:
+            if not LOGICAL_ID.match(name):
+                raise ValueError(f"parameter names of letters and digits; got {name!r}")
+        return value
 
     @field_validator("name")
     @classmethod

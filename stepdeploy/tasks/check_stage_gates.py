@@ -20,7 +20,7 @@ from stepdeploy.aws.ledger import ledger
 from stepdeploy.errors import StageGateFailed
 from stepdeploy.models import Document, ExecutionContext, GateInfo, StagePlan, utc_now
 from stepdeploy.settings import settings
-from stepdeploy.stage_gates import soak_decision, test_verdict, window_decision
+from stepdeploy.stage_gates import soak_decision, verdict_of_test, window_decision
 
 MAX_EXECUTION_NAME = 80
 Clock = Callable[[], datetime]
@@ -63,7 +63,7 @@ def _run_test(stage: str, previous: StagePlan, function: str, document: Document
         verdict = json.loads(body)
     except ValueError:
         verdict = body[:200].decode(errors="replace")
-    return test_verdict(stage, previous.name, function, verdict)
+    return verdict_of_test(stage, previous.name, function, verdict)
 
 
 def _child_input(document: Document, stage: str, execution: ExecutionContext) -> dict[str, Any]:
