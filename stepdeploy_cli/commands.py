@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from stepdeploy_cli import approvals, executions, recovery, releases
+from stepdeploy_cli import approvals, executions, pipelines, recovery, releases
 from stepdeploy_cli.context import DEFAULT_ORCHESTRATOR, Operator, Options
 from stepdeploy_cli.dashboard.command import dashboard
 
@@ -21,6 +21,8 @@ EXAMPLES = {
     "approve": "stepdeploy approve sample-app-main-1a2b3c4 --comment 'reviewed'",
     "reject": "stepdeploy reject sample-app-main-1a2b3c4 --comment 'not on a Friday'",
     "dashboard": "stepdeploy dashboard --port 8765",
+    "pipeline": "stepdeploy pipeline sample",
+    "promote": "stepdeploy promote sample --to production --commit 1a2b3c4",
 }
 """One example per command, shown at the end of its --help (execution names are unique starts of names)."""
 
@@ -75,3 +77,5 @@ def register(app: typer.Typer) -> None:
     app.command(epilog=example("approve"))(approvals.approve)
     app.command(epilog=example("reject"))(approvals.reject)
     app.command(epilog=example("dashboard"))(dashboard)
+    app.command(epilog=example("pipeline"))(pipelines.pipeline)
+    app.command(epilog=example("promote"))(pipelines.promote)

@@ -69,7 +69,7 @@ def release_record(document: Document, execution: ExecutionContext, outcome: str
         "environment": pipeline.name if pipeline else target.environment if target else None,
         "pipeline": pipeline.name if pipeline else request.pipeline_name if request else None,
         "stage": request.stage if request else None,
-        "stages": [s.name for s in pipeline.stages] if pipeline else None,
+        "stages": [{"name": s.name, "stack": s.stack} for s in pipeline.stages] if pipeline else None,
         "promotion": document.promotion,
         "artifact_digest": document.artifact.digest if document.artifact else None,
         "bundle": document.artifact.bundle.model_dump(mode="json", exclude_none=True) if document.artifact else None,

@@ -13,9 +13,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from typer.testing import CliRunner
 
 from stepdeploy.aws.ledger import Ledger
-from stepdeploy_cli.demo import SAMPLE_APP, Demo, sample_app_on_local_cloud
+from stepdeploy_cli.demo import SAMPLE_APP, Demo, git, sample_app_on_local_cloud
+from stepdeploy_cli.main import app as cli_app
 from stepdeploy_localcloud.cloud import PROJECT_ROOT
 
 pytestmark = pytest.mark.e2e
@@ -91,6 +93,14 @@ class Pipeline:
     def released(self, stack: str) -> dict[str, Any]:
         return next(r for r in self.ledger.releases_of(stack) if r.get("outcome") in ("Deployed", "NoChanges"))
 
+    def cli(self, *args: str) -> Any:
+        env = {"AWS_ENDPOINT_URL": self.demo.cloud.url, "AWS_ACCESS_KEY_ID": "testing",
+               "AWS_SECRET_ACCESS_KEY": "testing", "AWS_REGION": "us-east-1", "AWS_DEFAULT_REGION": "us-east-1",
+               "AWS_PROFILE": None, "STEPDEPLOY_STACK": self.demo.cloud.orchestrator.stack_name}  # type: ignore[union-attr]
+        result = CliRunner().invoke(cli_app, list(args), env=env)
+        assert result.exit_code == 0, f"stepdeploy {' '.join(args)} -> {result.exit_code}\n{result.output}"
+        return result
+
     def greeting(self, stack: str) -> str:
         cfn, lam = self.demo.cloud.client("cloudformation"), self.demo.cloud.client("lambda")
         name = cfn.describe_stack_resource(StackName=stack, LogicalResourceId="GreeterFunction")[
@@ -149,3 +159,30 @@ def test_a_failed_test_stops_the_promotion_and_production_is_untouched(pipeline:
     assert pipeline.released("sample-staging")["execution_arn"] == staging_before["execution_arn"]
     assert pipeline.released("sample-prod")["execution_arn"] == production_before["execution_arn"]
     assert pipeline.greeting("sample-prod") == "Hello, Ada!"
+
+
+def test_the_pipeline_view_shows_which_commit_is_in_which_stage(pipeline: Pipeline) -> None:
+    rows = json.loads(pipeline.cli("pipeline", "sample", "--json").stdout)
+    by_stage = {row["stage"]: row for row in rows}
+    assert list(by_stage) == ["dev", "staging", "production"]
+    good, broken = pipeline.released("sample-prod")["commit"], git(pipeline.demo.worktree, "rev-parse", "HEAD")
+    assert by_stage["dev"]["commit"] == broken
+    assert by_stage["staging"]["commit"] == by_stage["production"]["commit"] == good
+    assert by_stage["production"]["stack"] == "sample-prod" and by_stage["production"]["last_outcome"] == "Deployed"
+    piped = pipeline.cli("pipeline", "sample").stdout.splitlines()  # not a terminal: tab-separated rows
+    assert piped[0].split("\t")[:4] == ["sample", "dev", "sample-dev", broken[:7]]
+
+
+def test_promote_by_hand_rolls_one_stage_back_to_a_recorded_artifact(pipeline: Pipeline) -> None:
+    good = pipeline.released("sample-prod")
+    production_before = good["execution_arn"]
+    started = json.loads(pipeline.cli("promote", "sample", "--to", "dev", "--commit", good["commit"][:7],
+                                      "--json").stdout)
+    assert started["stage"] == "dev" and started["commit"] == good["commit"]
+    ended = pipeline.ended(started["execution_arn"])
+    assert ended["status"] == "SUCCEEDED", ended.get("cause")
+    dev = pipeline.released("sample-dev")
+    assert dev["commit"] == good["commit"] and dev["promoted_by"] and dev["stage"] == "dev"
+    assert dev["build"]["build_id"] == good["build"]["build_id"]  # the artifact recorded, not a rebuild
+    assert pipeline.greeting("sample-dev") == "Hi, Ada!"
+    assert pipeline.released("sample-prod")["execution_arn"] == production_before
