@@ -186,3 +186,21 @@ def test_promote_by_hand_rolls_one_stage_back_to_a_recorded_artifact(pipeline: P
     assert dev["build"]["build_id"] == good["build"]["build_id"]  # the artifact recorded, not a rebuild
     assert pipeline.greeting("sample-dev") == "Hi, Ada!"
     assert pipeline.released("sample-prod")["execution_arn"] == production_before
+
+
+def test_a_newer_commit_at_the_approval_gate_supersedes_the_older_one(pipeline: Pipeline) -> None:
+    older = pipeline.demo.push("Greeter v3", {"greeter/app.py": (SAMPLE_APP / "greeter" / "app.py").read_text()
+                                              .replace("f\"{os.environ", "\"v3 \" + f\"{os.environ")})
+    older_production = pipeline.child(older, "production")
+    pipeline.wait("the older commit at the approval gate", lambda: pipeline.ledger.approval(older_production),
+                  unless_ended=older)
+    newer = pipeline.demo.push("Greeter v4", {"greeter/app.py": (SAMPLE_APP / "greeter" / "app.py").read_text()
+                                              .replace("f\"{os.environ", "\"v4 \" + f\"{os.environ")})
+    ended_older = pipeline.ended(older)
+    assert ended_older["status"] == "SUCCEEDED"  # a successful end: recorded Superseded
+    assert pipeline.ended(older_production)["status"] == "SUCCEEDED"
+    assert json.loads(pipeline.ended(older_production)["output"])["release"]["outcome"] == "Superseded"
+    assert pipeline.ledger.releases_of("pipeline:sample")[0]["outcome"] == "Superseded"
+    pipeline.approve(pipeline.child(newer, "production"))
+    assert pipeline.ended(newer)["status"] == "SUCCEEDED"
+    assert pipeline.greeting("sample-prod") == "v4 Hello, Ada!"
