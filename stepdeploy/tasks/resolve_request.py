@@ -30,10 +30,10 @@ def _skip(source: str, reason: str, **known: Any) -> DeploymentRequest:
     return DeploymentRequest(skip=True, reason=reason, source=source, **known)  # type: ignore[arg-type]
 
 
-def _allowed(request: DeploymentRequest, target: Target) -> None:
+def _allowed(request: DeploymentRequest, target: Target, where: str = "") -> None:
     if not settings().repository_allowed(request.repository or "", target.stack):
         raise RequestRejected(
-            f"repository {request.repository} may not deploy stack {target.stack}: the orchestrator's "
+            f"{where}repository {request.repository} may not deploy stack {target.stack}: the orchestrator's "
             "AllowedRepositories parameter does not list that stack pattern for it"
         )
 
@@ -41,8 +41,8 @@ def _allowed(request: DeploymentRequest, target: Target) -> None:
 def _staged(request: DeploymentRequest, pipeline: PipelineTarget, stage: str | None) -> dict[str, Any]:
     """A pipeline's parent (stage None: every stage checked, the first one its target) or one stage's child."""
     targets = pipeline.stage_targets()
-    for target in targets:
-        _allowed(request, target)
+    for stage_config, target in zip(pipeline.pipeline, targets, strict=True):
+        _allowed(request, target, f"{CONFIG_FILE}: pipeline {pipeline.pipeline_name}, stage {stage_config.name}: ")
     if stage is None:
         plans = [StagePlan(name=s.name, stack=s.stack, account=s.account, region=s.region,
                            alarms=s.deployment.alarms, gates=s.gates) for s in pipeline.pipeline]
