@@ -141,8 +141,9 @@ def wake_superseded(stack: str, execution_arn: str, by: str, *, sfn: Any = None,
 
 
 def supersede_approval(execution_arn: str, by: str, *, sfn: Any = None, ledger: Any = None) -> bool:
-    """An older commit waiting at an approval gate ends Superseded when a newer one reaches the gate's
-    stack: nobody approves a stale commit into production (superseded mode only: queued mode keeps order)."""
+    """An older commit waiting at a pipeline stage's approval gate ends Superseded when a newer one reaches
+    the stage's stack: nobody approves a stale commit into production (superseded mode only: queued mode
+    keeps order). A single-stack target's approval is left to its approver, as before."""
     from botocore.exceptions import ClientError
 
     from stepdeploy.aws.clients import client, error_code
@@ -150,7 +151,7 @@ def supersede_approval(execution_arn: str, by: str, *, sfn: Any = None, ledger: 
 
     book = ledger or default_ledger()
     approval = book.approval(execution_arn)
-    if not approval or not approval.get("task_token"):
+    if not approval or not approval.get("task_token") or not approval.get("stage"):
         return False
     try:
         (sfn or client("stepfunctions")).send_task_failure(
