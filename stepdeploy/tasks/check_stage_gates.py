@@ -96,11 +96,12 @@ def check_stage_gates(document: Document, execution: ExecutionContext) -> GateIn
     passed: list[str] = []
     if waiting is None and index > 0:
         previous = stages[index - 1]
-        firing = _firing(previous, previous.alarms) if plan.gates.soak_minutes and previous.alarms else {}
-        deployed_at = _deployed_at(previous.stack, request.commit)
-        # The soak runs on the same clock as the state machine's waits (settings().poll.speed: 1 on AWS).
-        soaked = deployed_at + (now - deployed_at) * settings().poll.speed if deployed_at else now
-        waiting = soak_decision(plan.gates, plan.name, previous.name, deployed_at, soaked, firing)
+        if plan.gates.soak_minutes:
+            firing = _firing(previous, previous.alarms) if previous.alarms else {}
+            deployed_at = _deployed_at(previous.stack, request.commit)
+            # The soak runs on the same clock as the state machine's waits (settings().poll.speed: 1 on AWS).
+            soaked = deployed_at + (now - deployed_at) * settings().poll.speed if deployed_at else now
+            waiting = soak_decision(plan.gates, plan.name, previous.name, deployed_at, soaked, firing)
         if waiting is None and plan.gates.test is not None:
             passed.append(_run_test(plan.name, previous, plan.gates.test.function, document))
     if waiting is not None:

@@ -32,8 +32,6 @@ def _pascal(key: str) -> str:
     return key[:1].upper() + key[1:]
 
 
-
-
 def _normalise_parameters(
     self: Any, parameters: dict[str, Any], boto_service_name: str | None = None,
     service_action_name: str | None = None,
