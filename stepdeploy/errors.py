@@ -108,3 +108,10 @@ class ReleaseNotServed(StepdeployError):
 
 TERMINAL_ERRORS: tuple[type[Terminal], ...] = tuple(Terminal.__subclasses__())
 RETRYABLE_ERRORS: tuple[type[Retryable], ...] = tuple(Retryable.__subclasses__())
+
+
+class StageGateFailed(StepdeployError):
+    """A gate before a pipeline's stage refused the promotion (failed test, alarm during the soak, outside
+    the deployment window with ``outside: fail``).
+
+    Raised only by Check stage gates, inside the pipeline's Map, whose Catch takes it to Record failure."""

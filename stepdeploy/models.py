@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from stepdeploy.target_config import Target
+from stepdeploy.target_config import Gates, Target
 
 
 def utc_now() -> datetime:
@@ -44,6 +44,25 @@ class Trigger(Piece):
     event: dict[str, Any]
 
 
+class StagePlan(Piece):
+    """One stage of a pipeline as the parent execution promotes it (the Map's item)."""
+
+    name: str
+    stack: str
+    account: str | None = None
+    region: str | None = None
+    alarms: list[str] = []
+    """The stage's deployment alarms: a soak before the next stage watches them."""
+    gates: Gates = Gates()
+
+
+class PipelineInfo(Piece):
+    """The push is built once, then each stage is deployed by a child execution named after it."""
+
+    name: str
+    stages: list[StagePlan]
+
+
 class DeploymentRequest(Piece):
     skip: bool = False
     reason: str | None = None
@@ -59,6 +78,11 @@ class DeploymentRequest(Piece):
     template_path: str = "template.yaml"
     buildspec: str | None = None
     target: Target | None = None
+    pipeline: PipelineInfo | None = None
+    """Set on a pipeline's parent execution (which builds, then promotes); ``target`` is its first stage."""
+    stage: str | None = None
+    """Set on a stage's child execution: the stage of ``pipeline_name`` that ``target`` is."""
+    pipeline_name: str | None = None
     approval_timeout_seconds: int = 3600
     requested_at: str = Field(default_factory=iso)
 
@@ -228,6 +252,18 @@ class BakeInfo(Piece):
     """Whole seconds Wait while baking sleeps for (the bake time still to go, rounded up; 0 when done)."""
 
 
+class GateInfo(Piece):
+    """Check stage gates: whether the promotion into ``stage`` may start, and how to start it."""
+
+    stage: str
+    wait_seconds: int = 0
+    """0: the gates are open (deploy the stage now); else how long to wait before checking again."""
+    reason: str = ""
+    passed: list[str] = []
+    child_name: str = ""
+    child_input: dict[str, Any] = {}
+
+
 class ReleaseInfo(Piece):
     outcome: str
     stack: str
@@ -262,6 +298,9 @@ class Document(Piece):
     source: Literal["ghe", "s3"]
     event: dict[str, Any]
     replay_of: str | None = None  # the execution `stepdeploy replay` ran again: deploys its commit on purpose
+    stage: str | None = None  # a pipeline's stage this execution deploys (started by its parent or `promote`)
+    parent_execution: str | None = None  # the pipeline execution (or operator) that started this stage
+    promoted_by: str | None = None  # `stepdeploy promote`: an operator chose this commit for the stage
     request: DeploymentRequest | None = None
     lock: LockInfo | None = None
     lock_wait: LockWait | None = None
@@ -276,7 +315,15 @@ class Document(Piece):
     progress: ReleaseProgress | None = None
     release: ReleaseInfo | None = None
     pruned: PruneInfo | None = None
+    gate: GateInfo | None = None
+    promotion: list[dict[str, Any]] | None = None
+    """A pipeline's parent: what each stage's child execution ended with (the Map's result)."""
     error: ErrorInfo | None = None
+
+    @property
+    def deliberate(self) -> bool:
+        """An operator chose this commit (replay, promote): deploying older code is not an accident."""
+        return bool(self.replay_of or self.promoted_by)
 
     def require_request(self) -> DeploymentRequest:
         if self.request is None or self.request.target is None:
@@ -292,6 +339,8 @@ class ExecutionContext(Piece):
     start_time: str | None = Field(default=None, alias="StartTime")
     state: str = ""
     task_token: str | None = None
+    stage: str | None = None
+    """Inside the pipeline's Map: the stage of this iteration ($$.Map.Item.Value.name, kept by ItemSelector)."""
 
 
 def dump(document: Document) -> dict[str, Any]:

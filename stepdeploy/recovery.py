@@ -133,9 +133,36 @@ def wake_superseded(stack: str, execution_arn: str, by: str, *, sfn: Any = None,
     from stepdeploy.aws.ledger import ledger as default_ledger
 
     book = ledger or default_ledger()
+    if supersede_approval(execution_arn, by, sfn=sfn, ledger=book):
+        return True
     waiter = book.lock_waiter(stack, execution_arn)
     return waiter is not None and wake_waiter(stack, waiter, by, "a newer push registered for the target",
                                               sfn=sfn, ledger=book)
+
+
+def supersede_approval(execution_arn: str, by: str, *, sfn: Any = None, ledger: Any = None) -> bool:
+    """An older commit waiting at a pipeline stage's approval gate ends Superseded when a newer one reaches
+    the stage's stack: nobody approves a stale commit into production (superseded mode only: queued mode
+    keeps order). A single-stack target's approval is left to its approver, as before."""
+    from botocore.exceptions import ClientError
+
+    from stepdeploy.aws.clients import client, error_code
+    from stepdeploy.aws.ledger import ledger as default_ledger
+
+    book = ledger or default_ledger()
+    approval = book.approval(execution_arn)
+    if not approval or not approval.get("task_token") or not approval.get("stage"):
+        return False
+    try:
+        (sfn or client("stepfunctions")).send_task_failure(
+            taskToken=str(approval["task_token"]), error="Superseded",
+            cause=f"superseded at the approval gate by {by.rsplit(':', 1)[-1]}, a newer push to the same stack")
+    except ClientError as exc:
+        if error_code(exc) not in GONE_TOKEN_ERRORS:
+            raise
+    book.remove_approval(execution_arn)
+    logger.info("superseded an execution waiting for approval", extra={"waiter": execution_arn, "by": by})
+    return True
 
 
 # --- redrives ------------------------------------------------------------------------------------
@@ -144,7 +171,7 @@ def newer_than_this(document: Document, execution_arn: str, started_at: str | No
     (superseded mode, as a fresh start checks), or a Deployed release of another execution that started
     after this one. None when there is none, or for a replay."""
     request = document.request
-    if request is None or request.target is None or document.replay_of:
+    if request is None or request.target is None or document.deliberate:
         return None
     stack = request.target.stack
     if request.target.concurrency == "superseded":
@@ -172,7 +199,7 @@ def refuse_a_stale_redrive(document: Document, execution: ExecutionContext) -> N
     from stepdeploy.tasks.acquire_lock import refuse_an_outdated_push
 
     request = document.request
-    if request is None or request.target is None or document.replay_of:
+    if request is None or request.target is None or document.deliberate:
         return
     newer = newer_than_this(document, execution.id, execution.start_time, ledger())
     if newer is not None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from stepdeploy.errors import ConfigurationError
-from stepdeploy.target_config import CONFIG_FILE, DeploymentConfig, Target, relative_path
+from stepdeploy.target_config import CONFIG_FILE, DeploymentConfig, PipelineTarget, Target, relative_path
 
 FUNCTION_TYPES = frozenset({"AWS::Serverless::Function", "AWS::Lambda::Function"})
 ALARM_TYPES = frozenset({"AWS::CloudWatch::Alarm", "AWS::CloudWatch::CompositeAlarm"})
@@ -133,10 +133,10 @@ def validate(
     config = parse_config(text, file=file)
     check_build(config, file=file, external_buildspec=external_buildspec)
     if template is not None:
-        targets = [config.target_for(branch)] if branch else config.targets
+        chosen = [config.target_for(branch)] if branch else config.targets
+        targets = [t for c in chosen if c is not None
+                   for t in (c.stage_targets() if isinstance(c, PipelineTarget) else [c])]
         for target in targets:
-            if target is None:
-                continue
             external = check_target_against_template(target, template, template_name=template_name, file=file)
             if existing_alarms is not None:
                 check_external_alarms(target, external, existing_alarms, file=file)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import fnmatch
 import re
 from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
     BaseModel,
@@ -27,6 +28,7 @@ from pydantic_core import ErrorDetails
 
 from stepdeploy.config_text import bad_character
 from stepdeploy.errors import ConfigurationError
+from stepdeploy.stage_window import AllowedRange, Window, parse_moment
 
 CONFIG_FILE = "stepdeploy.yml"
 
@@ -57,6 +59,18 @@ def _logical_ids(values: list[str] | str | None) -> None:
     for value in [values] if isinstance(values, str) else values or []:
         if not LOGICAL_ID.match(value):
             raise ValueError("logical ids of the template (letters and digits)")
+
+
+def account_id(value: object) -> object:
+    if value is not None and not (isinstance(value, str) and re.fullmatch(r"\d{12}", value)):
+        raise ValueError("an AWS account id of 12 digits (quote it in YAML)")
+    return value
+
+
+def region_name(value: str | None) -> str | None:
+    if value is not None and not re.fullmatch(r"[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-\d", value):
+        raise ValueError("an AWS region name such as eu-west-1")
+    return value
 
 
 class _Strict(BaseModel):
@@ -237,19 +251,15 @@ class Target(_Strict):
     region: str | None = None
     """Another region to deploy into; default: the orchestrator's."""
 
-    @field_validator("account")
+    @field_validator("account", mode="before")
     @classmethod
-    def _account(cls, value: str | None) -> str | None:
-        if value is not None and not re.fullmatch(r"\d{12}", value):
-            raise ValueError("an AWS account id of 12 digits (quote it in YAML)")
-        return value
+    def _account(cls, value: object) -> object:
+        return account_id(value)
 
     @field_validator("region")
     @classmethod
     def _region(cls, value: str | None) -> str | None:
-        if value is not None and not re.fullmatch(r"[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-\d", value):
-            raise ValueError("an AWS region name such as eu-west-1")
-        return value
+        return region_name(value)
 
     @field_validator("branch")
     @classmethod
@@ -283,6 +293,207 @@ class Target(_Strict):
         return {k: str(v).lower() if isinstance(v, bool) else str(v) for k, v in self.parameters.items()}
 
 
+STAGE_NAME = re.compile(r"^[a-z][a-z0-9-]{0,29}$")
+
+
+class TestGate(_Strict):
+    """An automated test of the stage just deployed: a Lambda function that answers pass or fail.
+
+    ``function`` is a logical id of a function of the previous stage's stack, or a function name. It
+    receives ``{repository, commit, stage, stack, outputs}`` (the stack's outputs) and answers
+    ``{"passed": true|false, "message": "..."}``."""
+
+    function: str
+
+    @field_validator("function")
+    @classmethod
+    def _function(cls, value: str) -> str:
+        if not re.fullmatch(r"[A-Za-z0-9_-]{1,140}", value):
+            raise ValueError("a function's logical id or name (letters, digits, '-' or '_')")
+        return value
+
+
+class Freeze(_Strict):
+    start: str = Field(alias="from")
+    end: str = Field(alias="to")
+
+
+class DeploymentWindow(_Strict):
+    """When a promotion into the stage may start; outside it the promotion waits (or fails)."""
+
+    timezone: str = "UTC"
+    allow: Annotated[list[str], Field(max_length=20)] = []
+    freeze: Annotated[list[Freeze], Field(max_length=50)] = []
+    outside: Literal["wait", "fail"] = "wait"
+
+    @field_validator("timezone")
+    @classmethod
+    def _timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError("an IANA time zone such as Europe/Paris or UTC") from None
+        return value
+
+    @field_validator("allow")
+    @classmethod
+    def _allow(cls, value: list[str]) -> list[str]:
+        for entry in value:
+            AllowedRange.parse(entry)
+        return value
+
+    @model_validator(mode="after")
+    def _freezes(self) -> DeploymentWindow:
+        zone = ZoneInfo(self.timezone)
+        for period in self.freeze:
+            if parse_moment(period.start, zone) >= parse_moment(period.end, zone):
+                raise ValueError(f"a freeze whose 'to' is after its 'from'; got {period.start!r} to {period.end!r}")
+        return self
+
+    def window(self) -> Window:
+        zone = ZoneInfo(self.timezone)
+        return Window(
+            zone=zone,
+            allowed=tuple(AllowedRange.parse(entry) for entry in self.allow),
+            freezes=tuple((parse_moment(f.start, zone), parse_moment(f.end, zone)) for f in self.freeze),
+        )
+
+
+class Gates(_Strict):
+    """What must hold before a promotion into the stage starts (each optional)."""
+
+    test: TestGate | None = None
+    soak_minutes: Annotated[int, Field(ge=0, le=10080)] = 0
+    """How long the previous stage runs with its alarms quiet before this one starts."""
+    window: DeploymentWindow | None = None
+
+
+class Stage(_Strict):
+    """One stage of a pipeline: a stack of its own, deployed with the artifact the push built once."""
+
+    name: str
+    stack: str
+    environment: str | None = None
+    parameters: dict[str, str | int | float | bool] = {}
+    approval: Approval = Approval()
+    deployment: Deployment = Deployment()
+    account: str | None = None
+    region: str | None = None
+    gates: Gates = Gates()
+
+    @field_validator("account", mode="before")
+    @classmethod
+    def _account(cls, value: object) -> object:
+        return account_id(value)
+
+    @field_validator("region")
+    @classmethod
+    def _region(cls, value: str | None) -> str | None:
+        return region_name(value)
+
+    @field_validator("stack")
+    @classmethod
+    def _stack(cls, value: str) -> str:
+        if not STACK_NAME.match(value):
+            raise ValueError("a CloudFormation stack name: a letter, then letters, digits or '-', 128 at most")
+        return value
+
+    @field_validator("environment")
+    @classmethod
+    def _environment(cls, value: str | None) -> str | None:
+        return None if value is None else _one_line(value, "an environment name", 64)
+
+    @field_validator("parameters")
+    @classmethod
+    def _parameters(cls, value: dict[str, Any]) -> dict[str, Any]:
+        for name in value:
+            if not LOGICAL_ID.match(name):
+                raise ValueError(f"parameter names of letters and digits; got {name!r}")
+        return value
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        if not STAGE_NAME.match(value):
+            raise ValueError("a stage name: a lower-case letter, then lower-case letters, digits or '-', 30 at most")
+        return value
+
+    def target(self, branch: str, concurrency: Literal["superseded", "queued"]) -> Target:
+        """The stage as a single-stack target (the same checks, the same deploy states)."""
+        return Target(
+            branch=branch, stack=self.stack, environment=self.environment or self.name, parameters=self.parameters,
+            approval=self.approval, deployment=self.deployment, concurrency=concurrency, account=self.account,
+            region=self.region,
+        )
+
+
+class PipelineTarget(_Strict):
+    """A branch whose push is built once and promoted through ordered stages."""
+
+    branch: str
+    name: str | None = None
+    """The pipeline's name for `stepdeploy pipeline` and `promote`; default: the branch."""
+    concurrency: Literal["superseded", "queued"] = "superseded"
+    pipeline: Annotated[list[Stage], Field(min_length=1, max_length=10)]
+
+    @field_validator("branch")
+    @classmethod
+    def _branch(cls, value: str) -> str:
+        return _one_line(value, "a branch name or pattern", 255)
+
+    @field_validator("name")
+    @classmethod
+    def _pipeline_name(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._/-]{0,63}", value):
+            raise ValueError("a pipeline name of letters, digits, '.', '_', '/' or '-', 64 at most")
+        return value
+
+    @model_validator(mode="after")
+    def _stages(self) -> PipelineTarget:
+        names = [s.name for s in self.pipeline]
+        stacks = [s.stack for s in self.pipeline]
+        for what, values in (("stage names", names), ("stacks", stacks)):
+            twice = sorted({v for v in values if values.count(v) > 1})
+            if twice:
+                raise ValueError(f"{what} that are all different; {', '.join(map(repr, twice))} appears twice")
+        first = self.pipeline[0]
+        if first.gates.test is not None or first.gates.soak_minutes:
+            raise ValueError(
+                f"no test or soak gate on the first stage ({first.name!r}): they check the stage before, "
+                "and there is none"
+            )
+        return self
+
+    @property
+    def pipeline_name(self) -> str:
+        return self.name or self.branch
+
+    @property
+    def stacks(self) -> list[str]:
+        return [s.stack for s in self.pipeline]
+
+    def matches(self, branch: str) -> bool:
+        return fnmatch.fnmatchcase(branch, self.branch)
+
+    def stage_targets(self) -> list[Target]:
+        return [stage.target(self.branch, self.concurrency) for stage in self.pipeline]
+
+    def stage(self, name: str) -> Stage | None:
+        return next((s for s in self.pipeline if s.name == name), None)
+
+
+def _target_kind(value: Any) -> str:
+    if isinstance(value, dict):
+        return "pipeline-target" if "pipeline" in value else "stack-target"
+    return "pipeline-target" if isinstance(value, PipelineTarget) else "stack-target"
+
+
+AnyTarget = Annotated[
+    Annotated[Target, Tag("stack-target")] | Annotated[PipelineTarget, Tag("pipeline-target")],
+    Discriminator(_target_kind),
+]
+
+
 class BuildSettings(_Strict):
     buildspec: str | None = None
     """Path of the buildspec in the repository; default: the repository's buildspec.yml or ours.
@@ -293,7 +504,7 @@ class DeploymentConfig(_Strict):
     version: Literal[1]
     template: str = "template.yaml"
     build: BuildSettings = BuildSettings()
-    targets: Annotated[list[Target], Field(min_length=1, max_length=100)]
+    targets: Annotated[list[AnyTarget], Field(min_length=1, max_length=100)]
 
     @field_validator("template")
     @classmethod
@@ -306,12 +517,16 @@ class DeploymentConfig(_Strict):
     def _unique_stacks(self) -> DeploymentConfig:
         seen: dict[str, str] = {}
         for target in self.targets:
-            if target.stack in seen and seen[target.stack] != target.branch:
-                raise ValueError(f"stack {target.stack!r} is the target of two branch patterns")
-            seen[target.stack] = target.branch
+            for stack in target.stacks if isinstance(target, PipelineTarget) else [target.stack]:
+                if stack in seen and seen[stack] != target.branch:
+                    raise ValueError(f"stack {stack!r} is the target of two branch patterns")
+                seen[stack] = target.branch
         return self
 
-    def target_for(self, branch: str) -> Target | None:
+    def pipeline(self, name: str) -> PipelineTarget | None:
+        return next((t for t in self.targets if isinstance(t, PipelineTarget) and t.pipeline_name == name), None)
+
+    def target_for(self, branch: str) -> Target | PipelineTarget | None:
         return next((t for t in self.targets if t.matches(branch)), None)
 
 
@@ -328,7 +543,8 @@ def _location(loc: tuple[int | str, ...]) -> str:
         if isinstance(part, int):
             path += f"[{part}]"
         elif part in ("str", "int", "float", "bool", "CustomStrategy", "codedeploy-name", "codedeploy-custom",
-                      "stepdeploy-steps") or str(part).startswith("function-after[_strategy()"):
+                      "stepdeploy-steps", "stack-target", "pipeline-target") or str(part).startswith(
+                          "function-after[_strategy()"):
             continue
         else:
             path += f".{part}" if path else str(part)

@@ -7,9 +7,10 @@ from typing import Annotated
 
 import typer
 
-from stepdeploy_cli import approvals, executions, recovery, releases, steer, versions
+from stepdeploy_cli import approvals, executions, pipelines, recovery, releases, steer, versions
 from stepdeploy_cli.context import DEFAULT_ORCHESTRATOR, Operator, Options
 from stepdeploy_cli.dashboard.command import dashboard
+from stepdeploy_cli.promote import promote
 
 EXAMPLES = {
     "deployments": "stepdeploy deployments sample-prod --limit 5",
@@ -23,9 +24,10 @@ EXAMPLES = {
     "dashboard": "stepdeploy dashboard --port 8765",
     "pause": "stepdeploy pause sample-prod",
     "resume": "stepdeploy resume sample-prod",
-    "promote": "stepdeploy promote sample-prod --by ada",
+    "promote": "stepdeploy promote sample --to production --commit 1a2b3c4",
     "abort": "stepdeploy abort sample-prod",
     "progress": "stepdeploy progress sample-prod --json",
+    "pipeline": "stepdeploy pipeline sample",
 }
 """One example per command, shown at the end of its --help (execution names are unique starts of names)."""
 
@@ -81,5 +83,7 @@ def register(app: typer.Typer) -> None:
     app.command(epilog=example("approve"))(approvals.approve)
     app.command(epilog=example("reject"))(approvals.reject)
     app.command(epilog=example("dashboard"))(dashboard)
-    for verb in ("pause", "resume", "promote", "abort", "progress"):
+    for verb in ("pause", "resume", "abort", "progress"):
         app.command(epilog=example(verb))(getattr(steer, verb))
+    app.command(epilog=example("promote"))(promote)
+    app.command(epilog=example("pipeline"))(pipelines.pipeline)

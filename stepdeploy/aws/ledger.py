@@ -201,6 +201,11 @@ class Ledger:
                 "a newer push to the same target"
             ) from None
 
+    def register_at_gate(self, stack: str, owner: str, commit: str, requested_at: str) -> str | None:
+        """This request reached the gate before ``stack``'s stage: Superseded if a newer one reached it too
+        (superseded mode: nobody promotes a stale commit); the owner of the older one it replaced."""
+        return self._register_latest(f"gate#{stack}", owner, commit, requested_at)
+
     def _wait_in_queue(self, stack: str, owner: str, requested_at: str, is_running: Callable[[str], bool]) -> None:
         pk = f"stack#{stack}"
         mine = f"wait#{requested_at}#{owner}"

@@ -49,7 +49,7 @@ def refuse_an_outdated_push(document: Document, request: DeploymentRequest) -> N
     """A push delivered late (a redelivery, a reordered burst) must not take a target back to an older
     commit: if what is deployed, or the newest push registered for the target, already includes this
     commit, this execution is superseded. A replay deploys an older commit on purpose and is not checked."""
-    if request.source != "ghe" or not request.commit or not request.repository or document.replay_of:
+    if request.source != "ghe" or not request.commit or not request.repository or document.deliberate:
         return
     candidates = ledger().commits_ahead_candidates(request.stack, request.repository)
     if not candidates:

@@ -61,11 +61,21 @@ def release_record(document: Document, execution: ExecutionContext, outcome: str
     ended = iso()
     versions = document.versions.functions if document.versions else []
     started = execution.start_time or (request.requested_at if request else ended)
+    pipeline = request.pipeline if request else None
+    stack = f"pipeline:{pipeline.name}" if pipeline else target.stack if target else "(none)"
     return {
         "execution_arn": execution.id,
         "execution_name": execution.name or execution.id.rsplit(":", 1)[-1],
-        "stack": target.stack if target else "(none)",
-        "environment": target.environment if target else None,
+        "stack": stack,
+        "environment": pipeline.name if pipeline else target.environment if target else None,
+        "pipeline": pipeline.name if pipeline else request.pipeline_name if request else None,
+        "stage": request.stage if request else None,
+        "stages": [{"name": s.name, "stack": s.stack} for s in pipeline.stages] if pipeline else None,
+        "promotion": document.promotion,
+        "artifact_digest": document.artifact.digest if document.artifact else None,
+        "bundle": document.artifact.bundle.model_dump(mode="json", exclude_none=True) if document.artifact else None,
+        "build": document.build.model_dump(mode="json", exclude_none=True) if document.build else None,
+        "promoted_by": document.promoted_by,
         "repository": request.repository if request else None,
         "branch": request.branch if request else None,
         "commit": request.commit if request else None,
@@ -97,13 +107,18 @@ def stop_unfinished_shifts(document: Document) -> list[str]:
 
 
 def readable_error(error: ErrorInfo) -> ErrorInfo:
-    """A Catch gives Lambda's error payload as the cause; keep the message a person acts on."""
+    """A Catch gives Lambda's error payload as the cause; keep the message a person acts on. A stage's
+    child execution that failed gives its DescribeExecution: name it, with its error and cause."""
     try:
         payload = json.loads(error.cause)
     except ValueError:
         return error
     if isinstance(payload, dict) and isinstance(payload.get("errorMessage"), str):
         return ErrorInfo(Error=error.error, Cause=payload["errorMessage"])
+    if isinstance(payload, dict) and payload.get("ExecutionArn") and payload.get("Status"):
+        child = f"stage execution {payload.get('Name')} ended {payload['Status']}"
+        detail = ": ".join(str(payload[k]) for k in ("Error", "Cause") if payload.get(k))
+        return ErrorInfo(Error=error.error, Cause=f"{child}: {detail}" if detail else child)
     return error
 
 

@@ -22,6 +22,7 @@ def request_approval(document: Document, execution: ExecutionContext) -> None:
         "repository": request.repository,
         "branch": request.branch,
         "commit": request.commit,
+        "stage": request.stage,
         "changes": changes[:50],
     }
     ledger().put_approval(execution.id, item, request.approval_timeout_seconds)

@@ -16,9 +16,9 @@ from stepdeploy.config_text import MAX_CONFIG_BYTES
 from stepdeploy.errors import ArtifactRejected, ConfigurationError, RequestRejected
 from stepdeploy.ghe.api import FileTooLarge, ghe_api
 from stepdeploy.ingress.upload_keys import check_upload_key
-from stepdeploy.models import DeploymentRequest, Document, ExecutionContext, S3Object
+from stepdeploy.models import DeploymentRequest, Document, ExecutionContext, PipelineInfo, S3Object, StagePlan
 from stepdeploy.settings import settings
-from stepdeploy.target_config import CONFIG_FILE, DeploymentConfig, parse_config
+from stepdeploy.target_config import CONFIG_FILE, DeploymentConfig, PipelineTarget, Target, parse_config
 from stepdeploy.trust import check_request_before_build
 
 
@@ -30,28 +30,69 @@ def _skip(source: str, reason: str, **known: Any) -> DeploymentRequest:
     return DeploymentRequest(skip=True, reason=reason, source=source, **known)  # type: ignore[arg-type]
 
 
-def _targeted(request: DeploymentRequest, config: DeploymentConfig, branch: str) -> DeploymentRequest:
+def _allowed(request: DeploymentRequest, target: Target, where: str = "") -> None:
+    if not settings().repository_allowed(request.repository or "", target.stack):
+        raise RequestRejected(
+            f"{where}repository {request.repository} may not deploy stack {target.stack}: the orchestrator's "
+            "AllowedRepositories parameter does not list that stack pattern for it"
+        )
+
+
+def _staged(request: DeploymentRequest, pipeline: PipelineTarget, stage: str | None) -> dict[str, Any]:
+    """A pipeline's parent (stage None: every stage checked, the first one its target) or one stage's child."""
+    targets = pipeline.stage_targets()
+    for stage_config, target in zip(pipeline.pipeline, targets, strict=True):
+        _allowed(request, target, f"{CONFIG_FILE}: pipeline {pipeline.pipeline_name}, stage {stage_config.name}: ")
+    if stage is None:
+        plans = [StagePlan(name=s.name, stack=s.stack, account=s.account, region=s.region,
+                           alarms=s.deployment.alarms, gates=s.gates) for s in pipeline.pipeline]
+        return {"target": targets[0], "pipeline": PipelineInfo(name=pipeline.pipeline_name, stages=plans)}
+    names = [s.name for s in pipeline.pipeline]
+    if stage not in names:
+        raise RequestRejected(
+            f"{CONFIG_FILE}: pipeline {pipeline.pipeline_name!r} has no stage {stage!r} at {request.short_commit}; "
+            f"expected one of {', '.join(names)}"
+        )
+    return {"target": targets[names.index(stage)], "stage": stage, "pipeline_name": pipeline.pipeline_name}
+
+
+def _targeted(
+    request: DeploymentRequest, config: DeploymentConfig, branch: str, stage: str | None = None
+) -> DeploymentRequest:
     target = config.target_for(branch)
     if target is None:
         patterns = ", ".join(t.branch for t in config.targets)
         return request.model_copy(
             update={"skip": True, "reason": f"branch {branch!r} matches no target in {CONFIG_FILE} ({patterns})"}
         )
-    if not settings().repository_allowed(request.repository or "", target.stack):
-        raise RequestRejected(
-            f"repository {request.repository} may not deploy stack {target.stack}: the orchestrator's "
-            "AllowedRepositories parameter does not list that stack pattern for it"
-        )
+    if isinstance(target, PipelineTarget):
+        update = _staged(request, target, stage)
+    elif stage is not None:
+        raise RequestRejected(f"{CONFIG_FILE}: the target of branch {branch!r} is not a pipeline; no stage {stage!r}")
+    else:
+        _allowed(request, target)
+        update = {"target": target}
+    chosen: Target = update["target"]
     return request.model_copy(
         update={
-            "target": target,
+            **update,
             "template_path": config.template,
-            "approval_timeout_seconds": target.approval.timeout_minutes * 60,
+            "approval_timeout_seconds": chosen.approval.timeout_minutes * 60,
         }
     )
 
 
-def resolve_push(event: dict[str, Any]) -> DeploymentRequest:
+def _check_every_stage(
+    request: DeploymentRequest, config: DeploymentConfig, read: Any, file: str = CONFIG_FILE
+) -> None:
+    """Nothing is touched before every stage the push will reach has passed the checks a single target passes."""
+    target = config.target_for(request.branch or "")
+    stages = target.stage_targets() if isinstance(target, PipelineTarget) and request.pipeline else [request.target]
+    for stage_target in stages:
+        check_request_before_build(request.model_copy(update={"target": stage_target}), config, read, file=file)
+
+
+def resolve_push(event: dict[str, Any], stage: str | None = None) -> DeploymentRequest:
     detail = event.get("detail") or {}
     ref = str(detail.get("ref", ""))
     known: dict[str, Any] = {
@@ -84,10 +125,10 @@ def resolve_push(event: dict[str, Any]) -> DeploymentRequest:
     if text is None:
         return request.model_copy(update={"skip": True, "reason": f"{repository} has no {CONFIG_FILE} at {commit[:7]}"})
     config = parse_config(text, file=CONFIG_FILE)
-    request = _targeted(request, config, branch)
+    request = _targeted(request, config, branch, stage)
     if request.skip:
         return request
-    check_request_before_build(request, config, lambda path: api.file_at(repository, path, commit, max_bytes=1 << 20))
+    _check_every_stage(request, config, lambda path: api.file_at(repository, path, commit, max_bytes=1 << 20))
     if config.build.buildspec:
         buildspec = config.build.buildspec
     elif _absent(lambda: api.file_at(repository, "buildspec.yml", commit)):
@@ -130,7 +171,7 @@ def _config_in_bundle(body: bytes, where: str) -> bytes | None:
         raise ArtifactRejected(f"{where} is not a zip file") from None
 
 
-def resolve_upload(event: dict[str, Any]) -> DeploymentRequest:
+def resolve_upload(event: dict[str, Any], stage: str | None = None) -> DeploymentRequest:
     s3 = client("s3")
     detail = event.get("detail") or {}
     bucket = str((detail.get("bucket") or {}).get("name", ""))
@@ -170,15 +211,18 @@ def resolve_upload(event: dict[str, Any]) -> DeploymentRequest:
         branch = fixed[0]
     commit = metadata.get("commit") or f"s3-{(version_id or head.get('ETag', '').strip(chr(34)))[:32]}"
     request = DeploymentRequest(source="s3", branch=branch, commit=commit, pusher=metadata.get("pusher"), **known)
-    request = _targeted(request, config, branch)
+    request = _targeted(request, config, branch, stage)
     if not request.skip:
         where = f"{CONFIG_FILE} in {location.uri}"
-        check_request_before_build(request, config, lambda path: _member(body, path), file=where)
+        _check_every_stage(request, config, lambda path: _member(body, path), file=where)
     return request
 
 
 def resolve_request(document: Document, execution: ExecutionContext) -> DeploymentRequest:
-    request = resolve_push(document.event) if document.source == "ghe" else resolve_upload(document.event)
+    resolve = resolve_push if document.source == "ghe" else resolve_upload
+    request = resolve(document.event, document.stage)
+    if document.stage is not None and request.skip:
+        raise RequestRejected(f"stage {document.stage!r}: {request.reason}")
     if execution.start_time:
         # The order of requests for a stack (which one supersedes which) is the order in which their
         # executions started: millisecond precision, where EventBridge's event time has seconds.

@@ -13,6 +13,8 @@
 9. GetExecutionHistory pagination and order, ListExecutions fields, the interpreter's clients
    calling the local cloud, Choice failures as on AWS (States.Runtime for a missing path,
    States.NoChoiceMatched).
+10. The Step Functions service integration (``states:startExecution.sync:2``): parameters and answers
+   normalised as on AWS (``integrations.py``).
 
 Every piece lives in ``stepdeploy_localcloud.stepfunctions``; this module is the entry point.
 """
@@ -23,7 +25,7 @@ import threading
 
 from moto.core.config import default_user_config
 
-from stepdeploy_localcloud.stepfunctions import api, backend, choice, lifecycle, parse_cache, timing
+from stepdeploy_localcloud.stepfunctions import api, backend, choice, integrations, lifecycle, parse_cache, timing
 from stepdeploy_localcloud.stepfunctions.machines import (
     StateMachineAlreadyExists,
     create_executing_state_machine,
@@ -57,6 +59,7 @@ def apply() -> None:
         backend.install()
         api.install()
         parse_cache.install()
+        integrations.install()
 
 
 def flush_status_events(timeout: float = 5.0) -> bool:

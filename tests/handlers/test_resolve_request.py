@@ -105,3 +105,56 @@ def test_a_repository_template_outside_the_permissions_boundary_is_refused_befor
     expected = r"template.yaml: Deployer: AWS::IAM::User: application stacks may create roles \(under the permissions"
     with pytest.raises(ArtifactRejected, match=expected):
         load_handler("resolve_request").handler(load_event("resolve_request-push"), Context())
+
+
+PIPELINE = b"""version: 1
+targets:
+  - branch: main
+    name: sample
+    pipeline:
+      - {name: dev, stack: sample-dev}
+      - {name: staging, stack: sample-staging, gates: {test: {function: SmokeTestFunction}}}
+      - {name: production, stack: sample-prod, approval: {required: true, timeout_minutes: 90}}
+"""
+
+
+def resolve(event: dict) -> dict:
+    return load_handler("resolve_request").handler(event, Context())["request"]
+
+
+def test_a_pipeline_push_is_the_parent_of_its_stages(orchestrator, monkeypatch):
+    fake_ghe(monkeypatch, {"stepdeploy.yml": PIPELINE, "buildspec.yml": b"version: 0.2"})
+    request = resolve(load_event("resolve_request-push"))
+    assert request["pipeline"]["name"] == "sample"
+    assert [s["name"] for s in request["pipeline"]["stages"]] == ["dev", "staging", "production"]
+    assert request["pipeline"]["stages"][1]["gates"]["test"] == {"function": "SmokeTestFunction"}
+    assert request["target"]["stack"] == "sample-dev" and "stage" not in request
+
+
+def test_a_stage_execution_deploys_its_stage_only(orchestrator, monkeypatch):
+    fake_ghe(monkeypatch, {"stepdeploy.yml": PIPELINE, "buildspec.yml": b"version: 0.2"})
+    event = load_event("resolve_request-push")
+    event["document"]["stage"] = "production"
+    request = resolve(event)
+    assert (request["stage"], request["pipeline_name"]) == ("production", "sample")
+    assert request["target"]["stack"] == "sample-prod" and request["target"]["environment"] == "production"
+    assert request["approval_timeout_seconds"] == 90 * 60 and "pipeline" not in request
+
+
+def test_an_unknown_stage_or_a_stage_of_a_single_stack_target_is_refused(orchestrator, monkeypatch):
+    fake_ghe(monkeypatch, {"stepdeploy.yml": PIPELINE, "buildspec.yml": b"version: 0.2"})
+    event = load_event("resolve_request-push")
+    event["document"]["stage"] = "qa"
+    with pytest.raises(RequestRejected, match="pipeline 'sample' has no stage 'qa'.*expected one of dev, staging"):
+        resolve(event)
+    fake_ghe(monkeypatch, {"stepdeploy.yml": CONFIG, "buildspec.yml": b"version: 0.2"})
+    with pytest.raises(RequestRejected, match="is not a pipeline; no stage 'qa'"):
+        resolve(event)
+
+
+def test_every_stage_is_checked_before_anything_is_touched(orchestrator, monkeypatch):
+    foreign = PIPELINE.replace(b"stack: sample-prod", b"stack: billing-prod")
+    fake_ghe(monkeypatch, {"stepdeploy.yml": foreign, "buildspec.yml": b"version: 0.2"})
+    with pytest.raises(RequestRejected, match="stepdeploy.yml: pipeline sample, stage production: repository "
+                                              "platform/sample-app may not deploy stack billing-prod"):
+        resolve(load_event("resolve_request-push"))

@@ -1126,3 +1126,43 @@ def test_tasks_starting_together_share_one_client_per_service(moto_server: str) 
     assert len({id(client) for client in clients}) == 1
     assert clients[0].meta.endpoint_url == moto_server
     assert clients[0].list_queues().get("QueueUrls", []) is not None
+
+
+# --- 10. The Step Functions service integration: a child execution per item -------------------
+def test_start_execution_sync_2_runs_named_children_and_gives_their_output_or_failure(sfn: Any) -> None:
+    definition = {"StartAt": "Child?", "States": {
+        "Child?": {"Type": "Choice", "Choices": [{"Variable": "$.stage", "IsPresent": True, "Next": "Child"}],
+                   "Default": "Stages"},
+        "Child": {"Type": "Choice", "Choices": [{"Variable": "$.stage", "StringEquals": "bad", "Next": "Refuse"}],
+                  "Default": "Deploy"},
+        "Deploy": {"Type": "Pass", "Parameters": {"outcome": "Deployed", "stage.$": "$.stage"}, "End": True},
+        "Refuse": {"Type": "Fail", "Error": "TestFailed", "Cause": "the smoke test failed"},
+        "Stages": {"Type": "Map", "ItemsPath": "$.stages", "MaxConcurrency": 1,
+                   "ItemSelector": {"stage.$": "$$.Map.Item.Value", "parent.$": "$$.Execution.Name"},
+                   "ItemProcessor": {"ProcessorConfig": {"Mode": "INLINE"}, "StartAt": "Stage", "States": {
+                       "Stage": {"Type": "Task", "Resource": "arn:aws:states:::states:startExecution.sync:2",
+                                 "Parameters": {"StateMachineArn.$": "$$.StateMachine.Id",
+                                                "Name.$": "States.Format('{}-{}', $.parent, $.stage)",
+                                                "Input": {"stage.$": "$.stage"}},
+                                 "ResultSelector": {"outcome.$": "$.Output.outcome", "name.$": "$.Name",
+                                                    "status.$": "$.Status"},
+                                 "Catch": [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error",
+                                            "Next": "Stage failed"}],
+                                 "End": True},
+                       "Stage failed": {"Type": "Fail", "Error": "StageFailed", "CausePath": "$.error.Cause"}}},
+                   "ResultPath": "$.results", "End": True}}}
+    machine = create_machine(sfn, definition)
+    good = sfn.start_execution(stateMachineArn=machine, name="p-good", input=json.dumps({"stages": ["dev", "prod"]}))
+    done = wait_until_closed(sfn, good["executionArn"], timeout=20)
+    assert done["status"] == "SUCCEEDED"
+    assert json.loads(done["output"])["results"] == [
+        {"outcome": "Deployed", "name": "p-good-dev", "status": "SUCCEEDED"},
+        {"outcome": "Deployed", "name": "p-good-prod", "status": "SUCCEEDED"},
+    ]
+    bad = sfn.start_execution(stateMachineArn=machine, name="p-bad", input=json.dumps({"stages": ["dev", "bad", "x"]}))
+    failed = wait_until_closed(sfn, bad["executionArn"], timeout=20)
+    assert failed["status"] == "FAILED" and failed["error"] == "StageFailed"
+    child = json.loads(failed["cause"])
+    assert (child["Name"], child["Status"], child["Error"]) == ("p-bad-bad", "FAILED", "TestFailed")
+    names = {e["name"] for e in sfn.list_executions(stateMachineArn=machine)["executions"]}
+    assert names == {"p-good", "p-good-dev", "p-good-prod", "p-bad", "p-bad-dev", "p-bad-bad"}  # never p-bad-x

@@ -1,0 +1,165 @@
+"""`stepdeploy pipeline` (which commit is in which stage) and `stepdeploy promote` (a recorded artifact,
+by hand, into one stage).
+
+A pipeline's parent execution records a release under ``pipeline:<name>`` naming its stages and their
+stacks; each stage's child execution records its release on the stage's stack, with its build.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+import typer
+from botocore.exceptions import ClientError
+from rich.table import Table
+
+from stepdeploy.ingress.naming import execution_name
+from stepdeploy.models import iso
+from stepdeploy_cli.commits import FULL_SHA, SHORT_SHA, orchestrator_ghe, resolve_commit
+from stepdeploy_cli.context import Operator
+from stepdeploy_cli.errors import CliError, aws_error_code
+from stepdeploy_cli.executions import JsonOption, operator
+from stepdeploy_cli.output import ago, emit_table, print_json, short_commit, stdout
+
+PIPELINE_PREFIX = "pipeline:"
+LIVE = ("Deployed", "NoChanges")
+MAX_PROMOTIONS = 20
+
+
+def _pipelines(op: Operator) -> dict[str, dict[str, Any]]:
+    """Pipeline name -> its newest run's record (which names the stages and their stacks)."""
+    return {str(r["stack"]).removeprefix(PIPELINE_PREFIX): r for r in op.ledger.latest_releases()
+            if str(r.get("stack", "")).startswith(PIPELINE_PREFIX) and r.get("stages")}
+
+
+def _pipeline(op: Operator, name: str) -> dict[str, Any]:
+    known = _pipelines(op)
+    if name not in known:
+        raise CliError(f"no pipeline {name!r} recorded; pipelines: {', '.join(sorted(known)) or 'none yet'}")
+    return known[name]
+
+
+def stage_rows(op: Operator, name: str, record: dict[str, Any]) -> list[dict[str, Any]]:
+    """One row per stage: what is live there (the newest Deployed release) and the newest attempt."""
+    rows = []
+    for stage in record["stages"]:
+        history = op.ledger.releases_of(str(stage["stack"]), limit=20)
+        live = next((r for r in history if r.get("outcome") in LIVE), None)
+        latest = history[0] if history else None
+        rows.append({
+            "pipeline": name, "stage": stage["name"], "stack": stage["stack"],
+            "commit": live.get("commit") if live else None,
+            "digest": live.get("artifact_digest") if live else None,
+            "deployed_at": live.get("ended_at") if live else None,
+            "release": live.get("execution_name") if live else None,
+            "last_outcome": latest.get("outcome") if latest else None,
+            "last_commit": latest.get("commit") if latest else None,
+        })
+    return rows
+
+
+def pipeline(
+    ctx: typer.Context,
+    target: Annotated[str | None, typer.Argument(help="The pipeline's name (stepdeploy.yml: name, else its branch).")]
+    = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Which commit is live in each stage of a pipeline (or of every pipeline), and each stage's last attempt."""
+    op = operator(ctx)
+    chosen = {target: _pipeline(op, target)} if target else _pipelines(op)
+    rows = [row for name, record in sorted(chosen.items()) for row in stage_rows(op, name, record)]
+    if json_output:
+        print_json(rows)
+        return
+    if not rows:
+        stdout().print("no pipeline recorded yet")
+        return
+    table = Table(title=f"pipeline {target}" if target else "pipelines")
+    for column in ("pipeline", "stage", "stack", "commit", "deployed", "last attempt", "release"):
+        table.add_column(column, no_wrap=True)
+    for row in rows:
+        last = row["last_outcome"] or "-"
+        if row["last_outcome"] and row["last_commit"] != row["commit"]:
+            last = f"{last} {short_commit(row['last_commit'])}"
+        style = "green" if row["last_outcome"] in LIVE else "red" if row["last_outcome"] else "dim"
+        table.add_row(row["pipeline"], row["stage"], row["stack"], short_commit(row["commit"]),
+                      ago(row["deployed_at"]) if row["deployed_at"] else "-", f"[{style}]{last}[/]",
+                      str(row["release"] or "-"))
+    emit_table(table)
+
+
+def _recorded(op: Operator, record: dict[str, Any], commit: str | None, before: str | None) -> dict[str, Any]:
+    """A stage release of this pipeline to promote from: of ``commit`` (a full or short SHA), else what is
+    live in stage ``before``."""
+    releases = [r for stage in record["stages"] for r in op.ledger.releases_of(str(stage["stack"]), limit=50)
+                if r.get("outcome") in LIVE]
+    if commit is None:
+        if before is None:
+            raise CliError("--commit: the first stage has no stage before it to promote from; name a commit")
+        live = next((r for r in op.ledger.releases_of(before, limit=20) if r.get("outcome") in LIVE), None)
+        if live is None:
+            raise CliError(f"nothing is live in {before}, the stage before; name a commit with --commit")
+        return live
+    text = commit.strip().lower()
+    if not (FULL_SHA.match(text) or SHORT_SHA.match(text)):
+        raise CliError(f"--commit: expected a commit SHA, 40 hex digits or its first 7 or more; got {commit!r}")
+    matching = {str(r["commit"]) for r in releases if str(r.get("commit", "")).startswith(text)}
+    if len(matching) > 1:
+        raise CliError(f"--commit {commit}: more than one recorded commit starts with it; give more digits")
+    if not matching:
+        repository = next((r.get("repository") for r in releases), None)
+        full = resolve_commit(text, repository, lambda: orchestrator_ghe(op))
+        raise CliError(f"--commit {commit}: commit {short_commit(full)} was never deployed to a stage of this "
+                       "pipeline, so no artifact of it is recorded; push it, or promote a recorded one")
+    return next(r for r in releases if r["commit"] in matching)
+
+
+def promote(
+    ctx: typer.Context,
+    target: Annotated[str, typer.Argument(help="The pipeline's name.")],
+    to: Annotated[str, typer.Option("--to", help="The stage to deploy into.")],
+    commit: Annotated[str | None, typer.Option(help="A recorded commit (full or short SHA); default: what is live "
+                                                     "in the stage before.")] = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Deploy a recorded artifact into one stage by hand: the build that stage's release used, no rebuild.
+
+    An older commit is a rollback of that stage (an operator chose it: it is not refused as outdated)."""
+    op = operator(ctx)
+    record = _pipeline(op, target)
+    names = [str(s["name"]) for s in record["stages"]]
+    if to not in names:
+        raise CliError(f"--to {to!r}: pipeline {target} has stages {', '.join(names)}")
+    index = names.index(to)
+    before = str(record["stages"][index - 1]["stack"]) if index else None
+    source = _recorded(op, record, commit, before)
+    described = op.sfn.describe_execution(executionArn=str(source["execution_arn"]))
+    child = json.loads(described.get("input") or "{}")
+    if not child.get("event"):
+        raise CliError(f"{source.get('execution_name')}: its input is no longer available to promote from")
+    body = {key: child[key] for key in ("source", "event", "build") if key in child}
+    body.update({"stage": to, "promoted_by": op.operator_name})
+    started: dict[str, Any] | None = None
+    for n in range(1, MAX_PROMOTIONS + 1):
+        name = execution_name(str(source.get("repository") or target), str(source.get("branch") or ""),
+                              str(source["commit"]), "", suffix=f"{to[:18]}-p{n}")
+        try:
+            started = dict(op.sfn.start_execution(stateMachineArn=op.state_machine_arn, name=name,
+                                                  input=json.dumps(body, separators=(",", ":"))))
+            break
+        except ClientError as exc:
+            if aws_error_code(exc) != "ExecutionAlreadyExists":
+                raise
+    if started is None:
+        raise CliError(f"{short_commit(source['commit'])} was promoted to {to} {MAX_PROMOTIONS} times already")
+    arn = str(started["executionArn"])
+    result = {"event": "promoted", "pipeline": target, "stage": to, "commit": source["commit"],
+              "from_release": source.get("execution_name"), "name": arn.rsplit(":", 1)[-1], "execution_arn": arn,
+              "started_at": iso(started.get("startDate"))}
+    if json_output:
+        print_json(result)
+        return
+    stdout().print(f"started {result['name']}: {short_commit(source['commit'])} into {to} "
+                   f"(the artifact of {source.get('execution_name')})")
+    stdout().print(f"follow   stepdeploy watch {result['name']}")
