@@ -22,7 +22,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from botocore.exceptions import ClientError
 
@@ -108,7 +108,17 @@ def session_name(execution_id: str) -> str:
     return name if len(name) >= 2 else "stepdeploy"
 
 
-def stage_of(target: Target | None, execution_id: str | None = None) -> Stage | None:
+class Placed(Protocol):
+    """Where something is deployed: a target, or a pipeline's stage plan."""
+
+    @property
+    def account(self) -> str | None: ...
+
+    @property
+    def region(self) -> str | None: ...
+
+
+def stage_of(target: Target | Placed | None, execution_id: str | None = None) -> Stage | None:
     """The stage of a target that names another account or region; None for the orchestrator's own.
     ``execution_id``: default, the execution of the running step."""
     if target is None or (target.account is None and target.region is None):

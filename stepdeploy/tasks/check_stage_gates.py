@@ -13,6 +13,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
+from stepdeploy.aws.accounts import deploying_into, stage_of
 from stepdeploy.aws.alarms import Alarms, resolve_alarm_names
 from stepdeploy.aws.clients import client
 from stepdeploy.aws.cloudformation import CloudFormation
@@ -20,7 +21,7 @@ from stepdeploy.aws.ledger import ledger
 from stepdeploy.errors import StageGateFailed
 from stepdeploy.models import Document, ExecutionContext, GateInfo, StagePlan, utc_now
 from stepdeploy.settings import settings
-from stepdeploy.stage_gates import soak_decision, verdict_of_test, window_decision
+from stepdeploy.stage_gates import Decision, soak_decision, verdict_of_test, window_decision
 
 MAX_EXECUTION_NAME = 80
 Clock = Callable[[], datetime]
@@ -79,6 +80,22 @@ def _child_input(document: Document, stage: str, execution: ExecutionContext) ->
     return child
 
 
+def _gates_after(plan: StagePlan, previous: StagePlan, document: Document, commit: str | None,
+                 now: datetime) -> tuple[Decision | None, list[str]]:
+    """The soak and the automated test, both read from the stage before."""
+    waiting: Decision | None = None
+    passed: list[str] = []
+    if plan.gates.soak_minutes:
+        firing = _firing(previous, previous.alarms) if previous.alarms else {}
+        deployed_at = _deployed_at(previous.stack, commit)
+        # The soak runs on the same clock as the state machine's waits (settings().poll.speed: 1 on AWS).
+        soaked = deployed_at + (now - deployed_at) * settings().poll.speed if deployed_at else now
+        waiting = soak_decision(plan.gates, plan.name, previous.name, deployed_at, soaked, firing)
+    if waiting is None and plan.gates.test is not None:
+        passed.append(_run_test(plan.name, previous, plan.gates.test.function, document))
+    return waiting, passed
+
+
 def check_stage_gates(document: Document, execution: ExecutionContext) -> GateInfo:
     request = document.require_request()
     if request.pipeline is None or execution.stage is None:
@@ -96,14 +113,8 @@ def check_stage_gates(document: Document, execution: ExecutionContext) -> GateIn
     passed: list[str] = []
     if waiting is None and index > 0:
         previous = stages[index - 1]
-        if plan.gates.soak_minutes:
-            firing = _firing(previous, previous.alarms) if previous.alarms else {}
-            deployed_at = _deployed_at(previous.stack, request.commit)
-            # The soak runs on the same clock as the state machine's waits (settings().poll.speed: 1 on AWS).
-            soaked = deployed_at + (now - deployed_at) * settings().poll.speed if deployed_at else now
-            waiting = soak_decision(plan.gates, plan.name, previous.name, deployed_at, soaked, firing)
-        if waiting is None and plan.gates.test is not None:
-            passed.append(_run_test(plan.name, previous, plan.gates.test.function, document))
+        with deploying_into(stage_of(previous, execution.id)):  # the stage before may live in another account
+            waiting, passed = _gates_after(plan, previous, document, request.commit, now)
     if waiting is not None:
         return GateInfo(stage=plan.name, wait_seconds=waiting.wait_seconds, reason=waiting.reason)
     return GateInfo(stage=plan.name, reason="gates open", passed=passed,

@@ -23,6 +23,8 @@ from stepdeploy_localcloud.cloud import PROJECT_ROOT
 pytestmark = pytest.mark.e2e
 
 FIXTURE = PROJECT_ROOT / "tests" / "fixtures" / "apps" / "stages"
+PRODUCTION_ACCOUNT = "222222222222"
+"""The production stage lives in the local cloud's second account (tests/fixtures/apps/stages/stepdeploy.yml)."""
 SMOKE_RESOURCE = """  SmokeTestFunction:
     Type: AWS::Serverless::Function
     Properties:
@@ -109,7 +111,9 @@ class Pipeline:
         return result
 
     def greeting(self, stack: str) -> str:
-        cfn, lam = self.demo.cloud.client("cloudformation"), self.demo.cloud.client("lambda")
+        account = PRODUCTION_ACCOUNT if stack == "sample-prod" else None
+        cfn, lam = (self.demo.cloud.account_client(s, account) if account else self.demo.cloud.client(s)
+                    for s in ("cloudformation", "lambda"))
         name = cfn.describe_stack_resource(StackName=stack, LogicalResourceId="GreeterFunction")[
             "StackResourceDetail"]["PhysicalResourceId"]
         answer = lam.invoke(FunctionName=name, Qualifier="live", Payload=b'{"name": "Ada"}')

@@ -25,6 +25,7 @@ from botocore.exceptions import ClientError
 from stepdeploy_localcloud.clock import CLOCK
 from stepdeploy_localcloud.codebuild import engine as codebuild
 from stepdeploy_localcloud.codebuild import patch as codebuild_patch
+from stepdeploy_localcloud.events import patch as events_patch
 from tests.localcloud.event_shapes import assert_documented_shape
 
 pytestmark = pytest.mark.localcloud
@@ -93,6 +94,7 @@ def repo(tmp_path_factory: pytest.TempPathFactory) -> Repo:
 @pytest.fixture()
 def cloud(aws: Callable[[str], Any]) -> Callable[[str], Any]:
     codebuild_patch.apply()
+    events_patch.apply()  # events reach targets as EventBridge delivers them
     return aws
 
 

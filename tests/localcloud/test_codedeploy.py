@@ -22,6 +22,7 @@ from botocore.exceptions import ClientError
 from stepdeploy_localcloud.clock import CLOCK
 from stepdeploy_localcloud.codedeploy import engine as codedeploy
 from stepdeploy_localcloud.codedeploy import patch as codedeploy_patch
+from stepdeploy_localcloud.events import patch as events_patch
 from tests.localcloud.event_shapes import assert_documented_shape
 
 pytestmark = pytest.mark.localcloud
@@ -32,6 +33,7 @@ TERMINAL = ("Succeeded", "Failed", "Stopped")
 @pytest.fixture(autouse=True)
 def patched_and_fast(moto_server: str) -> Iterator[None]:
     codedeploy_patch.apply()
+    events_patch.apply()  # events reach targets as EventBridge delivers them
     speed = CLOCK.speed
     CLOCK.set_speed(600)  # Canary10Percent5Minutes: half a real second
     yield
