@@ -41,9 +41,9 @@ def role(moto_server: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> I
 
 
 def docker(workspace: Path, context: Path, *args: str, moto_server: str) -> subprocess.CompletedProcess[str]:
-    """`docker ARGS` as a build's command runs it: the build's PATH, the local endpoint."""
+    """`docker ARGS` as a privileged build's command runs it: the build's PATH, the local endpoint."""
     if not (workspace / "tools").exists():
-        environment.prepare(workspace)
+        environment.prepare(workspace, privileged=True)
     env = {**environment.base_env(), "PATH": f"{workspace / 'tools'}{os.pathsep}{environment.host_path()}",
            "AWS_ENDPOINT_URL": moto_server}
     return subprocess.run(["docker", *args], cwd=context, env=env, capture_output=True, text=True, timeout=300)

@@ -122,7 +122,7 @@ def test_healthy_steps_go_to_100_percent(machine: Machine) -> None:
     assert described["status"] == "SUCCEEDED", described.get("cause")
     path = machine.path(arn)
     assert path[path.index("Traffic to shift?") + 1] == "Advance release"
-    assert path[-3:] == ["Release finished?", "Record release", "Deployed"]
+    assert path[-4:] == ["Release finished?", "Record release", "Prune versions", "Deployed"]
     new = int(before["GreeterFunction"]) + 1
     assert greeter(machine) == (str(new), {})
     entries = journal(machine, arn)
