@@ -112,6 +112,7 @@ class LocalCloud:
     # --- lifecycle ------------------------------------------------------------------------------
     def start(self) -> LocalCloud:
         from stepdeploy_localcloud.adapters import apply_all
+        from stepdeploy_localcloud.awslambda import runtime as lambda_runtime
         from stepdeploy_localcloud.cloudformation import api as cloudformation
         from stepdeploy_localcloud.cloudwatch import alarms
         from stepdeploy_localcloud.codebuild import engine as codebuild
@@ -125,6 +126,7 @@ class LocalCloud:
         self._previous_endpoint = endpoint.endpoint_url() if endpoint.is_running() else None
         self.root.mkdir(parents=True, exist_ok=True)
         self._use_root_for_scratch()
+        lambda_runtime.refuse_invocations(False)
         self.server = LocalServer(port=self.port)
         url = self.server.start()
         self.port = self.server.port
@@ -156,6 +158,7 @@ class LocalCloud:
         try:
             alarms.stop()
             codebuild.stop_all_builds()
+            lambda_runtime.refuse_invocations()
             lambda_runtime.shutdown()
             if self.server is not None:
                 self.server.stop()
@@ -187,10 +190,11 @@ class LocalCloud:
         codebuild.set_workspace_root(None)
         codebuild.set_log_dir(None)
         for name in self.SCRATCH:
-            for _ in range(3):  # a process that was writing as it stopped may have added a file
+            for attempt in range(5):  # a process that was writing as it stopped may have added a file
                 shutil.rmtree(self.root / name, ignore_errors=True)
                 if not (self.root / name).exists():
                     break
+                time.sleep(0.1 * (attempt + 1))
             else:
                 log.warning("could not remove %s", self.root / name)
 

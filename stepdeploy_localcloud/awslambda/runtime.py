@@ -735,11 +735,22 @@ class WorkerPool:
 
 _pools: dict[tuple[str, str, str, str], WorkerPool] = {}
 _pools_lock = threading.Lock()
+_refusing = False  # the local cloud is stopping: no new environment may start
+
+
+def refuse_invocations(refuse: bool = True) -> None:
+    """While a local cloud stops, an invocation from a thread still running (an execution, a poller)
+    fails instead of starting a worker that would outlive the stop and write into its code root."""
+    global _refusing
+    with _pools_lock:
+        _refusing = refuse
 
 
 def _pool_for(spec: FunctionSpec) -> WorkerPool:
     key = (spec.account_id, spec.region, spec.name, spec.version)
     with _pools_lock:
+        if _refusing:
+            raise LambdaServiceException("The local cloud is stopping: the invocation was not run.")
         pool = _pools.get(key)
         if pool is not None and pool.spec == spec:
             return pool
