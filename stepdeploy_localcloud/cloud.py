@@ -164,6 +164,8 @@ class LocalCloud:
                 self.server.stop()
         finally:  # what it wrote goes even when stopping a part failed
             self._remove_scratch()
+            # From here a stray invocation runs under a private temporary code root, not the state folder.
+            lambda_runtime.refuse_invocations(False)
         cloudformation.CHANGE_SET_VIRTUAL_SECONDS = cloudformation.STACK_OPERATION_VIRTUAL_SECONDS = 0.0
         if getattr(self, "_previous_endpoint", None):
             endpoint.set_endpoint_url(self._previous_endpoint)  # another server of this process
