@@ -158,23 +158,26 @@ def apply() -> None:
             caller = _caller_arn(self)
             account = self.current_account
             who = caller or f"arn:{self.partition}:iam::{account}:root"
-            denied = f"User: {who} is not authorized to perform: sts:AssumeRole on resource: {role_arn}"
+
+            def denied(action: str = "sts:AssumeRole") -> str:
+                return f"User: {who} is not authorized to perform: {action} on resource: {role_arn}"
+
             parts = role_arn.split(":")
             if len(parts) < 6 or parts[2] != "iam":
-                raise AccessDenied(f"{denied} (not a role ARN)")
+                raise AccessDenied(f"{denied()} (not a role ARN)")
             try:
                 role = iam_backends[parts[4]][parts[1]].get_role_by_arn(role_arn)
             except Exception:  # noqa: BLE001 - moto's NoSuchEntity: AWS answers AccessDenied
-                raise AccessDenied(f"{denied} (no such role in account {parts[4]})") from None
+                raise AccessDenied(f"{denied()} (no such role in account {parts[4]})") from None
             tags = _session_tags(self._get_param("Tags"))
-            try:
-                check_trust(role, account=account, caller_arn=caller, external_id=self._get_param("ExternalId"))
-                if tags:
+            for action, actions in (("sts:AssumeRole", ACTIONS), ("sts:TagSession", TAG_SESSION)):
+                if action == "sts:TagSession" and not tags:
+                    continue
+                try:
                     check_trust(role, account=account, caller_arn=caller, external_id=self._get_param("ExternalId"),
-                                actions=TAG_SESSION)
-            except TrustRefused as refused:
-                action = "sts:TagSession" if "TagSession" in str(refused) else "sts:AssumeRole"
-                raise AccessDenied(f"{denied.replace('sts:AssumeRole', action)} ({refused})") from None
+                                actions=actions)
+                except TrustRefused as refused:
+                    raise AccessDenied(f"{denied(action)} ({refused})") from None
             answer = original(self)
             if tags:
                 sessions.record(str(answer.result["Credentials"].access_key_id), tags)
