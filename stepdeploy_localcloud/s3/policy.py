@@ -54,8 +54,6 @@ class Caller:
         keys = {"aws:securetransport": "true"}  # the loopback endpoint stands in for AWS's HTTPS endpoints
         if not self.anonymous:
             keys.update({"aws:principalarn": self.arn, "aws:principalaccount": self.account})
-            if self.session_arn:
-                keys["aws:userid"] = self.session_arn.rsplit("/", 1)[-1]
             for key, value in self.tags.items():
                 keys[f"aws:principaltag/{key.lower()}"] = value
         return keys
