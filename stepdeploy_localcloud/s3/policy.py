@@ -88,7 +88,7 @@ class _NotEvaluated(Exception):
 
 
 _VARIABLE = re.compile(r"\$\{([^}]*)\}")
-_ESCAPES = {"*": "*", "?": "?", "$": "$"}
+_ESCAPES = frozenset("*?$")  # ${*}, ${?}, ${$}: the character itself
 
 
 def evaluate(policy: Mapping[str, Any] | str | bytes, action: str, resource: str, caller: Caller) -> Verdict:
@@ -254,13 +254,21 @@ _OPERATORS: dict[str, tuple[Matcher, bool]] = {
 
 
 def _conditions_hold(condition: Mapping[str, Any], context: Mapping[str, str]) -> bool:
-    """Every operator's every key holds (AND); a key holds when any of its values matches (OR)."""
+    """Every operator's every key holds (AND); a key holds when any of its values matches (OR).
+    False as soon as one evaluated test fails; _NotEvaluated when the rest hold but one could not be
+    evaluated."""
+    unknown: list[str] = []
     for operator, tests in condition.items():
         if not isinstance(tests, Mapping):
             raise PolicyError(f"condition {operator} must map keys to values")
         for key, expected in tests.items():
-            if not _holds(str(operator), str(key), [str(e) for e in _listed(expected)], context):
-                return False
+            try:
+                if not _holds(str(operator), str(key), [str(e) for e in _listed(expected)], context):
+                    return False
+            except _NotEvaluated as exc:
+                unknown.append(str(exc))
+    if unknown:
+        raise _NotEvaluated(", ".join(unknown))
     return True
 
 

@@ -191,6 +191,12 @@ def test_an_operator_not_evaluated_denies_in_a_deny_and_grants_nothing_in_an_all
     assert verdict.decision is Decision.DENIED and "IpAddress is not evaluated by the local cloud" in verdict.note
     policy["Statement"][0]["Effect"] = "Allow"
     assert decide(policy, ROOT, "x")[0] is Decision.NEUTRAL
+    # a test that fails decides whatever the order: the statement does not apply
+    failing_first = statement(Condition={"StringEquals": {"aws:PrincipalAccount": "999999999999"},
+                                         "IpAddress": {"aws:SourceIp": "10.0.0.0/8"}})
+    failing_last = statement(Condition={"IpAddress": {"aws:SourceIp": "10.0.0.0/8"},
+                                        "StringEquals": {"aws:PrincipalAccount": "999999999999"}})
+    assert decide(failing_first, ROOT, "x")[0] is decide(failing_last, ROOT, "x")[0] is Decision.NEUTRAL
 
 
 def test_principals_actions_and_the_deny_over_allow():
