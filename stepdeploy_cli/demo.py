@@ -27,6 +27,7 @@ from rich.console import Console
 from stepdeploy_cli import traffic
 from stepdeploy_cli.canary_alarm import AlarmOnFirstCanaryStep
 from stepdeploy_cli.demo_steps import step_scenarios
+from stepdeploy_cli.upload_role import upload_client
 from stepdeploy_cli.watch import ExecutionView, wait_for_execution
 from stepdeploy_localcloud.cloud import DEFAULT_ALLOWED, PROJECT_ROOT, LocalCloud
 
@@ -146,6 +147,7 @@ class Demo:
         self.sfn = cloud.client("stepfunctions")
         self.seen: set[str] = set()
         self.traffic: Traffic | None = None
+        self.uploader: Any = None  # an S3 client acting as the repository's upload role
 
     # --- helpers --------------------------------------------------------------------------------
     def function_names(self) -> dict[str, str]:
@@ -203,7 +205,9 @@ class Demo:
                 if file.is_file() and not relative.startswith("tests/"):
                     bundle.write(file, relative)
         shutil.rmtree(source)
-        self.cloud.client("s3").put_object(
+        if self.uploader is None:  # the repository's upload role, as the platform team sets it up
+            self.uploader = upload_client(self.cloud.client, f"{OWNER}/{REPO}")
+        self.uploader.put_object(
             Bucket=self.cloud.orchestrator.artifact_bucket,  # type: ignore[union-attr]
             Key=f"uploads/{OWNER}/{REPO}/{name}.zip",
             Body=buffer.getvalue(),

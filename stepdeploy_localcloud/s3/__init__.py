@@ -1,1 +1,2 @@
-"""S3 bucket policies evaluated with a request context (patch.py)."""
+"""S3 bucket policies evaluated for the signing principal: patch.py (wiring), policy.py (evaluation),
+callers.py (who signed a request)."""

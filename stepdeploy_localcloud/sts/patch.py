@@ -13,6 +13,10 @@ the caller. This adapter refuses (``AccessDenied``, HTTP 403) unless:
   ``StringLike``, ``ArnEquals``, ``ArnLike``. Any other condition does not hold here (named in the
   refusal).
 
+- with session tags (``Tags``), a statement allowing ``sts:TagSession`` (or ``sts:*``, ``*``) names the
+  caller too; the tags are then kept for the session's access key (sessions.py) and a bucket policy
+  reads them as ``aws:PrincipalTag/<key>`` over the role's own tags.
+
 What it cannot know: the local cloud's functions run with dummy credentials of the default account,
 not as their execution role. A caller whose key is not an assumed role's counts as every role of its
 account: ``aws:PrincipalArn`` conditions on roles of its account hold for it.
@@ -26,8 +30,10 @@ from typing import Any
 from urllib.parse import unquote
 
 from stepdeploy_localcloud.patching import wrap
+from stepdeploy_localcloud.sts import sessions
 
 ACTIONS = frozenset({"sts:AssumeRole", "sts:*", "*"})
+TAG_SESSION = frozenset({"sts:TagSession", "sts:*", "*"})
 STRING_MATCHERS = {
     "StringEquals": lambda pattern, value: pattern == value,
     "StringLike": lambda pattern, value: fnmatch.fnmatchcase(value, pattern),
@@ -90,8 +96,10 @@ def _condition_holds(condition: dict[str, Any], context: dict[str, str], account
     return ""
 
 
-def check_trust(role: Any, *, account: str, caller_arn: str | None, external_id: str | None) -> None:
-    """TrustRefused unless a statement of the role's trust policy lets the caller assume it."""
+def check_trust(role: Any, *, account: str, caller_arn: str | None, external_id: str | None,
+                actions: frozenset[str] = ACTIONS) -> None:
+    """TrustRefused unless a statement of the role's trust policy lets the caller assume it (or, with
+    ``actions=TAG_SESSION``, tag its session)."""
     context = {"aws:PrincipalAccount": account}
     if caller_arn is not None:
         context["aws:PrincipalArn"] = caller_arn
@@ -99,7 +107,7 @@ def check_trust(role: Any, *, account: str, caller_arn: str | None, external_id:
         context["sts:ExternalId"] = external_id
     reasons = []
     for statement in _listed(_document(role).get("Statement", [])):
-        if statement.get("Effect") != "Allow" or not set(_listed(statement.get("Action", []))) & ACTIONS:
+        if statement.get("Effect") != "Allow" or not set(_listed(statement.get("Action", []))) & actions:
             continue
         if not _names_caller(statement.get("Principal"), account, caller_arn):
             reasons.append(f"statement {statement.get('Sid') or ''} does not name account {account}".replace("  ", " "))
@@ -108,7 +116,8 @@ def check_trust(role: Any, *, account: str, caller_arn: str | None, external_id:
         if not failed:
             return
         reasons.append(failed)
-    raise TrustRefused("; ".join(reasons) or "its trust policy has no Allow statement for sts:AssumeRole")
+    wanted = "sts:AssumeRole" if actions is ACTIONS else "sts:TagSession"
+    raise TrustRefused("; ".join(reasons) or f"its trust policy has no Allow statement for {wanted}")
 
 
 def _caller_arn(response: Any) -> str | None:
@@ -122,6 +131,14 @@ def _caller_arn(response: Any) -> str | None:
             if found is not None:
                 return getattr(found, "role_arn", None)
     return None
+
+
+def _session_tags(param: Any) -> dict[str, str]:
+    """AssumeRole's ``Tags`` (``[{"Key": ..., "Value": ...}]``) as a dict."""
+    if not param:
+        return {}
+    entries = list(param.values()) if isinstance(param, dict) else list(param)
+    return {str(e.get("Key") or e.get("key")): str(e.get("Value") or e.get("value") or "") for e in entries}
 
 
 def apply() -> None:
@@ -141,19 +158,30 @@ def apply() -> None:
             caller = _caller_arn(self)
             account = self.current_account
             who = caller or f"arn:{self.partition}:iam::{account}:root"
-            denied = f"User: {who} is not authorized to perform: sts:AssumeRole on resource: {role_arn}"
+
+            def denied(action: str = "sts:AssumeRole") -> str:
+                return f"User: {who} is not authorized to perform: {action} on resource: {role_arn}"
+
             parts = role_arn.split(":")
             if len(parts) < 6 or parts[2] != "iam":
-                raise AccessDenied(f"{denied} (not a role ARN)")
+                raise AccessDenied(f"{denied()} (not a role ARN)")
             try:
                 role = iam_backends[parts[4]][parts[1]].get_role_by_arn(role_arn)
             except Exception:  # noqa: BLE001 - moto's NoSuchEntity: AWS answers AccessDenied
-                raise AccessDenied(f"{denied} (no such role in account {parts[4]})") from None
-            try:
-                check_trust(role, account=account, caller_arn=caller, external_id=self._get_param("ExternalId"))
-            except TrustRefused as refused:
-                raise AccessDenied(f"{denied} ({refused})") from None
-            return original(self)
+                raise AccessDenied(f"{denied()} (no such role in account {parts[4]})") from None
+            tags = _session_tags(self._get_param("Tags"))
+            for action, actions in (("sts:AssumeRole", ACTIONS), ("sts:TagSession", TAG_SESSION)):
+                if action == "sts:TagSession" and not tags:
+                    continue
+                try:
+                    check_trust(role, account=account, caller_arn=caller, external_id=self._get_param("ExternalId"),
+                                actions=actions)
+                except TrustRefused as refused:
+                    raise AccessDenied(f"{denied(action)} ({refused})") from None
+            answer = original(self)
+            if tags:
+                sessions.record(str(answer.result["Credentials"].access_key_id), tags)
+            return answer
 
         return assume_role
 

@@ -2,7 +2,8 @@
 
 Refused requests answer their status and reason and start nothing; a real push starts one execution
 with a readable name; a second delivery of it, or an upload outside the layout, starts nothing
-(StartDeployment's log says why). One local cloud for the module.
+(StartDeployment's log says why); an upload by a principal not tagged for the repository is refused
+by S3 and starts nothing. One local cloud for the module.
 """
 
 from __future__ import annotations
@@ -13,15 +14,17 @@ import shutil
 import tempfile
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
+from botocore.exceptions import ClientError
 
 from stepdeploy.ghe.payloads import signature_of
 from stepdeploy_cli.demo import commit, git
+from stepdeploy_cli.upload_role import upload_client
 from stepdeploy_localcloud.cloud import LocalCloud
 from stepdeploy_localcloud.ghe.server import encode_body
 
@@ -37,6 +40,7 @@ class Ingress:
     payload: dict[str, Any]
     main_commit: str
     tap_url: str
+    uploaders: dict[str, Any] = field(default_factory=dict)
 
     @property
     def sfn(self) -> Any:
@@ -62,6 +66,14 @@ class Ingress:
         for message in messages:
             sqs.delete_message(QueueUrl=self.tap_url, ReceiptHandle=message["ReceiptHandle"])
         return [json.loads(m["Body"]) for m in messages]
+
+    def upload(self, repository: str, key: str) -> None:
+        """Put ``key`` as the upload role of ``repository`` (tagged stepdeploy-upload-repository)."""
+        if repository not in self.uploaders:
+            self.uploaders[repository] = upload_client(self.cloud.client, repository)
+        self.uploaders[repository].put_object(
+            Bucket=self.cloud.orchestrator.artifact_bucket,  # type: ignore[union-attr]
+            Key=key, Body=b"PK", Metadata={"branch": "main", "commit": self.main_commit})
 
     def start_deployment_log(self, words: str) -> int:
         """How many StartDeployment log lines contain ``words``."""
@@ -190,14 +202,36 @@ def test_an_odd_branch_is_pushed_and_named_safely(ingress):
 
 
 @pytest.mark.parametrize(
-    "key",
-    ["uploads/platform/sample-app/../../escape.zip", "uploads/other/repo/release.zip", "uploads/platform/x.zip"],
+    ("key", "repository"),
+    [("uploads/platform/sample-app/../../escape.zip", "platform/sample-app"),  # S3 keys are not paths
+     ("uploads/other/repo/release.zip", "other/repo")],  # tagged, but not an allow-listed repository
 )
-def test_uploads_outside_the_layout_start_nothing(ingress, key):
+def test_uploads_outside_the_layout_start_nothing(ingress, key, repository):
     before = ingress.execution_names()
     refused = ingress.start_deployment_log("trigger refused")
-    s3 = ingress.cloud.client("s3")
-    s3.put_object(Bucket=ingress.cloud.orchestrator.artifact_bucket, Key=key, Body=b"PK",  # type: ignore[union-attr]
-                  Metadata={"branch": "main", "commit": ingress.main_commit})
+    ingress.upload(repository, key)  # the bucket policy lets the upload role of the repository write it
     wait_until(lambda: ingress.start_deployment_log("trigger refused") > refused, "StartDeployment's refusal")
     assert ingress.execution_names() == before
+
+
+def test_only_the_repositorys_upload_principal_starts_a_deployment_of_it(ingress):
+    """A principal tagged for another repository, or not tagged at all, cannot put an upload under
+    uploads/platform/sample-app/: S3 refuses it, so no object is created and no execution starts. The
+    upload role tagged for platform/sample-app can, and its upload starts one."""
+    bucket = ingress.cloud.orchestrator.artifact_bucket  # type: ignore[union-attr]
+    before = ingress.execution_names()
+    forgers = {"tagged for platform/other": upload_client(ingress.cloud.client, "platform/other"),
+               "untagged (the default credentials)": ingress.cloud.client("s3")}
+    for who, forger in forgers.items():
+        for key in ("uploads/platform/sample-app/forged.zip", "uploads/platform/x.zip"):
+            with pytest.raises(ClientError) as denied:
+                forger.put_object(Bucket=bucket, Key=key, Body=b"PK",
+                                  Metadata={"branch": "main", "commit": ingress.main_commit, "sha256": "0" * 64})
+            assert denied.value.response["Error"]["Code"] == "AccessDenied", who
+            assert "with an explicit deny in a resource-based policy" in denied.value.response["Error"]["Message"]
+    listed = ingress.cloud.client("s3").list_objects_v2(Bucket=bucket, Prefix="uploads/platform/")
+    assert [o["Key"] for o in listed.get("Contents", []) if "forged" in o["Key"] or o["Key"].endswith("/x.zip")] == []
+
+    ingress.upload("platform/sample-app", "uploads/platform/sample-app/release-1.zip")
+    started = wait_until(lambda: [n for n in ingress.execution_names() if n not in before], "the upload's execution")
+    assert len(started) == 1 and started[0].startswith("sample-app-main-"), started
