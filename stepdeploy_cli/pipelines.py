@@ -87,7 +87,7 @@ def _gate(op: Operator, view: ExecutionView, state: str | None, stage: str | Non
     approval = op.ledger.approval(child_arn)
     if approval is not None:
         return {"kind": "approval", "state": "Wait for approval", "child": child_name,
-                "changes": approval.get("changes")}
+                "changes": len(approval.get("changes") or [])}
     return {"kind": "deploying", "state": child.current_state(), "child": child_name}
 
 

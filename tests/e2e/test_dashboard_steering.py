@@ -15,6 +15,7 @@ import os
 import subprocess
 import tempfile
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -53,6 +54,10 @@ targets:
         stack: sample-prod
         approval: {required: true, timeout_minutes: 1440}
         deployment: {alias: live, strategy: LambdaAllAtOnce, bake_minutes: 0}
+"""
+FROZEN = """        gates:
+          window:
+            freeze: [{{from: "{start}", to: "{end}"}}]
 """
 
 
@@ -107,6 +112,11 @@ def greeter_split(demo: Demo) -> dict[str, float]:
     alias = demo.cloud.client("lambda").get_alias(FunctionName=name, Name="live")
     weights = (alias.get("RoutingConfig") or {}).get("AdditionalVersionWeights") or {}
     return {alias["FunctionVersion"]: round(1 - sum(weights.values()), 3), **weights}
+
+
+def head(demo: Demo) -> str:
+    return subprocess.run(["git", "rev-parse", "HEAD"], cwd=demo.worktree, check=True, capture_output=True,
+                          text=True).stdout.strip()
 
 
 def confirm_next(browser: Any, answer: bool) -> list[str]:
@@ -189,8 +199,7 @@ def test_the_pipeline_view_shows_each_stage_and_the_approval_a_promotion_waits_a
     sfn = demo.cloud.client("stepfunctions")
     (demo.worktree / "stepdeploy.yml").write_text(PIPELINE)
     parent = demo.push("Greeter says hello through stages", {"greeter/app.py": GREETER.replace("Welcome", "Hi")})
-    commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=demo.worktree, check=True, capture_output=True,
-                            text=True).stdout.strip()
+    commit = head(demo)
     page.goto(f"{url}#pipelines")
     pipeline = page.locator('[data-pipeline="sample"]')
     gate = pipeline.locator('.gate[data-gate="approval"]')
@@ -210,3 +219,27 @@ def test_the_pipeline_view_shows_each_stage_and_the_approval_a_promotion_waits_a
     expect(pipeline.locator(".gate")).to_have_count(0)
     stages = {row["stage"]: row for row in cli(demo, "pipeline", "sample")}  # what the CLI says is live
     assert stages["dev"]["commit"] == stages["production"]["commit"] == commit
+
+
+def test_a_promotion_outside_its_window_is_shown_waiting_at_the_window_gate(deployment, page):
+    from playwright.sync_api import expect
+
+    demo, url = deployment
+    sfn = demo.cloud.client("stepfunctions")
+    today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    frozen = FROZEN.format(start=f"{today - timedelta(days=1):%Y-%m-%d %H:%M}",
+                           end=f"{today + timedelta(days=30):%Y-%m-%d %H:%M}")
+    (demo.worktree / "stepdeploy.yml").write_text(PIPELINE + frozen)
+    parent = demo.push("Production frozen for the holidays", {"greeter/app.py": GREETER.replace("Welcome", "Hey")})
+    page.goto(f"{url}#pipelines")
+    gate = page.locator('[data-pipeline="sample"] .gate[data-gate="window"]')
+    try:
+        expect(gate).to_contain_text("outside the deployment window; it opens at", timeout=240_000)
+        expect(gate).to_contain_text(f"{today + timedelta(days=30):%Y-%m-%d}")
+        assert gate.locator("button").count() == 0  # a window is waited out, not approved
+        assert sfn.describe_execution(executionArn=parent)["status"] == "RUNNING"
+        commit = head(demo)
+        dev, production = cli(demo, "pipeline", "sample")  # the CLI: dev has it, production does not
+        assert dev["commit"] == commit and production["commit"] != commit and production["last_commit"] != commit
+    finally:
+        sfn.stop_execution(executionArn=parent, error="TestOver", cause="the window gate was seen")

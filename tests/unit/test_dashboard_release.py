@@ -182,7 +182,8 @@ def test_a_running_pipeline_names_the_gate_it_waits_at():
     child = sfn.add("p-approval-production",
                     History().state("Wait for approval", exits=False).waits(),
                     {"source": "ghe", "event": {}, "stage": "production"})
-    ledger.approvals[child] = {"changes": 2, "task_token": "secret"}
+    ledger.approvals[child] = {"changes": [{"LogicalResourceId": "GreeterFunction"},
+                                           {"LogicalResourceId": "GreeterFunctionAliaslive"}], "task_token": "secret"}
     deploying = parent_until_the_map(0).state("Check stage gates", gate_output(
         "dev", wait_seconds=0, child_name="p-deploying-dev"))
     deploying.state("Stage gates open?", kind="Choice").state("Deploy stage", exits=False).waits()

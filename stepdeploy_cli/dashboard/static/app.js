@@ -336,15 +336,15 @@ const GATES = {
   window: (g) => `waiting for its deployment window: ${g.reason || ""}`,
   soak: (g) => `waiting for the soak of the stage before: ${g.reason || ""}`,
   gate: (g) => `waiting at its gates: ${g.reason || ""}`,
-  approval: (g) => `waiting for approval (${g.child})`,
+  approval: (g) => `waiting for approval${typeof g.changes === "number" ? ` (${g.changes} change${g.changes === 1 ? "" : "s"})` : ""}`,
   deploying: (g) => `deploying${g.state ? `: ${g.state}` : ""}`,
 };
 
 function gateLine(run) {
   const g = run.gate;
   const parts = [el("span", {class: `gate-kind ${g.kind}`}, g.kind), " ", (GATES[g.kind] || GATES.deploying)(g)];
+  if (g.child) parts.push(" · ", el("span", {class: "id"}, execLink(g.child)));
   if (g.kind === "approval") parts.push(" ", verbButton("approve", g.child), " ", verbButton("reject", g.child));
-  if (g.child && g.kind !== "approval") parts.push(" · ", execLink(g.child));
   return el("div", {class: "gate", "data-gate": g.kind, "data-run": run.execution_name}, ...parts);
 }
 
