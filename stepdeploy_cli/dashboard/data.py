@@ -219,7 +219,13 @@ def release_of(op: Operator, view: ExecutionView, shown: dict[str, Any]) -> dict
         return None
     found = progress_of(op, str(stack))  # what `stepdeploy progress STACK` shows
     functions = [f for f in view.released_functions() if f.get("changed", True)]
-    weights = alias_split(op.client("lambda"), functions) if functions and status == "RUNNING" else {}
+    weights: dict[str, dict[str, float]] = {}
+    problem = None
+    if functions and status == "RUNNING":
+        try:
+            weights = alias_split(op.client("lambda"), functions)
+        except ClientError as exc:  # e.g. a stage in another account: the release is shown without its weights
+            problem = f"the aliases' weights could not be read: {aws_error_message(exc)}"
     aliases = []
     for function in functions:
         name = str(function.get("logical_id") or function["function_name"])
@@ -229,7 +235,7 @@ def release_of(op: Operator, view: ExecutionView, shown: dict[str, Any]) -> dict
                         "new_share": new_version_share(split, str(function.get("version"))) if split else None})
     keys = ("status", "paused_reason", "step", "percent", "steps", "command", "started_at", "updated_at")
     return {"engine": "stepdeploy", "stack": stack, **{k: found.get(k) for k in keys},
-            "functions": aliases, "journal": found["journal"][-JOURNAL_SHOWN:],
+            "functions": aliases, "weights_problem": problem, "journal": found["journal"][-JOURNAL_SHOWN:],
             "verbs": step_verbs(status, found.get("status"))}
 
 

@@ -10,6 +10,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from botocore.exceptions import ClientError
 
 from stepdeploy_cli.dashboard.data import pipelines, release_of, step_verbs
 from stepdeploy_cli.pipelines import running_pipelines
@@ -98,12 +99,18 @@ class Ledger:
 
 
 class Lambda:
+    def __init__(self, reachable: bool = True) -> None:
+        self.reachable = reachable
+
     def get_alias(self, FunctionName: str, Name: str) -> dict[str, Any]:  # noqa: N803 - boto3's names
+        if not self.reachable:
+            raise ClientError({"Error": {"Code": "ResourceNotFoundException",
+                                         "Message": f"Function not found: {FunctionName}"}}, "GetAlias")
         return {"FunctionVersion": "3", "RoutingConfig": {"AdditionalVersionWeights": {"4": 0.25}}}
 
 
-def operator(sfn: Sfn, ledger: Ledger) -> Any:
-    return SimpleNamespace(sfn=sfn, ledger=ledger, state_machine_arn=MACHINE, client=lambda service: Lambda())
+def operator(sfn: Sfn, ledger: Ledger, lam: Lambda | None = None) -> Any:
+    return SimpleNamespace(sfn=sfn, ledger=ledger, state_machine_arn=MACHINE, client=lambda service: lam or Lambda())
 
 
 def parent_until_the_map(stage_index: int) -> History:
@@ -152,7 +159,12 @@ def test_the_release_of_an_execution_shows_its_steps_weights_journal_and_verbs()
     assert shown["functions"] == [{"function": "GreeterFunction", "alias": "live", "new_version": "4",
                                    "old_version": "3", "split": {"3": 0.75, "4": 0.25}, "new_share": 0.25}]
     assert [e["type"] for e in shown["journal"]] == ["step", "command"]
-    assert "pk" not in json.dumps(shown)
+    assert "pk" not in json.dumps(shown) and shown["weights_problem"] is None
+    running = {"stack": "sample-prod", "execution_arn": arn, "status": "RUNNING", "traffic": None}
+    unreachable = release_of(operator(sfn, ledger, Lambda(reachable=False)), view, running)
+    assert unreachable is not None and unreachable["functions"][0]["split"] is None  # shown without its weights
+    assert "Function not found: sample-prod-Greeter" in unreachable["weights_problem"]
+    assert unreachable["verbs"] == ["resume", "promote", "abort"]
 
     other = sfn.add("run-8", History())  # the stack's control record belongs to run-7, not to this one
     assert release_of(operator(sfn, ledger), ExecutionView(sfn, other),

@@ -280,7 +280,9 @@ function drawRelease(x) {
     el("th", {}, "what"), el("th", {}, "detail"))), el("tbody", {}, ...r.journal.map((entry) =>
     el("tr", {"data-entry": entry.type}, el("td", {title: entry.at}, ago(entry.at)), el("td", {}, entry.type),
       el("td", {}, journalDetail(entry))))));
-  section("ex-release", status, el("div", {class: "schedule"}, "steps: ", ladder), ...aliases, verbs, journal);
+  const problem = r.weights_problem ? el("p", {class: "muted"}, r.weights_problem) : null;
+  section("ex-release", ...[status, el("div", {class: "schedule"}, "steps: ", ladder), ...aliases, problem, verbs,
+    journal].filter(Boolean));
 }
 
 function drawBake(bake) {
