@@ -3,7 +3,8 @@ on the local cloud.
 
 A step release of the sample app (stepdeploy's engine, steps [50, 100]) is paused then resumed with the
 page's buttons, each confirmed in the browser's dialog; the release's real state is read back through
-`stepdeploy progress` and the aliases, not only from the page. Then the target becomes a pipeline
+`stepdeploy progress` and the aliases, not only from the page. A CodeDeploy canary offers Abort alone,
+which rolls it back. Then the target becomes a pipeline
 dev -> production (approval): the pipeline view shows the stages, the commit live in each, and the
 execution waiting at production's approval, approved with its button. Screenshots go to docs/.
 """
@@ -42,6 +43,8 @@ targets:
 """
 STEPS = "{steps: [50, 100], pause_minutes: 1440}"
 """A day's pause after each step: 12 minutes at the local clock's speed 120, time enough to steer it by hand."""
+SLOW_CANARY = "{type: canary, percent: 10, interval_minutes: 1440}"
+"""10 % for a day (12 minutes at the local clock's speed 120), then the rest: time enough to abort it."""
 PIPELINE = """version: 1
 targets:
   - branch: main
@@ -190,6 +193,32 @@ def test_a_step_release_is_paused_and_resumed_with_the_pages_buttons(deployment,
     assert sfn.describe_execution(executionArn=arn)["status"] == "SUCCEEDED"
     assert greeter_split(demo) == {str(max(int(v) for v in before)): 1.0}
     expect(release.locator(".release-verbs button")).to_have_count(0)
+
+
+def test_a_codedeploy_shift_offers_abort_only_and_the_button_rolls_it_back(deployment, page):
+    from playwright.sync_api import expect
+
+    demo, url = deployment
+    sfn = demo.cloud.client("stepfunctions")
+    before = greeter_split(demo)
+    (demo.worktree / "stepdeploy.yml").write_text(TARGET.format(strategy=SLOW_CANARY))
+    arn = demo.push("Greeter says hello by a slow canary", {"greeter/app.py": GREETER.replace("Welcome", "Hello")})
+    page.goto(f"{url}#execution={arn.rsplit(':', 1)[-1]}")
+    expect(page.locator('#ex-traffic .traffic-line[data-function="GreeterFunction"] .split-text')).to_contain_text(
+        "10%", timeout=120_000)
+    release = page.locator("#ex-release")
+    expect(release).to_contain_text("CodeDeploy shifts the traffic of sample-prod")
+    assert [b.get_attribute("data-verb") for b in release.locator("button").all()] == ["abort"]
+
+    asked = confirm_next(page, answer=True)
+    release.locator('button[data-verb="abort"]').click()
+    expect(page.locator("#outcome.ok")).to_contain_text("abort: stopped 1 CodeDeploy deployment(s) of sample-prod "
+                                                        "with rollback")
+    assert "stop its CodeDeploy deployments and roll every alias back" in asked[0]
+    page.locator("#ex-status.failed").wait_for(timeout=120_000)
+    assert sfn.describe_execution(executionArn=arn)["status"] == "FAILED"
+    assert greeter_split(demo) == before  # every alias back on the version it served before
+    expect(release).to_be_hidden()
 
 
 def test_the_pipeline_view_shows_each_stage_and_the_approval_a_promotion_waits_at(deployment, page):
