@@ -350,6 +350,14 @@ function gateLine(run) {
   return el("div", {class: "gate", "data-gate": g.kind, "data-run": run.execution_name}, ...parts);
 }
 
+const LIVE = ["Deployed", "NoChanges"];
+
+function outcomeBadge(outcome) {
+  const node = badge(outcome);
+  if (!LIVE.includes(outcome) && outcome !== "Superseded") node.classList.add("failed");
+  return node;
+}
+
 function stageCard(stage, runs) {
   const here = runs.filter((r) => r.stage === stage.stage);
   const changed = stage.last_outcome && stage.last_commit !== stage.commit;
@@ -359,7 +367,7 @@ function stageCard(stage, runs) {
       el("div", {class: "stage-name"}, stage.stage), el("div", {class: "id muted"}, stage.stack),
       el("div", {class: "live"}, "live: ", el("span", {class: "id", "data-live": stage.stage}, short(stage.commit)),
         stage.deployed_at ? el("span", {class: "muted", title: stage.deployed_at}, ` · ${ago(stage.deployed_at)}`) : null),
-      el("div", {}, "last attempt: ", stage.last_outcome ? badge(stage.last_outcome) : "-",
+      el("div", {}, "last attempt: ", stage.last_outcome ? outcomeBadge(stage.last_outcome) : "-",
         changed ? el("span", {class: "id"}, ` ${short(stage.last_commit)}`) : null),
       stage.release ? el("div", {class: "id"}, execLink(stage.release)) : null));
 }
