@@ -259,6 +259,8 @@ class GateInfo(Piece):
     wait_seconds: int = 0
     """0: the gates are open (deploy the stage now); else how long to wait before checking again."""
     reason: str = ""
+    waiting_at: str = ""
+    """The gate that waits (``window`` or ``soak``); empty when the gates are open."""
     passed: list[str] = []
     child_name: str = ""
     child_input: dict[str, Any] = {}

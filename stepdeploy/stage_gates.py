@@ -24,6 +24,8 @@ SOAK_CHECK_SECONDS = 300
 class Decision:
     wait_seconds: int
     reason: str
+    gate: str
+    """The gate that waits: ``window`` or ``soak``."""
 
 
 def _seconds(delta: timedelta) -> int:
@@ -46,7 +48,7 @@ def window_decision(gates: Gates, stage: str, now: datetime) -> Decision | None:
             "gates.window.outside is 'fail'"
         )
     return Decision(min(_seconds(opens - now), MAX_WAIT_SECONDS),
-                    f"outside the deployment window; it opens at {opens.isoformat()}")
+                    f"outside the deployment window; it opens at {opens.isoformat()}", "window")
 
 
 def soak_decision(gates: Gates, stage: str, previous: str, deployed_at: datetime | None, now: datetime,
@@ -64,7 +66,7 @@ def soak_decision(gates: Gates, stage: str, previous: str, deployed_at: datetime
     if now >= ends:
         return None
     return Decision(min(_seconds(ends - now), SOAK_CHECK_SECONDS),
-                    f"soaking stage {previous} until {ends.isoformat()}, its alarms watched")
+                    f"soaking stage {previous} until {ends.isoformat()}, its alarms watched", "soak")
 
 
 def verdict_of_test(stage: str, previous: str, function: str, answer: object) -> str:

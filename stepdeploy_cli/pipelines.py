@@ -2,7 +2,8 @@
 by hand, into one stage).
 
 A pipeline's parent execution records a release under ``pipeline:<name>`` naming its stages and their
-stacks; each stage's child execution records its release on the stage's stack, with its build.
+stacks; each stage's child execution records its release on the stage's stack, with its build. A running
+parent is read from Step Functions: the stage it promotes into and the gate it waits at.
 """
 
 from __future__ import annotations
@@ -16,25 +17,29 @@ from rich.table import Table
 
 from stepdeploy.ingress.naming import execution_name
 from stepdeploy.models import iso
+from stepdeploy_cli.buildlog import latest_piece
 from stepdeploy_cli.commits import FULL_SHA, SHORT_SHA, orchestrator_ghe, resolve_commit
 from stepdeploy_cli.context import Operator
 from stepdeploy_cli.errors import CliError, aws_error_code
 from stepdeploy_cli.executions import JsonOption, operator
 from stepdeploy_cli.output import ago, emit_table, print_json, short_commit, stdout
+from stepdeploy_cli.watch import ExecutionView
 
 PIPELINE_PREFIX = "pipeline:"
 LIVE = ("Deployed", "NoChanges")
 MAX_PROMOTIONS = 20
+RUNNING_LIMIT = 50
+GATE_STATES = ("Check stage gates", "Stage gates open?")
 
 
-def _pipelines(op: Operator) -> dict[str, dict[str, Any]]:
+def recorded_pipelines(op: Operator) -> dict[str, dict[str, Any]]:
     """Pipeline name -> its newest run's record (which names the stages and their stacks)."""
     return {str(r["stack"]).removeprefix(PIPELINE_PREFIX): r for r in op.ledger.latest_releases()
             if str(r.get("stack", "")).startswith(PIPELINE_PREFIX) and r.get("stages")}
 
 
 def _pipeline(op: Operator, name: str) -> dict[str, Any]:
-    known = _pipelines(op)
+    known = recorded_pipelines(op)
     if name not in known:
         raise CliError(f"no pipeline {name!r} recorded; pipelines: {', '.join(sorted(known)) or 'none yet'}")
     return known[name]
@@ -59,6 +64,67 @@ def stage_rows(op: Operator, name: str, record: dict[str, Any]) -> list[dict[str
     return rows
 
 
+def _gate(op: Operator, view: ExecutionView, state: str | None, stage: str | None) -> dict[str, Any]:
+    """What the parent waits for now: ``kind`` building, checking, window, soak, approval or deploying."""
+    if stage is None:
+        return {"kind": "building", "state": state}
+    if state in GATE_STATES:
+        return {"kind": "checking", "state": state}
+    gate = (latest_piece(view.events, "checked") or {}).get("gate") or {}
+    if state == "Wait at stage gate":
+        return {"kind": gate.get("waiting_at") or "gate", "state": state, "reason": gate.get("reason")}
+    child_name = str(gate.get("child_name") or "")
+    if state != "Deploy stage" or not child_name:
+        return {"kind": "deploying", "state": state}
+    child_arn = f"{view.execution_arn.rsplit(':', 1)[0]}:{child_name}"
+    child = ExecutionView(op.sfn, child_arn)
+    try:
+        child.refresh()
+    except ClientError as exc:
+        if aws_error_code(exc) != "ExecutionDoesNotExist":
+            raise
+        return {"kind": "deploying", "state": state, "child": child_name}
+    approval = op.ledger.approval(child_arn)
+    if approval is not None:
+        return {"kind": "approval", "state": "Wait for approval", "child": child_name,
+                "changes": len(approval.get("changes") or [])}
+    return {"kind": "deploying", "state": child.current_state(), "child": child_name}
+
+
+def running_pipelines(op: Operator) -> list[dict[str, Any]]:
+    """Each running pipeline execution (a parent): its stages, the stage it promotes into and the gate it
+    waits at (window, soak, approval of the stage's child), newest first."""
+    page = op.sfn.list_executions(stateMachineArn=op.state_machine_arn, statusFilter="RUNNING",
+                                  maxResults=RUNNING_LIMIT)
+    out = []
+    for item in page["executions"]:
+        view = ExecutionView(op.sfn, str(item["executionArn"]))
+        described = view.refresh()
+        try:
+            trigger = json.loads(described.get("input") or "{}")
+        except ValueError:
+            trigger = {}
+        if not isinstance(trigger, dict) or trigger.get("stage"):
+            continue  # a stage's child execution (or promote): its parent, if any, is listed instead
+        request = latest_piece(view.events, "request") or {}
+        plan = request.get("pipeline")
+        if not isinstance(plan, dict) or not plan.get("stages"):
+            continue
+        stages = [{"name": str(s["name"]), "stack": str(s["stack"])} for s in plan["stages"]]
+        iterations = [e["mapIterationStartedEventDetails"] for e in view.events
+                      if e["type"] == "MapIterationStarted" and e.get("mapIterationStartedEventDetails")]
+        index = iterations[-1].get("index") if iterations else None
+        stage = stages[int(index)]["name"] if index is not None and 0 <= int(index) < len(stages) else None
+        state = view.current_state()
+        out.append({
+            "pipeline": str(plan.get("name")), "stages": stages, "execution_name": described["name"],
+            "execution_arn": described["executionArn"], "commit": request.get("commit"),
+            "pusher": request.get("pusher"), "started_at": iso(described.get("startDate")), "stage": stage,
+            "gate": _gate(op, view, state, stage),
+        })
+    return out
+
+
 def pipeline(
     ctx: typer.Context,
     target: Annotated[str | None, typer.Argument(help="The pipeline's name (stepdeploy.yml: name, else its branch).")]
@@ -67,7 +133,7 @@ def pipeline(
 ) -> None:
     """Which commit is live in each stage of a pipeline (or of every pipeline), and each stage's last attempt."""
     op = operator(ctx)
-    chosen = {target: _pipeline(op, target)} if target else _pipelines(op)
+    chosen = {target: _pipeline(op, target)} if target else recorded_pipelines(op)
     rows = [row for name, record in sorted(chosen.items()) for row in stage_rows(op, name, record)]
     if json_output:
         print_json(rows)

@@ -116,7 +116,8 @@ def check_stage_gates(document: Document, execution: ExecutionContext) -> GateIn
         with deploying_into(stage_of(previous, execution.id)):  # the stage before may live in another account
             waiting, passed = _gates_after(plan, previous, document, request.commit, now)
     if waiting is not None:
-        return GateInfo(stage=plan.name, wait_seconds=waiting.wait_seconds, reason=waiting.reason)
+        return GateInfo(stage=plan.name, wait_seconds=waiting.wait_seconds, reason=waiting.reason,
+                        waiting_at=waiting.gate)
     return GateInfo(stage=plan.name, reason="gates open", passed=passed,
                     child_name=child_name(execution.name, plan.name),
                     child_input=_child_input(document, plan.name, execution))

@@ -2,9 +2,12 @@
 
     GET  /                                  the page (index.html, app.js, style.css)
     GET  /api/overview                      stacks, executions, approvals, DORA figures
-    GET  /api/execution?ref=NAME|ARN        one execution: drawing, states, traffic, failure, verbs
+    GET  /api/execution?ref=NAME|ARN        one execution: drawing, states, traffic, failure, verbs, and the
+                                            release it runs (a step release: steps, weights, journal, verbs)
+    GET  /api/pipelines                     each pipeline: the commit live in each stage, each stage's last
+                                            attempt, running executions and the gate each waits at
     POST /api/action/<verb>?ref=NAME|ARN    approve, reject, stop, redrive, and pause, resume, promote,
-                                            abort of a step release (no buttons yet); body {"comment", "by"}
+                                            abort of the release an execution runs; body {"comment", "by"}
 
 A POST must carry the header ``X-Stepdeploy-Dashboard: 1``: a browser sends no custom header across
 origins without a preflight, which this app never grants, so another site cannot press the buttons.
@@ -61,6 +64,7 @@ class Dashboard:
             Rule("/static/<name>", endpoint="static", methods=["GET"]),
             Rule("/api/overview", endpoint="overview", methods=["GET"]),
             Rule("/api/execution", endpoint="execution", methods=["GET"]),
+            Rule("/api/pipelines", endpoint="pipelines", methods=["GET"]),
             Rule("/api/action/<verb>", endpoint="action", methods=["POST"]),
         ])
 
@@ -95,6 +99,10 @@ class Dashboard:
             return json_response({"error": "ref: expected an execution name or ARN"}, 400)
         self.warm_up()
         return json_response(data.execution(self.op, reference, self.clock_speed))
+
+    def pipelines(self, request: Request) -> Response:
+        self.warm_up()
+        return json_response(data.pipelines(self.op))
 
     def action(self, request: Request, verb: str) -> Response:
         if request.headers.get(ACTION_HEADER) != "1":

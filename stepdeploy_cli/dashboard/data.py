@@ -21,8 +21,9 @@ from stepdeploy_cli.dora import dora_figures, ledger_records
 from stepdeploy_cli.errors import CliError, aws_error_code, aws_error_message
 from stepdeploy_cli.executions import alias_split, summary
 from stepdeploy_cli.output import iso
+from stepdeploy_cli.pipelines import recorded_pipelines, running_pipelines, stage_rows
 from stepdeploy_cli.shift import bake_countdown, new_version_share, shift_schedule
-from stepdeploy_cli.steer import steer
+from stepdeploy_cli.steer import progress_of, steer
 from stepdeploy_cli.watch import SHIFT_STATES, ExecutionView
 
 RECENT = 15
@@ -144,6 +145,7 @@ def execution(op: Operator, reference: str, clock_speed: float = 1.0) -> dict[st
         "verbs": verbs(row["status"], runs[-1].name if runs else None, pending is not None),
         "build_log": None,
     }
+    out["release"] = release_of(op, view, out)
     build = latest_piece(view.events, "build")
     if row["status"] in REDRIVABLE and build and build.get("build_id"):
         out["build_log"] = read_build_log(op.client("codebuild"), op.client("logs"), str(build["build_id"])).as_dict()
@@ -193,3 +195,59 @@ def act(op: Operator, verb: str, reference: str, *, comment: str, by: str | None
             raise CliError(f"{name} runs no release of stepdeploy's step engine: nothing to {verb}")
         return steer(op, str(known["stack"]), verb, by)
     raise CliError(f"unknown action {verb!r}: expected approve, reject, stop, redrive, pause, resume, promote or abort")
+
+
+# --- a running release's verbs, and pipelines ------------------------------------------------------------
+JOURNAL_SHOWN = 12
+
+
+def step_verbs(execution_status: str, release_status: str | None) -> list[str]:
+    """The verbs a step release offers now: pause while it runs, resume while paused; promote and abort both."""
+    if execution_status != "RUNNING" or release_status not in ("running", "paused"):
+        return []
+    return ["pause" if release_status == "running" else "resume", "promote", "abort"]
+
+
+def release_of(op: Operator, view: ExecutionView, shown: dict[str, Any]) -> dict[str, Any] | None:
+    """The release an execution runs, with the operator verbs it offers: a step release of stepdeploy's engine
+    (its steps, where it stands, the aliases' live weights, its journal), or a CodeDeploy shift (abort only)."""
+    stack, arn, status = shown.get("stack"), str(shown["execution_arn"]), str(shown["status"])
+    control = op.ledger.progress(str(stack)) if stack else None
+    if not control or control.get("execution_arn") != arn:
+        if status == "RUNNING" and shown.get("traffic"):
+            return {"engine": "codedeploy", "stack": stack, "verbs": ["abort"]}
+        return None
+    found = progress_of(op, str(stack))  # what `stepdeploy progress STACK` shows
+    functions = [f for f in view.released_functions() if f.get("changed", True)]
+    weights: dict[str, dict[str, float]] = {}
+    problem = None
+    if functions and status == "RUNNING":
+        try:
+            weights = alias_split(op.client("lambda"), functions)
+        except ClientError as exc:  # e.g. a stage in another account: the release is shown without its weights
+            problem = f"the aliases' weights could not be read: {aws_error_message(exc)}"
+    aliases = []
+    for function in functions:
+        name = str(function.get("logical_id") or function["function_name"])
+        split = weights.get(name)
+        aliases.append({"function": name, "alias": function.get("alias"), "new_version": function.get("version"),
+                        "old_version": function.get("previous_version"), "split": split,
+                        "new_share": new_version_share(split, str(function.get("version"))) if split else None})
+    keys = ("status", "paused_reason", "step", "percent", "steps", "command", "started_at", "updated_at")
+    return {"engine": "stepdeploy", "stack": stack, **{k: found.get(k) for k in keys},
+            "functions": aliases, "weights_problem": problem, "journal": found["journal"][-JOURNAL_SHOWN:],
+            "verbs": step_verbs(status, found.get("status"))}
+
+
+def pipelines(op: Operator) -> dict[str, Any]:
+    """Each pipeline: which commit is live in which stage and each stage's last attempt (as `stepdeploy
+    pipeline`), and its running executions with the stage and gate each waits at."""
+    recorded = recorded_pipelines(op)
+    running = running_pipelines(op)
+    names = sorted(set(recorded) | {str(r["pipeline"]) for r in running})
+    out = []
+    for name in names:
+        mine = [r for r in running if r["pipeline"] == name]
+        record = {"stages": mine[0]["stages"]} if mine else recorded[name]  # the newest run's stages
+        out.append({"name": name, "stages": stage_rows(op, name, record), "running": mine})
+    return {"now": iso(datetime.now(UTC)), "pipelines": out}

@@ -32,13 +32,14 @@ def gate(stage: str, now: datetime, monkeypatch: pytest.MonkeyPatch, **request: 
 def test_outside_the_window_the_promotion_waits_and_starts_nothing(orchestrator, monkeypatch):
     waiting = gate("production", SATURDAY, monkeypatch)
     assert waiting["wait_seconds"] == MAX_WAIT_SECONDS and "deployment window" in waiting["reason"]
+    assert waiting["waiting_at"] == "window"
     assert not waiting.get("child_name") and not waiting.get("child_input")
 
 
 def test_open_gates_name_the_child_after_the_stage_and_hand_it_the_build(orchestrator, monkeypatch):
     event = load_event("check_stage_gates")
     opened = gate("production", MONDAY_NOON_PARIS, monkeypatch)
-    assert opened["wait_seconds"] == 0
+    assert opened["wait_seconds"] == 0 and opened["waiting_at"] == ""
     assert opened["child_name"] == "sample-app-main-6113728-e1-production"
     child = opened["child_input"]
     assert child["stage"] == "production"
@@ -85,6 +86,7 @@ def test_a_soak_waits_while_the_stage_before_is_quiet_and_fails_when_its_alarm_f
     cloudwatch.set_alarm_state(AlarmName="DevErrors", StateValue="OK", StateReason="quiet")
     soaking = gate("staging", deployed + timedelta(minutes=2), monkeypatch, pipeline=pipeline)
     assert soaking["wait_seconds"] == SOAK_CHECK_SECONDS and "soaking stage dev" in soaking["reason"]
+    assert soaking["waiting_at"] == "soak"
     cloudwatch.set_alarm_state(AlarmName="DevErrors", StateValue="ALARM", StateReason="3 errors")
     with pytest.raises(StageGateFailed, match="an alarm of stage dev fired during the soak: DevErrors: 3 errors"):
         gate("staging", deployed + timedelta(minutes=3), monkeypatch, pipeline=pipeline)

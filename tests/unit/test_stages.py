@@ -135,7 +135,7 @@ def test_window_decision_waits_cheaply_or_fails_when_configured():
     assert window_decision(Gates(), "prod", saturday) is None
     waiting = window_decision(_gates(), "prod", saturday)
     assert waiting is not None and waiting.wait_seconds == MAX_WAIT_SECONDS  # checked again hourly
-    assert "2026-12-07T09:00:00+01:00" in waiting.reason
+    assert "2026-12-07T09:00:00+01:00" in waiting.reason and waiting.gate == "window"
     sunday_late = datetime(2026, 12, 7, 8, 30, tzinfo=PARIS)
     assert window_decision(_gates(), "prod", sunday_late).wait_seconds == 1800  # type: ignore[union-attr]
     assert window_decision(_gates(), "prod", datetime(2026, 12, 7, 10, 0, tzinfo=PARIS)) is None
@@ -147,7 +147,7 @@ def test_soak_waits_with_the_alarms_watched_then_opens():
     gates = Gates(soak_minutes=10)
     deployed = datetime(2026, 12, 5, 10, 0, tzinfo=UTC)
     early = soak_decision(gates, "prod", "staging", deployed, deployed + timedelta(minutes=1), {})
-    assert early is not None and early.wait_seconds == SOAK_CHECK_SECONDS
+    assert early is not None and early.wait_seconds == SOAK_CHECK_SECONDS and early.gate == "soak"
     late = soak_decision(gates, "prod", "staging", deployed, deployed + timedelta(minutes=9, seconds=30), {})
     assert late is not None and late.wait_seconds == 30
     assert soak_decision(gates, "prod", "staging", deployed, deployed + timedelta(minutes=10), {}) is None

@@ -58,26 +58,65 @@ async function getJson(path) {
   return body;
 }
 
-async function act(verb, name) {
+const CONFIRM = {
+  pause: (r) => `Pause the release of ${r.stack} at ${r.percent}%? The aliases keep their weights until you resume it.`,
+  resume: (r) => r.paused_reason === "inconclusive"
+    ? `Resume the release of ${r.stack}? Its step could not be judged: it goes on to the next step.`
+    : `Resume the release of ${r.stack}? The step's pause starts again, then the step is judged.`,
+  promote: (r) => `Promote the release of ${r.stack}: every alias to 100% of its new version now, skipping the rest?`,
+  abort: (r) => r.engine === "codedeploy"
+    ? `Abort the release of ${r.stack}: stop its CodeDeploy deployments and roll every alias back?`
+    : `Abort the release of ${r.stack}: every alias back on its previous version now?`,
+};
+
+async function act(verb, name, release) {
   let comment = "";
   if (verb === "reject" || verb === "stop") {
     comment = window.prompt(`Why ${verb} ${name}?`, "") ;
     if (comment === null) return;
+  } else if (CONFIRM[verb] && release) {
+    if (!window.confirm(CONFIRM[verb](release))) return;
   }
-  const response = await fetch(`api/action/${verb}?ref=${encodeURIComponent(name)}`, {
-    method: "POST",
-    headers: {"Content-Type": "application/json", "X-Stepdeploy-Dashboard": "1"},
-    body: JSON.stringify({comment}),
-  });
-  const body = await response.json();
-  if (!response.ok) showProblem(body.error || `${verb} failed`);
-  else notice(`${verb}: ${name} done`);
+  let body;
+  let ok = false;
+  try {
+    const response = await fetch(`api/action/${verb}?ref=${encodeURIComponent(name)}`, {
+      method: "POST",
+      headers: {"Content-Type": "application/json", "X-Stepdeploy-Dashboard": "1"},
+      body: JSON.stringify({comment}),
+    });
+    body = await response.json();
+    ok = response.ok;
+  } catch (error) {
+    body = {error: `${verb} failed: ${error.message}`};
+  }
+  outcome(ok ? done(verb, name, body) : (body.error || `${verb} failed`), ok);
   refresh();
 }
 
-function verbButton(verb, name) {
+function done(verb, name, result) {
+  if (result.engine === "codedeploy") {
+    return `abort: stopped ${result.stopped_deployments.length} CodeDeploy deployment(s) of ${result.stack} ` +
+      `with rollback, as ${result.by}`;
+  }
+  if (result.engine === "stepdeploy") {
+    return `${verb} sent to the release of ${result.stack} (at ${result.percent}%) as ${result.by}` +
+      (result.woken ? "; it acts on it now" : "; it acts on it when its current step ends its work");
+  }
+  return `${verb}: ${name} done`;
+}
+
+// The last action's result or error: it stays until the next action or another page (a refresh keeps it).
+function outcome(message, ok) {
+  const box = document.getElementById("outcome");
+  box.textContent = message || "";
+  box.className = ok ? "outcome ok" : "outcome error";
+  box.hidden = !message;
+}
+
+function verbButton(verb, name, release) {
   return el("button", {class: `verb ${verb}`, "data-verb": verb, "data-execution": name,
-                       onclick: () => act(verb, name)}, verb[0].toUpperCase() + verb.slice(1));
+                       onclick: () => act(verb, name, release)}, verb[0].toUpperCase() + verb.slice(1));
 }
 
 function showProblem(message) {
@@ -202,6 +241,50 @@ function drawTraffic(traffic) {
   }));
 }
 
+const PAUSED = {operator: "paused by an operator", inconclusive: "paused: the step could not be judged (Inconclusive); decide"};
+
+function journalDetail(entry) {
+  if (entry.type === "step") return `every alias at ${entry.percent}%`;
+  if (entry.type === "judgement") return `${entry.verdict}: ${entry.summary}`;
+  if (entry.type === "command") return `${entry.verb} by ${entry.by} at ${entry.percent}%`;
+  return `${entry.reason || ""}: ${(entry.aliases || []).join(", ")}`;
+}
+
+function drawRelease(x) {
+  const r = x.release;
+  if (!r) { section("ex-release"); return; }
+  const verbs = el("div", {class: "verbs release-verbs"}, ...r.verbs.map((verb) => verbButton(verb, x.name, r)));
+  if (r.engine === "codedeploy") {
+    section("ex-release", el("p", {class: "muted"}, `CodeDeploy shifts the traffic of ${r.stack}: it cannot be ` +
+      "paused, resumed or promoted, only stopped with rollback."), verbs);
+    return;
+  }
+  const steps = r.steps || [];
+  const status = el("p", {class: "release-status"}, badge(r.status),
+    el("span", {"data-release-status": r.status}, ` at ${r.percent}%`),
+    r.step >= 0 ? ` (step ${r.step + 1} of ${steps.length})` : " (before its first step)",
+    r.paused_reason ? el("span", {class: "waiting"}, ` ${PAUSED[r.paused_reason] || `paused: ${r.paused_reason}`}`) : null,
+    r.command ? el("span", {class: "muted"}, ` · ${r.command.verb} by ${r.command.by}, pending`) : null);
+  const ladder = el("ol", {class: "steps"}, ...steps.map((percent, i) =>
+    el("li", {class: i < r.step ? "passed" : i === r.step ? "current" : ""}, `${percent}%`)));
+  const aliases = r.functions.map((f) => {
+    const share = f.new_share === null ? null : Math.round(f.new_share * 100);
+    return el("div", {class: "traffic-line", "data-function": f.function},
+      el("strong", {}, f.function), ` alias ${f.alias}: v${f.old_version} -> v${f.new_version}`,
+      f.split ? el("span", {class: "split-text"}, " · " + Object.entries(f.split).map(([v, w]) =>
+        `v${v} ${Math.round(w * 100)}%`).join(", ")) : null,
+      share === null ? null : el("div", {class: "meter"}, el("div", {class: "new", style: `width:${share}%`},
+        `v${f.new_version} ${share}%`)));
+  });
+  const journal = el("table", {class: "journal"}, el("thead", {}, el("tr", {}, el("th", {}, "at"),
+    el("th", {}, "what"), el("th", {}, "detail"))), el("tbody", {}, ...r.journal.map((entry) =>
+    el("tr", {"data-entry": entry.type}, el("td", {title: entry.at}, ago(entry.at)), el("td", {}, entry.type),
+      el("td", {}, journalDetail(entry))))));
+  const problem = r.weights_problem ? el("p", {class: "muted"}, r.weights_problem) : null;
+  section("ex-release", ...[status, el("div", {class: "schedule"}, "steps: ", ladder), ...aliases, problem, verbs,
+    journal].filter(Boolean));
+}
+
 function drawBake(bake) {
   if (!bake) { section("ex-bake"); return; }
   section("ex-bake", el("p", {}, `baking until ${bake.until}: ${duration(bake.left_now_seconds)} left`,
@@ -237,6 +320,7 @@ function drawExecution(x) {
   verbs.replaceChildren(...(x.approval ? [el("span", {class: "waiting"}, "waiting for approval ")] : []),
     ...x.verbs.map((verb) => verbButton(verb, x.name)));
   drawTraffic(x.traffic);
+  drawRelease(x);
   drawBake(x.bake);
   drawFailure(x);
   drawGraph(x.graph, x.state_status, x.current_state);
@@ -247,21 +331,82 @@ function drawExecution(x) {
   return x.status === "RUNNING";
 }
 
+// --- pipelines -------------------------------------------------------------------------------------
+const GATES = {
+  building: () => "building the artifact",
+  checking: (g) => `checking the gates (${g.state})`,
+  window: (g) => `waiting for its deployment window: ${g.reason || ""}`,
+  soak: (g) => `waiting for the soak of the stage before: ${g.reason || ""}`,
+  gate: (g) => `waiting at its gates: ${g.reason || ""}`,
+  approval: (g) => `waiting for approval${typeof g.changes === "number" ? ` (${g.changes} change${g.changes === 1 ? "" : "s"})` : ""}`,
+  deploying: (g) => `deploying${g.state ? `: ${g.state}` : ""}`,
+};
+
+function gateLine(run) {
+  const g = run.gate;
+  const parts = [el("span", {class: `gate-kind ${g.kind}`}, g.kind), " ", (GATES[g.kind] || GATES.deploying)(g)];
+  if (g.child) parts.push(" · ", el("span", {class: "id"}, execLink(g.child)));
+  if (g.kind === "approval") parts.push(" ", verbButton("approve", g.child), " ", verbButton("reject", g.child));
+  return el("div", {class: "gate", "data-gate": g.kind, "data-run": run.execution_name}, ...parts);
+}
+
+const LIVE = ["Deployed", "NoChanges"];
+
+function outcomeBadge(outcome) {
+  const node = badge(outcome);
+  if (!LIVE.includes(outcome) && outcome !== "Superseded") node.classList.add("failed");
+  return node;
+}
+
+function stageCard(stage, runs) {
+  const here = runs.filter((r) => r.stage === stage.stage);
+  const changed = stage.last_outcome && stage.last_commit !== stage.commit;
+  return el("div", {class: "stage-box"},
+    ...here.map((run) => el("div", {class: "arriving"}, el("span", {class: "id"}, short(run.commit)), " ", gateLine(run))),
+    el("div", {class: "stage", "data-stage": stage.stage},
+      el("div", {class: "stage-name"}, stage.stage), el("div", {class: "id muted"}, stage.stack),
+      el("div", {class: "live"}, "live: ", el("span", {class: "id", "data-live": stage.stage}, short(stage.commit)),
+        stage.deployed_at ? el("span", {class: "muted", title: stage.deployed_at}, ` · ${ago(stage.deployed_at)}`) : null),
+      el("div", {}, "last attempt: ", stage.last_outcome ? outcomeBadge(stage.last_outcome) : "-",
+        changed ? el("span", {class: "id"}, ` ${short(stage.last_commit)}`) : null),
+      stage.release ? el("div", {class: "id"}, execLink(stage.release)) : null));
+}
+
+function drawPipelines(data) {
+  const box = document.getElementById("pipeline-list");
+  if (!data.pipelines.length) {
+    box.replaceChildren(el("p", {class: "muted"}, "no pipeline recorded yet (a target with pipeline: [stages] in " +
+      "stepdeploy.yml; see docs/stages.md)"));
+    return false;
+  }
+  box.replaceChildren(...data.pipelines.map((p) => el("section", {class: "pipeline", "data-pipeline": p.name},
+    el("h3", {}, `pipeline ${p.name}`),
+    ...p.running.map((run) => el("p", {class: "running-run"}, badge("RUNNING"), " ", execLink(run.execution_name),
+      ` ${short(run.commit)}${run.pusher ? ` by ${run.pusher}` : ""}`,
+      run.stage ? ` · promoting into ${run.stage}` : " · before its first stage",
+      run.stage ? null : el("span", {}, " · ", gateLine(run)))),
+    el("div", {class: "stages"}, ...p.stages.flatMap((stage, i) =>
+      [i ? el("div", {class: "arrow"}, "\u2192") : null, stageCard(stage, p.running)]).filter(Boolean)))));
+  return data.pipelines.some((p) => p.running.length > 0);
+}
+
 // --- routing and polling -----------------------------------------------------------------------------
 function selected() {
   const match = /^#execution=(.+)$/.exec(window.location.hash);
-  return match ? decodeURIComponent(match[1]) : null;
+  if (match) return {view: "execution", name: decodeURIComponent(match[1])};
+  return {view: window.location.hash === "#pipelines" ? "pipelines" : "overview"};
 }
 
 async function refresh() {
   clearTimeout(timer);
-  const name = selected();
-  document.getElementById("overview").hidden = Boolean(name);
-  document.getElementById("execution").hidden = !name;
+  const at = selected();
+  for (const view of ["overview", "execution", "pipelines"]) document.getElementById(view).hidden = at.view !== view;
+  document.querySelectorAll("nav a").forEach((a) => a.classList.toggle("here", a.dataset.view === at.view));
   let busy = false;
   try {
-    busy = name ? drawExecution(await getJson(`api/execution?ref=${encodeURIComponent(name)}`))
-      : drawOverview(await getJson("api/overview"));
+    if (at.view === "execution") busy = drawExecution(await getJson(`api/execution?ref=${encodeURIComponent(at.name)}`));
+    else if (at.view === "pipelines") busy = drawPipelines(await getJson("api/pipelines"));
+    else busy = drawOverview(await getJson("api/overview"));
     showProblem("");
     document.body.dataset.loaded = "true";
     notice(`refreshed ${new Date().toLocaleTimeString()}${busy ? " · live" : ""}`);
@@ -271,5 +416,5 @@ async function refresh() {
   timer = setTimeout(refresh, busy ? FAST : SLOW);
 }
 
-window.addEventListener("hashchange", refresh);
+window.addEventListener("hashchange", () => { outcome(""); refresh(); });
 refresh();
