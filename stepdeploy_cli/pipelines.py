@@ -48,7 +48,7 @@ def stage_rows(op: Operator, name: str, record: dict[str, Any]) -> list[dict[str
         live = next((r for r in history if r.get("outcome") in LIVE), None)
         latest = history[0] if history else None
         rows.append({
-            "pipeline": name, "stage": stage["name"], "stack": stage["stack"],
+            "pipeline": name, "stage": stage["name"], "stack": stage["stack"], "account": stage.get("account"),
             "commit": live.get("commit") if live else None,
             "digest": live.get("artifact_digest") if live else None,
             "deployed_at": live.get("ended_at") if live else None,
