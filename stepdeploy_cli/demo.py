@@ -1,5 +1,6 @@
-"""`stepdeploy demo`: nine scenarios against the sample app, on the local cloud, watched live: six
-with CodeDeploy, three with stepdeploy's step engine (demo_steps.py).
+"""`stepdeploy demo`: ten scenarios against the sample app, on the local cloud, watched live: six
+with CodeDeploy, three with stepdeploy's step engine (demo_steps.py), and last the app as a pipeline of
+stages across two accounts (demo_stages.py).
 
 Every scenario goes through a real entry point (a signed HTTP push to the webhook, or an S3 upload)
 and is judged on what a user would check: the execution's status and error, and the aliases.
@@ -26,7 +27,8 @@ from rich.console import Console
 
 from stepdeploy_cli import traffic
 from stepdeploy_cli.canary_alarm import AlarmOnFirstCanaryStep
-from stepdeploy_cli.demo_steps import step_scenarios
+from stepdeploy_cli.demo_stages import stages_scenario
+from stepdeploy_cli.demo_steps import local_operator, step_scenarios
 from stepdeploy_cli.watch import ExecutionView, wait_for_execution
 from stepdeploy_localcloud.cloud import DEFAULT_ALLOWED, PROJECT_ROOT, LocalCloud
 
@@ -47,6 +49,7 @@ def git(worktree: Path, *args: str) -> str:
 
 def commit(worktree: Path, message: str, edits: dict[str, str]) -> str:
     for path, text in edits.items():
+        (worktree / path).parent.mkdir(parents=True, exist_ok=True)
         (worktree / path).write_text(text)
     git(worktree, "add", "-A")
     git(worktree, "commit", "-q", "--allow-empty", "-m", message)
@@ -324,6 +327,7 @@ def scenarios(demo: Demo) -> list[dict[str, Any]]:
         and r["alias_versions"] == before_failure and "Logs:" in str(r["cause"]),
     ))
     results.extend(step_scenarios(demo))
+    results.append(stages_scenario(demo, local_operator(demo)))  # last: main becomes a pipeline of stages
     return results
 
 

@@ -30,8 +30,8 @@ RECENT = 15
 DORA_WINDOW = timedelta(days=30)
 REDRIVABLE = ("FAILED", "TIMED_OUT", "ABORTED")
 FAILURE_PATH_END = "Deployment failed"
-RELEASE_KEYS = ("stack", "account", "region", "environment", "outcome", "commit", "repository", "branch", "pusher", "started_at",
-                "ended_at", "duration_seconds", "execution_name", "execution_arn", "versions")
+RELEASE_KEYS = ("stack", "account", "region", "environment", "outcome", "commit", "repository", "branch", "pusher",
+                "started_at", "ended_at", "duration_seconds", "execution_name", "execution_arn", "versions")
 
 
 def _release(record: dict[str, Any]) -> dict[str, Any]:
