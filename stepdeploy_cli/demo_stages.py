@@ -123,10 +123,11 @@ def _mark_seen(demo: Demo) -> None:
 
 
 def stages_scenario(demo: Demo, op: Operator) -> dict[str, Any]:
-    from stepdeploy_cli.demo import git
+    from stepdeploy_cli.demo import FAILING_TEST_PATH, git
     from stepdeploy_cli.pipelines import pipeline_record, stage_rows
 
-    edits = staged_edits(demo.worktree)
+    # The pipeline's one build runs the app's unit tests: the "build fails" scenario's failing test goes.
+    edits: dict[str, str | None] = {**staged_edits(demo.worktree), FAILING_TEST_PATH: None}
     approver = Approver(op, STAGE_STACKS["production"])
     _mark_seen(demo)
     promoted = demo.run(
