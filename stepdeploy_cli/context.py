@@ -54,6 +54,9 @@ def execution_arn_for(state_machine_arn: str, name: str) -> str:
 class Operator:
     options: Options
     _clients: dict[str, Any] = field(default_factory=dict)
+    cache: dict[str, Any] = field(default_factory=dict)
+    """What a command reads once per connection: the orchestrator stack, clients in stage accounts
+    (stepdeploy_cli/placement.py)."""
 
     @cached_property
     def session(self) -> boto3.Session:

@@ -1,5 +1,6 @@
-"""`stepdeploy demo`: nine scenarios against the sample app, on the local cloud, watched live: six
-with CodeDeploy, three with stepdeploy's step engine (demo_steps.py).
+"""`stepdeploy demo`: ten scenarios against the sample app, on the local cloud, watched live: six
+with CodeDeploy, three with stepdeploy's step engine (demo_steps.py), and last the app as a pipeline of
+stages across two accounts (demo_stages.py).
 
 Every scenario goes through a real entry point (a signed HTTP push to the webhook, or an S3 upload)
 and is judged on what a user would check: the execution's status and error, and the aliases.
@@ -18,7 +19,7 @@ import threading
 import time
 import zipfile
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +27,8 @@ from rich.console import Console
 
 from stepdeploy_cli import traffic
 from stepdeploy_cli.canary_alarm import AlarmOnFirstCanaryStep
-from stepdeploy_cli.demo_steps import step_scenarios
+from stepdeploy_cli.demo_stages import stages_scenario
+from stepdeploy_cli.demo_steps import local_operator, step_scenarios
 from stepdeploy_cli.upload_role import upload_client
 from stepdeploy_cli.watch import ExecutionView, wait_for_execution
 from stepdeploy_localcloud.cloud import DEFAULT_ALLOWED, PROJECT_ROOT, LocalCloud
@@ -46,8 +48,13 @@ def git(worktree: Path, *args: str) -> str:
     ).stdout.strip()
 
 
-def commit(worktree: Path, message: str, edits: dict[str, str]) -> str:
+def commit(worktree: Path, message: str, edits: Mapping[str, str | None]) -> str:
+    """Commit ``edits`` (path -> new text; None removes the file) in the worktree; the new commit's SHA."""
     for path, text in edits.items():
+        if text is None:
+            (worktree / path).unlink(missing_ok=True)
+            continue
+        (worktree / path).parent.mkdir(parents=True, exist_ok=True)
         (worktree / path).write_text(text)
     git(worktree, "add", "-A")
     git(worktree, "commit", "-q", "--allow-empty", "-m", message)
@@ -186,7 +193,7 @@ class Demo:
             time.sleep(0.05)
         raise TimeoutError("no execution started within 30 s of the trigger")
 
-    def push(self, message: str, edits: dict[str, str], branch: str = BRANCH) -> str:
+    def push(self, message: str, edits: Mapping[str, str | None], branch: str = BRANCH) -> str:
         commit(self.worktree, message, edits)
         status, body, _ = self.cloud.push(self.worktree, OWNER, REPO, branch)
         if status != 202:
@@ -275,6 +282,8 @@ GREETER_BUGGY = GREETER_V2.replace("Welcome back.", "Welcome back!").replace(
     """name = event["name"]  # bug: callers that send no name get a KeyError""",
 )
 GREETER_FIXED = GREETER_V2.replace("Welcome back.", "Good to see you.")
+FAILING_TEST_PATH = "tests/test_polite.py"
+"""The "build fails" scenario's failing unit test; it stays in the worktree until a scenario removes it."""
 FAILING_TEST = '''import unittest
 
 from greeter.app import greet
@@ -323,11 +332,12 @@ def scenarios(demo: Demo) -> list[dict[str, Any]]:
     before_failure = dict(results[-1]["alias_versions"])
     results.append(demo.run(
         "build fails",
-        lambda: demo.push("A failing test", {"greeter/app.py": GREETER_FIXED, "tests/test_polite.py": FAILING_TEST}),
+        lambda: demo.push("A failing test", {"greeter/app.py": GREETER_FIXED, FAILING_TEST_PATH: FAILING_TEST}),
         lambda r: r["status"] == "FAILED" and r["error"] == "BuildFailed"
         and r["alias_versions"] == before_failure and "Logs:" in str(r["cause"]),
     ))
     results.extend(step_scenarios(demo))
+    results.append(stages_scenario(demo, local_operator(demo)))  # last: main becomes a pipeline of stages
     return results
 
 

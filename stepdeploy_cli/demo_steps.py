@@ -23,6 +23,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from stepdeploy_cli.context import Operator
     from stepdeploy_cli.demo import Demo
 
 OPERATOR = "demo-operator"
@@ -51,6 +52,17 @@ def by_version_metrics_recorded(demo: Demo) -> bool:
     return bool(metrics)
 
 
+def local_operator(demo: Demo) -> Operator:
+    """An operator's connection to the demo's local cloud, as the CLI makes it."""
+    from stepdeploy_cli.context import Operator, Options
+
+    os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")  # the local cloud takes any credentials
+    os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
+    orchestrator = demo.cloud.orchestrator
+    assert orchestrator is not None
+    return Operator(Options(orchestrator=orchestrator.stack_name, region="us-east-1", endpoint_url=demo.cloud.url))
+
+
 class Steer:
     """An operator at a terminal: waits until the release is in a state, then gives a command."""
 
@@ -60,22 +72,12 @@ class Steer:
         self.error: str | None = None
         self.thread = threading.Thread(target=self._run, name=f"demo-{verb}", daemon=True)
 
-    def _operator(self) -> Any:
-        from stepdeploy_cli.context import Operator, Options
-
-        os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")  # the local cloud takes any credentials
-        os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
-        orchestrator = self.demo.cloud.orchestrator
-        assert orchestrator is not None
-        return Operator(Options(orchestrator=orchestrator.stack_name, region="us-east-1",
-                                endpoint_url=self.demo.cloud.url))
-
     def _run(self) -> None:
         from stepdeploy.models import iso
         from stepdeploy_cli.demo import STACK
         from stepdeploy_cli.steer import steer
 
-        op = self._operator()
+        op = local_operator(self.demo)
         started = iso()
         deadline = time.monotonic() + 240
         while time.monotonic() < deadline:

@@ -12,6 +12,7 @@ from rich.table import Table
 from rich.text import Text
 
 from stepdeploy.aws.executions import console_url
+from stepdeploy_cli import placement
 from stepdeploy_cli.buildlog import TAIL_LINES, latest_piece, read_build_log
 from stepdeploy_cli.context import Operator
 from stepdeploy_cli.errors import CliError
@@ -331,7 +332,9 @@ class ShiftTraffic:
         if self.view.current_state() not in SHIFT_STATES:
             return {}
         functions = [f for f in self.view.released_functions() if f.get("changed", True)]
-        return alias_split(self.op.client("lambda"), functions) if functions else {}
+        if not functions:
+            return {}
+        return alias_split(placement.client(self.op, "lambda", placement.Placement.of(self.view.target())), functions)
 
 
 class JsonLines:
@@ -387,7 +390,8 @@ class ShiftNotes:
         for deployment in shift.get("deployments") or []:
             name = str(deployment.get("logical_id"))
             share = new_version_share(split.get(name, {}), str((functions.get(name) or {}).get("version")))
-            schedule = shift_schedule(self.op.client("codedeploy"), str(deployment["deployment_id"]), share)
+            codedeploy = placement.client(self.op, "codedeploy", placement.Placement.of(self.view.target()))
+            schedule = shift_schedule(codedeploy, str(deployment["deployment_id"]), share)
             lines.append(f"schedule  {name}: {schedule_text(schedule)}")
         return lines
 

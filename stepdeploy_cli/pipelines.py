@@ -38,7 +38,8 @@ def recorded_pipelines(op: Operator) -> dict[str, dict[str, Any]]:
             if str(r.get("stack", "")).startswith(PIPELINE_PREFIX) and r.get("stages")}
 
 
-def _pipeline(op: Operator, name: str) -> dict[str, Any]:
+def pipeline_record(op: Operator, name: str) -> dict[str, Any]:
+    """The newest run's record of pipeline ``name`` (its stages and their stacks); CliError if none."""
     known = recorded_pipelines(op)
     if name not in known:
         raise CliError(f"no pipeline {name!r} recorded; pipelines: {', '.join(sorted(known)) or 'none yet'}")
@@ -53,7 +54,7 @@ def stage_rows(op: Operator, name: str, record: dict[str, Any]) -> list[dict[str
         live = next((r for r in history if r.get("outcome") in LIVE), None)
         latest = history[0] if history else None
         rows.append({
-            "pipeline": name, "stage": stage["name"], "stack": stage["stack"],
+            "pipeline": name, "stage": stage["name"], "stack": stage["stack"], "account": stage.get("account"),
             "commit": live.get("commit") if live else None,
             "digest": live.get("artifact_digest") if live else None,
             "deployed_at": live.get("ended_at") if live else None,
@@ -133,7 +134,7 @@ def pipeline(
 ) -> None:
     """Which commit is live in each stage of a pipeline (or of every pipeline), and each stage's last attempt."""
     op = operator(ctx)
-    chosen = {target: _pipeline(op, target)} if target else recorded_pipelines(op)
+    chosen = {target: pipeline_record(op, target)} if target else recorded_pipelines(op)
     rows = [row for name, record in sorted(chosen.items()) for row in stage_rows(op, name, record)]
     if json_output:
         print_json(rows)
@@ -193,7 +194,7 @@ def promote(
 
     An older commit is a rollback of that stage (an operator chose it: it is not refused as outdated)."""
     op = operator(ctx)
-    record = _pipeline(op, target)
+    record = pipeline_record(op, target)
     names = [str(s["name"]) for s in record["stages"]]
     if to not in names:
         raise CliError(f"--to {to!r}: pipeline {target} has stages {', '.join(names)}")

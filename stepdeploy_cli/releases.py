@@ -15,6 +15,7 @@ from rich.table import Table
 from stepdeploy.errors import StackLocked
 from stepdeploy.models import iso
 from stepdeploy.recovery import wake_lock_waiters
+from stepdeploy_cli import placement
 from stepdeploy_cli.context import Operator
 from stepdeploy_cli.errors import CliError, aws_error_code
 from stepdeploy_cli.executions import JsonOption, operator
@@ -133,12 +134,12 @@ def choose_release(records: list[dict[str, Any]], live: dict[str, str], stack: s
     )
 
 
-def live_aliases(op: Operator, records: list[dict[str, Any]], stack: str) -> list[dict[str, Any]]:
-    """The stack's released functions, with the version and routing their alias has now."""
+def live_aliases(lam: Any, records: list[dict[str, Any]], stack: str) -> list[dict[str, Any]]:
+    """The stack's released functions, with the version and routing their alias has now (``lam``: a Lambda
+    client in the stack's account)."""
     newest = next((r for r in records if r.get("versions")), None)
     if newest is None:
         raise CliError(f"the ledger has no released functions for stack {stack}: nothing to roll back")
-    lam = op.client("lambda")
     functions = []
     for function in newest["versions"]:
         try:
@@ -155,9 +156,9 @@ def live_aliases(op: Operator, records: list[dict[str, Any]], stack: str) -> lis
     return functions
 
 
-def check_version(op: Operator, function_name: str, version: str, logical_id: str) -> None:
+def check_version(lam: Any, function_name: str, version: str, logical_id: str) -> None:
     try:
-        op.client("lambda").get_function_configuration(FunctionName=function_name, Qualifier=version)
+        lam.get_function_configuration(FunctionName=function_name, Qualifier=version)
     except ClientError as exc:
         if aws_error_code(exc) == "ResourceNotFoundException":
             raise CliError(f"--to {version}: {logical_id} ({function_name}) has no version {version}") from None
@@ -211,12 +212,14 @@ def rollback(
     if not records:
         raise no_releases(op, stack)
     refuse_if_deploying(op, stack, force)
-    functions = live_aliases(op, records, stack)
+    placed = placement.recorded(op, stack)
+    lam = placement.client(op, "lambda", placed)
+    functions = live_aliases(lam, records, stack)
     live = {str(f["function_name"]): str(f["live_version"]) for f in functions}
     target: dict[str, Any] | None = None
     if to is not None:
         for function in functions:
-            check_version(op, str(function["function_name"]), to, str(function.get("logical_id")))
+            check_version(lam, str(function["function_name"]), to, str(function.get("logical_id")))
         wanted = {name: to for name in live}
     else:
         if release is not None:
@@ -237,6 +240,8 @@ def rollback(
     ]
     result: dict[str, Any] = {
         "stack": stack,
+        "account": placed.account,
+        "region": placed.region,
         "release": target.get("execution_name") if target else None,
         "commit": target.get("commit") if target else None,
         "to_version": to,
@@ -251,13 +256,12 @@ def rollback(
         started = datetime.now(UTC)
         owner = None if force else lock_for_rollback(op, stack, started, target)
         try:
-            lam = op.client("lambda")
             for move in moves:
                 if move.changes:
                     lam.update_alias(FunctionName=move.function_name, Name=move.alias,
                                      FunctionVersion=move.to_version, RoutingConfig={"AdditionalVersionWeights": {}})
             result["recorded"] = record_rollback(op, stack, moves, target, records, started, by or op.operator_name,
-                                                 comment)
+                                                 comment, placed)
         finally:
             if owner is not None and op.ledger.release_lock(stack, owner):
                 wake_lock_waiters(stack, by=owner, reason=f"the rollback of {stack} ended", sfn=op.sfn,
@@ -308,6 +312,7 @@ def record_rollback(
     started: datetime,
     by: str,
     comment: str,
+    placed: placement.Placement | None = None,
 ) -> str:
     stamp = started.strftime("%Y%m%dT%H%M%S") + f"{started.microsecond // 1000:03d}Z"
     position = current_position(records)
@@ -336,6 +341,8 @@ def record_rollback(
         ],
         "rolled_back_to": target.get("execution_name") if target else None,
         "rolled_back_from": current.get("execution_name"),
+        "account": placed.account if placed else None,
+        "region": placed.region if placed else None,
     })
     return name
 
@@ -348,7 +355,8 @@ def print_rollback(result: dict[str, Any], json_output: bool) -> None:
     goal = f"release {result['release']} ({short_commit(result['commit'])})" if result["release"] else (
         f"version {result['to_version']}")
     verb = "would move" if result["dry_run"] else "moved"
-    table = Table(title=f"{result['stack']}: back to {goal}")
+    where = f" (account {result['account']})" if result.get("account") else ""
+    table = Table(title=f"{result['stack']}{where}: back to {goal}")
     for column in ("function", "alias", "from", "to", ""):
         table.add_column(column, no_wrap=True)
     for move in result["moves"]:

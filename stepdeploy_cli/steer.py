@@ -20,6 +20,7 @@ from botocore.exceptions import ClientError
 from rich.table import Table
 
 from stepdeploy.aws.executions import console_url
+from stepdeploy_cli import placement
 from stepdeploy_cli.approvals import ByOption
 from stepdeploy_cli.context import Operator
 from stepdeploy_cli.errors import CliError, aws_error_code
@@ -70,7 +71,10 @@ def _codedeploy_abort(op: Operator, stack: str, by: str) -> dict[str, Any]:
     if shift is None or shift.done:
         raise CliError(f"{owner.rsplit(':', 1)[-1]} deploys {stack} but is not shifting traffic now "
                        "(nothing to roll back yet: stop the execution instead, or wait)")
-    codedeploy = op.client("codedeploy")
+    request = document.request if document is not None else None
+    target = request.target if request is not None else None
+    where = placement.Placement(target.account, target.region) if target else placement.Placement()
+    codedeploy = placement.client(op, "codedeploy", where)
     stopped = []
     for deployment in shift.deployments:
         try:

@@ -16,6 +16,7 @@ from rich.table import Table
 
 from stepdeploy import retention
 from stepdeploy.aws.lambda_versions import LambdaVersions
+from stepdeploy_cli import placement
 from stepdeploy_cli.context import Operator
 from stepdeploy_cli.errors import CliError, aws_error_code
 from stepdeploy_cli.executions import JsonOption, operator
@@ -94,7 +95,7 @@ def prune(
     if not names:
         raise CliError(f"no Deployed release of stack {stack} names its functions: nothing to prune")
     keep = orchestrator_retain(op) if retain is None else retain
-    lam = LambdaVersions(op.client("lambda"))
+    lam = LambdaVersions(placement.stack_client(op, "lambda", stack))
     functions, sizes = survey(lam, names)
     plans = retention.plan_stack(records, functions, keep)
     deletions = sum(len(plan.deletions) for plan in plans)

@@ -261,6 +261,13 @@ class ExecutionView:
         functions = (output.get("versions") or {}).get("functions") or []
         return [f for f in functions if isinstance(f, dict) and f.get("function_name")]
 
+    def target(self) -> dict[str, Any]:
+        """The request's target (stack, account, region, ...) as the execution resolved it, once it published
+        versions: where its aliases live."""
+        request = (self.state_output("Publish versions") or {}).get("request") or {}
+        target = request.get("target") if isinstance(request, dict) else None
+        return target if isinstance(target, dict) else {}
+
     def output(self, described: dict[str, Any]) -> dict[str, Any]:
         try:
             value = json.loads(described.get("output") or "{}")

@@ -70,7 +70,12 @@ def release_record(document: Document, execution: ExecutionContext, outcome: str
         "environment": pipeline.name if pipeline else target.environment if target else None,
         "pipeline": pipeline.name if pipeline else request.pipeline_name if request else None,
         "stage": request.stage if request else None,
-        "stages": [{"name": s.name, "stack": s.stack} for s in pipeline.stages] if pipeline else None,
+        "stages": [{"name": s.name, "stack": s.stack, "account": s.account, "region": s.region}
+                   for s in pipeline.stages] if pipeline else None,
+        # Where the stack lives when the target names another account or region (None: the orchestrator's);
+        # the CLI acts there (stepdeploy_cli/placement.py).
+        "account": target.account if target and not pipeline else None,
+        "region": target.region if target and not pipeline else None,
         "promotion": document.promotion,
         "artifact_digest": document.artifact.digest if document.artifact else None,
         "bundle": document.artifact.bundle.model_dump(mode="json", exclude_none=True) if document.artifact else None,

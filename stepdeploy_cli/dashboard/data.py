@@ -13,6 +13,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from stepdeploy_cli import placement
 from stepdeploy_cli.approvals import answer, pending_approvals
 from stepdeploy_cli.buildlog import latest_piece, read_build_log
 from stepdeploy_cli.context import Operator
@@ -30,8 +31,8 @@ RECENT = 15
 DORA_WINDOW = timedelta(days=30)
 REDRIVABLE = ("FAILED", "TIMED_OUT", "ABORTED")
 FAILURE_PATH_END = "Deployment failed"
-RELEASE_KEYS = ("stack", "environment", "outcome", "commit", "repository", "branch", "pusher", "started_at",
-                "ended_at", "duration_seconds", "execution_name", "execution_arn", "versions")
+RELEASE_KEYS = ("stack", "account", "region", "environment", "outcome", "commit", "repository", "branch", "pusher",
+                "started_at", "ended_at", "duration_seconds", "execution_name", "execution_arn", "versions")
 
 
 def _release(record: dict[str, Any]) -> dict[str, Any]:
@@ -97,7 +98,8 @@ def traffic(op: Operator, view: ExecutionView, clock_speed: float = 1.0) -> dict
     functions = [f for f in view.released_functions() if f.get("changed", True)]
     if not functions:
         return None
-    split = alias_split(op.client("lambda"), functions)
+    placed = placement.Placement.of(view.target())  # a stage in another account: its aliases are there
+    split = alias_split(placement.client(op, "lambda", placed), functions)
     shift = latest_piece(view.events, "shift") or {}
     deployments = {str(d.get("logical_id")): d for d in shift.get("deployments") or []}
     out = []
@@ -112,7 +114,7 @@ def traffic(op: Operator, view: ExecutionView, clock_speed: float = 1.0) -> dict
         if deployment and deployment.get("deployment_id"):
             try:
                 row["schedule"] = shift_schedule(
-                    op.client("codedeploy"), deployment["deployment_id"], share, clock_speed
+                    placement.client(op, "codedeploy", placed), deployment["deployment_id"], share, clock_speed
                 ).as_dict()
             except ClientError as exc:
                 row["schedule_problem"] = aws_error_message(exc)

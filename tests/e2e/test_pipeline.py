@@ -12,6 +12,8 @@ from typing import Any
 import pytest
 
 from stepdeploy_cli.demo import STACK, sample_app_on_local_cloud, scenarios
+from stepdeploy_cli.demo_stages import NAME as STAGES
+from stepdeploy_cli.demo_stages import PRODUCTION_ACCOUNT, STAGE_STACKS
 
 from ..conftest import record_execution
 
@@ -27,7 +29,8 @@ def run() -> Iterator[dict[str, Any]]:
         except Exception as exc:  # noqa: BLE001 - each test reports it
             results = {"error": {"name": "error", "status": "ERROR", "cause": repr(exc)}}
         sfn = cloud.client("stepfunctions")
-        for result in results.values():
+        runs = [push for result in results.values() for push in result.get("pushes") or [result]]
+        for result in runs:
             if "execution_arn" not in result:
                 continue
             history = sfn.get_execution_history(executionArn=result["execution_arn"], maxResults=1000)["events"]
@@ -154,3 +157,27 @@ def test_steps_an_abort_mid_release_rolls_every_function_back(run):
     assert "release aborted by demo-operator at 50%" in result["cause"] and result["cause"].count(":live -> ") == 3
     before = run["results"]["steps: inconclusive, paused, promoted by an operator"]["alias_versions"]
     assert result["alias_versions"] == before
+
+
+# --- the app as a pipeline of stages, production in the second account --------------------------------
+def test_stages_one_build_promoted_then_a_failed_test_leaves_staging_and_production_untouched(run):
+    result = run["results"][STAGES]
+    promoted, stopped = result["pushes"]
+    assert promoted["status"] == "SUCCEEDED", promoted.get("cause")
+    assert (stopped["status"], stopped["error"]) == ("FAILED", "StageGateFailed"), stopped.get("cause")
+    assert "test SmokeTestFunction failed against stage dev" in stopped["cause"]
+    assert "Service unavailable" in stopped["cause"]  # the smoke test's own message
+    live = {row["stage"]: row["commit"] for row in result["stages"]}
+    good, broken = result["commits"]["promoted"], result["commits"]["stopped"]
+    assert live == {"dev": broken, "staging": good, "production": good}
+    assert {row["stage"]: row["account"] for row in result["stages"]} == {
+        "dev": None, "staging": None, "production": PRODUCTION_ACCOUNT}
+    assert result["approval"]["approved"] and "demo-approver" in result["approval"]["by"]
+    assert result["approval"]["stack"] == STAGE_STACKS["production"]
+    cloud = run["cloud"]
+    production = cloud.account_client("cloudformation", PRODUCTION_ACCOUNT).describe_stacks(
+        StackName=STAGE_STACKS["production"])["Stacks"][0]
+    assert production["StackId"].split(":")[4] == PRODUCTION_ACCOUNT
+    assert STAGE_STACKS["production"] not in [s["StackName"] for s in cloud.client("cloudformation").describe_stacks()[
+        "Stacks"]]
+    assert result["as_expected"], result

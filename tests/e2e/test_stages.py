@@ -17,44 +17,21 @@ from typer.testing import CliRunner
 
 from stepdeploy.aws.ledger import Ledger
 from stepdeploy_cli.demo import SAMPLE_APP, Demo, git, sample_app_on_local_cloud
+from stepdeploy_cli.demo_stages import PRODUCTION_ACCOUNT, STAGE_STACKS, broken_greeter, staged_edits
 from stepdeploy_cli.main import app as cli_app
-from stepdeploy_localcloud.cloud import PROJECT_ROOT
 
 pytestmark = pytest.mark.e2e
 
-FIXTURE = PROJECT_ROOT / "tests" / "fixtures" / "apps" / "stages"
-PRODUCTION_ACCOUNT = "222222222222"
-"""The production stage lives in the local cloud's second account (tests/fixtures/apps/stages/stepdeploy.yml)."""
-SMOKE_RESOURCE = """  SmokeTestFunction:
-    Type: AWS::Serverless::Function
-    Properties:
-      CodeUri: smoke/
-      Environment:
-        Variables:
-          GREETER: !Ref GreeterFunction
-      Policies:
-        - LambdaInvokePolicy: {FunctionName: !Ref GreeterFunction}
-
-"""
-# A bug the app's unit tests (greet()) do not see; the smoke test of the deployed stage does.
-BROKEN_GREETER = (SAMPLE_APP / "greeter" / "app.py").read_text().replace(
-    'return {"message": greet(str(name)), "version": VERSION}',
-    'return {"message": "Service unavailable", "version": VERSION}',
-)
-assert "Service unavailable" in BROKEN_GREETER
+DEV, STAGING, PRODUCTION = (STAGE_STACKS[s] for s in ("dev", "staging", "production"))
+BROKEN_GREETER = broken_greeter(SAMPLE_APP)
 
 
 def staged_app(root: Path) -> Path:
     app = root / "app"
     shutil.copytree(SAMPLE_APP, app)
-    shutil.copytree(FIXTURE / "smoke", app / "smoke")
-    shutil.copy(FIXTURE / "stepdeploy.yml", app / "stepdeploy.yml")
-    template = (app / "template.yaml").read_text()
-    queue = "  GreetingsQueue:\n"
-    (app / "template.yaml").write_text(template.replace(queue, SMOKE_RESOURCE + queue, 1))
-    buildspec = (app / "buildspec.yml").read_text()
-    assert " dist/" in buildspec, "the sample app's buildspec copies its folders into dist/"
-    (app / "buildspec.yml").write_text(buildspec.replace(" dist/", " smoke dist/", 1))
+    for path, text in staged_edits(app).items():
+        (app / path).parent.mkdir(parents=True, exist_ok=True)
+        (app / path).write_text(text)
     return app
 
 
@@ -112,7 +89,7 @@ class Pipeline:
         return result
 
     def greeting(self, stack: str) -> str:
-        account = PRODUCTION_ACCOUNT if stack == "sample-prod" else None
+        account = PRODUCTION_ACCOUNT if stack == PRODUCTION else None
         cfn, lam = (self.demo.cloud.account_client(s, account) if account else self.demo.cloud.client(s)
                     for s in ("cloudformation", "lambda"))
         name = cfn.describe_stack_resource(StackName=stack, LogicalResourceId="GreeterFunction")[
@@ -145,20 +122,20 @@ def test_one_push_is_built_once_and_promoted_through_gated_stages(pipeline: Pipe
         child = pipeline.described(pipeline.child(parent, stage))
         assert child is not None and child["status"] == "SUCCEEDED"
     # Built once: one CodeBuild build, the same bundle and digest in every stage.
-    releases = {stack: pipeline.released(stack) for stack in ("sample-dev", "sample-staging", "sample-prod")}
+    releases = {stack: pipeline.released(stack) for stack in (DEV, STAGING, PRODUCTION)}
     # The packaged template names each account's permissions boundary: the digest is the same within an
     # account (dev, staging) and the build output (bundle, code) the same everywhere.
-    assert releases["sample-dev"]["artifact_digest"] == releases["sample-staging"]["artifact_digest"]
+    assert releases[DEV]["artifact_digest"] == releases[STAGING]["artifact_digest"]
     assert len({json.dumps(r["bundle"], sort_keys=True) for r in releases.values()}) == 1
     assert len({r["build"]["build_id"] for r in releases.values()}) == 1
     assert {r["stage"] for r in releases.values()} == {"dev", "staging", "production"}
-    assert pipeline.greeting("sample-dev") == "Hi, Ada!"  # each stage its own parameters
-    assert pipeline.greeting("sample-prod") == "Hello, Ada!"
+    assert pipeline.greeting(DEV) == "Hi, Ada!"  # each stage its own parameters
+    assert pipeline.greeting(PRODUCTION) == "Hello, Ada!"
 
 
 def test_a_failed_test_stops_the_promotion_and_production_is_untouched(pipeline: Pipeline) -> None:
-    production_before = pipeline.released("sample-prod")
-    staging_before = pipeline.released("sample-staging")
+    production_before = pipeline.released(PRODUCTION)
+    staging_before = pipeline.released(STAGING)
     parent = pipeline.push("Break the greeter", {"greeter/app.py": BROKEN_GREETER})
     ended = pipeline.ended(parent)
     assert ended["status"] == "FAILED"
@@ -167,37 +144,38 @@ def test_a_failed_test_stops_the_promotion_and_production_is_untouched(pipeline:
     assert pipeline.described(pipeline.child(parent, "dev"))["status"] == "SUCCEEDED"  # type: ignore[index]
     assert pipeline.described(pipeline.child(parent, "staging")) is None
     assert pipeline.described(pipeline.child(parent, "production")) is None
-    assert pipeline.greeting("sample-dev") == "Service unavailable"
-    assert pipeline.released("sample-staging")["execution_arn"] == staging_before["execution_arn"]
-    assert pipeline.released("sample-prod")["execution_arn"] == production_before["execution_arn"]
-    assert pipeline.greeting("sample-prod") == "Hello, Ada!"
+    assert pipeline.greeting(DEV) == "Service unavailable"
+    assert pipeline.released(STAGING)["execution_arn"] == staging_before["execution_arn"]
+    assert pipeline.released(PRODUCTION)["execution_arn"] == production_before["execution_arn"]
+    assert pipeline.greeting(PRODUCTION) == "Hello, Ada!"
 
 
 def test_the_pipeline_view_shows_which_commit_is_in_which_stage(pipeline: Pipeline) -> None:
     rows = json.loads(pipeline.cli("pipeline", "sample", "--json").stdout)
     by_stage = {row["stage"]: row for row in rows}
     assert list(by_stage) == ["dev", "staging", "production"]
-    good, broken = pipeline.released("sample-prod")["commit"], git(pipeline.demo.worktree, "rev-parse", "HEAD")
+    good, broken = pipeline.released(PRODUCTION)["commit"], git(pipeline.demo.worktree, "rev-parse", "HEAD")
     assert by_stage["dev"]["commit"] == broken
     assert by_stage["staging"]["commit"] == by_stage["production"]["commit"] == good
-    assert by_stage["production"]["stack"] == "sample-prod" and by_stage["production"]["last_outcome"] == "Deployed"
+    assert by_stage["production"]["stack"] == PRODUCTION and by_stage["production"]["last_outcome"] == "Deployed"
+    assert by_stage["production"]["account"] == PRODUCTION_ACCOUNT and by_stage["dev"]["account"] is None
     piped = pipeline.cli("pipeline", "sample").stdout.splitlines()  # not a terminal: tab-separated rows
-    assert piped[0].split("\t")[:4] == ["sample", "dev", "sample-dev", broken[:7]]
+    assert piped[0].split("\t")[:4] == ["sample", "dev", DEV, broken[:7]]
 
 
 def test_promote_by_hand_rolls_one_stage_back_to_a_recorded_artifact(pipeline: Pipeline) -> None:
-    good = pipeline.released("sample-prod")
+    good = pipeline.released(PRODUCTION)
     production_before = good["execution_arn"]
     started = json.loads(pipeline.cli("promote", "sample", "--to", "dev", "--commit", good["commit"][:7],
                                       "--json").stdout)
     assert started["stage"] == "dev" and started["commit"] == good["commit"]
     ended = pipeline.ended(started["execution_arn"])
     assert ended["status"] == "SUCCEEDED", ended.get("cause")
-    dev = pipeline.released("sample-dev")
+    dev = pipeline.released(DEV)
     assert dev["commit"] == good["commit"] and dev["promoted_by"] and dev["stage"] == "dev"
     assert dev["build"]["build_id"] == good["build"]["build_id"]  # the artifact recorded, not a rebuild
-    assert pipeline.greeting("sample-dev") == "Hi, Ada!"
-    assert pipeline.released("sample-prod")["execution_arn"] == production_before
+    assert pipeline.greeting(DEV) == "Hi, Ada!"
+    assert pipeline.released(PRODUCTION)["execution_arn"] == production_before
 
 
 def test_a_newer_commit_at_the_approval_gate_supersedes_the_older_one(pipeline: Pipeline) -> None:
@@ -215,4 +193,28 @@ def test_a_newer_commit_at_the_approval_gate_supersedes_the_older_one(pipeline: 
     assert pipeline.ledger.releases_of("pipeline:sample")[0]["outcome"] == "Superseded"
     pipeline.approve(pipeline.child(newer, "production"))
     assert pipeline.ended(newer)["status"] == "SUCCEEDED"
-    assert pipeline.greeting("sample-prod") == "v4 Hello, Ada!"
+    assert pipeline.greeting(PRODUCTION) == "v4 Hello, Ada!"
+
+
+def test_a_rollback_of_the_production_stage_moves_its_aliases_back_in_the_second_account(pipeline: Pipeline) -> None:
+    newest = pipeline.released(PRODUCTION)
+    assert newest["account"] == PRODUCTION_ACCOUNT  # the release says where its stack lives
+    greeter = next(f for f in newest["versions"] if f["logical_id"] == "GreeterFunction")
+    lam = pipeline.demo.cloud.account_client("lambda", PRODUCTION_ACCOUNT)
+    assert lam.get_alias(FunctionName=greeter["function_name"], Name="live")["FunctionVersion"] == greeter["version"]
+    rolled = json.loads(pipeline.cli("rollback", PRODUCTION, "--yes", "--json").stdout)
+    assert rolled["account"] == PRODUCTION_ACCOUNT and rolled["recorded"]
+    first = next(r for r in pipeline.ledger.releases_of(PRODUCTION) if r.get("outcome") == "Deployed"
+                 and r["execution_arn"] != newest["execution_arn"])
+    assert rolled["release"] == first["execution_name"]  # the Deployed release before (a Superseded one is not)
+    moved = {m["logical_id"]: m for m in rolled["moves"]}
+    back = next(f for f in first["versions"] if f["logical_id"] == "GreeterFunction")["version"]
+    assert moved["GreeterFunction"]["to_version"] == back != greeter["version"]
+    assert lam.get_alias(FunctionName=greeter["function_name"], Name="live")["FunctionVersion"] == back
+    assert pipeline.greeting(PRODUCTION) == "Hello, Ada!"
+    recorded = pipeline.ledger.releases_of(PRODUCTION)[0]
+    assert recorded["outcome"] == "RolledBack" and recorded["account"] == PRODUCTION_ACCOUNT
+    # Versions there too: the plan names the production functions' versions of account 222222222222.
+    plan = json.loads(pipeline.cli("versions", "prune", PRODUCTION, "--dry-run", "--json").stdout)
+    versions = {f["function_name"]: [v["version"] for v in f["versions"]] for f in plan["functions"]}
+    assert back in versions[greeter["function_name"]] and greeter["version"] in versions[greeter["function_name"]]

@@ -36,13 +36,28 @@ def statements(resource: str) -> list[dict[str, Any]]:
     return [s for p in RESOURCES[resource]["Properties"]["Policies"] for s in p["PolicyDocument"]["Statement"]]
 
 
-def test_the_stage_role_trusts_only_the_orchestrators_roles_with_its_external_id():
-    [trust] = RESOURCES["StageRole"]["Properties"]["AssumeRolePolicyDocument"]["Statement"]
-    assert trust["Principal"] == {"AWS": {"Fn::Sub": "arn:${AWS::Partition}:iam::${OrchestratorAccount}:root"}}
-    assert trust["Condition"]["StringEquals"] == {"sts:ExternalId": {"Ref": "OrchestratorStack"}}
+def test_the_stage_role_trusts_only_the_orchestrators_roles_and_the_listed_operators_with_its_external_id():
+    trust, operators = RESOURCES["StageRole"]["Properties"]["AssumeRolePolicyDocument"]["Statement"]
+    for statement in (trust, operators):
+        assert statement["Principal"] == {"AWS": {"Fn::Sub": "arn:${AWS::Partition}:iam::${OrchestratorAccount}:root"}}
+        assert statement["Condition"]["StringEquals"] == {"sts:ExternalId": {"Ref": "OrchestratorStack"}}
     assert trust["Condition"]["ArnLike"] == {
         "aws:PrincipalArn": {"Fn::Sub": "arn:${AWS::Partition}:iam::${OrchestratorAccount}:role/${OrchestratorStack}-*"}
     }
+    # The CLI's roles, as the platform team lists them (docs/accounts.md); "" (the default) names no role.
+    assert operators["Condition"]["ArnLike"] == {"aws:PrincipalArn": {"Fn::Split": [",", {"Ref": "OperatorRoleArns"}]}}
+    assert TEMPLATE["Parameters"]["OperatorRoleArns"]["Default"] == ""
+
+
+def test_operator_role_arns_accepts_role_arns_and_nothing_else():
+    pattern = re.compile(TEMPLATE["Parameters"]["OperatorRoleArns"]["AllowedPattern"])
+    good = ["", "arn:aws:iam::111111111111:role/ops",
+            "arn:aws:iam::111111111111:role/aws-reserved/sso.amazonaws.com/AWSReservedSSO_Admin_*,"
+            "arn:aws-us-gov:iam::111111111111:role/oncall"]
+    bad = ["*", "arn:aws:iam::111111111111:user/ada", "arn:aws:iam::111111111111:role/ops, arn:aws:iam::1:role/x",
+           "111111111111"]
+    assert [g for g in good if not pattern.match(g)] == []
+    assert [b for b in bad if pattern.match(b)] == []
 
 
 def test_the_names_the_runtime_derives_are_the_templates():
