@@ -199,7 +199,7 @@ def check_stage(target: Target | None) -> Stage | None:
             f"accounts ({', '.join(s.stage_accounts) or 'none'}); "
             + (f"a stage in the orchestrator's own account but another region ({stage.region}) deploys through "
                "the stage role there: " if own else "")
-            + f"the platform team lists {stage.account} in the StageAccounts parameter of the orchestrator stack "
+            + "the platform team lists it in the StageAccounts parameter of the orchestrator stack "
             f"and deploys {STAGE_TEMPLATE} there"
         )
     if target.deployment.hooks.names():

@@ -113,8 +113,12 @@ def test_the_orchestrators_own_account_and_region_is_no_stage(stage_settings):
         ({"account": "333333333333"}, RequestRejected,
          r"targets \(stack sample-prod\).account: 333333333333 is not one of the orchestrator's stage accounts "
          r"\(222222222222\); the platform team lists it in the StageAccounts parameter"),
-        ({"account": STAGE, "region": "eu-west-1"}, ConfigurationError,
-         r"targets \(stack sample-prod\).region: cross-region stages are not supported yet"),
+        ({"account": STAGE, "region": "eu-west-1"}, RequestRejected,
+         r"targets \(stack sample-prod\).region: no stage template is deployed in eu-west-1 of account "
+         r"222222222222 \(its code bucket stepdeploy-code-222222222222-eu-west-1 is missing"),
+        ({"region": "eu-west-1"}, RequestRejected,
+         r"targets \(stack sample-prod\).region: 123456789012 is not one of the orchestrator's stage accounts "
+         r"\(222222222222\); a stage in the orchestrator's own account but another region \(eu-west-1\)"),
         ({"account": STAGE, "deployment": {"hooks": {"before_allow_traffic": "Check"}}}, ConfigurationError,
          r"targets \(stack sample-prod\).deployment.hooks: traffic hooks are not supported for a target in another"),
     ],
@@ -122,6 +126,14 @@ def test_the_orchestrators_own_account_and_region_is_no_stage(stage_settings):
 def test_check_stage_refuses_what_cannot_work(stage_settings, fields, error, expected):
     with pytest.raises(error, match=expected):
         accounts.check_stage(target(**fields))
+
+
+def test_a_stage_in_another_region_with_its_code_bucket_passes(stage_settings):
+    bucket = f"stepdeploy-code-{STAGE}-eu-west-1"
+    in_account("s3", STAGE).create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+    stage = accounts.check_stage(target(account=STAGE, region="eu-west-1"))
+    assert stage is not None and (stage.region, stage.code_bucket) == ("eu-west-1", bucket)
+    assert accounts.in_another_region(stage)
 
 
 def fake_ghe(monkeypatch, config: bytes) -> None:
