@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import hashlib
 import posixpath
-import re
 import tempfile
 from collections.abc import Callable
 
@@ -39,6 +38,7 @@ from stepdeploy.bundle import (
 from stepdeploy.errors import ArtifactRejected, ConfigurationError
 from stepdeploy.models import ArtifactInfo, BuildInfo, DeploymentRequest, Document, ExecutionContext, S3Object
 from stepdeploy.settings import settings
+from stepdeploy.target_checks import image_region
 from stepdeploy.trust import check_packaged_template
 
 SPOOL_BYTES = 64 << 20
@@ -146,18 +146,15 @@ def _managed(request: DeploymentRequest) -> Callable[[str], bool]:
     return lambda logical_id: logical_id not in hooks
 
 
-_ECR_REGION = re.compile(r"^\d{12}\.dkr\.ecr\.(?P<region>[a-z0-9-]+)\.amazonaws\.com(\.cn)?/")
-
-
 def check_images_in_region(code_keys: dict[str, str], parameters: dict[str, str], stage: Stage) -> None:
     """Lambda pulls a function's image only from ECR in its own region: an image of another region (the
     orchestrator's, where builds push) is refused, naming the function and both regions."""
     for logical_id, uri in sorted(code_keys.items()):
         if f"{logical_id}ImageUri" not in parameters:
             continue
-        match = _ECR_REGION.match(uri)
-        if match is None or match["region"] != stage.region:
-            found = f"in {match['region']}" if match else "not in an ECR repository"
+        region = image_region(uri)
+        if region != stage.region:
+            found = f"in {region}" if region else "not in an ECR repository"
             raise ArtifactRejected(
                 f"template: {logical_id}: its image {uri} is {found}, but the stage deploys in {stage.region} "
                 f"(account {stage.account}) and Lambda pulls images only from ECR in its own region; container-"

@@ -177,3 +177,18 @@ def test_the_task_handler_runs_the_step_in_the_targets_stage(stage_settings):
     assert stage_names.permissions_boundary_arn == f"arn:aws:iam::{STAGE}:policy/stepdeploy-stage-boundary"
     assert stage_names.codedeploy_application == "stepdeploy-stage"
     assert accounts.current_stage() is None  # only for the duration of the step
+
+
+def test_resolve_request_refuses_an_image_of_another_region_before_the_build(stage_settings, monkeypatch):
+    in_account("s3", STAGE).create_bucket(Bucket=f"stepdeploy-code-{STAGE}-eu-west-1",
+                                          CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+    image = f"{ORCHESTRATOR}.dkr.ecr.us-east-1.amazonaws.com/greeter@sha256:{'a' * 64}"
+    template = json.dumps({"Resources": {"Greeter": {"Type": "AWS::Serverless::Function",
+                                                     "Properties": {"PackageType": "Image", "ImageUri": image}}}})
+    config = (b"version: 1\ntargets:\n"
+              b"  - {branch: main, stack: sample-prod, account: '222222222222', region: eu-west-1}\n")
+    files = {"stepdeploy.yml": config, "template.yaml": template.encode()}
+    monkeypatch.setattr(GheApi, "file_at", lambda self, repo, path, ref, max_bytes=None: files.get(path))
+    with pytest.raises(ConfigurationError, match=r"template.yaml: Greeter is a container-image function with an "
+                                                 r"image in us-east-1, but the stack deploys in eu-west-1"):
+        load_handler("resolve_request").handler(load_event("resolve_request-push"), Context())
