@@ -11,7 +11,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from stepdeploy.aws import accounts, clients
-from stepdeploy.errors import ConfigurationError, RequestRejected
+from stepdeploy.errors import ArtifactRejected, ConfigurationError, RequestRejected
 from stepdeploy.ghe.api import GheApi
 from stepdeploy.target_config import Target
 
@@ -192,3 +192,24 @@ def test_resolve_request_refuses_an_image_of_another_region_before_the_build(sta
     with pytest.raises(ConfigurationError, match=r"template.yaml: Greeter is a container-image function with an "
                                                  r"image in us-east-1, but the stack deploys in eu-west-1"):
         load_handler("resolve_request").handler(load_event("resolve_request-push"), Context())
+
+
+def test_create_change_set_reads_the_template_of_the_stages_region_and_refuses_another_regions(stage_settings):
+    from stepdeploy.aws.artifacts import ArtifactStore
+    from stepdeploy.models import ArtifactInfo, S3Object
+    from stepdeploy.tasks.create_change_set import template_url
+
+    store = ArtifactStore(boto3.client("s3", region_name="us-east-1"))
+    home = ArtifactInfo(bundle=S3Object(bucket="art", key="builds/b.zip"), digest="d" * 64,
+                        template=S3Object(bucket="art", key="templates/o/r/t.json"), parameters={})
+    away = home.model_copy(update={"regional_copy": S3Object(bucket=f"stepdeploy-code-{STAGE}-eu-west-1",
+                                                             key="templates/o/r/t.json")})
+    assert template_url(store, home) == "https://art.s3.amazonaws.com/templates/o/r/t.json"
+    with accounts.deploying_into(accounts.stage_of(target(account=STAGE, region="eu-west-1"), "run-1")):
+        assert template_url(store, away) == (
+            f"https://stepdeploy-code-{STAGE}-eu-west-1.s3.eu-west-1.amazonaws.com/templates/o/r/t.json")
+        with pytest.raises(ArtifactRejected, match="packaged with its code in the orchestrator bucket, but this "
+                                                   f"stack's stage reads code from stepdeploy-code-{STAGE}-eu-west-1"):
+            template_url(store, home)
+    with pytest.raises(ArtifactRejected, match=f"packaged with its code in stepdeploy-code-{STAGE}-eu-west-1"):
+        template_url(store, away)
