@@ -152,7 +152,8 @@ class LocalCloud:
         log.info("local cloud listening on %s", url)
         self.orchestrator = self.provision(host)
         for account in self.stage_accounts:
-            self.stages[account] = self.provision_stage(account)
+            if account != endpoint.ACCOUNT_ID:  # the orchestrator's own account: only in stage_regions
+                self.stages[account] = self.provision_stage(account)
         for account, region in self.stage_regions:
             self.regional_stages[(account, region)] = self.provision_stage(
                 account, region, account_resources=account not in self.stages)
