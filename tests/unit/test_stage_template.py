@@ -97,7 +97,10 @@ def test_the_account_wide_resources_are_made_once_and_the_code_bucket_outside_th
     assert iam == {"StageRole", "CloudFormationRole", "BoundaryPolicy", "CodeDeployRole", "ForwardEventsRole"}
     assert {RESOURCES[lid].get("Condition") for lid in iam} == {"CreateAccountResources"}
     regional = {lid for lid, r in RESOURCES.items() if lid not in iam and "Condition" not in r}
-    assert regional == {"DeployApplication", "ForwardEvents"}
+    assert regional == {"DeployApplication"}
+    assert RESOURCES["ForwardEvents"]["Condition"] == "ForwardsEvents"  # never a rule to its own bus
+    assert TEMPLATE["Conditions"]["ForwardsEvents"] == {"Fn::Not": [{"Fn::And": [
+        {"Condition": "InOrchestratorAccount"}, {"Condition": "InOrchestratorRegion"}]}]}
     assert RESOURCES["CodeBucket"]["Condition"] == "OutsideOrchestratorRegion"
     stage = Stage(account="222222222222", region="eu-west-1", role_name="RN")
     name = RESOURCES["CodeBucket"]["Properties"]["BucketName"]["Fn::Sub"]
