@@ -5,7 +5,10 @@ application's stack, its functions, versions and aliases, CodeDeploy, alarms and
 that account and region, with credentials of the stage role there
 (``arn:PARTITION:iam::ACCOUNT:role/STAGE_ROLE_NAME``, shipped as ``templates/stage-account.yaml``).
 Everything of the orchestrator itself (ledger, locks, Step Functions, secrets, CodeBuild, the artifact
-bucket, SNS, EventBridge) stays in the orchestrator's account: only ``STAGE_SERVICES`` move.
+bucket, SNS, EventBridge) stays in the orchestrator's account: only ``STAGE_SERVICES`` move. A stage in
+another region than the orchestrator's also gets, through ``stepdeploy.aws.clients.stage_client("s3")``, a
+copy of the packaged code in its region's code bucket (``Stage.code_bucket``): Lambda reads code only from
+a bucket of its own region.
 
 The task handler sets the stage of the document's target for the duration of a step (``deploying_into``);
 ``stepdeploy.aws.clients.client`` asks ``current_stage()``, so task modules keep calling
