@@ -1,4 +1,5 @@
-"""Bucket policies see the request's transport as AWS does.
+"""Bucket policies see the request's transport as AWS does; another account reads an object only when
+the bucket's policy lets it.
 
 moto evaluates a bucket policy with no request context and ignores every condition operator but
 StringEquals; worse, a statement whose condition does not hold counts as an explicit Deny
@@ -7,6 +8,11 @@ refuses every request. This adapter adds the ``Bool`` operator, makes a statemen
 does not hold neutral, and evaluates bucket policies with a request context. AWS's endpoints are
 HTTPS; the loopback endpoint stands in for them, so requests count as secure transport here.
 A policy that denies something else still denies it.
+
+moto also finds a bucket of any account by its name and lets every account read its objects
+(``S3Backend.get_object``: GetObject, HeadObject, the source of CopyObject, and moto's own readers such
+as Lambda's code). Here an account reads another account's object only when that bucket's policy lets it
+(``another_account_may_read``), else ``AccessDenied``, as on AWS.
 """
 
 from __future__ import annotations
@@ -54,6 +60,21 @@ def apply() -> None:
         return policy.is_action_permitted(action, resource, incoming_condition_values=dict(REQUEST_CONTEXT))
 
     replace(FakeBucket, "get_permission", get_permission)
+
+    from moto.s3.exceptions import S3AccessDeniedError
+    from moto.s3.models import S3Backend
+
+    def only_what_the_bucket_policy_shares(get_object: Any) -> Any:
+        def checked(self: Any, bucket_name: str, key_name: str, *args: Any, **kwargs: Any) -> Any:
+            bucket = self.get_bucket(bucket_name)
+            owner = getattr(bucket, "account_id", self.account_id)
+            if owner != self.account_id and not another_account_may_read(bucket, self.account_id, key_name):
+                raise S3AccessDeniedError()
+            return get_object(self, bucket_name, key_name, *args, **kwargs)
+
+        return checked
+
+    wrap(S3Backend, "get_object", only_what_the_bucket_policy_shares)
 
 
 def another_account_may_read(bucket: Any, account: str, key: str) -> bool:

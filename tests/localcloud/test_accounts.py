@@ -223,3 +223,33 @@ def test_function_code_is_read_only_from_a_bucket_of_the_functions_region(aws, i
     assert other["status"] in ("ROLLBACK_COMPLETE", "CREATE_FAILED")
     reasons = " ".join(e.get("ResourceStatusReason", "") for e in other["events"]["StackEvents"])
     assert "PermanentRedirect" in reasons and "The bucket is in this region: us-east-1" in reasons
+
+
+def test_another_accounts_object_is_read_or_copied_only_when_its_bucket_policy_shares_it(aws, in_account):
+    from stepdeploy_localcloud.s3 import patch as s3_patch
+
+    s3_patch.apply()
+    bucket = unique("orchestrator-artifacts")
+    home = aws("s3")
+    home.create_bucket(Bucket=bucket)
+    home.put_object(Bucket=bucket, Key="artifacts/code.zip", Body=b"code")
+    stage = in_account("s3", STAGE, "eu-west-1")
+    copies = unique("stage-code")
+    stage.create_bucket(Bucket=copies, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+    source = {"Bucket": bucket, "Key": "artifacts/code.zip"}
+
+    def denied(call: Callable[[], Any]) -> None:
+        with pytest.raises(ClientError) as refused:
+            call()
+        assert refused.value.response["Error"]["Code"] in ("AccessDenied", "403")
+
+    denied(lambda: stage.get_object(**source))
+    denied(lambda: stage.copy_object(Bucket=copies, Key="artifacts/code.zip", CopySource=source))
+    home.put_bucket_policy(Bucket=bucket, Policy=json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Principal": {"AWS": [STAGE]}, "Action": "s3:GetObject",
+         "Resource": f"arn:aws:s3:::{bucket}/artifacts/*"}]}))
+    assert stage.get_object(**source)["Body"].read() == b"code"
+    stage.copy_object(Bucket=copies, Key="artifacts/code.zip", CopySource=source)
+    assert stage.get_object(Bucket=copies, Key="artifacts/code.zip")["Body"].read() == b"code"
+    home.put_object(Bucket=bucket, Key="builds/other.zip", Body=b"not shared")
+    denied(lambda: stage.get_object(Bucket=bucket, Key="builds/other.zip"))  # outside the shared prefix
