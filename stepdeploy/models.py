@@ -148,6 +148,9 @@ class ArtifactInfo(Piece):
     """Logical id -> the template's SAM DeploymentPreference, mapped (stepdeploy.preferences.MappedPreference)."""
     preference_hooks: list[str] = []
     """Functions the DeploymentPreferences name as hooks: never shifted themselves."""
+    regional_copy: S3Object | None = None
+    """A stage outside the orchestrator's region: the copy of ``template`` in the stage's code bucket, where
+    the code was copied too (the bucket parameter names it); CloudFormation there reads them."""
 
 
 class ChangeSetInfo(Piece):

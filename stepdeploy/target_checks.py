@@ -10,6 +10,7 @@ Every refusal is a ConfigurationError naming the file, the key, what was expecte
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from stepdeploy.errors import ConfigurationError
@@ -103,6 +104,47 @@ def check_target_against_template(
         )
     alarms = set(_of_type(resources, ALARM_TYPES))
     return [a for a in deployment.alarms if a not in alarms]
+
+
+ECR_IMAGE = re.compile(r"^\d{12}\.dkr\.ecr\.(?P<region>[a-z0-9-]+)\.amazonaws\.com(\.cn)?/")
+
+
+def image_region(uri: Any) -> str | None:
+    """The region of an ECR image URI; None for anything else (a parameter, another registry)."""
+    match = ECR_IMAGE.match(uri) if isinstance(uri, str) else None
+    return match["region"] if match else None
+
+
+def check_images_in_region(template: Any, region: str, *, template_name: str, where: str) -> None:
+    """Lambda pulls a function's image only from ECR in its own region: for a stage in another region than
+    the orchestrator's (whose builds push to its own region), every container-image function must name an
+    image of ``region`` literally. ConfigurationError naming the function, what it found and the region."""
+    resources = _resources(template, template_name)
+    globals_ = template.get("Globals", {}) if isinstance(template, dict) else {}
+    function_globals = globals_.get("Function", {}) if isinstance(globals_, dict) else {}
+    function_globals = function_globals if isinstance(function_globals, dict) else {}
+    for logical_id in _of_type(resources, FUNCTION_TYPES):
+        props = resources[logical_id].get("Properties") or {}
+        if not isinstance(props, dict):
+            continue
+        if resources[logical_id]["Type"] == "AWS::Serverless::Function":
+            if props.get("PackageType", function_globals.get("PackageType")) != "Image":
+                continue
+            uri = props.get("ImageUri", function_globals.get("ImageUri"))
+        else:
+            code = props.get("Code")
+            if props.get("PackageType") != "Image" and not (isinstance(code, dict) and "ImageUri" in code):
+                continue
+            uri = code.get("ImageUri") if isinstance(code, dict) else None
+        found = image_region(uri)
+        if found != region:
+            what = f"an image in {found}" if found else f"the image {uri!r}, not an ECR image of a known region"
+            raise ConfigurationError(
+                f"{where}.region: {template_name}: {logical_id} is a container-image function with {what}, but "
+                f"the stack deploys in {region} and Lambda pulls images only from ECR in its own region; "
+                "container-image functions in another region than the orchestrator's are not supported: "
+                "expected a zip function or an image URI of that region"
+            )
 
 
 def check_external_alarms(target: Target, names: list[str], existing: set[str], *, file: str = CONFIG_FILE) -> None:

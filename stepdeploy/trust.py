@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from stepdeploy.aws.accounts import check_stage, deploy_names, deploying_into
+from stepdeploy.aws.accounts import check_stage, current_stage, deploy_names, deploying_into, in_another_region
 from stepdeploy.aws.alarms import Alarms
 from stepdeploy.aws.clients import client
 from stepdeploy.aws.cloudformation import CloudFormation
@@ -27,7 +27,12 @@ from stepdeploy.models import DeploymentRequest
 from stepdeploy.ownership import check_owner
 from stepdeploy.permissions_boundary import check_permissions_boundary
 from stepdeploy.settings import settings
-from stepdeploy.target_checks import check_build, check_external_alarms, check_target_against_template
+from stepdeploy.target_checks import (
+    check_build,
+    check_external_alarms,
+    check_images_in_region,
+    check_target_against_template,
+)
 from stepdeploy.target_config import CONFIG_FILE, DeploymentConfig
 
 
@@ -119,6 +124,10 @@ def _check_against_stack_and_template(
     boundary = deploy_names().permissions_boundary_arn
     if boundary and isinstance(template, dict):
         check_permissions_boundary(template, boundary, name=config.template)
+    stage = current_stage()
+    if stage is not None and in_another_region(stage):
+        check_images_in_region(template, stage.region, template_name=config.template,
+                               where=f"{file}: targets (stack {request.target.stack})")
     external = check_target_against_template(
         request.target, template, template_name=config.template, file=file, reserved=reserved_parameters(template)
     )

@@ -347,15 +347,18 @@ def sample_app_on_local_cloud(
     make_demo: Callable[[LocalCloud, Path, Console, bool], Demo] = Demo,
     app: Path = SAMPLE_APP,
     allowed_repositories: str = DEFAULT_ALLOWED,
+    cloud_options: Mapping[str, Any] | None = None,
 ) -> Iterator[Demo]:
     """A started local cloud and a fresh git worktree of the sample app (or ``app``), both removed
     afterwards (and the process's clock back at its speed). ``allowed_repositories`` is the
-    orchestrator's AllowedRepositories (``...:privileged`` for an app whose build runs docker)."""
+    orchestrator's AllowedRepositories (``...:privileged`` for an app whose build runs docker);
+    ``cloud_options``, more keyword arguments of ``LocalCloud`` (its stage accounts and regions)."""
     from stepdeploy_localcloud.clock import CLOCK
 
     speed_before = CLOCK.speed
     root = Path(tempfile.mkdtemp(prefix=prefix))
-    cloud = LocalCloud(root / "cloud", speed=speed, allowed_repositories=allowed_repositories)
+    cloud = LocalCloud(root / "cloud", speed=speed, allowed_repositories=allowed_repositories,
+                       **dict(cloud_options or {}))
     demo: Demo | None = None
     try:
         cloud.start()

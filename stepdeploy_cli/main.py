@@ -139,6 +139,9 @@ def local_up(
     for account in cloud.stages:
         out.print(f"Stage account {account}: role arn:aws:iam::{account}:role/stepdeploy-stage "
                   f"(ExternalId {cloud.stack_name}; docs/accounts.md)", highlight=False)
+    for (account, region), outputs in cloud.regional_stages.items():
+        out.print(f"Stage region {account} {region}: code bucket {outputs.get('CodeBucketName', '?')}",
+                  highlight=False)
     out.print(f"Nothing is kept across a restart: executions, stacks and the ledger start empty; only the "
               f"local GHE (repositories, commit statuses) is kept, in {STATE_DIR / 'ghe'}.", highlight=False)
     if cloud.settled_statuses:

@@ -34,6 +34,9 @@ TEMPLATE = PROJECT_ROOT / "template.yaml"
 STAGE_TEMPLATE = PROJECT_ROOT / "templates" / "stage-account.yaml"
 STAGE_ACCOUNT = "222222222222"
 """The second account of the local cloud: templates/stage-account.yaml is deployed there at start."""
+STAGE_REGION = "eu-west-1"
+"""The second region of the local cloud: the stage template is deployed in STAGE_ACCOUNT there too, so that
+a stage outside the orchestrator's region (us-east-1) has its code bucket."""
 STAGE_STACK = "stepdeploy-stage"
 MANAGED_STACK_PREFIX = "sample-"  # the stacks of the sample app and the benchmarks: sample-*
 PACKAGE_BUCKET = "stepdeploy-local-packages"
@@ -93,6 +96,7 @@ class LocalCloud:
         allowed_repositories: str = DEFAULT_ALLOWED,
         template: Path = TEMPLATE,
         stage_accounts: tuple[str, ...] = (STAGE_ACCOUNT,),
+        stage_regions: tuple[tuple[str, str], ...] = ((STAGE_ACCOUNT, STAGE_REGION),),
     ) -> None:
         self.root = Path(root)
         self.port = port
@@ -100,8 +104,13 @@ class LocalCloud:
         self.allowed_repositories = allowed_repositories
         self.template = template
         self.stage_accounts = stage_accounts
+        self.stage_regions = stage_regions
+        """(account, region) pairs outside the orchestrator's region where the stage template is deployed too
+        (after ``stage_accounts``, in the orchestrator's region)."""
         self.stages: dict[str, dict[str, str]] = {}
-        """Each stage account's stack outputs (templates/stage-account.yaml)."""
+        """Each stage account's stack outputs (templates/stage-account.yaml), in the orchestrator's region."""
+        self.regional_stages: dict[tuple[str, str], dict[str, str]] = {}
+        """The stage template's outputs in each of ``stage_regions`` (its CodeBucketName)."""
         if speed is not None:
             CLOCK.set_speed(speed)
         self.server: Any = None
@@ -143,7 +152,11 @@ class LocalCloud:
         log.info("local cloud listening on %s", url)
         self.orchestrator = self.provision(host)
         for account in self.stage_accounts:
-            self.stages[account] = self.provision_stage(account)
+            if account != endpoint.ACCOUNT_ID:  # the orchestrator's own account: only in stage_regions
+                self.stages[account] = self.provision_stage(account)
+        for account, region in self.stage_regions:
+            self.regional_stages[(account, region)] = self.provision_stage(
+                account, region, account_resources=account not in self.stages)
         self.server.set_webhook_function(self.orchestrator.webhook_function)
         self._store_ghe_token()
         alarms.start()
@@ -227,14 +240,14 @@ class LocalCloud:
     def client(self, service: str) -> Any:
         return boto3.client(service, **self._connection())
 
-    def account_client(self, service: str, account: str) -> Any:
-        """A client acting in ``account``: an access key of that account's (as an administrator there
-        would have), made in the local cloud's own IAM."""
+    def account_client(self, service: str, account: str, region: str = endpoint.REGION) -> Any:
+        """A client acting in ``account`` and ``region``: an access key of that account's (as an
+        administrator there would have), made in the local cloud's own IAM."""
         from stepdeploy_localcloud import backends
 
         key = backends.backend("iam", account, endpoint.REGION).create_temp_access_key()
         return boto3.client(
-            service, endpoint_url=self.url, region_name=endpoint.REGION,
+            service, endpoint_url=self.url, region_name=region,
             aws_access_key_id=key.access_key_id, aws_secret_access_key=key.secret_access_key,
         )
 
@@ -289,16 +302,23 @@ class LocalCloud:
         log.info("orchestrator provisioned in %.1fs", time.monotonic() - started)
         return Orchestrator(self.stack_name, outputs, resources)
 
-    def provision_stage(self, account: str) -> dict[str, str]:
-        """Deploy templates/stage-account.yaml in ``account`` as its administrator would; its outputs."""
+    def provision_stage(
+        self, account: str, region: str = endpoint.REGION, *, account_resources: bool = True
+    ) -> dict[str, str]:
+        """Deploy templates/stage-account.yaml in ``account`` and ``region`` as its administrator would; its
+        outputs. Outside the orchestrator's region it names that region (OrchestratorRegion); in a further
+        region of an account whose roles exist, ``account_resources`` is False (AccountResources=false)."""
         assert self.orchestrator is not None
-        cfn = self.account_client("cloudformation", account)
+        cfn = self.account_client("cloudformation", account, region)
         parameters = {
             "OrchestratorAccount": endpoint.ACCOUNT_ID,
             "OrchestratorStack": self.stack_name,
             "ArtifactBucket": self.orchestrator.artifact_bucket,
             "ManagedStackPrefix": MANAGED_STACK_PREFIX,
+            "AccountResources": "true" if account_resources else "false",
         }
+        if region != endpoint.REGION:
+            parameters["OrchestratorRegion"] = endpoint.REGION
         change_set = cfn.create_change_set(
             StackName=STAGE_STACK,
             ChangeSetName="stepdeploy-stage-local",
@@ -310,7 +330,7 @@ class LocalCloud:
         self._wait_change_set(cfn, change_set["Id"])
         cfn.execute_change_set(ChangeSetName=change_set["Id"])
         stack = self._wait_stack(cfn, STAGE_STACK)
-        log.info("stage account %s provisioned (%s)", account, STAGE_TEMPLATE.name)
+        log.info("stage account %s provisioned in %s (%s)", account, region, STAGE_TEMPLATE.name)
         return {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
 
     def _wait_change_set(self, cfn: Any, change_set_id: str) -> None:

@@ -5,7 +5,10 @@ application's stack, its functions, versions and aliases, CodeDeploy, alarms and
 that account and region, with credentials of the stage role there
 (``arn:PARTITION:iam::ACCOUNT:role/STAGE_ROLE_NAME``, shipped as ``templates/stage-account.yaml``).
 Everything of the orchestrator itself (ledger, locks, Step Functions, secrets, CodeBuild, the artifact
-bucket, SNS, EventBridge) stays in the orchestrator's account: only ``STAGE_SERVICES`` move.
+bucket, SNS, EventBridge) stays in the orchestrator's account: only ``STAGE_SERVICES`` move. A stage in
+another region than the orchestrator's also gets, through ``stepdeploy.aws.clients.stage_client("s3")``, a
+copy of the packaged code in its region's code bucket (``Stage.code_bucket``): Lambda reads code only from
+a bucket of its own region.
 
 The task handler sets the stage of the document's target for the duration of a step (``deploying_into``);
 ``stepdeploy.aws.clients.client`` asks ``current_stage()``, so task modules keep calling
@@ -72,6 +75,19 @@ class Stage:
     @property
     def codedeploy_application(self) -> str:
         return self.role_name
+
+    @property
+    def code_bucket(self) -> str:
+        """The bucket the stage template creates outside the orchestrator's region: Lambda and CloudFormation
+        there read the packaged code and template from it (copies, under the orchestrator bucket's keys)."""
+        return f"stepdeploy-code-{self.account}-{self.region}"
+
+
+def in_another_region(stage: Stage | None) -> bool:
+    """Whether ``stage`` is outside the orchestrator's region: its code is read from ``stage.code_bucket``."""
+    from stepdeploy.settings import settings
+
+    return stage is not None and stage.region != settings().region
 
 
 @dataclass(frozen=True)
@@ -166,9 +182,11 @@ def in_stage_of(document: Document | None, execution_id: str) -> Iterator[None]:
 
 
 def check_stage(target: Target | None) -> Stage | None:
-    """Before anything is touched: the target's account is one the platform team listed (StageAccounts),
-    no hook runs there (CodeDeploy invokes hooks in its own account, the runners are the orchestrator's),
-    and the stage role can be assumed. RequestRejected or ConfigurationError naming what to do."""
+    """Before anything is touched: the target's account is one the platform team listed (StageAccounts; the
+    orchestrator's own account too for a stage in another region, whose stage role is then in its own
+    account), no hook runs there (CodeDeploy invokes hooks in its own account and region, the runners are
+    the orchestrator's), the stage role can be assumed and, in another region, the stage template was
+    deployed there (its code bucket exists). RequestRejected or ConfigurationError naming what to do."""
     from stepdeploy.errors import ConfigurationError
     from stepdeploy.settings import settings
 
@@ -177,17 +195,15 @@ def check_stage(target: Target | None) -> Stage | None:
         return None
     s = settings()
     where = f"stepdeploy.yml: targets (stack {target.stack})"
-    if stage.account != s.account_id and stage.account not in s.stage_accounts:
+    if stage.account not in s.stage_accounts:
+        own = stage.account == s.account_id
         raise RequestRejected(
-            f"{where}.account: {stage.account} is not one of the orchestrator's stage accounts "
-            f"({', '.join(s.stage_accounts) or 'none'}); the platform team lists it in the StageAccounts "
-            f"parameter of the orchestrator stack and deploys {STAGE_TEMPLATE} there"
-        )
-    if stage.region != s.region:
-        raise ConfigurationError(
-            f"{where}.region: cross-region stages are not supported yet ({stage.region} is not the "
-            f"orchestrator's region {s.region}: Lambda reads code only from a bucket in its own region, and "
-            "stepdeploy keeps one artifact bucket); leave region out to deploy in the orchestrator's region"
+            f"{where}.{'region' if own else 'account'}: {stage.account} is not one of the orchestrator's stage "
+            f"accounts ({', '.join(s.stage_accounts) or 'none'}); "
+            + (f"a stage in the orchestrator's own account but another region ({stage.region}) deploys through "
+               "the stage role there: " if own else "")
+            + "the platform team lists it in the StageAccounts parameter of the orchestrator stack "
+            f"and deploys {STAGE_TEMPLATE} there"
         )
     if target.deployment.hooks.names():
         raise ConfigurationError(
@@ -196,7 +212,33 @@ def check_stage(target: Target | None) -> Stage | None:
             "deploy this target in the orchestrator's account"
         )
     credentials(stage)
+    if in_another_region(stage):
+        check_code_bucket(stage, where)
     return stage
+
+
+def check_code_bucket(stage: Stage, where: str) -> None:
+    """The stage's region has the stage template's code bucket, which the stage role may list; else
+    RequestRejected naming the region, the bucket and how to deploy the template there."""
+    from stepdeploy.aws.clients import stage_client, translate_aws_errors
+    from stepdeploy.settings import settings
+
+    with deploying_into(stage), translate_aws_errors(f"s3 head-bucket {stage.code_bucket}"):
+        s3 = stage_client("s3")
+        try:
+            s3.head_bucket(Bucket=stage.code_bucket)
+            return
+        except ClientError as exc:
+            code = str(exc.response.get("Error", {}).get("Code", ""))
+            if code not in {"404", "NoSuchBucket", "NotFound", "403", "AccessDenied", "301", "PermanentRedirect"}:
+                raise
+    raise RequestRejected(
+        f"{where}.region: no stage template is deployed in {stage.region} of account {stage.account} (its "
+        f"code bucket {stage.code_bucket} is missing or not readable by {stage.role_arn}); Lambda reads code "
+        f"only from a bucket of its own region: deploy {STAGE_TEMPLATE} in account {stage.account}, region "
+        f"{stage.region}, with OrchestratorRegion={settings().region}, AccountResources=false if its roles "
+        "exist already (another region of that account), and the other parameters as in the first region"
+    )
 
 
 def deploy_names() -> DeployNames:

@@ -15,6 +15,7 @@ from stepdeploy.models import S3Object
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
+    from mypy_boto3_s3.type_defs import CopySourceTypeDef
 
 _NOT_FOUND = frozenset({"404", "NoSuchKey", "NotFound", "NoSuchVersion"})
 _CHUNK = 1 << 20
@@ -92,8 +93,21 @@ class ArtifactStore:
     def read(self, obj: S3Object) -> bytes:
         return bytes(self._s3.get_object(Bucket=obj.bucket, Key=obj.key, **self._version(obj))["Body"].read())
 
-    def https_url(self, obj: S3Object) -> str:
-        """The URL CloudFormation reads a template from (virtual-hosted style)."""
-        host = "s3.amazonaws.com" if self.region == "us-east-1" else f"s3.{self.region}.amazonaws.com"
+    def copy_if_absent(self, source: S3Object, bucket: str) -> bool:
+        """Copy ``source`` to the same key of ``bucket`` unless it is there (content-hash keys: same key, same
+        content). S3 copies across regions and accounts when both policies allow it."""
+        if self.exists(bucket, source.key):
+            return False
+        copied: CopySourceTypeDef = {"Bucket": source.bucket, "Key": source.key}
+        if source.version_id:
+            copied["VersionId"] = source.version_id
+        self._s3.copy_object(Bucket=bucket, Key=source.key, CopySource=copied)
+        return True
+
+    def https_url(self, obj: S3Object, region: str | None = None) -> str:
+        """The URL CloudFormation reads a template from (virtual-hosted style), in ``region`` (default: the
+        client's)."""
+        region = region or self.region
+        host = "s3.amazonaws.com" if region == "us-east-1" else f"s3.{region}.amazonaws.com"
         url = f"https://{obj.bucket}.{host}/{obj.key}"
         return f"{url}?versionId={obj.version_id}" if obj.version_id else url

@@ -59,6 +59,19 @@ def client(service: str) -> Any:
     return _stage_client(service, stage.region, creds.access_key, creds.secret_key, creds.token)
 
 
+def stage_client(service: str) -> Any:
+    """A client of ``service`` in the current stage's account and region, with its role's credentials, for
+    a step that uses a service outside ``STAGE_SERVICES`` there (S3: the code bucket of a stage's region);
+    the orchestrator's own client outside a stage."""
+    from stepdeploy.aws.accounts import credentials, current_stage
+
+    stage = current_stage()
+    if stage is None:
+        return orchestrator_client(service)
+    creds = credentials(stage)
+    return _stage_client(service, stage.region, creds.access_key, creds.secret_key, creds.token)
+
+
 @cache
 def orchestrator_client(service: str) -> Any:
     """The orchestrator's own client for ``service``: one per process."""

@@ -23,7 +23,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from stepdeploy.aws.accounts import deploy_names
+from stepdeploy.aws.accounts import current_stage, deploy_names, in_another_region
 from stepdeploy.aws.artifacts import ArtifactStore
 from stepdeploy.aws.clients import client, error_code, idempotency_token
 from stepdeploy.aws.cloudformation import CAPABILITIES, CloudFormation
@@ -89,6 +89,25 @@ def parameter_overrides(
     return overrides
 
 
+def template_url(store: ArtifactStore, artifact: ArtifactInfo) -> str:
+    """Where CloudFormation reads the packaged template: the orchestrator's bucket, or, for a stage outside
+    the orchestrator's region, the copy in that stage's code bucket (its code is there too). An artifact
+    packaged for another region is refused (ArtifactRejected): its code would be read from the wrong bucket."""
+    stage = current_stage()
+    expected = stage.code_bucket if stage is not None and in_another_region(stage) else None
+    found = artifact.regional_copy.bucket if artifact.regional_copy is not None else None
+    if found != expected:
+        raise ArtifactRejected(
+            f"the packaged template {artifact.template.uri} was packaged with its code in "
+            f"{found or 'the orchestrator bucket'}, but this stack's stage reads code from "
+            f"{expected or 'the orchestrator bucket'} (Lambda reads code only from a bucket of its own region); "
+            "package it again for this stage"
+        )
+    if stage is not None and artifact.regional_copy is not None:
+        return store.https_url(artifact.regional_copy, stage.region)
+    return store.https_url(artifact.template)
+
+
 def change_set_type(stack: dict[str, Any] | None) -> str:
     """CREATE or UPDATE for the stack's state, or the error its state calls for."""
     if stack is None:
@@ -152,7 +171,7 @@ def create_change_set(
         "StackName": stack_name,
         "ChangeSetName": name,
         "ChangeSetType": kind,
-        "TemplateURL": store.https_url(artifact.template),
+        "TemplateURL": template_url(store, artifact),
         "Parameters": parameter_overrides(declared, artifact.parameters, previous),
         "Capabilities": list(CAPABILITIES),
         "ClientToken": idempotency_token(execution, "create-change-set"),

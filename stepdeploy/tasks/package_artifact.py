@@ -2,6 +2,11 @@
 packaged template with code locations as parameters (DESIGN lessons 2 and 7).
 
 Safe to run twice: every key is a content hash and is uploaded only when absent.
+
+A stage outside the orchestrator's region (stepdeploy.aws.accounts.in_another_region) gets a copy of the
+stored code and of the packaged template in its region's code bucket, under the same keys, and the bucket
+parameter names that bucket: Lambda reads code only from a bucket of its own region. The template's text,
+its code and the digest are the same as for any other region.
 """
 
 from __future__ import annotations
@@ -12,9 +17,9 @@ import tempfile
 from collections.abc import Callable
 
 from stepdeploy import cfn_yaml
-from stepdeploy.aws.accounts import deploy_names
+from stepdeploy.aws.accounts import Stage, current_stage, deploy_names, in_another_region
 from stepdeploy.aws.artifacts import ArtifactStore, ObjectHead
-from stepdeploy.aws.clients import client
+from stepdeploy.aws.clients import client, stage_client, translate_aws_errors
 from stepdeploy.bundle import (
     ARCHIVE_SUFFIXES,
     BUCKET_PARAMETER,
@@ -33,6 +38,7 @@ from stepdeploy.bundle import (
 from stepdeploy.errors import ArtifactRejected, ConfigurationError
 from stepdeploy.models import ArtifactInfo, BuildInfo, DeploymentRequest, Document, ExecutionContext, S3Object
 from stepdeploy.settings import settings
+from stepdeploy.target_checks import image_region
 from stepdeploy.trust import check_packaged_template
 
 SPOOL_BYTES = 64 << 20
@@ -93,7 +99,9 @@ def _existing(bundle: Bundle, path: str) -> bool:
     return bundle.has_file(path) or bool(bundle.files_under(path))
 
 
-def _store_code(bundle: Bundle, store: ArtifactStore, bucket: str, prefix: str) -> Store:
+def _store_code(bundle: Bundle, store: ArtifactStore, bucket: str, prefix: str, stored: list[str]) -> Store:
+    """Store each code location; ``stored`` collects the keys (code, layers, definition files)."""
+
     def store_code(logical_id: str, location: str, kind: str) -> StoredCode:
         with tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES) as out:
             if kind == "file" or (bundle.has_file(location) and location.lower().endswith(ARCHIVE_SUFFIXES)):
@@ -107,6 +115,7 @@ def _store_code(bundle: Bundle, store: ArtifactStore, bucket: str, prefix: str) 
             out.seek(0)
             content_type = "application/zip" if archive.suffix in ARCHIVE_SUFFIXES else "application/octet-stream"
             store.put_if_absent(bucket, key, out, content_type=content_type)
+        stored.append(key)
         return StoredCode(key=key, digest=archive.digest)
 
     return store_code
@@ -137,6 +146,31 @@ def _managed(request: DeploymentRequest) -> Callable[[str], bool]:
     return lambda logical_id: logical_id not in hooks
 
 
+def check_images_in_region(code_keys: dict[str, str], parameters: dict[str, str], stage: Stage) -> None:
+    """Lambda pulls a function's image only from ECR in its own region: an image of another region (the
+    orchestrator's, where builds push) is refused, naming the function and both regions."""
+    for logical_id, uri in sorted(code_keys.items()):
+        if f"{logical_id}ImageUri" not in parameters:
+            continue
+        region = image_region(uri)
+        if region != stage.region:
+            found = f"in {region}" if region else "not in an ECR repository"
+            raise ArtifactRejected(
+                f"template: {logical_id}: its image {uri} is {found}, but the stage deploys in {stage.region} "
+                f"(account {stage.account}) and Lambda pulls images only from ECR in its own region; container-"
+                "image functions in another region than the orchestrator's are not supported: deploy this target "
+                "in the orchestrator's region or package the function as a zip"
+            )
+
+
+def copy_to_region(stage: Stage, source_bucket: str, keys: list[str]) -> None:
+    """Copy the stored keys into the stage's code bucket (as the stage role: its region, its account)."""
+    regional = ArtifactStore(stage_client("s3"))
+    for key in dict.fromkeys(keys):
+        with translate_aws_errors(f"copy s3://{source_bucket}/{key} to s3://{stage.code_bucket}"):
+            regional.copy_if_absent(S3Object(bucket=source_bucket, key=key), stage.code_bucket)
+
+
 def package_artifact(document: Document, execution: ExecutionContext) -> ArtifactInfo:
     request = document.require_request()
     bucket = settings().artifact_bucket
@@ -150,6 +184,7 @@ def package_artifact(document: Document, execution: ExecutionContext) -> Artifac
         raise ArtifactRejected(f"{source.uri} is {head.size} bytes; at most {limits.max_bytes} (MAX_ARTIFACT_BYTES)")
     pinned = source.model_copy(update={"version_id": source.version_id or head.version_id})
     repo = repository_path(request)
+    stored: list[str] = []
     with tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES) as raw:
         sha = store.download(pinned, raw)
         if request.source == "s3":
@@ -173,7 +208,7 @@ def package_artifact(document: Document, execution: ExecutionContext) -> Artifac
             template,
             template_dir=posixpath.dirname(template_path),
             bucket=bucket,
-            store=_store_code(bundle, store, bucket, f"artifacts/{repo}"),
+            store=_store_code(bundle, store, bucket, f"artifacts/{repo}", stored),
             existing=lambda path: _existing(bundle, path),
             mutable_tags=mutable_tags_for(request.branch),
             permissions_boundary=deploy_names().permissions_boundary_arn,
@@ -187,6 +222,14 @@ def package_artifact(document: Document, execution: ExecutionContext) -> Artifac
     template_key = f"templates/{repo}/{template_sha}.json"
     store.put_if_absent(bucket, template_key, text, content_type="application/json")
     parameters = {**packaged.parameters, **_target_parameters(request, packaged.parameters)}
+    stage = current_stage()
+    regional_copy = None
+    if stage is not None and in_another_region(stage):
+        check_images_in_region(packaged.code_keys, packaged.parameters, stage)
+        copy_to_region(stage, bucket, [*stored, template_key])
+        regional_copy = S3Object(bucket=stage.code_bucket, key=template_key)
+        if BUCKET_PARAMETER in parameters:
+            parameters[BUCKET_PARAMETER] = stage.code_bucket
     return ArtifactInfo(
         bundle=pinned,
         digest=bundle_digest(packaged.code_hashes, template_sha),
@@ -199,4 +242,5 @@ def package_artifact(document: Document, execution: ExecutionContext) -> Artifac
             for lid, preference in (packaged.wiring.preferences if packaged.wiring else {}).items()
         },
         preference_hooks=packaged.wiring.hooks if packaged.wiring else [],
+        regional_copy=regional_copy,
     )

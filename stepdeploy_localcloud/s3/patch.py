@@ -14,6 +14,11 @@ every step of a multipart upload; ``s3:GetObject`` for GET and HEAD; ``s3:Delete
 ``...Tagging``/``...Acl`` actions of those sub-resources. AWS's endpoints are HTTPS; the loopback
 endpoint stands in for them, so requests count as secure transport (``aws:SecureTransport``).
 Only bucket policies are evaluated: the caller's own IAM policies are not (docs/local-cloud.md).
+
+moto also finds a bucket of any account by its name and lets every account read its objects
+(``S3Backend.get_object``: GetObject, HeadObject, the source of CopyObject, and moto's own readers such
+as Lambda's code). Here an account reads another account's object only when that bucket's policy lets it
+(``another_account_may_read``), else ``AccessDenied``, as on AWS.
 """
 
 from __future__ import annotations
@@ -147,6 +152,21 @@ def _serve_with_caller() -> None:
 
     wrap(S3Response, "_key_response", lambda original: serving(original, key_response))
     wrap(S3Response, "_bucket_response_post", lambda original: serving(original, bucket_post))
+
+    from moto.s3.exceptions import S3AccessDeniedError
+    from moto.s3.models import S3Backend
+
+    def only_what_the_bucket_policy_shares(get_object: Any) -> Any:
+        def checked(self: Any, bucket_name: str, key_name: str, *args: Any, **kwargs: Any) -> Any:
+            bucket = self.get_bucket(bucket_name)
+            owner = getattr(bucket, "account_id", self.account_id)
+            if owner != self.account_id and not another_account_may_read(bucket, self.account_id, key_name):
+                raise S3AccessDeniedError()
+            return get_object(self, bucket_name, key_name, *args, **kwargs)
+
+        return checked
+
+    wrap(S3Backend, "get_object", only_what_the_bucket_policy_shares)
 
 
 def another_account_may_read(bucket: Any, account: str, key: str) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import io
 import json
@@ -279,3 +280,77 @@ def test_a_template_outside_the_boundary_is_refused_before_any_code_is_stored(de
     with pytest.raises(ArtifactRejected, match=message):
         run("package_artifact", with_role(document_of("package_artifact"), deploy_aws.role_arn))
     assert deploy_aws.keys("artifacts/") == [] and deploy_aws.keys("templates/") == []
+
+
+# --- a stage in another region: the code and template are copied into that region's code bucket -----------
+STAGE_ACCOUNT = "222222222222"
+
+
+def stage_client(service: str, region: str):
+    creds = boto3.client("sts").assume_role(
+        RoleArn=f"arn:aws:iam::{STAGE_ACCOUNT}:role/admin", RoleSessionName="test")["Credentials"]
+    return boto3.client(service, region_name=region, aws_access_key_id=creds["AccessKeyId"],
+                        aws_secret_access_key=creds["SecretAccessKey"], aws_session_token=creds["SessionToken"])
+
+
+@pytest.fixture()
+def stage_in_eu_west_1(deploy_aws, monkeypatch):
+    from stepdeploy.aws import accounts
+    from stepdeploy.settings import settings
+
+    monkeypatch.setenv("ORCHESTRATOR_ACCOUNT", "123456789012")
+    monkeypatch.setenv("STAGE_ACCOUNTS", STAGE_ACCOUNT)
+    monkeypatch.setenv("ORCHESTRATOR_STACK", "stepdeploy")
+    settings.cache_clear()
+    accounts.forget_credentials()
+    for region in ("us-east-1", "eu-west-1"):  # the sample events' stepdeploy.yml gates on this alarm
+        stage_client("cloudwatch", region).put_metric_alarm(
+            AlarmName="GreeterErrorsAlarm", Namespace="AWS/Lambda", MetricName="Errors", Statistic="Sum",
+            Period=60, EvaluationPeriods=1, Threshold=1, ComparisonOperator="GreaterThanOrEqualToThreshold")
+    bucket = f"stepdeploy-code-{STAGE_ACCOUNT}-eu-west-1"
+    stage_client("s3", "eu-west-1").create_bucket(
+        Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+    yield bucket
+    accounts.forget_credentials()
+
+
+def in_stage(document: dict, region: str) -> dict:
+    document = copy.deepcopy(document)
+    document["request"]["target"].update(account=STAGE_ACCOUNT, region=region)
+    return document
+
+
+def test_a_stage_in_another_region_gets_a_copy_of_the_code_and_template_in_its_code_bucket(stage_in_eu_west_1,
+                                                                                            deploy_aws):
+    deploy_aws.put_bundle(sample_bundle())
+    document = with_role(document_of("package_artifact"), deploy_aws.role_arn)
+    home = run("package_artifact", in_stage(document, "us-east-1"))["artifact"]
+    away = run("package_artifact", in_stage(document, "eu-west-1"))["artifact"]
+
+    bucket = stage_in_eu_west_1
+    assert "regional_copy" not in home and home["parameters"]["StepdeployArtifactBucket"] == ARTIFACT_BUCKET
+    assert away["regional_copy"] == {"bucket": bucket, "key": home["template"]["key"]}
+    assert away["parameters"] == {**home["parameters"], "StepdeployArtifactBucket": bucket}
+    # Built once: the same template, code keys and digest in every region; only where they are read differs.
+    assert (away["template"], away["code_keys"], away["digest"]) == (home["template"], home["code_keys"],
+                                                                    home["digest"])
+    s3 = deploy_aws.client("s3")
+    regional = stage_client("s3", "eu-west-1")
+    for key in [home["template"]["key"], *home["code_keys"].values()]:
+        assert regional.get_object(Bucket=bucket, Key=key)["Body"].read() == \
+            s3.get_object(Bucket=ARTIFACT_BUCKET, Key=key)["Body"].read(), key
+    again = run("package_artifact", in_stage(document, "eu-west-1"))["artifact"]
+    assert again == away
+
+
+def test_an_image_of_another_region_is_refused_naming_the_function_and_both_regions():
+    from stepdeploy.aws.accounts import Stage
+    from stepdeploy.tasks.package_artifact import check_images_in_region
+
+    stage = Stage(account=STAGE_ACCOUNT, region="eu-west-1", role_name="stepdeploy-stage")
+    here = f"{STAGE_ACCOUNT}.dkr.ecr.eu-west-1.amazonaws.com/sample@sha256:{'a' * 64}"
+    there = f"123456789012.dkr.ecr.us-east-1.amazonaws.com/sample@sha256:{'a' * 64}"
+    check_images_in_region({"Api": here, "Zip": "artifacts/x.zip"}, {"ApiImageUri": here}, stage)
+    with pytest.raises(ArtifactRejected, match=r"template: Api: its image 123456789012\.dkr\.ecr\.us-east-1\..* "
+                       r"is in us-east-1, but the stage deploys in eu-west-1 \(account 222222222222\)"):
+        check_images_in_region({"Api": there}, {"ApiImageUri": there}, stage)

@@ -11,7 +11,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from stepdeploy.aws import accounts, clients
-from stepdeploy.errors import ConfigurationError, RequestRejected
+from stepdeploy.errors import ArtifactRejected, ConfigurationError, RequestRejected
 from stepdeploy.ghe.api import GheApi
 from stepdeploy.target_config import Target
 
@@ -113,8 +113,12 @@ def test_the_orchestrators_own_account_and_region_is_no_stage(stage_settings):
         ({"account": "333333333333"}, RequestRejected,
          r"targets \(stack sample-prod\).account: 333333333333 is not one of the orchestrator's stage accounts "
          r"\(222222222222\); the platform team lists it in the StageAccounts parameter"),
-        ({"account": STAGE, "region": "eu-west-1"}, ConfigurationError,
-         r"targets \(stack sample-prod\).region: cross-region stages are not supported yet"),
+        ({"account": STAGE, "region": "eu-west-1"}, RequestRejected,
+         r"targets \(stack sample-prod\).region: no stage template is deployed in eu-west-1 of account "
+         r"222222222222 \(its code bucket stepdeploy-code-222222222222-eu-west-1 is missing"),
+        ({"region": "eu-west-1"}, RequestRejected,
+         r"targets \(stack sample-prod\).region: 123456789012 is not one of the orchestrator's stage accounts "
+         r"\(222222222222\); a stage in the orchestrator's own account but another region \(eu-west-1\)"),
         ({"account": STAGE, "deployment": {"hooks": {"before_allow_traffic": "Check"}}}, ConfigurationError,
          r"targets \(stack sample-prod\).deployment.hooks: traffic hooks are not supported for a target in another"),
     ],
@@ -122,6 +126,14 @@ def test_the_orchestrators_own_account_and_region_is_no_stage(stage_settings):
 def test_check_stage_refuses_what_cannot_work(stage_settings, fields, error, expected):
     with pytest.raises(error, match=expected):
         accounts.check_stage(target(**fields))
+
+
+def test_a_stage_in_another_region_with_its_code_bucket_passes(stage_settings):
+    bucket = f"stepdeploy-code-{STAGE}-eu-west-1"
+    in_account("s3", STAGE).create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+    stage = accounts.check_stage(target(account=STAGE, region="eu-west-1"))
+    assert stage is not None and (stage.region, stage.code_bucket) == ("eu-west-1", bucket)
+    assert accounts.in_another_region(stage)
 
 
 def fake_ghe(monkeypatch, config: bytes) -> None:
@@ -165,3 +177,39 @@ def test_the_task_handler_runs_the_step_in_the_targets_stage(stage_settings):
     assert stage_names.permissions_boundary_arn == f"arn:aws:iam::{STAGE}:policy/stepdeploy-stage-boundary"
     assert stage_names.codedeploy_application == "stepdeploy-stage"
     assert accounts.current_stage() is None  # only for the duration of the step
+
+
+def test_resolve_request_refuses_an_image_of_another_region_before_the_build(stage_settings, monkeypatch):
+    in_account("s3", STAGE).create_bucket(Bucket=f"stepdeploy-code-{STAGE}-eu-west-1",
+                                          CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+    image = f"{ORCHESTRATOR}.dkr.ecr.us-east-1.amazonaws.com/greeter@sha256:{'a' * 64}"
+    template = json.dumps({"Resources": {"Greeter": {"Type": "AWS::Serverless::Function",
+                                                     "Properties": {"PackageType": "Image", "ImageUri": image}}}})
+    config = (b"version: 1\ntargets:\n"
+              b"  - {branch: main, stack: sample-prod, account: '222222222222', region: eu-west-1}\n")
+    files = {"stepdeploy.yml": config, "template.yaml": template.encode()}
+    monkeypatch.setattr(GheApi, "file_at", lambda self, repo, path, ref, max_bytes=None: files.get(path))
+    with pytest.raises(ConfigurationError, match=r"template.yaml: Greeter is a container-image function with an "
+                                                 r"image in us-east-1, but the stack deploys in eu-west-1"):
+        load_handler("resolve_request").handler(load_event("resolve_request-push"), Context())
+
+
+def test_create_change_set_reads_the_template_of_the_stages_region_and_refuses_another_regions(stage_settings):
+    from stepdeploy.aws.artifacts import ArtifactStore
+    from stepdeploy.models import ArtifactInfo, S3Object
+    from stepdeploy.tasks.create_change_set import template_url
+
+    store = ArtifactStore(boto3.client("s3", region_name="us-east-1"))
+    home = ArtifactInfo(bundle=S3Object(bucket="art", key="builds/b.zip"), digest="d" * 64,
+                        template=S3Object(bucket="art", key="templates/o/r/t.json"), parameters={})
+    away = home.model_copy(update={"regional_copy": S3Object(bucket=f"stepdeploy-code-{STAGE}-eu-west-1",
+                                                             key="templates/o/r/t.json")})
+    assert template_url(store, home) == "https://art.s3.amazonaws.com/templates/o/r/t.json"
+    with accounts.deploying_into(accounts.stage_of(target(account=STAGE, region="eu-west-1"), "run-1")):
+        assert template_url(store, away) == (
+            f"https://stepdeploy-code-{STAGE}-eu-west-1.s3.eu-west-1.amazonaws.com/templates/o/r/t.json")
+        with pytest.raises(ArtifactRejected, match="packaged with its code in the orchestrator bucket, but this "
+                                                   f"stack's stage reads code from stepdeploy-code-{STAGE}-eu-west-1"):
+            template_url(store, home)
+    with pytest.raises(ArtifactRejected, match=f"packaged with its code in stepdeploy-code-{STAGE}-eu-west-1"):
+        template_url(store, away)

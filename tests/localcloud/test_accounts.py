@@ -1,6 +1,7 @@
 """Two accounts on one local cloud: AssumeRole honours the role's trust policy (sts/), an event bus
-target in another account honours that bus's policy (events/), a TemplateURL in another account's
-bucket honours the bucket policy (cloudformation/, s3/)."""
+target in another account (and region) honours that bus's policy (events/), a TemplateURL in another
+account's bucket honours the bucket policy (cloudformation/, s3/), and function code is read only from a
+bucket of the function's region (cloudformation/resources/awslambda.py)."""
 
 from __future__ import annotations
 
@@ -30,9 +31,9 @@ def in_account(moto_server: str) -> Callable[[str, str], Any]:
     events_patch.apply()
     cloudformation_patch.apply()
 
-    def client(service: str, account: str) -> Any:
+    def client(service: str, account: str, region: str = endpoint.REGION) -> Any:
         key = backends.backend("iam", account, endpoint.REGION).create_temp_access_key()
-        return boto3.client(service, endpoint_url=moto_server, region_name=endpoint.REGION,
+        return boto3.client(service, endpoint_url=moto_server, region_name=region,
                             aws_access_key_id=key.access_key_id, aws_secret_access_key=key.secret_access_key)
 
     return client
@@ -109,11 +110,12 @@ def test_a_principal_arn_condition_checks_an_assumed_roles_arn(aws, in_account):
     assert "condition ArnLike aws:PrincipalArn" in message
 
 
-def forwarding(in_account: Callable[[str, str], Any], aws: Callable[[str], Any]) -> tuple[str, str]:
-    """A rule in the stage account that forwards its source's events to the home account's default bus,
-    and a queue in the home account behind a rule there; returns (source, queue url)."""
+def forwarding(in_account: Callable[..., Any], aws: Callable[[str], Any],
+               region: str = endpoint.REGION) -> tuple[str, str]:
+    """A rule in the stage account (in ``region``) that forwards its source's events to the home account's
+    default bus, and a queue in the home account behind a rule there; returns (source, queue url)."""
     source = unique("stage.src")
-    events = in_account("events", STAGE)
+    events = in_account("events", STAGE, region)
     rule = unique("forward")
     events.put_rule(Name=rule, EventPattern=json.dumps({"source": [source]}))
     home_bus = f"arn:aws:events:{endpoint.REGION}:{HOME}:event-bus/default"
@@ -171,3 +173,83 @@ def test_a_template_in_another_accounts_bucket_needs_its_bucket_policy(aws, in_a
          "Resource": f"arn:aws:s3:::{bucket}/templates/*"}]}))
     stack_id = cfn.create_stack(StackName=unique("sample"), TemplateURL=url)["StackId"]
     assert stack_id.split(":")[4] == STAGE
+
+
+def test_events_of_a_stage_in_another_region_reach_the_home_bus_in_its_region(aws, in_account):
+    source, url = forwarding(in_account, aws, "eu-west-1")
+    aws("events").put_permission(Action="events:PutEvents", Principal=STAGE, StatementId=unique("stage"))
+    entry = {"Source": source, "DetailType": "Stack Status Change", "Detail": '{"status": "UPDATE_COMPLETE"}',
+             "Resources": [f"arn:aws:cloudformation:eu-west-1:{STAGE}:stack/sample-x/1"]}
+    in_account("events", STAGE, "eu-west-1").put_events(Entries=[entry])
+    [event] = received(aws, url)
+    assert (event["account"], event["region"], event["source"]) == (STAGE, "eu-west-1", source)
+    assert event["resources"] == entry["Resources"]
+    aws("events").remove_permission(RemoveAllPermissions=True)
+
+
+def test_function_code_is_read_only_from_a_bucket_of_the_functions_region(aws, in_account):
+    import io
+    import zipfile
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("app.py", "def handler(event, context):\n    return 'hi'\n")
+    buckets = {region: unique(f"code-{region}") for region in ("us-east-1", "eu-west-1")}
+    for region, bucket in buckets.items():
+        s3 = in_account("s3", STAGE, region)
+        config = {} if region == "us-east-1" else {"CreateBucketConfiguration": {"LocationConstraint": region}}
+        s3.create_bucket(Bucket=bucket, **config)
+        s3.put_object(Bucket=bucket, Key="artifacts/app.zip", Body=buffer.getvalue())
+    role = in_account("iam", STAGE).create_role(RoleName=unique("fn"), AssumeRolePolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"},
+                                                "Action": "sts:AssumeRole"}]}))["Role"]["Arn"]
+    cfn = in_account("cloudformation", STAGE, "eu-west-1")
+
+    def stack_from(bucket: str) -> dict[str, Any]:
+        template = {"Resources": {"Fn": {"Type": "AWS::Lambda::Function", "Properties": {
+            "Runtime": "python3.11", "Handler": "app.handler", "Role": role,
+            "Code": {"S3Bucket": bucket, "S3Key": "artifacts/app.zip"}}}}}
+        name = unique("sample")
+        cfn.create_stack(StackName=name, TemplateBody=json.dumps(template))
+        for _ in range(200):
+            stack = cfn.describe_stacks(StackName=name)["Stacks"][0]
+            if not stack["StackStatus"].endswith("IN_PROGRESS"):
+                return {"status": stack["StackStatus"], "events": cfn.describe_stack_events(StackName=name)}
+            time.sleep(0.05)
+        raise AssertionError(f"stack {name} did not finish")
+
+    assert stack_from(buckets["eu-west-1"])["status"] == "CREATE_COMPLETE"
+    other = stack_from(buckets["us-east-1"])
+    assert other["status"] in ("ROLLBACK_COMPLETE", "CREATE_FAILED")
+    reasons = " ".join(e.get("ResourceStatusReason", "") for e in other["events"]["StackEvents"])
+    assert "PermanentRedirect" in reasons and "The bucket is in this region: us-east-1" in reasons
+
+
+def test_another_accounts_object_is_read_or_copied_only_when_its_bucket_policy_shares_it(aws, in_account):
+    from stepdeploy_localcloud.s3 import patch as s3_patch
+
+    s3_patch.apply()
+    bucket = unique("orchestrator-artifacts")
+    home = aws("s3")
+    home.create_bucket(Bucket=bucket)
+    home.put_object(Bucket=bucket, Key="artifacts/code.zip", Body=b"code")
+    stage = in_account("s3", STAGE, "eu-west-1")
+    copies = unique("stage-code")
+    stage.create_bucket(Bucket=copies, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+    source = {"Bucket": bucket, "Key": "artifacts/code.zip"}
+
+    def denied(call: Callable[[], Any]) -> None:
+        with pytest.raises(ClientError) as refused:
+            call()
+        assert refused.value.response["Error"]["Code"] in ("AccessDenied", "403")
+
+    denied(lambda: stage.get_object(**source))
+    denied(lambda: stage.copy_object(Bucket=copies, Key="artifacts/code.zip", CopySource=source))
+    home.put_bucket_policy(Bucket=bucket, Policy=json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Principal": {"AWS": [STAGE]}, "Action": "s3:GetObject",
+         "Resource": f"arn:aws:s3:::{bucket}/artifacts/*"}]}))
+    assert stage.get_object(**source)["Body"].read() == b"code"
+    stage.copy_object(Bucket=copies, Key="artifacts/code.zip", CopySource=source)
+    assert stage.get_object(Bucket=copies, Key="artifacts/code.zip")["Body"].read() == b"code"
+    home.put_object(Bucket=bucket, Key="builds/other.zip", Body=b"not shared")
+    denied(lambda: stage.get_object(Bucket=bucket, Key="builds/other.zip"))  # outside the shared prefix

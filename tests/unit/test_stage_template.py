@@ -82,6 +82,7 @@ def test_the_deploy_role_there_is_the_orchestrators_under_the_stages_boundary():
     def comparable(statement: dict[str, Any]) -> str:
         text = json.dumps(statement, sort_keys=True)
         text = text.replace('{"Ref": "ApplicationBoundaryPolicy"}', '{"Ref": "BoundaryPolicy"}')
+        text = text.replace("${AWS::Region}", "*")  # the stage's roles serve every region of its account
         return text.replace("${ArtifactBucket.Arn}", "arn:${AWS::Partition}:s3:::${ArtifactBucket}")
 
     orchestrator = [s for p in ORCHESTRATOR["CloudFormationRole"]["Properties"]["Policies"]
@@ -95,10 +96,45 @@ def test_the_deploy_role_there_is_the_orchestrators_under_the_stages_boundary():
 def test_the_forwarding_rule_sends_what_the_orchestrators_waits_resume_on_to_its_default_bus():
     rule = RESOURCES["ForwardEvents"]["Properties"]
     [target] = rule["Targets"]
-    assert target["Arn"] == {
-        "Fn::Sub": "arn:${AWS::Partition}:events:${AWS::Region}:${OrchestratorAccount}:event-bus/default"}
+    in_its_region = [
+        "arn:${AWS::Partition}:events:${Region}:${OrchestratorAccount}:event-bus/default",
+        {"Region": {"Fn::If": ["InOrchestratorRegion", {"Ref": "AWS::Region"}, {"Ref": "OrchestratorRegion"}]}},
+    ]
+    assert target["Arn"] == {"Fn::Sub": in_its_region}
+    [put] = statements("ForwardEventsRole")
+    assert put["Resource"] == {"Fn::Sub": in_its_region}
     sources = {p["source"][0] for p in rule["EventPattern"]["$or"]}
     assert sources == {"aws.cloudformation", "aws.codedeploy", "aws.cloudwatch"}
+
+
+def test_the_account_wide_resources_are_made_once_and_the_code_bucket_outside_the_orchestrators_region():
+    iam = {lid for lid, r in RESOURCES.items() if r["Type"].startswith("AWS::IAM::")}
+    assert iam == {"StageRole", "CloudFormationRole", "BoundaryPolicy", "CodeDeployRole", "ForwardEventsRole"}
+    assert {RESOURCES[lid].get("Condition") for lid in iam} == {"CreateAccountResources"}
+    regional = {lid for lid, r in RESOURCES.items() if lid not in iam and "Condition" not in r}
+    assert regional == {"DeployApplication"}
+    assert RESOURCES["ForwardEvents"]["Condition"] == "ForwardsEvents"  # never a rule to its own bus
+    assert TEMPLATE["Conditions"]["ForwardsEvents"] == {"Fn::Not": [{"Fn::And": [
+        {"Condition": "InOrchestratorAccount"}, {"Condition": "InOrchestratorRegion"}]}]}
+    assert RESOURCES["CodeBucket"]["Condition"] == "OutsideOrchestratorRegion"
+    stage = Stage(account="222222222222", region="eu-west-1", role_name="RN")
+    name = RESOURCES["CodeBucket"]["Properties"]["BucketName"]["Fn::Sub"]
+    assert name.replace("${AWS::AccountId}", "222222222222").replace("${AWS::Region}", "eu-west-1") == \
+        stage.code_bucket
+    # IAM is global: the roles' statements name no region, so that they serve each region of the account
+    assert "${AWS::Region}" not in json.dumps({lid: RESOURCES[lid] for lid in iam if lid != "ForwardEventsRole"})
+
+
+def test_in_the_orchestrators_own_account_the_boundary_denies_the_orchestrators_resources():
+    statements_ = RESOURCES["BoundaryPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    [conditional] = [s for s in statements_ if "Fn::If" in s]
+    condition, deny, otherwise = conditional["Fn::If"]
+    assert (condition, deny["Sid"], deny["Effect"], otherwise) == (
+        "InOrchestratorAccount", "NeverTheOrchestrator", "Deny", {"Ref": "AWS::NoValue"})
+    denied = json.dumps(deny["Resource"])
+    for name in ("${ArtifactBucket}", "table/${OrchestratorStack}-", "stateMachine:${OrchestratorStack}-",
+                 "function:${OrchestratorStack}-", "project/${OrchestratorStack}-build", "secret:WebhookSecret-"):
+        assert name in denied, name
 
 
 def test_every_wildcard_says_why():
@@ -124,5 +160,7 @@ def test_checkov_passes_with_only_the_boundary_exempted():
     assert run.stdout.strip(), run.stderr[-2000:]
     results = json.loads(run.stdout)["results"]
     assert [f"{f['check_id']} {f['resource']}" for f in results["failed_checks"]] == []
-    assert {f["resource"].rsplit(".", 1)[-1] for f in results["skipped_checks"]} == {"BoundaryPolicy"}
+    skipped = {(f["check_id"], f["resource"].rsplit(".", 1)[-1]) for f in results["skipped_checks"]}
+    assert {resource for _, resource in skipped} == {"BoundaryPolicy"} | {"CodeBucket"}
+    assert {check for check, resource in skipped if resource == "CodeBucket"} == {"CKV_AWS_18"}  # access logs
     assert len(results["passed_checks"]) > 20

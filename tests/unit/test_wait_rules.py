@@ -31,10 +31,10 @@ def test_each_rule_matches_only_this_orchestrators_operations():
     assert pattern("AlarmWhileBaking")["detail"]["alarmName"] == [{"prefix": {"Ref": "ManagedStackPrefix"}}]
     assert pattern("AlarmWhileBaking")["detail"]["state"] == {"value": ["ALARM"]}
     stack = pattern("StackUpdateEnded")
-    # stacks under the prefix in this account, and in the stage accounts whose forwarded events the
-    # default bus's policy admits
+    # stacks under the prefix in this account, and in the stage accounts (in any region) whose forwarded
+    # events the default bus's policy admits
     assert stack["resources"] == [{"wildcard": {
-        "Fn::Sub": "arn:${AWS::Partition}:cloudformation:${AWS::Region}:*:stack/${ManagedStackPrefix}*"}}]
+        "Fn::Sub": "arn:${AWS::Partition}:cloudformation:*:*:stack/${ManagedStackPrefix}*"}}]
     # The ClientRequestToken Execute change set passes: the rule's prefix must keep matching it.
     token = idempotency_token(ExecutionContext.model_validate({"Id": "arn:x"}), "execute-change-set")
     prefix = stack["detail"]["client-request-token"][0]["prefix"]

@@ -37,10 +37,19 @@ def _another_accounts_bucket(backend: Any, bucket: str) -> bool:
 
 
 def _require_code_object(ctx: ResourceContext, code: dict[str, Any]) -> None:
-    """Lambda reads S3 code at create/update time; moto 5.2.5 accepts a missing object silently."""
+    """Lambda reads S3 code at create/update time, from a bucket of its own region; moto 5.2.5 accepts a
+    missing object, or a bucket of another region, silently."""
     if "S3Bucket" not in code or "S3Key" not in code:
         return
     backend = ctx.backend("s3")
+    if _another_accounts_bucket(backend, code["S3Bucket"]):
+        region = backend.get_bucket(code["S3Bucket"]).region_name
+        if region != ctx.region:
+            raise ResourceFailure(
+                'Resource handler returned message: "Error occurred while GetObject. S3 Error Code: '
+                f"PermanentRedirect. S3 Error Message: The bucket is in this region: {region}. Please use this "
+                f'region to retry the request (s3://{code["S3Bucket"]}/{code["S3Key"]}, a function in {ctx.region})"'
+            )
     if code["S3Bucket"] not in backend.buckets and _another_accounts_bucket(backend, code["S3Bucket"]):
         from stepdeploy_localcloud.s3.patch import another_account_may_read
 
