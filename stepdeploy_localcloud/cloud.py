@@ -173,6 +173,7 @@ class LocalCloud:
             codebuild.stop_all_builds()
             lambda_runtime.refuse_invocations()
             lambda_runtime.shutdown()
+            self._remove_scratch()  # before the server stops: nothing writes there any more
             if self.server is not None:
                 self.server.stop()
         finally:  # what it wrote goes even when stopping a part failed

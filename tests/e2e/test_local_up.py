@@ -144,9 +144,11 @@ def test_the_readme_local_cloud_walkthrough_runs_as_written() -> None:
         os.killpg(server.pid, signal.SIGINT)
         try:
             server.wait(timeout=120)
+            stopped = f"stopped by Ctrl-C, exit code {server.returncode}"
         except subprocess.TimeoutExpired:
             os.killpg(server.pid, signal.SIGKILL)
-    said = server.stdout.read()[-3000:] if server.stdout else ""  # type: ignore[union-attr]
+            stopped = "still running 120 s after Ctrl-C: killed"
+    said = stopped + "\n" + (server.stdout.read()[-3000:] if server.stdout else "")  # type: ignore[union-attr]
     # What the local cloud wrote besides its state (function code, build workspaces) is gone.
     assert not (root / ".stepdeploy-local" / "lambda").exists(), said
     assert not (root / ".stepdeploy-local" / "codebuild").exists(), said

@@ -9,10 +9,12 @@ from __future__ import annotations
 import importlib
 import io
 import json
+import threading
 import time
 import zipfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -1114,9 +1116,19 @@ def test_template_errors_are_validation_errors(aws: Aws, adapters: str) -> None:
 def test_change_sets_and_stacks_look_busy_for_a_while(aws: Aws, adapters: str, monkeypatch: pytest.MonkeyPatch) -> None:
     from stepdeploy_localcloud.clock import CLOCK
     from stepdeploy_localcloud.cloudformation import api as cloudformation
+    from stepdeploy_localcloud.cloudformation import models as cloudformation_models
 
     monkeypatch.setattr(cloudformation, "CHANGE_SET_VIRTUAL_SECONDS", 0.3 * CLOCK.speed)
     monkeypatch.setattr(cloudformation, "STACK_OPERATION_VIRTUAL_SECONDS", 0.3 * CLOCK.speed)
+    # The test moves the clock the busy windows are measured on: a loaded machine cannot outrun them.
+    now = [1000.0]
+    moved = SimpleNamespace(**{name: getattr(time, name) for name in dir(time) if not name.startswith("_")}
+                            | {"monotonic": lambda: now[0]})
+    monkeypatch.setattr(cloudformation, "time", moved)
+    monkeypatch.setattr(cloudformation_models, "time", moved)
+
+    def sleep(seconds: float) -> None:
+        now[0] += seconds
     cfn = aws("cloudformation")
     template = {"Resources": {"Topic": {"Type": "AWS::SNS::Topic"}}}
     created = cfn.create_change_set(StackName="busy", ChangeSetName="cs", ChangeSetType="CREATE",
@@ -1125,12 +1137,14 @@ def test_change_sets_and_stacks_look_busy_for_a_while(aws: Aws, adapters: str, m
     with pytest.raises(ClientError) as early:
         cfn.execute_change_set(ChangeSetName=created["Id"])
     assert early.value.response["Error"]["Code"] == "InvalidChangeSetStatus"
-    time.sleep(0.4)
+    sleep(0.4)
     assert cfn.describe_change_set(ChangeSetName=created["Id"])["Status"] == "CREATE_COMPLETE"
     cfn.execute_change_set(ChangeSetName=created["Id"])
     assert stack_of(cfn, "busy")["StackStatus"] == "CREATE_IN_PROGRESS"
-    time.sleep(0.4)
+    sleep(0.4)
     assert stack_of(cfn, "busy")["StackStatus"] == "CREATE_COMPLETE"
+    for timer in [t for t in threading.enumerate() if isinstance(t, threading.Timer)]:
+        timer.join()  # the status event announced when it becomes visible: not into the next test
 
 
 def _event_queue(aws: Aws, name: str, pattern: dict[str, Any]) -> str:
