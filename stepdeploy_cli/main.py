@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import signal
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -149,12 +150,17 @@ def local_up(
                   "error: their executions no longer exist.", highlight=False)
     out.print(f"Dashboard    {dashboard_url}")
     out.print("Ctrl-C stops it.")
+    signal.signal(signal.SIGTERM, _interrupt)  # `kill` stops it as cleanly as Ctrl-C
     try:
         cloud.server.wait()
     except KeyboardInterrupt:
         pass
     finally:
         cloud.stop()
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 if __name__ == "__main__":

@@ -122,8 +122,10 @@ def test_the_readme_local_cloud_walkthrough_runs_as_written() -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     env["PYTHONUNBUFFERED"] = "1"
     assert len(first) == 1 and (root / ".venv" / "bin" / "stepdeploy").exists(), "run `make setup` first"
+    # As in a terminal, Ctrl-C interrupts it: a pytest-xdist worker ignores SIGINT, and a child would inherit that.
     server = subprocess.Popen(["bash", "-c", first[0].replace("4566", port)], cwd=root, env=env,
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
+                              preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         banner = []
         deadline = time.monotonic() + 180
