@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import re
-import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -106,21 +105,6 @@ def deployment() -> Iterator[tuple[Demo, str]]:
                     os.environ.pop(key, None)
                 else:
                     os.environ[key] = value
-
-
-@pytest.fixture(scope="module")
-def page() -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as driver:
-        context = driver.chromium.launch_persistent_context(
-            tempfile.mkdtemp(prefix="stepdeploy-chromium-"), executable_path=str(CHROMIUM), headless=True,
-            args=CHROMIUM_ARGS, viewport={"width": 1280, "height": 900},
-        )
-        try:
-            yield context.new_page()
-        finally:
-            context.close()
 
 
 def test_an_operator_sees_the_deployment_approves_it_and_watches_the_canary(deployment, page):

@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import tempfile
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -26,7 +25,7 @@ from stepdeploy_cli.demo import STACK, Demo, sample_app_on_local_cloud
 from stepdeploy_cli.main import app as cli_app
 from stepdeploy_cli.main import serve_dashboard
 
-from .test_dashboard import CHROMIUM, CHROMIUM_ARGS, DOCS, GREETER, browser_or_skip, wait_for
+from .test_dashboard import DOCS, GREETER, browser_or_skip, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -83,21 +82,6 @@ def deployment() -> Iterator[tuple[Demo, str]]:
                     os.environ.pop(key, None)
                 else:
                     os.environ[key] = value
-
-
-@pytest.fixture(scope="module")
-def page() -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as driver:
-        context = driver.chromium.launch_persistent_context(
-            tempfile.mkdtemp(prefix="stepdeploy-chromium-"), executable_path=str(CHROMIUM), headless=True,
-            args=CHROMIUM_ARGS, viewport={"width": 1280, "height": 900},
-        )
-        try:
-            yield context.new_page()
-        finally:
-            context.close()
 
 
 def cli(demo: Demo, *args: str) -> Any:
