@@ -48,15 +48,9 @@ def client(service: str) -> Any:
     A stage service (``stepdeploy.aws.accounts.STAGE_SERVICES``) called while a step deploys into
     another account or region gets a client there, with the stage role's credentials; every other
     service, and every service outside such a step, gets the orchestrator's own client."""
-    from stepdeploy.aws.accounts import STAGE_SERVICES, current_stage
+    from stepdeploy.aws.accounts import STAGE_SERVICES
 
-    stage = current_stage()
-    if stage is None or service not in STAGE_SERVICES:
-        return orchestrator_client(service)
-    from stepdeploy.aws.accounts import credentials
-
-    creds = credentials(stage)
-    return _stage_client(service, stage.region, creds.access_key, creds.secret_key, creds.token)
+    return stage_client(service) if service in STAGE_SERVICES else orchestrator_client(service)
 
 
 def stage_client(service: str) -> Any:
