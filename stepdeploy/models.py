@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from stepdeploy.target_config import Gates, Target
+from stepdeploy.app_config.target_config import Gates, Target
 
 
 def utc_now() -> datetime:
@@ -145,7 +145,7 @@ class ArtifactInfo(Piece):
     aliased_functions: list[str] = []
     """Logical ids of the functions whose event sources the packaged template points at the alias."""
     deployment_preferences: dict[str, dict[str, Any]] = {}
-    """Logical id -> the template's SAM DeploymentPreference, mapped (stepdeploy.preferences.MappedPreference)."""
+    """Logical id -> the template's SAM DeploymentPreference, mapped (template.preferences.MappedPreference)."""
     preference_hooks: list[str] = []
     """Functions the DeploymentPreferences name as hooks: never shifted themselves."""
     regional_copy: S3Object | None = None

@@ -1,7 +1,7 @@
 """The orchestrator's settings: every environment variable its functions read, parsed once per cold start.
 
 No other runtime module reads ``os.environ``: it asks ``settings()``. (What an application repository
-asks for, its stepdeploy.yml, is stepdeploy.target_config.)
+asks for, its stepdeploy.yml, is stepdeploy.app_config.target_config.)
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
-from stepdeploy.bundle import Limits
 from stepdeploy.polling import PollSettings
+from stepdeploy.template.bundle import Limits
 
 ADOPT = "adopt"
 PRIVILEGED = "privileged"

@@ -59,7 +59,7 @@ def _finish(op: Operator, arn: str, *, json_output: bool, timeout: float) -> Non
 def refuse_a_stale_redrive(op: Operator, described: dict[str, Any]) -> None:
     """The check the redriven execution would make when it takes the stack's lock back (newer code live, or a
     newer push registered): refused here, with the reason, rather than a redrive that ends Superseded."""
-    from stepdeploy.recovery import newer_than_this
+    from stepdeploy.release.recovery import newer_than_this
     from stepdeploy.tasks.finalize_execution import last_document
 
     arn, name = str(described["executionArn"]), str(described["name"])

@@ -14,7 +14,7 @@ from rich.table import Table
 
 from stepdeploy.errors import StackLocked
 from stepdeploy.models import iso
-from stepdeploy.recovery import wake_lock_waiters
+from stepdeploy.release.recovery import wake_lock_waiters
 from stepdeploy_cli import placement
 from stepdeploy_cli.context import Operator
 from stepdeploy_cli.errors import CliError, aws_error_code

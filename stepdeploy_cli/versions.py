@@ -1,6 +1,6 @@
 """`stepdeploy versions prune STACK`: the versions retention deletes, and why each other one is kept.
 
-The same plan as the state machine's Prune versions step (stepdeploy/retention.py), for a stack's
+The same plan as the state machine's Prune versions step (stepdeploy/release/retention.py), for a stack's
 functions as its newest release names them. `--dry-run` shows it and changes nothing; otherwise it asks
 before deleting (or `--yes`).
 """
@@ -14,8 +14,8 @@ import typer
 from botocore.exceptions import ClientError
 from rich.table import Table
 
-from stepdeploy import retention
 from stepdeploy.aws.lambda_versions import LambdaVersions
+from stepdeploy.release import retention
 from stepdeploy_cli import placement
 from stepdeploy_cli.context import Operator
 from stepdeploy_cli.errors import CliError, aws_error_code

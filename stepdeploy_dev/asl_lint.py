@@ -19,7 +19,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from stepdeploy import cfn_yaml
+from stepdeploy.template import cfn_yaml
 
 MAX_STATE_NAME_LENGTH = 80
 

@@ -1,0 +1,1 @@
+"""AWS adapters: typed boto3 clients built once, one module per service or concern."""

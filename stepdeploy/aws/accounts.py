@@ -32,8 +32,8 @@ from botocore.exceptions import ClientError
 from stepdeploy.errors import RequestRejected
 
 if TYPE_CHECKING:
+    from stepdeploy.app_config.target_config import Target
     from stepdeploy.models import Document
-    from stepdeploy.target_config import Target
 
 STAGE_SERVICES = frozenset({"cloudformation", "lambda", "codedeploy", "cloudwatch"})
 """The services of the application's stack: called in the stage's account and region."""

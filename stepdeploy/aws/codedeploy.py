@@ -7,10 +7,10 @@ from typing import TYPE_CHECKING, Any, cast
 
 from botocore.exceptions import ClientError
 
+from stepdeploy.app_config.target_config import CustomStrategy
 from stepdeploy.aws import clients
 from stepdeploy.aws.clients import error_code
 from stepdeploy.errors import StackBusy
-from stepdeploy.target_config import CustomStrategy
 
 if TYPE_CHECKING:
     from mypy_boto3_codedeploy import CodeDeployClient

@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from stepdeploy.aws import clients
-from stepdeploy.release_analysis import Sample
+from stepdeploy.release.release_analysis import Sample
 
 if TYPE_CHECKING:
     from mypy_boto3_cloudwatch import CloudWatchClient

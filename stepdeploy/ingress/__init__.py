@@ -1,0 +1,1 @@
+"""What starts or resumes work from outside: the webhook, S3 uploads, starting an execution, resuming a wait."""

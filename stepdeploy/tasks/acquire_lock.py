@@ -11,7 +11,7 @@ from stepdeploy.ghe.api import GheApi, GheError, ghe_api
 from stepdeploy.ghe.deployments import Where, report_started
 from stepdeploy.models import DeploymentRequest, Document, ExecutionContext, LockInfo, iso
 from stepdeploy.observability import deployment_started, logger
-from stepdeploy.recovery import plan_lock_wait, wake_superseded
+from stepdeploy.release.recovery import plan_lock_wait, wake_superseded
 from stepdeploy.settings import settings
 
 # How two commits relate never changes: a warm container asks GHE once per pair, however often Acquire

@@ -8,7 +8,7 @@ going to ALARM while a step runs, cuts short:
 - first call: note the alarms already in ALARM (they do not block the release), write the release's
   control record, and move every alias to the first step (``UpdateAlias`` with
   ``RoutingConfig.AdditionalVersionWeights``: the new version gets the step's weight);
-- after a step's pause: judge the step (stepdeploy.release_analysis, on each version's own metrics over
+- after a step's pause: judge the step (stepdeploy.release.release_analysis, on each version's own metrics over
   the step's window): Pass moves every alias to the next step, Fail points every alias back at its
   previous version and raises DeploymentRolledBack, Inconclusive pauses the release until a person
   resumes (continue) or aborts it;
@@ -26,6 +26,7 @@ import math
 from datetime import datetime, timedelta
 from typing import Any
 
+from stepdeploy.app_config.target_config import StepStrategy
 from stepdeploy.aws.alarms import Alarms, resolve_alarm_names
 from stepdeploy.aws.clients import client
 from stepdeploy.aws.cloudformation import CloudFormation
@@ -35,10 +36,9 @@ from stepdeploy.aws.version_metrics import VersionMetrics
 from stepdeploy.errors import DeploymentRolledBack
 from stepdeploy.models import Document, ExecutionContext, FunctionRelease, ReleaseProgress, iso, utc_now
 from stepdeploy.observability import logger
-from stepdeploy.preferences import gating_alarms
-from stepdeploy.release_analysis import Judgement, Sample, alarms_fired, judge
+from stepdeploy.release.release_analysis import Judgement, Sample, alarms_fired, judge
 from stepdeploy.settings import settings
-from stepdeploy.target_config import StepStrategy
+from stepdeploy.template.preferences import gating_alarms
 
 PAUSED_WAIT_SECONDS = 3600
 """A paused release sleeps this long between looks at its control record (a command wakes it at once)."""

@@ -21,8 +21,8 @@ from stepdeploy.aws.lambda_versions import LambdaVersions
 from stepdeploy.errors import AlarmDuringBake
 from stepdeploy.models import BakeInfo, Document, ExecutionContext, iso, utc_now
 from stepdeploy.observability import logger
-from stepdeploy.preferences import gating_alarms
 from stepdeploy.settings import settings
+from stepdeploy.template.preferences import gating_alarms
 
 
 def start_bake(document: Document, cfn: CloudFormation, now: datetime) -> BakeInfo:

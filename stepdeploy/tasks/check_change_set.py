@@ -10,12 +10,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from stepdeploy.alias_wiring import alias_logical_id
 from stepdeploy.aws.clients import client
 from stepdeploy.aws.cloudformation import CloudFormation
 from stepdeploy.aws.lambda_versions import LambdaVersions
 from stepdeploy.errors import ChangeSetFailed
 from stepdeploy.models import ChangeSetInfo, Document, ExecutionContext
+from stepdeploy.template.alias_wiring import alias_logical_id
 
 NO_CHANGE_REASONS = ("didn't contain changes", "No updates are to be performed")
 PENDING = ("CREATE_PENDING", "CREATE_IN_PROGRESS")

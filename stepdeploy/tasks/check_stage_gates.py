@@ -20,8 +20,8 @@ from stepdeploy.aws.cloudformation import CloudFormation
 from stepdeploy.aws.ledger import ledger
 from stepdeploy.errors import StageGateFailed
 from stepdeploy.models import Document, ExecutionContext, GateInfo, StagePlan, utc_now
+from stepdeploy.release.stage_gates import Decision, soak_decision, verdict_of_test, window_decision
 from stepdeploy.settings import settings
-from stepdeploy.stage_gates import Decision, soak_decision, verdict_of_test, window_decision
 
 MAX_EXECUTION_NAME = 80
 Clock = Callable[[], datetime]

@@ -18,8 +18,8 @@ from stepdeploy.aws.codedeploy import CodeDeploy
 from stepdeploy.errors import DeploymentFailed, DeploymentRolledBack
 from stepdeploy.models import Document, ExecutionContext, ShiftDeployment, ShiftInfo, iso
 from stepdeploy.observability import logger
-from stepdeploy.preferences import gating_alarms
-from stepdeploy.recovery import restart_stopped_shifts
+from stepdeploy.release.recovery import restart_stopped_shifts
+from stepdeploy.template.preferences import gating_alarms
 
 SUCCEEDED = "Succeeded"
 FAILED = ("Failed", "Stopped")

@@ -28,9 +28,9 @@ from stepdeploy.aws.artifacts import ArtifactStore
 from stepdeploy.aws.clients import client, error_code, idempotency_token
 from stepdeploy.aws.cloudformation import CAPABILITIES, CloudFormation
 from stepdeploy.errors import ArtifactRejected, ChangeSetFailed, StackBusy, StackNeedsAttention
+from stepdeploy.guards.permissions_boundary import check_permissions_boundary
+from stepdeploy.guards.trust import check_stack_owner
 from stepdeploy.models import ArtifactInfo, ChangeSetInfo, DeploymentRequest, Document, ExecutionContext, iso
-from stepdeploy.permissions_boundary import check_permissions_boundary
-from stepdeploy.trust import check_stack_owner
 
 # CloudFormation's definite refusals of this input: retrying the same input can't help.
 REFUSALS = frozenset({"InsufficientCapabilitiesException", "ValidationError"})

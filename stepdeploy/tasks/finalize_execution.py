@@ -12,7 +12,7 @@ from stepdeploy.aws.ledger import ledger
 from stepdeploy.ghe.deployments import Where, report_finished
 from stepdeploy.models import Document
 from stepdeploy.observability import deployment_ended, logger, trace_method
-from stepdeploy.recovery import wake_lock_waiters
+from stepdeploy.release.recovery import wake_lock_waiters
 from stepdeploy.tasks.advance_release import abandon_release
 from stepdeploy.tasks.record_release import stop_unfinished_shifts
 

@@ -67,7 +67,7 @@ def keep_lock(document: Document, execution: ExecutionContext) -> None:
     if document.lock is None:
         return
     from stepdeploy.aws.ledger import ledger
-    from stepdeploy.recovery import refuse_a_stale_redrive
+    from stepdeploy.release.recovery import refuse_a_stale_redrive
 
     if ledger().ensure_lock(document.lock.stack, execution.id, settings().lock_lease_seconds):
         refuse_a_stale_redrive(document, execution)

@@ -16,11 +16,16 @@ import posixpath
 import tempfile
 from collections.abc import Callable
 
-from stepdeploy import cfn_yaml
 from stepdeploy.aws.accounts import Stage, current_stage, deploy_names, in_another_region
 from stepdeploy.aws.artifacts import ArtifactStore, ObjectHead
 from stepdeploy.aws.clients import client, stage_client, translate_aws_errors
-from stepdeploy.bundle import (
+from stepdeploy.errors import ArtifactRejected, ConfigurationError
+from stepdeploy.guards.target_checks import image_region
+from stepdeploy.guards.trust import check_packaged_template
+from stepdeploy.models import ArtifactInfo, BuildInfo, DeploymentRequest, Document, ExecutionContext, S3Object
+from stepdeploy.settings import settings
+from stepdeploy.template import cfn_yaml
+from stepdeploy.template.bundle import (
     ARCHIVE_SUFFIXES,
     BUCKET_PARAMETER,
     Bundle,
@@ -35,11 +40,6 @@ from stepdeploy.bundle import (
     package_template,
     write_deterministic_zip,
 )
-from stepdeploy.errors import ArtifactRejected, ConfigurationError
-from stepdeploy.models import ArtifactInfo, BuildInfo, DeploymentRequest, Document, ExecutionContext, S3Object
-from stepdeploy.settings import settings
-from stepdeploy.target_checks import image_region
-from stepdeploy.trust import check_packaged_template
 
 SPOOL_BYTES = 64 << 20
 """Bundles and code zips up to this size stay in memory; larger ones spill to /tmp."""

@@ -1,6 +1,6 @@
 """Prune versions: after a successful release, delete the versions retention does not keep.
 
-Which versions stay and why is stepdeploy/retention.py (the CLI's `stepdeploy versions prune` shows
+Which versions stay and why is stepdeploy/release/retention.py (the CLI's `stepdeploy versions prune` shows
 the same plan). It runs after Record release, without the stack's lock: a version newer than every
 release in the ledger is never deleted, so a deployment that started meanwhile keeps what it publishes.
 A version that cannot be deleted is reported in the document's ``pruned`` piece and the release stays
@@ -9,12 +9,12 @@ Deployed; the state's Catch does the same for any other failure.
 
 from __future__ import annotations
 
-from stepdeploy import retention
 from stepdeploy.aws.clients import client
 from stepdeploy.aws.lambda_versions import LambdaVersions
 from stepdeploy.aws.ledger import ledger
 from stepdeploy.models import Document, ExecutionContext, PrunedFunction, PruneInfo
 from stepdeploy.observability import logger
+from stepdeploy.release import retention
 from stepdeploy.settings import settings
 
 LEDGER_HISTORY = 200

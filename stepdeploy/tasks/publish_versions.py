@@ -4,7 +4,7 @@ For each managed function: compare $LATEST with the version the alias points at;
 version; changed -> reuse an identical published version if there is one (a retry, or code that
 came back), else PublishVersion pinned to the compared CodeSha256 and RevisionId. A missing alias
 is created on the version (a first deploy: no traffic to shift). Old versions are deleted only after a
-successful release, by Prune versions (stepdeploy/retention.py).
+successful release, by Prune versions (stepdeploy/release/retention.py).
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ from stepdeploy.errors import ReleaseNotServed
 from stepdeploy.ghe.deployments import Where, report_finished
 from stepdeploy.models import Document, ErrorInfo, ExecutionContext, ReleaseInfo, iso, utc_now
 from stepdeploy.observability import deployment_ended
-from stepdeploy.recovery import unserved, wake_lock_waiters
+from stepdeploy.release.recovery import unserved, wake_lock_waiters
 from stepdeploy.tasks.advance_release import abandon_release
 
 OUTCOME_BY_STATE = {

@@ -11,15 +11,15 @@ import zipfile
 from importlib import resources
 from typing import Any
 
+from stepdeploy.app_config.config_text import MAX_CONFIG_BYTES
+from stepdeploy.app_config.target_config import CONFIG_FILE, DeploymentConfig, PipelineTarget, Target, parse_config
 from stepdeploy.aws.clients import client
-from stepdeploy.config_text import MAX_CONFIG_BYTES
 from stepdeploy.errors import ArtifactRejected, ConfigurationError, RequestRejected
 from stepdeploy.ghe.api import FileTooLarge, ghe_api
+from stepdeploy.guards.trust import check_request_before_build
 from stepdeploy.ingress.upload_keys import check_upload_key
 from stepdeploy.models import DeploymentRequest, Document, ExecutionContext, PipelineInfo, S3Object, StagePlan
 from stepdeploy.settings import settings
-from stepdeploy.target_config import CONFIG_FILE, DeploymentConfig, PipelineTarget, Target, parse_config
-from stepdeploy.trust import check_request_before_build
 
 
 def default_buildspec() -> str:

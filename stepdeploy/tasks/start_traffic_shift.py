@@ -12,6 +12,7 @@ import json
 from datetime import datetime, timedelta
 from typing import Any
 
+from stepdeploy.app_config.target_config import CustomStrategy
 from stepdeploy.aws.accounts import deploy_names
 from stepdeploy.aws.alarms import resolve_alarm_names
 from stepdeploy.aws.clients import client
@@ -20,9 +21,8 @@ from stepdeploy.aws.codedeploy import CodeDeploy, group_settings
 from stepdeploy.errors import ConfigurationError
 from stepdeploy.ingress.run_hook import hooks_token
 from stepdeploy.models import Document, ExecutionContext, FunctionRelease, ShiftDeployment, ShiftInfo
-from stepdeploy.preferences import MappedPreference, effective
 from stepdeploy.settings import settings
-from stepdeploy.target_config import CustomStrategy
+from stepdeploy.template.preferences import MappedPreference, effective
 
 GROUP_NAME_MAX = 100
 CLOCK_SKEW = timedelta(minutes=15)

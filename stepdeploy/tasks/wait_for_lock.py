@@ -2,7 +2,7 @@
 
 The state is a ``.waitForTaskToken`` task whose time-out is ``$.lock_wait.seconds`` (Acquire lock's
 interval): it ends early when the holder frees the lock or a newer push supersedes this one (they
-complete the token: ``stepdeploy.recovery.wake_lock_waiters``), else at the time-out; either way
+complete the token: ``stepdeploy.release.recovery.wake_lock_waiters``), else at the time-out; either way
 Acquire lock asks again and decides. Registering before the holder's release reads the waiters is what
 makes the wake-up reliable; for the other order, the token is written first and the lock read after
 (both strongly consistent): if anything changed since Acquire lock looked, this execution wakes itself.

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from stepdeploy import cfn_yaml
+from stepdeploy.template import cfn_yaml
 from stepdeploy_cli.demo import (
     FAILING_TEST,
     GREETER_FIXED,

@@ -113,7 +113,7 @@ class DeployAws:
 
 class _AliasResource(CloudFormationModel):
     """AWS::Lambda::Alias for moto's own CloudFormation, which lacks it (stepdeploy adds one per managed
-    function: stepdeploy.alias_wiring). Created and deleted as AWS does, through the Lambda backend."""
+    function: stepdeploy.template.alias_wiring). Created and deleted as AWS does, through the Lambda backend."""
 
     def __init__(self, arn: str, function_name: str, name: str) -> None:
         self.arn, self.function_name, self.name = arn, function_name, name

@@ -12,7 +12,7 @@ import boto3
 import pytest
 
 from stepdeploy.errors import StackLocked, Superseded
-from stepdeploy.recovery import MAX_LOCK_WAIT_SECONDS, MIN_LOCK_WAIT_SECONDS, lock_wait_seconds
+from stepdeploy.release.recovery import MAX_LOCK_WAIT_SECONDS, MIN_LOCK_WAIT_SECONDS, lock_wait_seconds
 
 from .conftest import Context, load_event, load_handler
 from .ghe_support import emf_lines, lock_event, pushed_commit

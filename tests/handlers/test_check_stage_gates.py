@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from stepdeploy.errors import StageGateFailed, Superseded
-from stepdeploy.stage_gates import MAX_WAIT_SECONDS, SOAK_CHECK_SECONDS
+from stepdeploy.release.stage_gates import MAX_WAIT_SECONDS, SOAK_CHECK_SECONDS
 from stepdeploy.tasks import check_stage_gates as gates
 
 from .conftest import load_event

@@ -14,7 +14,7 @@ import time
 import pytest
 
 from stepdeploy.errors import RequestRejected, StackBusy, StackNeedsAttention, Superseded
-from stepdeploy.ownership import OWNER_TAG
+from stepdeploy.guards.ownership import OWNER_TAG
 
 from .conftest import Context, load_event, load_handler
 from .deploy_support import (
@@ -49,7 +49,7 @@ def test_first_deploy_creates_the_stack_through_a_create_change_set(deploy_aws):
 
     checked = run("check_change_set", document)["changeset"]
     assert checked["done"] and not checked["no_changes"] and checked["status"] == "CREATE_COMPLETE"
-    # Each function comes with the version and the alias its event sources invoke (stepdeploy.alias_wiring).
+    # Each function comes with the version and the alias its event sources invoke (stepdeploy.template.alias_wiring).
     assert {(c["action"], c["logical_id"]) for c in checked["changes"]} == {
         ("Add", logical_id)
         for function in ("Greeter", "PreTraffic")

@@ -209,7 +209,7 @@ def test_a_target_parameter_clashing_with_a_code_location_is_a_config_error(depl
         run("package_artifact", document)
 
 
-# --- the permissions boundary (stepdeploy.permissions_boundary) ----------------------------------------
+# --- the permissions boundary (stepdeploy.guards.permissions_boundary) ----------------------------------------
 APP_ROLE = """\
   AppRole:
     Type: AWS::IAM::Role

@@ -37,7 +37,7 @@ def test_first_deploy_finds_the_stacks_aliases_on_version_1_and_needs_no_shift(d
     releases = by_id(versions)
     assert set(releases) == {"Greeter", "PreTraffic"}  # no hooks configured: every function
     greeter = releases["Greeter"]
-    # The stack made version 1 and the alias (stepdeploy.alias_wiring): nothing to publish or shift.
+    # The stack made version 1 and the alias (stepdeploy.template.alias_wiring): nothing to publish or shift.
     assert greeter["version"] == "1" and greeter["previous_version"] == "1" and greeter["changed"] is False
     alias = deploy_aws.client("lambda").get_alias(FunctionName=function_names(deploy_aws)["Greeter"], Name="live")
     assert alias["FunctionVersion"] == "1"

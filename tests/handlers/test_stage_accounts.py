@@ -10,10 +10,10 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
+from stepdeploy.app_config.target_config import Target
 from stepdeploy.aws import accounts, clients
 from stepdeploy.errors import ArtifactRejected, ConfigurationError, RequestRejected
 from stepdeploy.ghe.api import GheApi
-from stepdeploy.target_config import Target
 
 from .conftest import Context, load_event, load_handler
 

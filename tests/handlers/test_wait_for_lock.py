@@ -1,6 +1,6 @@
 """Wait for lock against moto's DynamoDB: the waiter's task token is kept where whoever frees the lock finds it;
 when the lock changed between Acquire lock's refusal and this registration, the waiter wakes itself at once.
-Waking (``stepdeploy.recovery``): the queue's first live waiter only, every superseded-mode one, gone tokens
+Waking (``stepdeploy.release.recovery``): the queue's first live waiter only, every superseded-mode one, gone tokens
 forgotten."""
 
 from __future__ import annotations
@@ -100,7 +100,7 @@ def waiter(name: str, requested_at: str, mode: str) -> tuple[str, dict[str, Any]
 
 def test_freeing_the_lock_wakes_the_first_live_queued_waiter_and_every_superseded_one(orchestrator):
     from stepdeploy.aws.ledger import ledger
-    from stepdeploy.recovery import wake_lock_waiters
+    from stepdeploy.release.recovery import wake_lock_waiters
 
     for arn, item in (waiter("third", "2026-11-23T18:03:00Z", "queued"),
                       waiter("gone", "2026-11-23T18:01:00Z", "queued"),

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from stepdeploy.stage_window import DAYS
+from stepdeploy.app_config.stage_window import DAYS
 from stepdeploy_cli.demo import Demo, sample_app_on_local_cloud
 
 from ..conftest import record_execution

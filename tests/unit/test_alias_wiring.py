@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
-from stepdeploy.alias_wiring import SAM_EVENT_TYPES, alias_logical_id, wire_aliases
+from stepdeploy.app_config.target_config import Deployment
 from stepdeploy.errors import ArtifactRejected
-from stepdeploy.preferences import MappedPreference, effective, map_preference
-from stepdeploy.target_config import Deployment
+from stepdeploy.template.alias_wiring import SAM_EVENT_TYPES, alias_logical_id, wire_aliases
+from stepdeploy.template.preferences import MappedPreference, effective, map_preference
 from stepdeploy_localcloud.cloudformation.template import sam_transform
 
 pytestmark = pytest.mark.unit

@@ -10,7 +10,9 @@ import zipfile
 
 import pytest
 
-from stepdeploy.bundle import (
+from stepdeploy.errors import ArtifactRejected
+from stepdeploy.settings import parse_limits
+from stepdeploy.template.bundle import (
     MANIFEST,
     Limits,
     check_object_sha256,
@@ -18,8 +20,6 @@ from stepdeploy.bundle import (
     open_bundle,
     write_deterministic_zip,
 )
-from stepdeploy.errors import ArtifactRejected
-from stepdeploy.settings import parse_limits
 
 pytestmark = pytest.mark.unit
 

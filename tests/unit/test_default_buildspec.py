@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from stepdeploy import cfn_yaml
-from stepdeploy.bundle import StoredCode, package_template
 from stepdeploy.tasks.resolve_request import default_buildspec
+from stepdeploy.template import cfn_yaml
+from stepdeploy.template.bundle import StoredCode, package_template
 
 pytestmark = pytest.mark.unit
 

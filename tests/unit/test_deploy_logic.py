@@ -6,12 +6,12 @@ import json
 
 import pytest
 
+from stepdeploy.app_config.target_config import CustomStrategy, Target
 from stepdeploy.aws.clients import idempotency_token
 from stepdeploy.aws.codedeploy import group_differs, group_settings, traffic_routing
 from stepdeploy.aws.lambda_versions import differences, fingerprint
 from stepdeploy.errors import ConfigurationError, StackBusy, StackNeedsAttention
 from stepdeploy.models import ArtifactInfo, DeploymentRequest, ExecutionContext, FunctionRelease, S3Object
-from stepdeploy.target_config import CustomStrategy, Target
 from stepdeploy.tasks.check_change_set import is_no_change, summarize_changes
 from stepdeploy.tasks.check_stack import first_failure
 from stepdeploy.tasks.create_change_set import change_set_name, change_set_type, parameter_overrides

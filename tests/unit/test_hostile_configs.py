@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import pytest
 
-from stepdeploy import cfn_yaml
 from stepdeploy.errors import ConfigurationError
-from stepdeploy.target_checks import validate
+from stepdeploy.guards.target_checks import validate
+from stepdeploy.template import cfn_yaml
 from stepdeploy_cli.demo import SAMPLE_APP
 
 from ..hostile_catalogue import load

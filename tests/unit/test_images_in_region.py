@@ -1,6 +1,6 @@
 """A stage outside the orchestrator's region: container-image functions must name an ECR image of that
 region (Lambda pulls images only from its own region), checked on the repository's template before the
-build (stepdeploy.target_checks) and on the packaged one (Package artifact)."""
+build (stepdeploy.guards.target_checks) and on the packaged one (Package artifact)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from stepdeploy.errors import ConfigurationError
-from stepdeploy.target_checks import check_images_in_region, image_region
+from stepdeploy.guards.target_checks import check_images_in_region, image_region
 
 pytestmark = pytest.mark.unit
 

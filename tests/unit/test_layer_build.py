@@ -36,7 +36,7 @@ pytestmark = [pytest.mark.unit, pytest.mark.layer, pytest.mark.timeout(900)]
 
 ROOT = Path(__file__).resolve().parents[2]
 FUNCTIONS = sorted(p.parent.name for p in (ROOT / "functions").glob("*/app.py"))
-YAML_READERS = {"package_artifact"}  # reads the application's template (stepdeploy.cfn_yaml)
+YAML_READERS = {"package_artifact"}  # reads the application's template (stepdeploy.template.cfn_yaml)
 
 # Run inside the layer's environment: import every module under the layer's `stepdeploy`, report failures.
 IMPORT_ALL = """

@@ -8,6 +8,7 @@ them. The Lambda entry points under functions/ are not a package; they are check
 from __future__ import annotations
 
 import ast
+import json
 import os
 import shutil
 import subprocess
@@ -88,3 +89,60 @@ def test_a_lambda_entry_point_imports_the_runtime_only(entry: str) -> None:
     tops = {name.split(".")[0] for name in imported}
     outside = sorted(top for top in tops if top != "stepdeploy" and top not in sys.stdlib_module_names)
     assert not outside, f"functions/{entry}/app.py imports {outside}"
+
+
+def task_state_functions() -> dict[str, str]:
+    """Task state name -> the functions/<name>/ folder of the Lambda function it invokes."""
+    from stepdeploy.template import cfn_yaml
+
+    template = cfn_yaml.load((ROOT / "template.yaml").read_text())
+    resources = template["Resources"]
+    machine = next(r for r in resources.values() if r["Type"] == "AWS::Serverless::StateMachine")
+    substitutions = machine["Properties"]["DefinitionSubstitutions"]
+    definition = json.loads((ROOT / machine["Properties"]["DefinitionUri"]).read_text())
+    found: dict[str, str] = {}
+
+    def visit(states: dict[str, Any]) -> None:
+        for name, state in states.items():
+            for branch in state.get("Branches", []):
+                visit(branch["States"])
+            for key in ("Iterator", "ItemProcessor"):
+                if key in state:
+                    visit(state[key]["States"])
+            function = state.get("Arguments", state.get("Parameters", {})).get("FunctionName", "")
+            if state["Type"] == "Task" and function.startswith("${"):
+                logical_id = substitutions[function[2:-1]]["Fn::GetAtt"][0]
+                found[name] = Path(resources[logical_id]["Properties"]["CodeUri"]).name
+
+    visit(definition["States"])
+    return found
+
+
+def test_every_task_state_has_one_name_from_function_folder_to_handler_test() -> None:
+    """A Lambda Task state's function folder, its runtime module and its handler test share one name."""
+    states = task_state_functions()
+    assert len(states) >= 20, states  # the walk found the state machine's tasks
+    for state, folder in states.items():
+        module = ROOT / "stepdeploy" / "tasks" / f"{folder}.py"
+        assert module.is_file(), f"{state!r} runs functions/{folder}/ but stepdeploy/tasks/{folder}.py is missing"
+        entry = (ROOT / "functions" / folder / "app.py").read_text()
+        assert f"from stepdeploy.tasks.{folder} import" in entry, f"functions/{folder}/app.py runs another module"
+        test = ROOT / "tests" / "handlers" / f"test_{folder}.py"
+        assert test.is_file(), f"{state!r}: no handler test tests/handlers/test_{folder}.py"
+
+
+@pytest.mark.parametrize("entry", sorted(p.parent.name for p in (ROOT / "functions").glob("*/app.py")))
+def test_every_function_has_a_handler_test_of_its_name(entry: str) -> None:
+    assert (ROOT / "tests" / "handlers" / f"test_{entry}.py").is_file()
+
+
+RUNTIME_TOP_LEVEL = {"__init__", "models", "settings", "errors", "observability", "polling"}
+
+
+def test_the_runtime_keeps_its_modules_in_rooms() -> None:
+    """The runtime's top level holds what every room uses; anything else lives in a room (docs/layout.md)."""
+    top = {p.stem for p in (ROOT / "stepdeploy").glob("*.py")}
+    assert top == RUNTIME_TOP_LEVEL, f"put {sorted(top - RUNTIME_TOP_LEVEL)} in a room of stepdeploy/"
+    for room in (p for p in (ROOT / "stepdeploy").iterdir() if p.is_dir() and p.name != "__pycache__"):
+        init = room / "__init__.py"
+        assert init.is_file() and ast.get_docstring(ast.parse(init.read_text())), f"{room.name}/ says what it holds"

@@ -15,7 +15,8 @@ from typing import Any
 import pytest
 from moto.events.models import EventPattern
 
-from stepdeploy import cfn_yaml, observability
+from stepdeploy import observability
+from stepdeploy.template import cfn_yaml
 from stepdeploy_localcloud.events.patch import render_input_template
 
 pytestmark = pytest.mark.unit

@@ -6,8 +6,9 @@ import hashlib
 
 import pytest
 
-from stepdeploy import cfn_yaml
-from stepdeploy.bundle import (
+from stepdeploy.errors import ArtifactRejected
+from stepdeploy.template import cfn_yaml
+from stepdeploy.template.bundle import (
     BUCKET_PARAMETER,
     StoredCode,
     bundle_digest,
@@ -15,7 +16,6 @@ from stepdeploy.bundle import (
     mutable_tags_for,
     package_template,
 )
-from stepdeploy.errors import ArtifactRejected
 
 pytestmark = pytest.mark.unit
 

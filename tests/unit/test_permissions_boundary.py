@@ -1,6 +1,6 @@
 """The permissions boundary on every role an application stack creates, checked with SAM's own transform.
 
-The rewriter (stepdeploy.permissions_boundary) works on the SAM template; what IAM sees is the template
+The rewriter (stepdeploy.guards.permissions_boundary) works on the SAM template; what IAM sees is the template
 after the SAM transform. So the packaged template is transformed here with aws-sam-translator and every
 AWS::IAM::Role of the result must carry the boundary: the sample app, and a template with the event
 sources and resources that make SAM generate roles.
@@ -15,10 +15,10 @@ from typing import Any
 
 import pytest
 
-from stepdeploy import cfn_yaml
-from stepdeploy.bundle import StoredCode, package_template
 from stepdeploy.errors import ArtifactRejected
-from stepdeploy.permissions_boundary import apply_permissions_boundary, check_permissions_boundary
+from stepdeploy.guards.permissions_boundary import apply_permissions_boundary, check_permissions_boundary
+from stepdeploy.template import cfn_yaml
+from stepdeploy.template.bundle import StoredCode, package_template
 
 pytestmark = pytest.mark.unit
 

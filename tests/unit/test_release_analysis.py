@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from stepdeploy.release_analysis import Sample, alarms_fired, judge, judge_function
-from stepdeploy.target_config import Analysis
+from stepdeploy.app_config.target_config import Analysis
+from stepdeploy.release.release_analysis import Sample, alarms_fired, judge, judge_function
 
 pytestmark = pytest.mark.unit
 

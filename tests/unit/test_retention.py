@@ -1,4 +1,4 @@
-"""Which versions retention keeps, and why (stepdeploy/retention.py)."""
+"""Which versions retention keeps, and why (stepdeploy/release/retention.py)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from stepdeploy import retention
+from stepdeploy.release import retention
 from stepdeploy_cli import releases as cli_releases
 
 pytestmark = pytest.mark.unit

@@ -17,8 +17,8 @@ from typing import Any
 
 import pytest
 
-from stepdeploy import cfn_yaml
 from stepdeploy.aws.accounts import STAGE_TEMPLATE, Stage
+from stepdeploy.template import cfn_yaml
 
 from .test_template_policy import RESOURCES as ORCHESTRATOR
 from .test_template_policy import checkov_command

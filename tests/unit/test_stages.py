@@ -7,16 +7,16 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from stepdeploy.app_config.stage_window import AllowedRange
+from stepdeploy.app_config.target_config import Gates, PipelineTarget, Target, parse_config
 from stepdeploy.errors import ConfigurationError, StageGateFailed
-from stepdeploy.stage_gates import (
+from stepdeploy.release.stage_gates import (
     MAX_WAIT_SECONDS,
     SOAK_CHECK_SECONDS,
     soak_decision,
     verdict_of_test,
     window_decision,
 )
-from stepdeploy.stage_window import AllowedRange
-from stepdeploy.target_config import Gates, PipelineTarget, Target, parse_config
 from stepdeploy.tasks.check_stage_gates import child_name
 
 pytestmark = pytest.mark.unit

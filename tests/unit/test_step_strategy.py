@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from stepdeploy.app_config.target_config import StepStrategy, parse_config
 from stepdeploy.errors import ConfigurationError
-from stepdeploy.target_config import StepStrategy, parse_config
 
 pytestmark = pytest.mark.unit
 

@@ -1,9 +1,9 @@
 import pytest
 
+from stepdeploy.app_config.target_config import parse_config
 from stepdeploy.errors import ConfigurationError, RequestRejected
 from stepdeploy.ingress.upload_keys import check_upload_key
 from stepdeploy.settings import parse_allowed_repositories
-from stepdeploy.target_config import parse_config
 
 pytestmark = pytest.mark.unit
 

@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from stepdeploy import cfn_yaml
+from stepdeploy.template import cfn_yaml
 
 pytestmark = pytest.mark.unit
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from stepdeploy.app_config.target_config import parse_config
 from stepdeploy.errors import ConfigurationError, RequestRejected
 from stepdeploy.ghe.api import FileTooLarge, GheApi
-from stepdeploy.ownership import OWNER_TAG, check_owner
-from stepdeploy.target_config import parse_config
+from stepdeploy.guards.ownership import OWNER_TAG, check_owner
 
 pytestmark = pytest.mark.unit
 

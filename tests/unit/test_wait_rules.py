@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from stepdeploy import cfn_yaml
 from stepdeploy.aws.clients import idempotency_token
 from stepdeploy.ingress.resume_wait import BUILD_FINAL, DEPLOYMENT_FINAL
 from stepdeploy.models import ExecutionContext
+from stepdeploy.template import cfn_yaml
 
 pytestmark = pytest.mark.unit
 ROOT = Path(__file__).resolve().parents[2]

@@ -11,8 +11,8 @@ import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from stepdeploy.app_config.target_config import Gates
 from stepdeploy.errors import StageGateFailed
-from stepdeploy.target_config import Gates
 
 MAX_WAIT_SECONDS = 3600
 """A closed window is checked again at least hourly: a newer commit at the same gate is noticed there."""

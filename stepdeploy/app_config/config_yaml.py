@@ -21,7 +21,7 @@ from typing import Any
 
 import yaml
 
-from stepdeploy.config_text import MAX_CONFIG_BYTES, bad_character
+from stepdeploy.app_config.config_text import MAX_CONFIG_BYTES, bad_character
 from stepdeploy.errors import ConfigurationError
 
 MAX_DEPTH = 16

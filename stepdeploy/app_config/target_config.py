@@ -26,9 +26,9 @@ from pydantic import (
 )
 from pydantic_core import ErrorDetails
 
-from stepdeploy.config_text import bad_character
+from stepdeploy.app_config.config_text import bad_character
+from stepdeploy.app_config.stage_window import AllowedRange, Window, parse_moment
 from stepdeploy.errors import ConfigurationError
-from stepdeploy.stage_window import AllowedRange, Window, parse_moment
 
 CONFIG_FILE = "stepdeploy.yml"
 
@@ -568,7 +568,9 @@ def _describe(error: ErrorDetails) -> str:
 
 def parse_config(text: str | bytes, *, file: str = CONFIG_FILE) -> DeploymentConfig:
     """Parse and validate the file's text; ConfigurationError names file, key and expectation."""
-    from stepdeploy.config_yaml import load_config_yaml  # only the functions that read a stepdeploy.yml pay for PyYAML
+    from stepdeploy.app_config.config_yaml import (
+        load_config_yaml,  # only the functions that read a stepdeploy.yml pay for PyYAML
+    )
 
     data = load_config_yaml(text, file)
     if not isinstance(data, dict):

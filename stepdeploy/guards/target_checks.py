@@ -13,8 +13,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from stepdeploy.app_config.target_config import CONFIG_FILE, DeploymentConfig, PipelineTarget, Target, relative_path
 from stepdeploy.errors import ConfigurationError
-from stepdeploy.target_config import CONFIG_FILE, DeploymentConfig, PipelineTarget, Target, relative_path
 
 FUNCTION_TYPES = frozenset({"AWS::Serverless::Function", "AWS::Lambda::Function"})
 ALARM_TYPES = frozenset({"AWS::CloudWatch::Alarm", "AWS::CloudWatch::CompositeAlarm"})
@@ -170,7 +170,7 @@ def validate(
 ) -> DeploymentConfig:
     """Every check that needs no AWS call, in the order the pipeline makes them (pure: for tests and
     for `stepdeploy` users checking a file before they push it)."""
-    from stepdeploy.target_config import parse_config
+    from stepdeploy.app_config.target_config import parse_config
 
     config = parse_config(text, file=file)
     check_build(config, file=file, external_buildspec=external_buildspec)

@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
-from stepdeploy.target_config import Analysis
+from stepdeploy.app_config.target_config import Analysis
 
 Verdict = Literal["Pass", "Fail", "Inconclusive"]
 

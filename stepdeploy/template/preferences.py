@@ -16,8 +16,8 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from stepdeploy.app_config.target_config import PREDEFINED_DEPLOYMENT_CONFIGS, Deployment
 from stepdeploy.errors import ArtifactRejected
-from stepdeploy.target_config import PREDEFINED_DEPLOYMENT_CONFIGS, Deployment
 
 HOOK_KEYS = (("PreTraffic", "before_allow_traffic"), ("PostTraffic", "after_allow_traffic"))
 

@@ -30,9 +30,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import IO, Any, TypeGuard
 
-from stepdeploy.alias_wiring import Wiring, wire_aliases
 from stepdeploy.errors import ArtifactRejected
-from stepdeploy.permissions_boundary import apply_permissions_boundary
+from stepdeploy.guards.permissions_boundary import apply_permissions_boundary
+from stepdeploy.template.alias_wiring import Wiring, wire_aliases
 
 MANIFEST = "stepdeploy-manifest.json"
 ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
@@ -422,9 +422,9 @@ def package_template(
 
     ``existing(path)`` says whether a bundle path (file or directory) exists; ``store`` uploads it.
     With ``permissions_boundary`` (an IAM policy ARN), the template is first checked and given that
-    boundary on every role it creates (stepdeploy.permissions_boundary), before anything is stored.
+    boundary on every role it creates (stepdeploy.guards.permissions_boundary), before anything is stored.
     With ``alias``, every event source of each ``managed(logical_id)`` function invokes that alias
-    (stepdeploy.alias_wiring).
+    (stepdeploy.template.alias_wiring).
     """
     template = copy.deepcopy(template)
     if permissions_boundary:

@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from stepdeploy.errors import ArtifactRejected
-from stepdeploy.preferences import MappedPreference, hook_functions, map_preference
+from stepdeploy.template.preferences import MappedPreference, hook_functions, map_preference
 
 PINNED_VERSION = "stepdeploy"
 """``AutoPublishCodeSha256``: SAM's version resource is then ``<Id>Versionstepdeploy``, created once."""

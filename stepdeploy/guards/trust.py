@@ -7,7 +7,7 @@ against the template (target_checks.py, ownership.py), with the AWS reads they n
   the repository's own template when the configured template path is in the repository (a template
   the build generates is checked at Package artifact instead);
 - Package artifact (before Create change set): the target and the permissions boundary against the
-  packaged template (stepdeploy.bundle.package_template sets the boundary);
+  packaged template (stepdeploy.template.bundle.package_template sets the boundary);
 - Create change set: the stack's owner again, just before the change set.
 """
 
@@ -16,24 +16,24 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from stepdeploy.app_config.target_config import CONFIG_FILE, DeploymentConfig
 from stepdeploy.aws.accounts import check_stage, current_stage, deploy_names, deploying_into, in_another_region
 from stepdeploy.aws.alarms import Alarms
 from stepdeploy.aws.clients import client
 from stepdeploy.aws.cloudformation import CloudFormation
-from stepdeploy.bundle import BUCKET_PARAMETER
 from stepdeploy.errors import ConfigurationError, RequestRejected
 from stepdeploy.ghe.api import FileTooLarge
-from stepdeploy.models import DeploymentRequest
-from stepdeploy.ownership import check_owner
-from stepdeploy.permissions_boundary import check_permissions_boundary
-from stepdeploy.settings import settings
-from stepdeploy.target_checks import (
+from stepdeploy.guards.ownership import check_owner
+from stepdeploy.guards.permissions_boundary import check_permissions_boundary
+from stepdeploy.guards.target_checks import (
     check_build,
     check_external_alarms,
     check_images_in_region,
     check_target_against_template,
 )
-from stepdeploy.target_config import CONFIG_FILE, DeploymentConfig
+from stepdeploy.models import DeploymentRequest
+from stepdeploy.settings import settings
+from stepdeploy.template.bundle import BUCKET_PARAMETER
 
 
 def check_stack_owner(
@@ -115,7 +115,7 @@ def _check_against_stack_and_template(
         text = None  # checked at Package artifact, in the bundle
     if text is None:
         return
-    from stepdeploy import cfn_yaml  # only when a template is read: PyYAML stays out of the cold start
+    from stepdeploy.template import cfn_yaml  # only when a template is read: PyYAML stays out of the cold start
 
     try:
         template = cfn_yaml.load(text)

@@ -1,0 +1,1 @@
+"""The application's deployment configuration: `stepdeploy.yml`, read without trusting it."""

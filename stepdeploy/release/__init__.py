@@ -1,0 +1,1 @@
+"""Decisions over a release: step analysis, stage gates, version retention, recovery."""

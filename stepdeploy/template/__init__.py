@@ -1,0 +1,1 @@
+"""The application's SAM template and bundle: reading, wiring aliases, packaging code."""
