@@ -15,7 +15,7 @@ from rich.console import Console
 
 from stepdeploy_cli.commands import register as register_operator_commands
 from stepdeploy_cli.errors import OperatorGroup
-from stepdeploy_cli.local import register as register_local_commands
+from stepdeploy_cli.local.commands import register as register_local_commands
 from stepdeploy_cli.metrics import register as register_metrics_command
 
 app = typer.Typer(
@@ -46,7 +46,7 @@ def demo(
     speed: Annotated[float, typer.Option(help="Local clock speed: virtual seconds per real second.")] = 60.0,
 ) -> None:
     """Run the demo scenarios (CodeDeploy and the step engine) against the sample app on the local cloud."""
-    from stepdeploy_cli.demo import run_demo
+    from stepdeploy_cli.demo.runner import run_demo
 
     logging.basicConfig(level=logging.ERROR)
     report = run_demo(speed=speed, live=not json_output and sys.stdout.isatty(), console=Console())

@@ -1,6 +1,6 @@
 """The demo's six scenarios, measured: transitions, Lambda invocations, price, phases and added latency per wait.
 
-One run = one local cloud and the scenarios of ``stepdeploy_cli.demo``, exactly as ``make demo`` runs
+One run = one local cloud and the scenarios of ``stepdeploy_cli.demo.runner``, exactly as ``make demo`` runs
 them (the Demo class), with two additions after each scenario, not counted in the demo's wall time:
 a short pause so that functions triggered by the execution's end (the finaliser) are attributed to
 it, and reading its history and the services' timestamps.
@@ -27,7 +27,7 @@ from typing import Any
 
 from rich.console import Console
 
-from stepdeploy_cli.demo import GREETER_V2, SAMPLE_APP, Demo, sample_app_on_local_cloud, scenarios
+from stepdeploy_cli.demo.runner import GREETER_V2, SAMPLE_APP, Demo, sample_app_on_local_cloud, scenarios
 from stepdeploy_dev.bench import history, pricing, token_waits, waits
 from stepdeploy_dev.bench.invocations import Recorder, recording
 from stepdeploy_dev.bench.services import ACCELERATED, ChangeSetWatcher, Phase, ServiceReader

@@ -33,7 +33,7 @@ from typing import Any
 import yaml
 
 from stepdeploy.aws.ledger import Ledger
-from stepdeploy_cli.demo import BRANCH, OWNER, SAMPLE_APP, commit, git
+from stepdeploy_cli.demo.runner import BRANCH, OWNER, SAMPLE_APP, commit, git
 from stepdeploy_dev.bench import history
 from stepdeploy_dev.bench.demo_runs import history_events, load_asl
 from stepdeploy_dev.bench.invocations import recording

@@ -22,7 +22,7 @@ from typer.testing import CliRunner
 
 from stepdeploy.aws.ledger import Ledger
 from stepdeploy_cli import releases
-from stepdeploy_cli.demo import STACK, Demo, git, sample_app_on_local_cloud
+from stepdeploy_cli.demo.runner import STACK, Demo, git, sample_app_on_local_cloud
 from stepdeploy_cli.main import app
 from stepdeploy_localcloud.awslambda import runtime as lambda_runtime
 from stepdeploy_localcloud.cloud import PROJECT_ROOT, LocalCloud

@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from stepdeploy_cli.demo import STACK, Demo, sample_app_on_local_cloud
+from stepdeploy_cli.demo.runner import STACK, Demo, sample_app_on_local_cloud
 from stepdeploy_cli.main import app as cli_app
 from stepdeploy_cli.main import serve_dashboard
 

@@ -2,7 +2,7 @@
 
 On a busy machine the "alarm during canary" scenario used to end with the alarm seen during the bake
 (AlarmDuringBake) when the canary's few real seconds ran out before the alarm fired. The scenario now
-raises the alarm at the canary's first traffic step (stepdeploy_cli/canary_alarm.py), so the shift
+raises the alarm at the canary's first traffic step (stepdeploy_cli/demo/canary_alarm.py), so the shift
 itself is rolled back, however slow the machine.
 """
 
@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from stepdeploy_cli.demo import sample_app_on_local_cloud, scenarios
+from stepdeploy_cli.demo.runner import sample_app_on_local_cloud, scenarios
 from stepdeploy_dev.bench.cpu_hog import cpu_hog
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.timeout(1800)]

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from stepdeploy_cli.demo import sample_app_on_local_cloud
+from stepdeploy_cli.demo.runner import sample_app_on_local_cloud
 from stepdeploy_cli.watch import ExecutionView, wait_for_execution
 from stepdeploy_localcloud.codebuild.environment import sam_cli
 

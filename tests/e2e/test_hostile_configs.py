@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from stepdeploy_cli.demo import SAMPLE_APP, git
+from stepdeploy_cli.demo.runner import SAMPLE_APP, git
 from stepdeploy_localcloud.cloud import LocalCloud
 
 from ..hostile_catalogue import HostileConfig, load

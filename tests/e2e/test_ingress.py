@@ -23,8 +23,8 @@ import requests
 from botocore.exceptions import ClientError
 
 from stepdeploy.ghe.payloads import signature_of
-from stepdeploy_cli.demo import commit, git
-from stepdeploy_cli.upload_role import upload_client
+from stepdeploy_cli.demo.runner import commit, git
+from stepdeploy_cli.demo.upload_role import upload_client
 from stepdeploy_localcloud.cloud import LocalCloud
 from stepdeploy_localcloud.ghe.server import encode_body
 

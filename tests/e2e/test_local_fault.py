@@ -21,7 +21,7 @@ from typing import Any
 import boto3
 import pytest
 
-from stepdeploy_cli.demo import SAMPLE_APP, commit, git
+from stepdeploy_cli.demo.runner import SAMPLE_APP, commit, git
 from stepdeploy_localcloud.cloud import RESTARTED_DESCRIPTION
 from stepdeploy_localcloud.ghe.server import LocalGHE
 

@@ -17,7 +17,7 @@ import boto3
 import pytest
 import requests
 
-from stepdeploy_cli.demo import SAMPLE_APP, commit, git
+from stepdeploy_cli.demo.runner import SAMPLE_APP, commit, git
 
 pytestmark = pytest.mark.e2e
 STEPDEPLOY = [sys.executable, "-m", "stepdeploy_cli.main"]

@@ -18,7 +18,7 @@ import pytest
 from typer.testing import CliRunner
 
 from stepdeploy.template import cfn_yaml
-from stepdeploy_cli.demo import (
+from stepdeploy_cli.demo.runner import (
     FAILING_TEST,
     GREETER_FIXED,
     GREETER_V2,

@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
-from stepdeploy_cli.demo import STACK, sample_app_on_local_cloud, scenarios
-from stepdeploy_cli.demo_stages import NAME as STAGES
-from stepdeploy_cli.demo_stages import PRODUCTION_ACCOUNT, STAGE_STACKS
+from stepdeploy_cli.demo.runner import STACK, sample_app_on_local_cloud, scenarios
+from stepdeploy_cli.demo.stages import NAME as STAGES
+from stepdeploy_cli.demo.stages import PRODUCTION_ACCOUNT, STAGE_STACKS
 
 from ..conftest import record_execution
 

@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from stepdeploy_cli import traffic
-from stepdeploy_cli.demo import Demo, sample_app_on_local_cloud
+from stepdeploy_cli.demo import traffic
+from stepdeploy_cli.demo.runner import Demo, sample_app_on_local_cloud
 from stepdeploy_cli.watch import ExecutionView, wait_for_execution
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]

@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from stepdeploy_cli import traffic
-from stepdeploy_cli.demo import sample_app_on_local_cloud
+from stepdeploy_cli.demo import traffic
+from stepdeploy_cli.demo.runner import sample_app_on_local_cloud
 from stepdeploy_cli.watch import ExecutionView, wait_for_execution
 from stepdeploy_localcloud.codebuild.environment import sam_cli
 

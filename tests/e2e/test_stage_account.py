@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from stepdeploy_cli.demo import GREETER_V2, STACK, Demo, sample_app_on_local_cloud
+from stepdeploy_cli.demo.runner import GREETER_V2, STACK, Demo, sample_app_on_local_cloud
 from stepdeploy_localcloud import endpoint
 from stepdeploy_localcloud.cloud import STAGE_ACCOUNT
 

@@ -16,8 +16,8 @@ import pytest
 from typer.testing import CliRunner
 
 from stepdeploy.aws.ledger import Ledger
-from stepdeploy_cli.demo import SAMPLE_APP, Demo, git, sample_app_on_local_cloud
-from stepdeploy_cli.demo_stages import PRODUCTION_ACCOUNT, STAGE_STACKS, broken_greeter, staged_edits
+from stepdeploy_cli.demo.runner import SAMPLE_APP, Demo, git, sample_app_on_local_cloud
+from stepdeploy_cli.demo.stages import PRODUCTION_ACCOUNT, STAGE_STACKS, broken_greeter, staged_edits
 from stepdeploy_cli.main import app as cli_app
 
 pytestmark = pytest.mark.e2e

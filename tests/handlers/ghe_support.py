@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from stepdeploy_cli.demo import commit, git
+from stepdeploy_cli.demo.runner import commit, git
 
 from .conftest import load_event
 

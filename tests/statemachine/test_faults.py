@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from stepdeploy_cli.demo import GREETER_V2, SAMPLE_APP
+from stepdeploy_cli.demo.runner import GREETER_V2, SAMPLE_APP
 from stepdeploy_localcloud.awslambda import runtime as lambda_runtime
 from stepdeploy_localcloud.cloudformation import api as cloudformation
 

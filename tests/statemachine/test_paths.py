@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from stepdeploy.aws.ledger import Ledger
-from stepdeploy_cli.demo import (
+from stepdeploy_cli.demo.runner import (
     BRANCH,
     GREETER_V2,
     OWNER,

@@ -21,7 +21,7 @@ from stepdeploy.aws.ledger import Ledger
 from stepdeploy.aws.version_metrics import dimensions
 from stepdeploy_cli.context import Operator, Options
 from stepdeploy_cli.dashboard.data import act
-from stepdeploy_cli.demo import SAMPLE_APP, STACK, sample_app_on_local_cloud
+from stepdeploy_cli.demo.runner import SAMPLE_APP, STACK, sample_app_on_local_cloud
 from stepdeploy_cli.steer import progress_of, steer
 
 from .test_paths import Machine

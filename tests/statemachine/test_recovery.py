@@ -22,7 +22,7 @@ import pytest
 from typer.testing import CliRunner
 
 from stepdeploy.aws.ledger import Ledger
-from stepdeploy_cli.demo import GREETER_V2, STACK
+from stepdeploy_cli.demo.runner import GREETER_V2, STACK
 from stepdeploy_cli.main import app
 from stepdeploy_cli.recovery import replay_input
 from stepdeploy_localcloud.awslambda import runtime as lambda_runtime

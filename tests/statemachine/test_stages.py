@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from stepdeploy.app_config.stage_window import DAYS
-from stepdeploy_cli.demo import Demo, sample_app_on_local_cloud
+from stepdeploy_cli.demo.runner import Demo, sample_app_on_local_cloud
 
 from ..conftest import record_execution
 

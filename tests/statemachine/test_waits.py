@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from stepdeploy_cli.demo import GREETER_V2
+from stepdeploy_cli.demo.runner import GREETER_V2
 from stepdeploy_dev.bench.token_waits import wait_outcomes
 
 from .test_paths import Machine

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from stepdeploy.template import cfn_yaml
-from stepdeploy_cli.upload_role import UPLOAD_REPOSITORY_TAG, UploadRoleError, role_name
+from stepdeploy_cli.demo.upload_role import UPLOAD_REPOSITORY_TAG, UploadRoleError, role_name
 from stepdeploy_localcloud.s3.policy import ANONYMOUS, Caller, Decision, PolicyError, evaluate
 
 pytestmark = pytest.mark.unit

@@ -12,7 +12,7 @@ import pytest
 from stepdeploy.errors import ConfigurationError
 from stepdeploy.guards.target_checks import validate
 from stepdeploy.template import cfn_yaml
-from stepdeploy_cli.demo import SAMPLE_APP
+from stepdeploy_cli.demo.runner import SAMPLE_APP
 
 from ..hostile_catalogue import load
 

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from stepdeploy_cli.context import Operator
-    from stepdeploy_cli.demo import Demo
+    from stepdeploy_cli.demo.runner import Demo
 
 OPERATOR = "demo-operator"
 
@@ -74,7 +74,7 @@ class Steer:
 
     def _run(self) -> None:
         from stepdeploy.models import iso
-        from stepdeploy_cli.demo import STACK
+        from stepdeploy_cli.demo.runner import STACK
         from stepdeploy_cli.steer import steer
 
         op = local_operator(self.demo)
@@ -107,7 +107,7 @@ def _bumped(demo: Demo, marker: str, greeter: str) -> dict[str, str]:
 
 
 def step_scenarios(demo: Demo) -> list[dict[str, Any]]:
-    from stepdeploy_cli.demo import GREETER_BUGGY, GREETER_FIXED, git
+    from stepdeploy_cli.demo.runner import GREETER_BUGGY, GREETER_FIXED, git
 
     base = (demo.worktree / "stepdeploy.yml").read_text()
     results: list[dict[str, Any]] = []

@@ -197,7 +197,7 @@ def statuses(
 
 
 def register(local_app: typer.Typer) -> None:
-    from stepdeploy_cli.local_faults import fault
+    from stepdeploy_cli.local.faults import fault
 
     local_app.command("push")(push)
     local_app.command("statuses")(statuses)

@@ -25,11 +25,11 @@ from typing import Any
 
 from rich.console import Console
 
-from stepdeploy_cli import traffic
-from stepdeploy_cli.canary_alarm import AlarmOnFirstCanaryStep
-from stepdeploy_cli.demo_stages import stages_scenario
-from stepdeploy_cli.demo_steps import local_operator, step_scenarios
-from stepdeploy_cli.upload_role import upload_client
+from stepdeploy_cli.demo import traffic
+from stepdeploy_cli.demo.canary_alarm import AlarmOnFirstCanaryStep
+from stepdeploy_cli.demo.stages import stages_scenario
+from stepdeploy_cli.demo.steps import local_operator, step_scenarios
+from stepdeploy_cli.demo.upload_role import upload_client
 from stepdeploy_cli.watch import ExecutionView, wait_for_execution
 from stepdeploy_localcloud.cloud import DEFAULT_ALLOWED, PROJECT_ROOT, LocalCloud
 

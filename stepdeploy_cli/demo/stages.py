@@ -17,7 +17,7 @@ from stepdeploy_localcloud.cloud import PROJECT_ROOT, STAGE_ACCOUNT
 
 if TYPE_CHECKING:
     from stepdeploy_cli.context import Operator
-    from stepdeploy_cli.demo import Demo
+    from stepdeploy_cli.demo.runner import Demo
 
 STAGES_EXAMPLE = PROJECT_ROOT / "examples" / "stages"
 PIPELINE = "sample"
@@ -123,7 +123,7 @@ def _mark_seen(demo: Demo) -> None:
 
 
 def stages_scenario(demo: Demo, op: Operator) -> dict[str, Any]:
-    from stepdeploy_cli.demo import FAILING_TEST_PATH, git
+    from stepdeploy_cli.demo.runner import FAILING_TEST_PATH, git
     from stepdeploy_cli.pipelines import pipeline_record, stage_rows
 
     # The pipeline's one build runs the app's unit tests: the "build fails" scenario's failing test goes.

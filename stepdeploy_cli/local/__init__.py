@@ -1,0 +1,1 @@
+"""`stepdeploy local ...`: the local cloud's GHE and faults, driven from another terminal."""
