@@ -21,7 +21,7 @@ LAMBDA_RUNTIME_PROVIDES := boto3 boto3-* botocore botocore-* s3transfer s3transf
   dateutil python_dateutil-* six.py six-* urllib3 urllib3-*
 LAYER_PLATFORM := --platform manylinux2014_$(LOCAL_ARCH) --only-binary=:all: --python-version $(LAYER_PYTHON_VERSION)
 
-.PHONY: setup test test-fast lint demo bench clean layer-wheels layer-site layer-site-path
+.PHONY: setup test test-fast lint demo bench screenshots clean layer-wheels layer-site layer-site-path
 
 $(STAMP): requirements/dev.txt requirements/runtime.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -92,6 +92,11 @@ demo: setup
 
 bench: setup
 	$(BIN)/python -m stepdeploy_dev.bench
+
+# The dashboard's screenshots in docs/: the browser tests write them only when STEPDEPLOY_SCREENSHOTS names a folder.
+screenshots: setup
+	STEPDEPLOY_SCREENSHOTS=docs PYTHONPATH=$(HERE) $(BIN)/pytest -q -p no:cacheprovider tests/e2e/test_dashboard.py
+	STEPDEPLOY_SCREENSHOTS=docs PYTHONPATH=$(HERE) $(BIN)/pytest -q -p no:cacheprovider tests/e2e/test_dashboard_steering.py
 
 clean:
 	rm -rf $(VENV) $(TOOLS_VENV) $(SAM_VENV) .wheels build .pytest_cache

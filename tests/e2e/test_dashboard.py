@@ -4,7 +4,8 @@ The local cloud serves the dashboard at /dashboard as `stepdeploy local up` does
 the sample app; a second one, which needs approval and shifts traffic by a canary, waits for a person.
 The test looks at the page as that person would: the stack and its release, the execution waiting at
 "Wait for approval" on the drawing of the state machine, the Approve button (it clicks it: the execution
-goes on), the traffic split during the canary, and the end. Screenshots of both pages go to docs/.
+goes on), the traffic split during the canary, and the end. Each page is screenshotted (written to docs/ only
+with STEPDEPLOY_SCREENSHOTS=docs: tests/e2e/screenshots.py).
 """
 
 from __future__ import annotations
@@ -20,12 +21,12 @@ import pytest
 
 from stepdeploy_cli.demo.runner import Demo, sample_app_on_local_cloud
 from stepdeploy_cli.main import serve_dashboard
-from stepdeploy_localcloud.cloud import PROJECT_ROOT
+
+from .screenshots import screenshot
 
 pytestmark = pytest.mark.e2e
 
 CHROMIUM = Path("/usr/bin/chromium")
-DOCS = PROJECT_ROOT / "docs"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 CONFIG = """version: 1
@@ -125,7 +126,7 @@ def test_an_operator_sees_the_deployment_approves_it_and_watches_the_canary(depl
     waiting = page.locator(f'#approvals tr[data-approval="{name}"]')
     waiting.wait_for(timeout=90_000)  # the page polls by itself: no reload
     assert page.locator(f'#executions tr[data-execution="{name}"]').inner_text().count("RUNNING") == 1
-    page.screenshot(path=str(DOCS / "dashboard-overview.png"), full_page=True)
+    screenshot(page, "dashboard-overview.png")
 
     # The execution: drawn on the state machine, waiting at "Wait for approval".
     page.locator(f'#executions tr[data-execution="{name}"] a').click()
@@ -146,7 +147,7 @@ def test_an_operator_sees_the_deployment_approves_it_and_watches_the_canary(depl
     assert "10% at +0m (now)" in page.locator("#ex-traffic .schedule").inner_text()
     assert page.locator('[data-fact="current state"]').inner_text() in (
         "Start traffic shift", "Wait for traffic shift", "Check traffic shift")
-    page.screenshot(path=str(DOCS / "dashboard-execution.png"), full_page=True)
+    screenshot(page, "dashboard-execution.png")
     assert cli_schedule(demo, arn) == [
         "schedule  GreeterFunction: CodeDeployDefault.LambdaCanary10Percent30Minutes: step 1/2 now (10%); "
         "next 100% at +30m"]
@@ -168,7 +169,7 @@ def test_an_operator_sees_the_deployment_approves_it_and_watches_the_canary(depl
     assert "on purpose" in page.locator("#ex-failure pre.log").inner_text()
     assert page.locator('#ex-graph g[data-state="Check build"]').get_attribute("data-status") == "caught"
     assert page.locator("#ex-verbs button").count() == 0  # ended in the failure path: nothing to redrive
-    page.screenshot(path=str(DOCS / "dashboard-failure.png"), full_page=True)
+    screenshot(page, "dashboard-failure.png")
 
 
 def cli_schedule(demo: Demo, arn: str) -> list[str]:

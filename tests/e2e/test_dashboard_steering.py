@@ -6,7 +6,8 @@ page's buttons, each confirmed in the browser's dialog; the release's real state
 `stepdeploy progress` and the aliases, not only from the page. A CodeDeploy canary offers Abort alone,
 which rolls it back. Then the target becomes a pipeline
 dev -> production (approval): the pipeline view shows the stages, the commit live in each, and the
-execution waiting at production's approval, approved with its button. Screenshots go to docs/.
+execution waiting at production's approval, approved with its button. Each page is screenshotted (written
+to docs/ only with STEPDEPLOY_SCREENSHOTS=docs).
 """
 
 from __future__ import annotations
@@ -25,7 +26,8 @@ from stepdeploy_cli.demo.runner import STACK, Demo, sample_app_on_local_cloud
 from stepdeploy_cli.main import app as cli_app
 from stepdeploy_cli.main import serve_dashboard
 
-from .test_dashboard import DOCS, GREETER, browser_or_skip, wait_for
+from .screenshots import screenshot
+from .test_dashboard import GREETER, browser_or_skip, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -156,7 +158,7 @@ def test_a_step_release_is_paused_and_resumed_with_the_pages_buttons(deployment,
     assert [b.get_attribute("data-verb") for b in buttons.all()] == ["resume", "promote", "abort"]
     assert greeter_split(demo) == before
     assert sfn.describe_execution(executionArn=arn)["status"] == "RUNNING"
-    page.screenshot(path=str(DOCS / "dashboard-release.png"), full_page=True)
+    screenshot(page, "dashboard-release.png")
 
     # Resume: the step's pause starts again.
     resumed = confirm_next(page, answer=True)
@@ -222,7 +224,7 @@ def test_the_pipeline_view_shows_each_stage_and_the_approval_a_promotion_waits_a
     expect(pipeline.locator('[data-live="dev"]')).to_have_text(commit[:7])
     assert pipeline.locator('[data-live="production"]').inner_text() != commit[:7]  # not yet
     assert "production" in pipeline.locator(".running-run").inner_text()
-    page.screenshot(path=str(DOCS / "dashboard-pipeline.png"), full_page=True)
+    screenshot(page, "dashboard-pipeline.png")
 
     gate.locator('button[data-verb="approve"]').click()
     wait_for("the pipeline to end", lambda: sfn.describe_execution(executionArn=parent)["status"] != "RUNNING",
