@@ -13,6 +13,7 @@ from typing import Annotated, Any
 
 import typer
 from botocore.exceptions import ClientError
+from rich.markup import escape
 from rich.table import Table
 
 from stepdeploy.ingress.naming import execution_name
@@ -126,16 +127,63 @@ def running_pipelines(op: Operator) -> list[dict[str, Any]]:
     return out
 
 
+def pipeline_views(op: Operator) -> list[dict[str, Any]]:
+    """Each pipeline, recorded or running its first run: its stages with what is live in each (`stage_rows`) and
+    its running executions with the stage and gate each waits at (`running_pipelines`). What `stepdeploy
+    pipeline` prints and the dashboard's pipeline view shows."""
+    recorded = recorded_pipelines(op)
+    running = running_pipelines(op)
+    out = []
+    for name in sorted(set(recorded) | {str(r["pipeline"]) for r in running}):
+        mine = [r for r in running if r["pipeline"] == name]
+        record = {"stages": mine[0]["stages"]} if mine else recorded[name]  # the newest run's stages
+        out.append({"name": name, "stages": stage_rows(op, name, record), "running": mine})
+    return out
+
+
+def waiting_here(view: dict[str, Any], stage: str) -> list[dict[str, Any]]:
+    """The running executions of a pipeline at ``stage``; one still building is at the first stage, which it
+    enters next."""
+    first = view["stages"][0]["stage"] if view["stages"] else None
+    return [{key: run[key] for key in ("execution_name", "execution_arn", "commit", "pusher", "started_at", "gate")}
+            for run in view["running"] if (run["stage"] or first) == stage]
+
+
+def gate_text(gate: dict[str, Any]) -> str:
+    """One line on what a running pipeline waits for, worded as the dashboard's pipeline view words it."""
+    kind, reason = str(gate.get("kind")), gate.get("reason") or ""
+    if kind == "approval":
+        return (f"waiting for approval of {gate.get('child')} ({gate.get('changes')} changes): "
+                f"stepdeploy approve {gate.get('child')}")
+    if kind == "window":
+        return f"waiting for its deployment window: {reason}"
+    if kind == "soak":
+        return f"waiting for the soak of the stage before: {reason}"
+    if kind == "gate":
+        return f"waiting at its gates: {reason}"
+    if kind == "checking":
+        return f"checking the gates ({gate.get('state')})"
+    if kind == "building":
+        return "building the artifact"
+    return f"deploying: {gate.get('state')}" + (f" in {gate['child']}" if gate.get("child") else "")
+
+
 def pipeline(
     ctx: typer.Context,
     target: Annotated[str | None, typer.Argument(help="The pipeline's name (stepdeploy.yml: name, else its branch).")]
     = None,
     json_output: JsonOption = False,
 ) -> None:
-    """Which commit is live in each stage of a pipeline (or of every pipeline), and each stage's last attempt."""
+    """Which commit is live in each stage of a pipeline (or of every pipeline), each stage's last attempt, and the
+    running executions at each stage with the gate each waits at (window, soak, approval)."""
     op = operator(ctx)
-    chosen = {target: pipeline_record(op, target)} if target else recorded_pipelines(op)
-    rows = [row for name, record in sorted(chosen.items()) for row in stage_rows(op, name, record)]
+    views = pipeline_views(op)
+    if target:
+        views = [view for view in views if view["name"] == target]
+        if not views:
+            raise CliError(f"no pipeline {target!r} recorded or running; pipelines: "
+                           f"{', '.join(view['name'] for view in pipeline_views(op)) or 'none yet'}")
+    rows = [{**row, "running": waiting_here(view, str(row["stage"]))} for view in views for row in view["stages"]]
     if json_output:
         print_json(rows)
         return
@@ -143,16 +191,18 @@ def pipeline(
         stdout().print("no pipeline recorded yet")
         return
     table = Table(title=f"pipeline {target}" if target else "pipelines")
-    for column in ("pipeline", "stage", "stack", "commit", "deployed", "last attempt", "release"):
+    for column in ("pipeline", "stage", "stack", "commit", "deployed", "last attempt", "release", "waiting"):
         table.add_column(column, no_wrap=True)
     for row in rows:
         last = row["last_outcome"] or "-"
         if row["last_outcome"] and row["last_commit"] != row["commit"]:
             last = f"{last} {short_commit(row['last_commit'])}"
         style = "green" if row["last_outcome"] in LIVE else "red" if row["last_outcome"] else "dim"
+        waiting = "; ".join(f"{run['execution_name']} ({short_commit(run['commit'])}) {gate_text(run['gate'])}"
+                            for run in row["running"]) or "-"
         table.add_row(row["pipeline"], row["stage"], row["stack"], short_commit(row["commit"]),
                       ago(row["deployed_at"]) if row["deployed_at"] else "-", f"[{style}]{last}[/]",
-                      str(row["release"] or "-"))
+                      str(row["release"] or "-"), escape(waiting))
     emit_table(table)
 
 

@@ -22,7 +22,7 @@ from stepdeploy_cli.dora import dora_figures, ledger_records
 from stepdeploy_cli.errors import CliError, aws_error_code, aws_error_message
 from stepdeploy_cli.executions import alias_split, summary
 from stepdeploy_cli.output import iso
-from stepdeploy_cli.pipelines import recorded_pipelines, running_pipelines, stage_rows
+from stepdeploy_cli.pipelines import pipeline_views
 from stepdeploy_cli.shift import bake_countdown, new_version_share, shift_schedule
 from stepdeploy_cli.steer import progress_of, steer
 from stepdeploy_cli.watch import SHIFT_STATES, ExecutionView
@@ -242,14 +242,6 @@ def release_of(op: Operator, view: ExecutionView, shown: dict[str, Any]) -> dict
 
 
 def pipelines(op: Operator) -> dict[str, Any]:
-    """Each pipeline: which commit is live in which stage and each stage's last attempt (as `stepdeploy
-    pipeline`), and its running executions with the stage and gate each waits at."""
-    recorded = recorded_pipelines(op)
-    running = running_pipelines(op)
-    names = sorted(set(recorded) | {str(r["pipeline"]) for r in running})
-    out = []
-    for name in names:
-        mine = [r for r in running if r["pipeline"] == name]
-        record = {"stages": mine[0]["stages"]} if mine else recorded[name]  # the newest run's stages
-        out.append({"name": name, "stages": stage_rows(op, name, record), "running": mine})
-    return {"now": iso(datetime.now(UTC)), "pipelines": out}
+    """Each pipeline: which commit is live in which stage and each stage's last attempt, and its running
+    executions with the stage and gate each waits at (as `stepdeploy pipeline`)."""
+    return {"now": iso(datetime.now(UTC)), "pipelines": pipeline_views(op)}

@@ -225,6 +225,10 @@ def test_the_pipeline_view_shows_each_stage_and_the_approval_a_promotion_waits_a
     assert pipeline.locator('[data-live="production"]').inner_text() != commit[:7]  # not yet
     assert "production" in pipeline.locator(".running-run").inner_text()
     screenshot(page, "dashboard-pipeline.png")
+    waiting = {row["stage"]: row["running"] for row in cli(demo, "pipeline", "sample")}  # the CLI sees the same gate
+    assert waiting["dev"] == [] and [run["execution_arn"] for run in waiting["production"]] == [parent]
+    assert waiting["production"][0]["gate"]["kind"] == "approval" and waiting["production"][0]["commit"] == commit
+    assert waiting["production"][0]["gate"]["child"] in gate.inner_text()
 
     gate.locator('button[data-verb="approve"]').click()
     wait_for("the pipeline to end", lambda: sfn.describe_execution(executionArn=parent)["status"] != "RUNNING",
@@ -256,5 +260,8 @@ def test_a_promotion_outside_its_window_is_shown_waiting_at_the_window_gate(depl
         commit = head(demo)
         dev, production = cli(demo, "pipeline", "sample")  # the CLI: dev has it, production does not
         assert dev["commit"] == commit and production["commit"] != commit and production["last_commit"] != commit
+        assert dev["running"] == [] and [run["execution_arn"] for run in production["running"]] == [parent]
+        assert production["running"][0]["gate"]["kind"] == "window"
+        assert f"{today + timedelta(days=30):%Y-%m-%d}" in production["running"][0]["gate"]["reason"]
     finally:
         sfn.stop_execution(executionArn=parent, error="TestOver", cause="the window gate was seen")
