@@ -20,7 +20,7 @@ from stepdeploy_cli.context import Operator
 from stepdeploy_cli.errors import CliError, aws_error_code, aws_error_message
 from stepdeploy_cli.executions import ExecutionArgument, JsonOption, operator
 from stepdeploy_cli.output import emit_table, print_json, short_commit, stdout
-from stepdeploy_cli.watch import ExecutionView
+from stepdeploy_cli.verbs import check
 
 LAPSED_TOKEN_CODES = frozenset({"TaskTimedOut", "TaskDoesNotExist", "InvalidToken"})
 HIDDEN = frozenset({"task_token", "pk", "sk", "expires_at"})
@@ -87,15 +87,12 @@ def answer(op: Operator, reference: str, *, approved: bool, comment: str, by: st
     described = op.describe(reference)
     arn, name, status = str(described["executionArn"]), str(described["name"]), str(described["status"])
     pending = op.ledger.approval(arn)
-    if pending is None:
-        if status != "RUNNING":
-            raise CliError(f"{name} is {status}: nothing waits for approval")
-        view = ExecutionView(op.sfn, arn)
-        view.refresh()
-        raise CliError(f"{name} is not waiting for approval (it is at state {view.current_state() or '?'!r})")
-    if status != "RUNNING":
+    if pending is not None and status != "RUNNING":
         op.ledger.remove_approval(arn)
         raise CliError(f"{name} is {status}: its approval request lapsed ({described.get('error') or 'ended'})")
+    check(op, "approve" if approved else "reject", described)  # VerbRefused: not waiting, and what it is in
+    if pending is None:  # answered meanwhile
+        raise CliError(f"{name} is not waiting for approval any more")
     identity = op.caller_arn
     who = approver(identity, by)
     try:

@@ -54,6 +54,23 @@ class CliError(Exception):
         self.code = code
 
 
+class VerbRefused(CliError):
+    """An operator verb that does not apply to what it was asked of now: says what was asked, the state found, and
+    the verbs that do apply (the dashboard's API answers it as 409 with these fields)."""
+
+    def __init__(self, verb: str, subject: str, state: str, offered: list[str] | tuple[str, ...],
+                 details: dict[str, Any] | None = None) -> None:
+        verbs = ", ".join(offered)
+        super().__init__(f"cannot {verb} {subject}: it is {state}; "
+                         + (f"what applies now: {verbs}" if verbs else "no verb applies to it now"))
+        self.verb, self.subject, self.state, self.offered = verb, subject, state, list(offered)
+        self.details = details or {}
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"error": self.message, "asked": self.verb, "subject": self.subject, "state": self.state,
+                "verbs": self.offered, **self.details}
+
+
 def aws_error_code(error: ClientError) -> str:
     return str(error.response.get("Error", {}).get("Code", ""))
 

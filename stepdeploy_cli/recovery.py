@@ -75,19 +75,9 @@ def refuse_a_stale_redrive(op: Operator, described: dict[str, Any]) -> None:
         )
 
 
-def redrive(
-    ctx: typer.Context,
-    execution: ExecutionArgument,
-    watch: WatchOption = False,
-    json_output: JsonOption = False,
-    timeout: Annotated[float, typer.Option(help="With --watch: give up after this many seconds.")] = 3600.0,
-) -> None:
-    """Resume a failed execution at the state that failed, with that state's input (RedriveExecution).
-
-    Successful states are not run again; every task is safe to run twice.
-    """
-    op = operator(ctx)
-    described = op.describe(execution)
+def redrive_now(op: Operator, described: dict[str, Any]) -> dict[str, Any]:
+    """Redrive an execution (RedriveExecution) after the checks that it is worth it; CliError says why not. What
+    `stepdeploy redrive` and the dashboard's Redrive both run."""
     arn, name, status = str(described["executionArn"]), str(described["name"]), str(described["status"])
     if status not in REDRIVABLE:
         hint = {
@@ -134,7 +124,7 @@ def redrive(
                 f"cannot redrive {name} now: too many executions are running ({aws_error_message(exc)})"
             ) from None
         raise
-    result = {
+    return {
         "event": "redriven",
         "name": name,
         "execution_arn": arn,
@@ -144,6 +134,23 @@ def redrive(
         "previous_error": described.get("error"),
         "console_url": console_url(arn),
     }
+
+
+def redrive(
+    ctx: typer.Context,
+    execution: ExecutionArgument,
+    watch: WatchOption = False,
+    json_output: JsonOption = False,
+    timeout: Annotated[float, typer.Option(help="With --watch: give up after this many seconds.")] = 3600.0,
+) -> None:
+    """Resume a failed execution at the state that failed, with that state's input (RedriveExecution).
+
+    Successful states are not run again; every task is safe to run twice.
+    """
+    op = operator(ctx)
+    described = op.describe(execution)
+    result = redrive_now(op, described)
+    name, arn, resumes_at = result["name"], result["execution_arn"], result["resumes_at"]
     _emit(result, json_output=json_output, watching=watch, lines=[
         f"redriven {name} (redrive {result['redrive_count']}); resumes at {resumes_at or 'the failed state'}",
         f"console  {result['console_url']}",

@@ -23,9 +23,10 @@ from stepdeploy.aws.executions import console_url
 from stepdeploy_cli import placement
 from stepdeploy_cli.approvals import ByOption
 from stepdeploy_cli.context import Operator
-from stepdeploy_cli.errors import CliError, aws_error_code
+from stepdeploy_cli.errors import CliError, VerbRefused, aws_error_code
 from stepdeploy_cli.executions import JsonOption, operator
 from stepdeploy_cli.output import emit_table, print_json, stdout
+from stepdeploy_cli.verbs import release_state, step_verbs
 
 GONE_TOKEN_CODES = frozenset({"TaskTimedOut", "TaskDoesNotExist", "InvalidToken"})
 StackArgument = Annotated[str, typer.Argument(help="The application's stack whose release to steer.")]
@@ -101,6 +102,9 @@ def steer(op: Operator, stack: str, verb: str, by: str | None = None) -> dict[st
             raise CliError(f"{stack} is being deployed with CodeDeploy. " + CODEDEPLOY_CANNOT.format(stack=stack))
         raise CliError(f"no release of {stack} is running (stepdeploy's step engine): nothing to {verb}")
     assert control is not None
+    offered = step_verbs("RUNNING", str(control.get("status")))
+    if verb not in offered:
+        raise VerbRefused(verb, f"the release of {stack}", release_state(control), offered)
     arn = str(control["execution_arn"])
     command = {"verb": verb, "by": who, "at": _now()}
     if not op.ledger.command_progress(stack, arn, command):

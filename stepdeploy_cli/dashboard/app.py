@@ -7,7 +7,9 @@
     GET  /api/pipelines                     each pipeline: the commit live in each stage, each stage's last
                                             attempt, running executions and the gate each waits at
     POST /api/action/<verb>?ref=NAME|ARN    approve, reject, stop, redrive, and pause, resume, promote,
-                                            abort of the release an execution runs; body {"comment", "by"}
+                                            abort of the release an execution runs; body {"comment", "by"}.
+                                            400 for an unknown verb; 409 for one that does not apply to the
+                                            execution now: {"error", "asked", "state", "verbs", "found"}
 
 A POST must carry the header ``X-Stepdeploy-Dashboard: 1``: a browser sends no custom header across
 origins without a preflight, which this app never grants, so another site cannot press the buttons.
@@ -29,8 +31,9 @@ from werkzeug.wrappers import Request, Response
 
 from stepdeploy_cli.context import Operator
 from stepdeploy_cli.dashboard import data
-from stepdeploy_cli.errors import explain
+from stepdeploy_cli.errors import VerbRefused, explain
 from stepdeploy_cli.output import to_json
+from stepdeploy_cli.verbs import VERBS, unknown_verb
 
 log = logging.getLogger(__name__)
 
@@ -107,6 +110,8 @@ class Dashboard:
     def action(self, request: Request, verb: str) -> Response:
         if request.headers.get(ACTION_HEADER) != "1":
             return json_response({"error": f"missing header {ACTION_HEADER}: 1 (the dashboard page sends it)"}, 403)
+        if verb not in VERBS:
+            return json_response({"error": unknown_verb(verb).message, "asked": verb, "verbs": list(VERBS)}, 400)
         reference = request.args.get("ref", "").strip()
         if not reference:
             return json_response({"error": "ref: expected an execution name or ARN"}, 400)
@@ -117,8 +122,12 @@ class Dashboard:
         if not isinstance(body, dict):
             return json_response({"error": "the body must be a JSON object like {\"comment\": \"why\"}"}, 400)
         self.warm_up()
-        result = data.act(self.op, verb, reference, comment=str(body.get("comment") or ""),
-                          by=str(body["by"]) if body.get("by") else None)
+        try:
+            result = data.act(self.op, verb, reference, comment=str(body.get("comment") or ""),
+                              by=str(body["by"]) if body.get("by") else None)
+        except VerbRefused as refused:
+            log.info("dashboard: %s", refused.message)
+            return json_response(refused.as_dict(), 409)
         return json_response(result)
 
     # --- WSGI --------------------------------------------------------------------------------------

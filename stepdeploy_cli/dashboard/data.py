@@ -7,7 +7,6 @@ The dashboard keeps no state of its own: each function here takes the operator's
 from __future__ import annotations
 
 import json
-import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -19,18 +18,18 @@ from stepdeploy_cli.buildlog import latest_piece, read_build_log
 from stepdeploy_cli.context import Operator
 from stepdeploy_cli.dashboard.graph import layout
 from stepdeploy_cli.dora import dora_figures, ledger_records
-from stepdeploy_cli.errors import CliError, aws_error_code, aws_error_message
+from stepdeploy_cli.errors import aws_error_message
 from stepdeploy_cli.executions import alias_split, summary
 from stepdeploy_cli.output import iso
 from stepdeploy_cli.pipelines import pipeline_views
+from stepdeploy_cli.recovery import redrive_now
 from stepdeploy_cli.shift import bake_countdown, new_version_share, shift_schedule
 from stepdeploy_cli.steer import progress_of, steer
+from stepdeploy_cli.verbs import REDRIVABLE, VERBS, check, execution_verbs, step_verbs, unknown_verb
 from stepdeploy_cli.watch import SHIFT_STATES, ExecutionView
 
 RECENT = 15
 DORA_WINDOW = timedelta(days=30)
-REDRIVABLE = ("FAILED", "TIMED_OUT", "ABORTED")
-FAILURE_PATH_END = "Deployment failed"
 RELEASE_KEYS = ("stack", "account", "region", "environment", "outcome", "commit", "repository", "branch", "pusher",
                 "started_at", "ended_at", "duration_seconds", "execution_name", "execution_arn", "versions")
 
@@ -75,15 +74,6 @@ def overview(op: Operator) -> dict[str, Any]:
         "dora": dora(op, now),
         "dora_window_days": DORA_WINDOW.days,
     }
-
-
-def verbs(status: str, last_state: str | None, waiting_approval: bool) -> list[str]:
-    """The operator verbs an execution offers now."""
-    if status == "RUNNING":
-        return ["approve", "reject", "stop"] if waiting_approval else ["stop"]
-    if status in REDRIVABLE and last_state != FAILURE_PATH_END:
-        return ["redrive"]
-    return []
 
 
 def state_status(runs: list[Any]) -> dict[str, str]:
@@ -144,7 +134,7 @@ def execution(op: Operator, reference: str, clock_speed: float = 1.0) -> dict[st
         if view.current_state() in ("Bake", "Baked?", "Wait while baking") else None,
         "approval": {k: v for k, v in pending.items() if k not in ("task_token", "pk", "sk", "expires_at")}
         if pending else None,
-        "verbs": verbs(row["status"], runs[-1].name if runs else None, pending is not None),
+        "verbs": execution_verbs(row["status"], runs[-1].name if runs else None, pending is not None),
         "build_log": None,
     }
     out["release"] = release_of(op, view, out)
@@ -155,59 +145,30 @@ def execution(op: Operator, reference: str, clock_speed: float = 1.0) -> dict[st
 
 
 # --- operator verbs ------------------------------------------------------------------------------------
-STEER_VERBS = ("pause", "resume", "promote", "abort")
-
-
 def act(op: Operator, verb: str, reference: str, *, comment: str, by: str | None) -> dict[str, Any]:
-    """Run ``verb`` (approve, reject, stop, redrive; pause, resume, promote, abort of a step release) on an
-    execution; CliError says why not."""
-    if verb in ("approve", "reject"):
+    """Run ``verb`` (approve, reject, stop, redrive; pause, resume, promote, abort of the release it runs) on an
+    execution, if it applies to the execution now (`verbs.check`: VerbRefused says what it is in, and what
+    applies); CliError says why not."""
+    if verb not in VERBS:
+        raise unknown_verb(verb)
+    if verb in ("approve", "reject"):  # the same check, in the function `stepdeploy approve|reject` runs
         return answer(op, reference, approved=verb == "approve", comment=comment, by=by)
     described = op.describe(reference)
-    arn, name, status = str(described["executionArn"]), str(described["name"]), str(described["status"])
+    found = check(op, verb, described)
+    arn, name = found.execution_arn, found.name
     who = by or op.operator_name
     if verb == "stop":
-        if status != "RUNNING":
-            raise CliError(f"{name} is {status}: only a running execution can be stopped")
         op.sfn.stop_execution(executionArn=arn, error="StoppedByOperator",
                               cause=f"Stopped from the dashboard by {who}" + (f": {comment}" if comment else ""))
         return {"name": name, "execution_arn": arn, "stopped": True, "by": who}
     if verb == "redrive":
-        if status not in REDRIVABLE:
-            raise CliError(f"{name} is {status}: only FAILED, TIMED_OUT or ABORTED executions can be redriven")
-        view = ExecutionView(op.sfn, arn)
-        view.refresh()
-        runs = view.runs()
-        if runs and runs[-1].name == FAILURE_PATH_END:
-            raise CliError(f"{name} ended in the pipeline's failure path ({described.get('error')}); a redrive "
-                           f"would fail the same way: fix the cause, then `stepdeploy replay {name}`")
-        try:
-            op.sfn.redrive_execution(executionArn=arn, clientToken=str(uuid.uuid4()))
-        except ClientError as exc:
-            if aws_error_code(exc) == "ExecutionNotRedrivable":
-                raise CliError(f"{name} is not redrivable: {aws_error_message(exc)}") from None
-            raise
-        return {"name": name, "execution_arn": arn, "redriven": True, "by": who}
-    if verb in STEER_VERBS:  # the step engine's release this execution runs
-        known = op.ledger.stack_of_execution(arn)
-        if known is None:
-            raise CliError(f"{name} never took a stack's lock: it has no release to {verb}")
-        control = op.ledger.progress(str(known["stack"])) or {}
-        if verb != "abort" and control.get("execution_arn") != arn:
-            raise CliError(f"{name} runs no release of stepdeploy's step engine: nothing to {verb}")
-        return steer(op, str(known["stack"]), verb, by)
-    raise CliError(f"unknown action {verb!r}: expected approve, reject, stop, redrive, pause, resume, promote or abort")
+        return {**redrive_now(op, described), "redriven": True, "by": who}
+    assert found.stack is not None  # a release verb applies only to an execution that runs its stack's release
+    return steer(op, found.stack, verb, by)
 
 
 # --- a running release's verbs, and pipelines ------------------------------------------------------------
 JOURNAL_SHOWN = 12
-
-
-def step_verbs(execution_status: str, release_status: str | None) -> list[str]:
-    """The verbs a step release offers now: pause while it runs, resume while paused; promote and abort both."""
-    if execution_status != "RUNNING" or release_status not in ("running", "paused"):
-        return []
-    return ["pause" if release_status == "running" else "resume", "promote", "abort"]
 
 
 def release_of(op: Operator, view: ExecutionView, shown: dict[str, Any]) -> dict[str, Any] | None:

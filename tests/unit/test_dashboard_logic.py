@@ -21,13 +21,13 @@ from stepdeploy.ghe.api import GheError
 from stepdeploy_cli.commits import ghe_api_url, resolve_commit
 from stepdeploy_cli.context import Operator, Options
 from stepdeploy_cli.dashboard.app import Dashboard
-from stepdeploy_cli.dashboard.data import verbs
 from stepdeploy_cli.dashboard.graph import layout
-from stepdeploy_cli.errors import CliError
+from stepdeploy_cli.errors import CliError, VerbRefused
 from stepdeploy_cli.executions import schedule_text
 from stepdeploy_cli.main import app
 from stepdeploy_cli.output import emit_table
 from stepdeploy_cli.shift import Schedule, Step, bake_countdown, current_step, steps_of
+from stepdeploy_cli.verbs import execution_verbs
 
 pytestmark = pytest.mark.unit
 
@@ -164,11 +164,11 @@ def test_short_shas_are_resolved_through_ghe_and_bad_ones_refused():
 
 
 def test_verbs_offered_by_status():
-    assert verbs("RUNNING", "Wait for approval", True) == ["approve", "reject", "stop"]
-    assert verbs("RUNNING", "Check build", False) == ["stop"]
-    assert verbs("FAILED", "Package artifact", False) == ["redrive"]
-    assert verbs("FAILED", "Deployment failed", False) == []  # a redrive would fail the same way
-    assert verbs("SUCCEEDED", "Deployed", False) == []
+    assert execution_verbs("RUNNING", "Wait for approval", True) == ["approve", "reject", "stop"]
+    assert execution_verbs("RUNNING", "Check build", False) == ["stop"]
+    assert execution_verbs("FAILED", "Package artifact", False) == ["redrive"]
+    assert execution_verbs("FAILED", "Deployment failed", False) == []  # a redrive would fail the same way
+    assert execution_verbs("SUCCEEDED", "Deployed", False) == []
 
 
 # --- help and version ----------------------------------------------------------------------------------
@@ -210,6 +210,7 @@ def test_the_dashboard_command_refuses_a_public_address_unless_asked():
 def test_stop_and_redrive_from_the_dashboard_check_the_status_first(monkeypatch: pytest.MonkeyPatch):
     from moto import mock_aws
 
+    from stepdeploy.aws.ledger import create_ledger_table
     from stepdeploy_cli.dashboard.data import act
 
     for key, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
@@ -219,20 +220,21 @@ def test_stop_and_redrive_from_the_dashboard_check_the_status_first(monkeypatch:
     monkeypatch.delenv("AWS_PROFILE", raising=False)
     with mock_aws():
         op = Operator(Options(region="us-east-1"))
+        create_ledger_table(op.client("dynamodb"), "ledger")
         machine = op.sfn.create_state_machine(
             name="deploy", roleArn="arn:aws:iam::123456789012:role/sfn",
             definition=json.dumps({"StartAt": "Wait", "States": {"Wait": {"Type": "Wait", "Seconds": 3600,
                                                                           "End": True}}}),
         )["stateMachineArn"]
-        op.__dict__["outputs"] = {"StateMachineArn": machine, "TableName": "unused"}
+        op.__dict__["outputs"] = {"StateMachineArn": machine, "TableName": "ledger"}
         op.sfn.start_execution(stateMachineArn=machine, name="run-1")
-        with pytest.raises(CliError, match="run-1 is RUNNING: only FAILED, TIMED_OUT or ABORTED"):
+        with pytest.raises(VerbRefused, match="cannot redrive run-1: it is RUNNING.*; what applies now: stop$"):
             act(op, "redrive", "run-1", comment="", by="grace")
         stopped = act(op, "stop", "run-1", comment="wrong branch", by="grace")
         assert stopped == {"name": "run-1", "execution_arn": stopped["execution_arn"], "stopped": True, "by": "grace"}
         described = op.sfn.describe_execution(executionArn=stopped["execution_arn"])
         assert described["status"] == "ABORTED"
-        with pytest.raises(CliError, match="run-1 is ABORTED: only a running execution can be stopped"):
+        with pytest.raises(VerbRefused, match="cannot stop run-1: it is ABORTED"):
             act(op, "stop", "run-1", comment="", by="grace")
         with pytest.raises(CliError, match="unknown action 'dance'"):
             act(op, "dance", "run-1", comment="", by="grace")

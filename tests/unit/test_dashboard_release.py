@@ -12,8 +12,9 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from stepdeploy_cli.dashboard.data import pipelines, release_of, step_verbs
+from stepdeploy_cli.dashboard.data import pipelines, release_of
 from stepdeploy_cli.pipelines import running_pipelines
+from stepdeploy_cli.verbs import step_verbs
 from stepdeploy_cli.watch import ExecutionView
 
 pytestmark = pytest.mark.unit
