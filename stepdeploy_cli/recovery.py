@@ -18,10 +18,9 @@ from stepdeploy_cli.context import Operator
 from stepdeploy_cli.errors import CliError, aws_error_code, aws_error_message
 from stepdeploy_cli.executions import ExecutionArgument, JsonOption, follow, operator, trigger_of
 from stepdeploy_cli.output import iso, print_json, short_commit, stdout, to_json
+from stepdeploy_cli.verbs import FAILURE_PATH_END, REDRIVABLE
 from stepdeploy_cli.watch import ExecutionView
 
-REDRIVABLE = ("FAILED", "TIMED_OUT", "ABORTED")
-FAILURE_PATH_END = "Deployment failed"
 COMMIT_SHA = re.compile(r"^[0-9a-fA-F]{40}$")
 MAX_REPLAYS = 100
 CAUSE_CHARS = 160

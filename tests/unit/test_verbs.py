@@ -18,7 +18,7 @@ from stepdeploy_cli import approvals, steer
 from stepdeploy_cli.context import Operator, Options
 from stepdeploy_cli.dashboard.app import ACTION_HEADER, Dashboard
 from stepdeploy_cli.dashboard.data import act
-from stepdeploy_cli.errors import OperatorGroup, VerbRefused
+from stepdeploy_cli.errors import CliError, OperatorGroup, VerbRefused
 from stepdeploy_cli.verbs import check, offer
 from stepdeploy_cli.watch import ExecutionView
 
@@ -203,3 +203,13 @@ def test_the_cli_refuses_an_approval_nobody_waits_for_naming_the_state(op: Opera
         assert refused.exit_code == 1, refused.output
         assert f"error: cannot {verb} run-6: it is RUNNING" in refused.output
         assert "what applies now: stop" in refused.output
+
+
+def test_the_dashboards_redrive_makes_the_checks_stepdeploy_redrive_makes(op: Operator):
+    stopped = start(op, "run-7")
+    op.sfn.stop_execution(executionArn=stopped)
+    deploying = start(op, "run-8")
+    op.ledger.take_lock(STACK, deploying, 600, lambda _: True)  # another execution deploys the stack now
+    assert offer(op, op.describe(stopped)).verbs == ["redrive"]
+    with pytest.raises(CliError, match="run-7 is not redrivable now: stack orders-prod is being deployed by run-8"):
+        act(op, "redrive", "run-7", comment="", by="grace")
