@@ -116,5 +116,8 @@ def check(op: Operator, verb: str, described: dict[str, Any]) -> Offer:
         raise unknown_verb(verb)
     found = offer(op, described)
     if verb not in found.verbs:
-        raise VerbRefused(verb, found.name, found.state(), found.verbs, {"found": found.as_dict()})
+        state = found.state()
+        if verb in ("approve", "reject"):
+            state += ", nothing waits for approval"
+        raise VerbRefused(verb, found.name, state, found.verbs, {"found": found.as_dict()})
     return found

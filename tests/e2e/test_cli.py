@@ -471,7 +471,8 @@ def test_reject_fails_the_execution_with_the_reason(story):
     assert described["status"] == "FAILED" and described["error"] == "ApprovalRejected"
     assert f"Rejected by {rejected['identity']} (grace): not on a Friday" in described["cause"]
     late = story.calls["approve rejected"]
-    assert late.exit_code == 1 and "is FAILED: nothing waits for approval" in late.stderr
+    assert late.exit_code == 1 and "cannot approve" in late.stderr
+    assert "it is FAILED, nothing waits for approval; no verb applies to it now" in late.stderr
 
 
 def test_replay_starts_the_same_input_under_a_readable_name_and_approve_resumes_it(story):

@@ -201,7 +201,7 @@ def test_the_cli_refuses_an_approval_nobody_waits_for_naming_the_state(op: Opera
     for verb in ("approve", "reject"):
         refused = cli(op, verb, "run-6")
         assert refused.exit_code == 1, refused.output
-        assert f"error: cannot {verb} run-6: it is RUNNING" in refused.output
+        assert f"error: cannot {verb} run-6: it is RUNNING, nothing waits for approval" in refused.output
         assert "what applies now: stop" in refused.output
 
 
