@@ -27,10 +27,11 @@ def test_lambda_is_the_backend_that_runs_no_containers_when_docker_is_off(monkey
     from moto.awslambda.models import lambda_backends
     from moto.awslambda_simple.models import lambda_simple_backends
 
+    account = "100000000003"
     monkeypatch.setitem(default_user_config, "lambda", {"use_docker": False})
-    assert backends.backend("lambda", "100000000003", "us-east-1") is lambda_simple_backends["100000000003"]["us-east-1"]
+    assert backends.backend("lambda", account, "us-east-1") is lambda_simple_backends[account]["us-east-1"]
     monkeypatch.setitem(default_user_config, "lambda", {"use_docker": True})
-    assert backends.backend("lambda", "100000000003", "us-east-1") is lambda_backends["100000000003"]["us-east-1"]
+    assert backends.backend("lambda", account, "us-east-1") is lambda_backends[account]["us-east-1"]
 
 
 def test_existing_walks_what_was_created_and_creates_nothing() -> None:
