@@ -32,6 +32,7 @@ import yaml
 
 from stepdeploy_localcloud import backends
 from stepdeploy_localcloud.clock import CLOCK
+from stepdeploy_localcloud.events.default_bus import put_service_event, service_event
 
 log = logging.getLogger(__name__)
 
@@ -975,20 +976,9 @@ class DeploymentRun:
             "application": deployment.application_name,
         }
         arn = f"arn:aws:codedeploy:{self.region}:{self.account_id}"
-        try:
-            backends.backend("events", self.account_id, self.region).put_events(
-                [
-                    {
-                        "Source": "aws.codedeploy",
-                        "DetailType": "CodeDeploy Deployment State-change Notification",
-                        "Detail": json.dumps(detail),
-                        "Resources": [
-                            f"{arn}:application:{deployment.application_name}",
-                            f"{arn}:deploymentgroup:{deployment.application_name}/{group.deployment_group_name}",
-                        ],
-                        "EventBusName": "default",
-                    }
-                ]
-            )
-        except Exception:
-            log.warning("could not emit the CodeDeploy %s event of %s", state, self.deployment_id, exc_info=True)
+        resources = [
+            f"{arn}:application:{deployment.application_name}",
+            f"{arn}:deploymentgroup:{deployment.application_name}/{group.deployment_group_name}",
+        ]
+        event = service_event("aws.codedeploy", "CodeDeploy Deployment State-change Notification", detail, resources)
+        put_service_event(self.account_id, self.region, event, f"the CodeDeploy {state} event of {self.deployment_id}")
