@@ -41,38 +41,15 @@ class PackagingError(RuntimeError):
 # --------------------------------------------------------------------------------------
 
 
-class DuplicateKeyError(ValueError):
-    """A key written twice in one YAML mapping: CloudFormation refuses the template (YAML keeps the last)."""
-
-    def __init__(self, key: Any, at: yaml.Mark, first: yaml.Mark) -> None:
-        super().__init__(
-            f"YAML not well-formed. (line {at.line + 1}, column {at.column + 1}): duplicate key {key!r} "
-            f"(first at line {first.line + 1}, column {first.column + 1})"
-        )
-
-
 class _CfnYamlLoader(yaml.SafeLoader):
     """A YAML loader that reads a template as CloudFormation does.
 
     Short-form intrinsics (!Ref, !Sub, ...) become their long form (``!GetAtt A.B.C`` is
     ``["A", "B.C"]``: the resource's name ends at the first dot), dates stay strings, and a key
-    written twice in one mapping is refused.
+    written twice in one mapping keeps its last value: CloudFormation accepts such a template
+    (validate-template passes; the last one is deployed). The orchestrator's own loader is
+    stricter on purpose; the emulator is not.
     """
-
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-        first: dict[Any, yaml.Mark] = {}
-        for key_node, _value in node.value:
-            if key_node.tag == "tag:yaml.org,2002:merge":  # ``<<``: merged keys may be overridden
-                continue
-            key = self.construct_object(key_node, deep=deep)
-            try:
-                seen = first.get(key)
-            except TypeError:  # an unhashable key: SafeLoader refuses it below, naming it
-                continue
-            if seen is not None:
-                raise DuplicateKeyError(key, key_node.start_mark, seen)
-            first[key] = key_node.start_mark
-        return super().construct_mapping(node, deep=deep)  # type: ignore[no-any-return]
 
 
 def _construct_intrinsic(loader: yaml.SafeLoader, tag_suffix: str, node: yaml.Node) -> dict[str, Any]:

@@ -1,8 +1,8 @@
 """The local CloudFormation's own template loader reads YAML as CloudFormation does.
 
 It stays independent of the runtime's loader (stepdeploy/cfn_yaml.py), which it emulates the
-service for; these are the rules both follow: a key written twice is refused, dates stay text and
-``!GetAtt A.B.C`` names resource A.
+service for. As CloudFormation: dates stay text, ``!GetAtt A.B.C`` names resource A, and a key written
+twice keeps its last value (CloudFormation accepts the template and deploys the last one).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from stepdeploy_localcloud.cloudformation.package import DuplicateKeyError, load_template
+from stepdeploy_localcloud.cloudformation.package import load_template
 
 pytestmark = pytest.mark.localcloud
 
@@ -31,21 +31,19 @@ def adapters(moto_server: str) -> Iterator[str]:
 
 
 @pytest.mark.parametrize(
-    ("text", "at", "first"),
+    ("text", "path", "last"),
     [
-        (TOPIC + "  Topic:\n    Type: AWS::SQS::Queue\n", (4, 3), (2, 3)),  # a resource twice
-        (TOPIC + "    Properties:\n      DisplayName: a\n      DisplayName: b\n", (6, 7), (5, 7)),
-        (TOPIC + "    Properties:\n      DisplayName: !Join\n        - ''\n        - {a: 1, a: 2}\n", (7, 18), (7, 12)),
-        ("Description: a\n" + TOPIC + "Description: b\n", (5, 1), (1, 1)),  # a top-level section twice
+        (TOPIC + "  Topic:\n    Type: AWS::SQS::Queue\n", ("Resources", "Topic", "Type"), "AWS::SQS::Queue"),
+        (TOPIC + "    Properties:\n      DisplayName: a\n      DisplayName: b\n",
+         ("Resources", "Topic", "Properties", "DisplayName"), "b"),
+        ("Description: a\n" + TOPIC + "Description: b\n", ("Description",), "b"),
     ],
 )
-def test_a_key_written_twice_in_one_mapping_is_refused_naming_both_places(
-    text: str, at: tuple[int, int], first: tuple[int, int]
-) -> None:
-    with pytest.raises(DuplicateKeyError) as refused:
-        load_template(text)
-    assert str(refused.value).startswith(f"YAML not well-formed. (line {at[0]}, column {at[1]}): duplicate key ")
-    assert str(refused.value).endswith(f"(first at line {first[0]}, column {first[1]})")
+def test_a_key_written_twice_in_one_mapping_keeps_its_last_value(text: str, path: tuple[str, ...], last: str) -> None:
+    value: Any = load_template(text)
+    for key in path:
+        value = value[key]
+    assert value == last
 
 
 def test_equal_keys_in_different_mappings_and_a_merged_key_overridden_are_not_duplicates() -> None:
@@ -80,17 +78,10 @@ def test_get_att_short_form_splits_at_the_first_dot() -> None:
     assert template["Outputs"]["Plain"]["Value"] == {"Fn::GetAtt": ["Topic", "TopicName"]}
 
 
-def test_a_template_with_a_duplicate_key_is_a_template_format_error(aws: Aws, adapters: str) -> None:
+def test_a_template_with_a_duplicate_key_deploys_its_last_value(aws: Aws, adapters: str) -> None:
     cfn = aws("cloudformation")
-    body = TOPIC + "    Properties:\n      DisplayName: a\n      DisplayName: b\n"
-    refused = r"Template format error: YAML not well-formed\. \(line 6, column 7\)"
-    with pytest.raises(ClientError, match=refused) as error:
-        cfn.create_change_set(StackName="duplicate-key", ChangeSetName="c", ChangeSetType="CREATE", TemplateBody=body)
-    assert error.value.response["Error"]["Code"] == "ValidationError"
-    assert "duplicate key 'DisplayName'" in error.value.response["Error"]["Message"]
-    with pytest.raises(ClientError, match="Template format error: YAML not well-formed"):
-        cfn.create_stack(StackName="duplicate-key", TemplateBody=body)
-    stacks = cfn.list_stacks()["StackSummaries"]
-    assert [s for s in stacks if s["StackName"] == "duplicate-key"] == []  # nothing was created
-    once = TOPIC + "    Properties:\n      DisplayName: a\n"
-    assert json.loads(json.dumps(load_template(once)))["Resources"]["Topic"]["Properties"] == {"DisplayName": "a"}
+    body = TOPIC + "    Properties:\n      TopicName: first-name\n      TopicName: last-name\n"
+    cfn.create_stack(StackName="duplicate-key", TemplateBody=body)
+    resources = cfn.describe_stack_resources(StackName="duplicate-key")["StackResources"]
+    assert [r["PhysicalResourceId"].rsplit(":", 1)[-1] for r in resources] == ["last-name"]
+    cfn.delete_stack(StackName="duplicate-key")
