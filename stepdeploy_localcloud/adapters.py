@@ -1,8 +1,9 @@
 """Named adapters over moto 5.2.5 where it falls short of AWS (see docs/local-cloud.md).
 
-Each service folder's ``patch`` module exposes ``apply() -> None`` (idempotent: every change goes
-through ``stepdeploy_localcloud.patching``) and has a test of its own in tests/localcloud that
-fails if moto's behaviour moves.
+Each adapter module listed here (a service folder's ``patch``, or a named one such as
+``awslambda.function_urls`` or ``apigateway.authorizers``) exposes ``apply() -> None`` (idempotent:
+every change goes through ``stepdeploy_localcloud.patching``) and has a test of its own in
+tests/localcloud that fails if moto's behaviour moves.
 """
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 
 HEADER = "X-Stepdeploy-Task"
 _waits: dict[str, float] = {}
@@ -45,29 +45,28 @@ def waited(token: str) -> float:
 
 
 @contextmanager
-def task(token: str | None) -> Iterator[None]:
-    """Mark this thread (the interpreter's task thread) as running the task ``token``."""
-    previous = getattr(_local, "task", None)
-    _local.task = token
+def _marked(role: str, token: str | None) -> Iterator[None]:
+    """This thread's ``role`` is ``token`` for the duration (what it was before afterwards)."""
+    previous = getattr(_local, role, None)
+    setattr(_local, role, token)
     try:
         yield
     finally:
-        _local.task = previous
+        setattr(_local, role, previous)
+
+
+def task(token: str | None) -> AbstractContextManager[None]:
+    """Mark this thread (the interpreter's task thread) as running the task ``token``."""
+    return _marked("task", token)
 
 
 def current_task() -> str | None:
     return getattr(_local, "task", None)
 
 
-@contextmanager
-def serving(token: str | None) -> Iterator[None]:
+def serving(token: str | None) -> AbstractContextManager[None]:
     """Mark this thread (the server's, invoking the function) as serving a request of task ``token``."""
-    previous = getattr(_local, "serving", None)
-    _local.serving = token
-    try:
-        yield
-    finally:
-        _local.serving = previous
+    return _marked("serving", token)
 
 
 @contextmanager

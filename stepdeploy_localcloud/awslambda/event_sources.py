@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from stepdeploy_localcloud import backends
 from stepdeploy_localcloud.patching import wrap
 
 
@@ -38,11 +39,8 @@ def _qualified_arn(backend: Any, function_name: str, resolved_arn: str) -> str:
 
 def _rekey(esm: Any, old: str, new: str) -> None:
     """Queues and tables index their mappings by function ARN."""
-    from moto.dynamodb.models import dynamodb_backends
-    from moto.sqs.models import sqs_backends
-
-    for backend_dict in (sqs_backends, dynamodb_backends):
-        backend = backend_dict[esm.account_id][esm.region]
+    for service in ("sqs", "dynamodb"):
+        backend = backends.backend(service, esm.account_id, esm.region)
         holders = list(getattr(backend, "queues", {}).values()) + list(getattr(backend, "tables", {}).values())
         for holder in holders:
             mappings = getattr(holder, "lambda_event_source_mappings", None)

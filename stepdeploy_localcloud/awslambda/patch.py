@@ -24,7 +24,7 @@ import json
 from typing import Any
 from urllib.parse import unquote
 
-from stepdeploy_localcloud import queueing
+from stepdeploy_localcloud import backends, queueing
 from stepdeploy_localcloud.awslambda import runtime as lambda_runtime
 from stepdeploy_localcloud.awslambda import versions
 from stepdeploy_localcloud.patching import replace, wrap
@@ -95,9 +95,7 @@ def _function_invoke(self: Any, body: Any, request_headers: Any, response_header
 
 def _layers_data(self: Any, layers_versions_arns: list[str]) -> list[dict[str, Any]]:
     from moto.awslambda.exceptions import InvalidParameterValueException
-    from moto.awslambda.utils import get_backend
-
-    backend = get_backend(self.account_id, self.region)
+    backend = backends.backend("lambda", self.account_id, self.region)
     data = []
     for arn in layers_versions_arns:
         layer_version = backend.layers_versions_by_arn(arn)

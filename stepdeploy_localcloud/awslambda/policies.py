@@ -74,20 +74,6 @@ def get_policy(backend: Any, function_name: str, qualifier: str | None = None) -
     return str(policy_of(backend, function_name, qualifier).wire_format())
 
 
-def _backend_add_permission(self: Any, function_name: str, qualifier: str | None, raw: str) -> dict[str, Any]:
-    return add_permission(self, function_name, qualifier, raw)
-
-
-def _backend_remove_permission(
-    self: Any, function_name: str, sid: str, revision: str = "", qualifier: str | None = None
-) -> None:
-    remove_permission(self, function_name, sid, revision, qualifier)
-
-
-def _backend_get_policy(self: Any, function_name: str, qualifier: str | None = None) -> str:
-    return get_policy(self, function_name, qualifier)
-
-
 def _response_remove_permission(self: Any) -> tuple[int, dict[str, Any], str]:
     from urllib.parse import unquote
 
@@ -105,7 +91,8 @@ def apply() -> None:
     from moto.awslambda.responses import LambdaResponse
 
     qualified.apply()
-    replace(LambdaBackend, "add_permission", _backend_add_permission)
-    replace(LambdaBackend, "remove_permission", _backend_remove_permission)
-    replace(LambdaBackend, "get_policy", _backend_get_policy)
+    # Each takes the backend first, then moto's own arguments in moto's order: they are its methods.
+    replace(LambdaBackend, "add_permission", add_permission)
+    replace(LambdaBackend, "remove_permission", remove_permission)
+    replace(LambdaBackend, "get_policy", get_policy)
     replace(LambdaResponse, "remove_permission", _response_remove_permission)

@@ -200,10 +200,6 @@ def _parse_body(body: str) -> dict[str, Any]:
         raise ValidationError(message=f"Template format error: {error}") from error
 
 
-def _raise_template_error(error: TemplateError) -> None:
-    raise ValidationError(message=str(error)) from error
-
-
 def create_stack(response: CloudFormationResponse) -> ActionResult:
     backend = response.cloudformation_backend
     name = response._get_param("StackName")
@@ -211,17 +207,9 @@ def create_stack(response: CloudFormationResponse) -> ActionResult:
         if _find_stack(backend, name) is not None:
             raise AlreadyExistsException(f"Stack [{name}] already exists")
         body = _template_body(response)
-        capabilities = response._get_param("Capabilities", []) or []
         stack = _new_stack(response, name)
-        if transforms_of(_parse_body(body)) and "CAPABILITY_AUTO_EXPAND" not in capabilities:
-            raise InsufficientCapabilities("Requires capabilities : [CAPABILITY_AUTO_EXPAND]")
-        given, use_previous = _parameter_input(response)
-        try:
-            plan = _plan_for(stack, body, given, use_previous)
-        except TemplateError as error:
-            _raise_template_error(error)
-        check_iam_capabilities(plan, capabilities)
-        stack.capabilities = list(capabilities)
+        plan, capabilities = _direct_plan(response, stack, body)
+        stack.capabilities = capabilities
         stack.template = body
         stack.client_request_token = response._get_param("ClientRequestToken") or ""
         backend.stacks[stack.stack_id] = stack
@@ -240,21 +228,27 @@ def update_stack(response: CloudFormationResponse) -> ActionResult:
         stack = _require_local_stack(backend, response._get_param("StackName"))
         _check_stack_updatable(stack)
         body = _template_body(response, stack)
-        capabilities = response._get_param("Capabilities", []) or []
-        if transforms_of(_parse_body(body)) and "CAPABILITY_AUTO_EXPAND" not in capabilities:
-            raise InsufficientCapabilities("Requires capabilities : [CAPABILITY_AUTO_EXPAND]")
-        given, use_previous = _parameter_input(response)
-        try:
-            plan = _plan_for(stack, body, given, use_previous)
-        except TemplateError as error:
-            _raise_template_error(error)
-        check_iam_capabilities(plan, capabilities)
+        plan, capabilities = _direct_plan(response, stack, body)
         if _unchanged(stack, plan):
             raise ValidationError(message="No updates are to be performed.")
-        stack.capabilities = list(capabilities)
+        stack.capabilities = capabilities
         stack.client_request_token = response._get_param("ClientRequestToken") or ""
         Deployment(stack).update(plan)
     return ActionResult({"StackId": stack.stack_id})
+
+
+def _direct_plan(response: CloudFormationResponse, stack: LocalStack, body: str) -> tuple[TemplatePlan, list[str]]:
+    """CreateStack's and UpdateStack's plan and capabilities: with no change set, every error is the call's."""
+    capabilities = list(response._get_param("Capabilities", []) or [])
+    if transforms_of(_parse_body(body)) and "CAPABILITY_AUTO_EXPAND" not in capabilities:
+        raise InsufficientCapabilities("Requires capabilities : [CAPABILITY_AUTO_EXPAND]")
+    given, use_previous = _parameter_input(response)
+    try:
+        plan = _plan_for(stack, body, given, use_previous)
+    except TemplateError as error:
+        raise ValidationError(message=str(error)) from error
+    check_iam_capabilities(plan, capabilities)
+    return plan, capabilities
 
 
 def _unchanged(stack: LocalStack, plan: TemplatePlan) -> bool:

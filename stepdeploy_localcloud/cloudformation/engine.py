@@ -247,11 +247,7 @@ class Deployment:
                 stack.resources = {lid: live[lid] for lid in failed}
                 stack.stack_event("ROLLBACK_FAILED" if failed else "ROLLBACK_COMPLETE")
                 return
-        stack.resources = live
-        stack.plan = plan
-        stack.template = plan.original_body
-        stack.description = plan.template.get("Description")
-        self._set_outputs(plan, live)
+        self._deployed(plan, live)
         stack.stack_event("CREATE_COMPLETE")
 
     def _create_resource(
@@ -325,13 +321,18 @@ class Deployment:
         replaced = {lid: before for action, lid, before, _ in journal if action == "replaced" and before}
         self._delete_resources(replaced, list(replaced), rollback=False)
         self._delete_resources(old, removed, rollback=False)
-        stack.resources = {lid: live[lid] for lid in plan.order}
+        stack.last_updated_time = utcnow()
+        self._deployed(plan, {lid: live[lid] for lid in plan.order})
+        stack.stack_event("UPDATE_COMPLETE")
+
+    def _deployed(self, plan: TemplatePlan, resources: dict[str, StackResource]) -> None:
+        """The stack as ``plan`` left it: its resources, template, description and outputs."""
+        stack = self.stack
+        stack.resources = resources
         stack.plan = plan
         stack.template = plan.original_body
         stack.description = plan.template.get("Description")
-        stack.last_updated_time = utcnow()
-        self._set_outputs(plan, stack.resources)
-        stack.stack_event("UPDATE_COMPLETE")
+        self._set_outputs(plan, resources)
 
     @staticmethod
     def _journal_partial_update(

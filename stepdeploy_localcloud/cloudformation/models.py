@@ -19,6 +19,7 @@ from stepdeploy_localcloud.cloudformation.resources.base import (
 from stepdeploy_localcloud.cloudformation.template import (
     TemplatePlan,
 )
+from stepdeploy_localcloud.events.default_bus import put_service_event, service_event
 
 log = logging.getLogger(__name__)
 
@@ -180,22 +181,11 @@ def stack_status_event(stack: LocalStack, status: str, reason: str | None) -> di
         "status-details": {"status": status, "status-reason": reason or ""},
         "client-request-token": stack.client_request_token,
     }
-    return {
-        "Source": "aws.cloudformation",
-        "DetailType": "CloudFormation Stack Status Change",
-        "Detail": json.dumps(detail),
-        "Resources": [stack.stack_id],
-        "EventBusName": "default",
-    }
+    return service_event("aws.cloudformation", "CloudFormation Stack Status Change", detail, [stack.stack_id])
 
 
 def _put_stack_event(account_id: str, region: str, entry: dict[str, Any]) -> None:
-    from stepdeploy_localcloud import backends
-
-    try:
-        backends.backend("events", account_id, region).put_events([entry])
-    except Exception:  # noqa: BLE001 - a stack operation never fails because its event could not go out
-        log.warning("could not emit a CloudFormation Stack Status Change event", exc_info=True)
+    put_service_event(account_id, region, entry, "a CloudFormation Stack Status Change event")
 
 
 @dataclass

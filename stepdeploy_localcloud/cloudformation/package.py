@@ -42,7 +42,14 @@ class PackagingError(RuntimeError):
 
 
 class _CfnYamlLoader(yaml.SafeLoader):
-    """A YAML loader that turns short-form intrinsics (!Ref, !Sub, ...) into long form."""
+    """A YAML loader that reads a template as CloudFormation does.
+
+    Short-form intrinsics (!Ref, !Sub, ...) become their long form (``!GetAtt A.B.C`` is
+    ``["A", "B.C"]``: the resource's name ends at the first dot), dates stay strings, and a key
+    written twice in one mapping keeps its last value: CloudFormation accepts such a template
+    (validate-template passes; the last one is deployed). The orchestrator's own loader is
+    stricter on purpose; the emulator is not.
+    """
 
 
 def _construct_intrinsic(loader: yaml.SafeLoader, tag_suffix: str, node: yaml.Node) -> dict[str, Any]:
@@ -82,7 +89,7 @@ def load_template(text: str) -> dict[str, Any]:
     else:
         loaded = yaml.load(text, Loader=_CfnYamlLoader)  # noqa: S506 - safe loader subclass
     if not isinstance(loaded, dict):
-        raise ValueError("Template format error: a template must be a JSON or YAML object")
+        raise ValueError("a template must be a JSON or YAML object")
     return loaded
 
 

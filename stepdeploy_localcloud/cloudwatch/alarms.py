@@ -18,11 +18,12 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from stepdeploy_localcloud import backends
 from stepdeploy_localcloud.clock import CLOCK
 from stepdeploy_localcloud.cloudwatch import statistics
 
@@ -239,21 +240,13 @@ def _reason_data(query: MetricQuery, points: list[Datapoint], threshold: float, 
 # --- Evaluating moto's alarms -------------------------------------------------------------------
 
 
-def _cloudwatch_backends() -> Iterator[Any]:
-    from moto.cloudwatch.models import cloudwatch_backends
-
-    # dict.values: only backends that exist, without creating one per region
-    for regions in list(dict.values(cloudwatch_backends)):
-        yield from list(dict.values(regions))
-
-
 def evaluate_once(now: datetime | None = None) -> list[StateChange]:
     """Evaluate every metric alarm of every account and region once; return the transitions."""
     from moto.core.utils import utcnow
 
     moment = statistics.naive_utc(now) if now is not None else utcnow()
     changes = []
-    for backend in _cloudwatch_backends():
+    for backend in backends.existing("cloudwatch"):
         metric_data = list(backend.metric_data)
         for alarm in list(backend.alarms.values()):
             try:

@@ -9,14 +9,13 @@ and region. A state set again to the same value sends nothing, as on AWS.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from stepdeploy_localcloud import backends
 from stepdeploy_localcloud.cloudwatch import queries
+from stepdeploy_localcloud.events.default_bus import put_service_event, service_event
 from stepdeploy_localcloud.patching import wrap
 
 log = logging.getLogger(__name__)
@@ -67,13 +66,7 @@ def alarm_state_change_event(alarm: Any, previous: dict[str, Any]) -> dict[str, 
         "previousState": previous,
         "configuration": _configuration(alarm),
     }
-    return {
-        "Source": "aws.cloudwatch",
-        "DetailType": "CloudWatch Alarm State Change",
-        "Detail": json.dumps(detail),
-        "Resources": [alarm.alarm_arn],
-        "EventBusName": "default",
-    }
+    return service_event("aws.cloudwatch", "CloudWatch Alarm State Change", detail, [alarm.alarm_arn])
 
 
 def _account_of(alarm: Any) -> str:
@@ -86,12 +79,10 @@ def _announcing(original: Callable[..., None]) -> Callable[..., None]:
         original(alarm, reason, reason_data, state_value)
         if previous["value"] == state_value:
             return
-        try:
-            backends.backend("events", _account_of(alarm), alarm.region_name).put_events(
-                [alarm_state_change_event(alarm, previous)]
-            )
-        except Exception:  # noqa: BLE001 - an alarm never fails to change state because of its event
-            log.warning("could not emit the state change event of alarm %s", alarm.name, exc_info=True)
+        put_service_event(
+            _account_of(alarm), alarm.region_name, alarm_state_change_event(alarm, previous),
+            f"the state change event of alarm {alarm.name}",
+        )
 
     return update_state
 

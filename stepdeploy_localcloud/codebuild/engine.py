@@ -42,6 +42,7 @@ import yaml
 from stepdeploy_localcloud import backends, endpoint
 from stepdeploy_localcloud.clock import CLOCK
 from stepdeploy_localcloud.codebuild import environment as build_environment
+from stepdeploy_localcloud.events.default_bus import service_event
 
 logger = logging.getLogger(__name__)
 
@@ -314,16 +315,8 @@ class _Cloud:
             ) from exc
 
     def put_build_event(self, detail: dict[str, Any], build_arn: str) -> None:
-        backends.backend("events", self.account_id, self.region).put_events(
-            [
-                {
-                    "Source": "aws.codebuild",
-                    "DetailType": "CodeBuild Build State Change",
-                    "Detail": json.dumps(detail, default=str),
-                    "Resources": [build_arn],
-                }
-            ]
-        )
+        event = service_event("aws.codebuild", "CodeBuild Build State Change", detail, [build_arn])
+        backends.backend("events", self.account_id, self.region).put_events([event])
 
 
 # ---------------------------------------------------------------------------------------------

@@ -32,6 +32,7 @@ import yaml
 
 from stepdeploy_localcloud import backends
 from stepdeploy_localcloud.clock import CLOCK
+from stepdeploy_localcloud.events.default_bus import put_service_event, service_event
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +68,13 @@ class DeploymentConfigError(ValueError):
     """A trafficRoutingConfig that AWS would refuse."""
 
 
+# A time-based type: the API's block of its settings, and the block's percentage and interval keys.
+_TIME_BASED = {
+    "TimeBasedCanary": ("timeBasedCanary", "canaryPercentage", "canaryInterval"),
+    "TimeBasedLinear": ("timeBasedLinear", "linearPercentage", "linearInterval"),
+}
+
+
 @dataclass(frozen=True)
 class TrafficRouting:
     """How a Lambda deployment configuration moves traffic (``trafficRoutingConfig``)."""
@@ -85,19 +93,15 @@ class TrafficRouting:
         kind = config["type"]
         if kind == "AllAtOnce":
             return cls("AllAtOnce")
-        if kind == "TimeBasedCanary":
-            return cls._timed(kind, config.get("timeBasedCanary"), "canaryPercentage", "canaryInterval")
-        if kind == "TimeBasedLinear":
-            return cls._timed(kind, config.get("timeBasedLinear"), "linearPercentage", "linearInterval")
+        if kind in _TIME_BASED:
+            return cls._timed(kind, config.get(_TIME_BASED[kind][0]))
         raise DeploymentConfigError(
             f"trafficRoutingConfig.type {kind!r} is not valid; expected TimeBasedCanary, TimeBasedLinear or AllAtOnce."
         )
 
     @classmethod
-    def _timed(
-        cls, kind: str, settings: dict[str, Any] | None, percentage_key: str, interval_key: str
-    ) -> TrafficRouting:
-        block = "timeBasedCanary" if kind == "TimeBasedCanary" else "timeBasedLinear"
+    def _timed(cls, kind: str, settings: dict[str, Any] | None) -> TrafficRouting:
+        block, percentage_key, interval_key = _TIME_BASED[kind]
         if not settings:
             raise DeploymentConfigError(f"trafficRoutingConfig of type {kind} needs {block}.")
         percentage = settings.get(percentage_key)
@@ -113,23 +117,10 @@ class TrafficRouting:
         return cls(kind, percentage, interval)
 
     def to_api(self) -> dict[str, Any]:
-        if self.type == "TimeBasedCanary":
-            return {
-                "type": self.type,
-                "timeBasedCanary": {
-                    "canaryPercentage": self.percentage,
-                    "canaryInterval": self.interval_minutes,
-                },
-            }
-        if self.type == "TimeBasedLinear":
-            return {
-                "type": self.type,
-                "timeBasedLinear": {
-                    "linearPercentage": self.percentage,
-                    "linearInterval": self.interval_minutes,
-                },
-            }
-        return {"type": "AllAtOnce"}
+        if self.type not in _TIME_BASED:
+            return {"type": "AllAtOnce"}
+        block, percentage_key, interval_key = _TIME_BASED[self.type]
+        return {"type": self.type, block: {percentage_key: self.percentage, interval_key: self.interval_minutes}}
 
     def steps(self) -> list[tuple[float, float]]:
         """The weights the target version holds before it takes all traffic.
@@ -975,20 +966,9 @@ class DeploymentRun:
             "application": deployment.application_name,
         }
         arn = f"arn:aws:codedeploy:{self.region}:{self.account_id}"
-        try:
-            backends.backend("events", self.account_id, self.region).put_events(
-                [
-                    {
-                        "Source": "aws.codedeploy",
-                        "DetailType": "CodeDeploy Deployment State-change Notification",
-                        "Detail": json.dumps(detail),
-                        "Resources": [
-                            f"{arn}:application:{deployment.application_name}",
-                            f"{arn}:deploymentgroup:{deployment.application_name}/{group.deployment_group_name}",
-                        ],
-                        "EventBusName": "default",
-                    }
-                ]
-            )
-        except Exception:
-            log.warning("could not emit the CodeDeploy %s event of %s", state, self.deployment_id, exc_info=True)
+        resources = [
+            f"{arn}:application:{deployment.application_name}",
+            f"{arn}:deploymentgroup:{deployment.application_name}/{group.deployment_group_name}",
+        ]
+        event = service_event("aws.codedeploy", "CodeDeploy Deployment State-change Notification", detail, resources)
+        put_service_event(self.account_id, self.region, event, f"the CodeDeploy {state} event of {self.deployment_id}")

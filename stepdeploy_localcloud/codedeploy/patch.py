@@ -17,6 +17,7 @@ from moto.codedeploy import responses as cd_responses
 from moto.codedeploy.exceptions import CodeDeployException
 from moto.core.responses import ActionResult, EmptyResult
 
+from stepdeploy_localcloud import backends
 from stepdeploy_localcloud.codedeploy import engine
 from stepdeploy_localcloud.patching import is_patched, replace
 
@@ -385,11 +386,9 @@ def _deployment_group_info(group: Any) -> dict[str, Any]:
     info = _originals["_deployment_group_info"](group)
     info["alarmConfiguration"] = group.alarm_configuration or {}
     info["targetRevision"] = getattr(group, "target_revision", None) or {}
-    backend = cd_models.codedeploy_backends
     deployments = [
         deployment
-        for regions in dict.values(backend)
-        for region_backend in dict.values(regions)
+        for region_backend in backends.existing("codedeploy")
         for deployment in list(region_backend.deployments.values())
         if deployment.deployment_group is group
     ]

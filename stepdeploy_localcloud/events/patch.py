@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
+import functools
 import importlib
 import itertools
 import json
@@ -686,6 +687,20 @@ def s3_event(account_id: str, bucket: Any, event_name: str, key: Any) -> dict[st
     }
 
 
+def _marking(flag: threading.local, original: Callable[..., Any]) -> Callable[..., Any]:
+    """``original`` with ``flag.active`` true while it runs in this thread."""
+
+    @functools.wraps(original)
+    def marked(*args: Any, **kwargs: Any) -> Any:
+        flag.active = True
+        try:
+            return original(*args, **kwargs)
+        finally:
+            flag.active = False
+
+    return marked
+
+
 _tagging_request = threading.local()
 
 
@@ -695,15 +710,7 @@ def _marks_tagging_request(original: Callable[..., Any]) -> Callable[..., Any]:
     moto's backend also "puts" (empty) tags on every PutObject and CompleteMultipartUpload,
     which would otherwise send an "Object Tags Added" event S3 never sends.
     """
-
-    def put_object_tagging(response: Any, *args: Any, **kwargs: Any) -> Any:
-        _tagging_request.active = True
-        try:
-            return original(response, *args, **kwargs)
-        finally:
-            _tagging_request.active = False
-
-    return put_object_tagging
+    return _marking(_tagging_request, original)
 
 
 _completing_multipart = threading.local()
@@ -715,15 +722,7 @@ def _complete_multipart_marked(original: Callable[..., Any]) -> Callable[..., An
     moto stores the assembled object with put_object, which sends an ObjectCreated:Put
     notification before the CompleteMultipartUpload one; S3 sends only the latter.
     """
-
-    def complete_multipart_upload(backend: Any, *args: Any, **kwargs: Any) -> Any:
-        _completing_multipart.active = True
-        try:
-            return original(backend, *args, **kwargs)
-        finally:
-            _completing_multipart.active = False
-
-    return complete_multipart_upload
+    return _marking(_completing_multipart, original)
 
 
 def _put_object_quiet_in_multipart(original: Callable[..., Any]) -> Callable[..., Any]:

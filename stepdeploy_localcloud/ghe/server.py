@@ -678,10 +678,7 @@ class LocalGHE:
             "updated_at": now,
             "creator": self.user_object(self.api_user),
         }
-        with self._lock:
-            repo_state = self._read_repo_state(owner, repo)
-            repo_state["statuses"].setdefault(sha, []).append(status)
-            self._write_repo_state(owner, repo, repo_state)
+        self._append(owner, repo, "statuses", status, key=sha)
         return status
 
     def settle_pending(self, description: str) -> list[dict[str, Any]]:
@@ -756,6 +753,14 @@ class LocalGHE:
 
     def _write_repo_state(self, owner: str, repo: str, state: dict[str, Any]) -> None:
         _write_json(self._repo_state_path(owner, repo), state)
+
+    def _append(self, owner: str, repo: str, section: str, record: dict[str, Any], key: str | None = None) -> None:
+        """Add ``record`` to the repository's ``section`` (to its list under ``key``: statuses by commit...)."""
+        with self._lock:
+            state = self._read_repo_state(owner, repo)
+            records = state[section] if key is None else state[section].setdefault(key, [])
+            records.append(record)
+            self._write_repo_state(owner, repo, state)
 
 
 _REPO_API_URLS = (
@@ -1204,10 +1209,7 @@ class _ApiApp:
             "transient_environment": bool(body.get("transient_environment", False)),
             "production_environment": bool(body.get("production_environment", environment == "production")),
         }
-        with ghe._lock:
-            state = ghe._read_repo_state(owner, repo)
-            state["deployments"].append(deployment)
-            ghe._write_repo_state(owner, repo, state)
+        ghe._append(owner, repo, "deployments", deployment)
         return _json(deployment, 201)
 
     def _list_deployments(self, request: Request, owner: str, repo: str, **_: Any) -> Response:
@@ -1265,10 +1267,7 @@ class _ApiApp:
             "deployment_url": deployment["url"],
             "repository_url": api,
         }
-        with ghe._lock:
-            repo_state = ghe._read_repo_state(owner, repo)
-            repo_state["deployment_statuses"].setdefault(str(deployment_id), []).append(status)
-            ghe._write_repo_state(owner, repo, repo_state)
+        ghe._append(owner, repo, "deployment_statuses", status, key=str(deployment_id))
         return _json(status, 201)
 
     def _list_deployment_statuses(

@@ -15,6 +15,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from stepdeploy_localcloud import backends
 from stepdeploy_localcloud.s3.policy import ANONYMOUS, Caller
 from stepdeploy_localcloud.sts import sessions
 
@@ -41,21 +42,21 @@ def access_key_of(headers: Mapping[str, str], params: Mapping[str, Any]) -> str 
 
 def caller_of(access_key: str | None) -> Caller:
     """The principal behind ``access_key`` as moto's IAM and STS know it."""
-    from moto.iam.models import get_account_id_from, iam_backends
+    from moto.iam.models import get_account_id_from
 
     if access_key is None:
         return ANONYMOUS
-    for account_id, partitions in list(iam_backends.items()):
-        for backend in list(dict.values(partitions)):
-            key = backend.access_keys.get(access_key)
-            if key is None:
-                continue
-            if getattr(key, "role_arn", None):
-                return _role_session(backend, account_id, access_key, str(key.role_arn))
-            if getattr(key, "user_name", None):
-                user = backend.get_user(key.user_name)
-                return Caller(arn=user.arn, account=account_id, tags=_tags(backend.list_user_tags(key.user_name)))
-            return _root(account_id)
+    for backend in backends.existing("iam"):
+        key = backend.access_keys.get(access_key)
+        if key is None:
+            continue
+        account_id = str(backend.account_id)
+        if getattr(key, "role_arn", None):
+            return _role_session(backend, account_id, access_key, str(key.role_arn))
+        if getattr(key, "user_name", None):
+            user = backend.get_user(key.user_name)
+            return Caller(arn=user.arn, account=account_id, tags=_tags(backend.list_user_tags(key.user_name)))
+        return _root(account_id)
     return _root(get_account_id_from(access_key))
 
 
@@ -64,14 +65,12 @@ def _root(account: str) -> Caller:
 
 
 def _role_session(backend: Any, account_id: str, access_key: str, role_arn: str) -> Caller:
-    from moto.sts.models import sts_backends
-
     try:
         role_tags = _tags(backend.get_role_by_arn(role_arn).tags)
     except Exception:  # noqa: BLE001 - moto's NoSuchEntity: a role deleted since it was assumed
         role_tags = {}
     session_arn = None
-    for sts in list(dict.values(sts_backends.get(account_id, {}))):
+    for sts in backends.existing("sts", account_id):
         assumed = sts.get_assumed_role_from_access_key(access_key)
         if assumed is not None:
             session_arn = str(assumed.arn)

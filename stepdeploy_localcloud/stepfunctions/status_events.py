@@ -16,6 +16,7 @@ import threading
 from typing import Any
 
 from stepdeploy_localcloud import backends
+from stepdeploy_localcloud.events.default_bus import service_event
 from stepdeploy_localcloud.stepfunctions.extras import extras_of
 
 LOG = logging.getLogger(__name__)
@@ -121,13 +122,7 @@ class StatusEventPublisher:
 
 
 def put_status_event(account_id: str, region: str, detail: dict[str, Any]) -> None:
-    entry = {
-        "Source": SOURCE,
-        "DetailType": DETAIL_TYPE,
-        "Detail": json.dumps(detail),
-        "Resources": [detail["executionArn"]],
-        "EventBusName": "default",
-    }
+    entry = service_event(SOURCE, DETAIL_TYPE, detail, [detail["executionArn"]])
     try:
         results = backends.backend("events", account_id, region).put_events([entry])
     except NotImplementedError as error:

@@ -29,6 +29,7 @@ import json
 from typing import Any
 from urllib.parse import unquote
 
+from stepdeploy_localcloud import backends
 from stepdeploy_localcloud.patching import wrap
 from stepdeploy_localcloud.sts import sessions
 
@@ -122,14 +123,11 @@ def check_trust(role: Any, *, account: str, caller_arn: str | None, external_id:
 
 def _caller_arn(response: Any) -> str | None:
     """The role ARN of the caller's credentials, when they are an assumed role's."""
-    from moto.iam.models import iam_backends
-
     key = response.get_access_key()
-    for partitions in list(dict.values(iam_backends)):
-        for backend in list(dict.values(partitions)):
-            found = backend.access_keys.get(key)
-            if found is not None:
-                return getattr(found, "role_arn", None)
+    for backend in backends.existing("iam"):
+        found = backend.access_keys.get(key)
+        if found is not None:
+            return getattr(found, "role_arn", None)
     return None
 
 
@@ -142,7 +140,6 @@ def _session_tags(param: Any) -> dict[str, str]:
 
 
 def apply() -> None:
-    from moto.iam.models import iam_backends
     from moto.sts.exceptions import STSClientError
     from moto.sts.responses import TokenResponse
 
@@ -166,7 +163,7 @@ def apply() -> None:
             if len(parts) < 6 or parts[2] != "iam":
                 raise AccessDenied(f"{denied()} (not a role ARN)")
             try:
-                role = iam_backends[parts[4]][parts[1]].get_role_by_arn(role_arn)
+                role = backends.backend("iam", parts[4], parts[1]).get_role_by_arn(role_arn)  # [1]: the partition
             except Exception:  # noqa: BLE001 - moto's NoSuchEntity: AWS answers AccessDenied
                 raise AccessDenied(f"{denied()} (no such role in account {parts[4]})") from None
             tags = _session_tags(self._get_param("Tags"))

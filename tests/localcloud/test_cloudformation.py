@@ -1191,3 +1191,55 @@ def test_stack_status_changes_reach_the_default_bus_once_visible(
     assert final["detail"]["client-request-token"] == "execute-1"
     for event in ours:
         assert_documented_shape(event, "cloudformation-stack-status-change")
+
+
+def _http_api_template(route_key: str, description: str) -> dict[str, Any]:
+    api = {"Ref": "Api"}
+    return {
+        "Resources": {
+            "Api": {"Type": "AWS::ApiGatewayV2::Api", "Properties": {"Name": "parts-api", "ProtocolType": "HTTP"}},
+            "Integration": {
+                "Type": "AWS::ApiGatewayV2::Integration",
+                "Properties": {
+                    "ApiId": api,
+                    "IntegrationType": "HTTP_PROXY",
+                    "IntegrationMethod": "GET",
+                    "IntegrationUri": "https://example.com/orders",
+                    "PayloadFormatVersion": "1.0",
+                    "Description": description,
+                },
+            },
+            "Route": {
+                "Type": "AWS::ApiGatewayV2::Route",
+                "Properties": {
+                    "ApiId": api,
+                    "RouteKey": route_key,
+                    "Target": {"Fn::Sub": "integrations/${Integration}"},
+                },
+            },
+            "Stage": {
+                "Type": "AWS::ApiGatewayV2::Stage",
+                "Properties": {"ApiId": api, "StageName": "live", "Description": description},
+            },
+        }
+    }
+
+
+def test_http_api_parts_are_updated_by_creating_them_again(aws: Aws, adapters: str) -> None:
+    cfn, gateway = aws("cloudformation"), aws("apigatewayv2")
+    cfn.create_stack(StackName="parts", TemplateBody=json.dumps(_http_api_template("GET /a", "one")))
+    assert stack_of(cfn, "parts")["StackStatus"] == "CREATE_COMPLETE", failed_events(cfn, "parts")
+    api_id = physical_ids(cfn, "parts")["Api"]
+
+    cfn.update_stack(StackName="parts", TemplateBody=json.dumps(_http_api_template("GET /b", "two")))
+    assert stack_of(cfn, "parts")["StackStatus"] == "UPDATE_COMPLETE", failed_events(cfn, "parts")
+    integrations = gateway.get_integrations(ApiId=api_id)["Items"]
+    assert [i["Description"] for i in integrations] == ["two"]  # the old one is gone
+    target = f"integrations/{integrations[0]['IntegrationId']}"
+    assert [(r["RouteKey"], r["Target"]) for r in gateway.get_routes(ApiId=api_id)["Items"]] == [("GET /b", target)]
+    stages = gateway.get_stages(ApiId=api_id)["Items"]
+    assert [(s["StageName"], s.get("Description")) for s in stages] == [("live", "two")]
+
+    cfn.delete_stack(StackName="parts")
+    with pytest.raises(ClientError):
+        gateway.get_api(ApiId=api_id)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, ClassVar
 
 from stepdeploy_localcloud.cloudformation.resources.base import (
     Provisioned,
@@ -81,16 +81,10 @@ class HttpApiHandler(ResourceHandler):
         ctx.backend("apigatewayv2").delete_api(current.physical_id)
 
 
-class HttpApiStageHandler(ResourceHandler):
-    resource_type = "AWS::ApiGatewayV2::Stage"
-    replace_on = frozenset({"ApiId", "StageName"})
+class _HttpApiPart(ResourceHandler):
+    """A part of an HTTP API (its id in ``handle``), which moto can only delete and create again."""
 
-    def create(self, ctx: ResourceContext, props: dict[str, Any]) -> Provisioned:
-        api_id = required_property(props, "ApiId", ctx)
-        config = camel_keys({k: v for k, v in props.items() if k not in ("ApiId", "Tags")})
-        config["tags"] = tags_to_dict(props.get("Tags"))
-        stage = ctx.backend("apigatewayv2").create_stage(api_id, config)
-        return Provisioned(stage.name, handle=api_id)
+    deleted_by: ClassVar[str]  # the backend's delete method: (api_id, part_id)
 
     def update(
         self, ctx: ResourceContext, current: Provisioned, old: dict[str, Any], new: dict[str, Any]
@@ -99,12 +93,26 @@ class HttpApiStageHandler(ResourceHandler):
         return self.create(ctx, new)
 
     def delete(self, ctx: ResourceContext, current: Provisioned, props: dict[str, Any]) -> None:
-        ctx.backend("apigatewayv2").delete_stage(current.handle, current.physical_id)
+        getattr(ctx.backend("apigatewayv2"), self.deleted_by)(current.handle, current.physical_id)
 
 
-class HttpApiIntegrationHandler(ResourceHandler):
+class HttpApiStageHandler(_HttpApiPart):
+    resource_type = "AWS::ApiGatewayV2::Stage"
+    replace_on = frozenset({"ApiId", "StageName"})
+    deleted_by = "delete_stage"
+
+    def create(self, ctx: ResourceContext, props: dict[str, Any]) -> Provisioned:
+        api_id = required_property(props, "ApiId", ctx)
+        config = camel_keys({k: v for k, v in props.items() if k not in ("ApiId", "Tags")})
+        config["tags"] = tags_to_dict(props.get("Tags"))
+        stage = ctx.backend("apigatewayv2").create_stage(api_id, config)
+        return Provisioned(stage.name, handle=api_id)
+
+
+class HttpApiIntegrationHandler(_HttpApiPart):
     resource_type = "AWS::ApiGatewayV2::Integration"
     replace_on = frozenset({"ApiId"})
+    deleted_by = "delete_integration"
 
     def create(self, ctx: ResourceContext, props: dict[str, Any]) -> Provisioned:
         api_id = required_property(props, "ApiId", ctx)
@@ -130,19 +138,11 @@ class HttpApiIntegrationHandler(ResourceHandler):
         )
         return Provisioned(integration.id, {"IntegrationId": integration.id}, handle=api_id)
 
-    def update(
-        self, ctx: ResourceContext, current: Provisioned, old: dict[str, Any], new: dict[str, Any]
-    ) -> Provisioned:
-        self.delete(ctx, current, old)
-        return self.create(ctx, new)
 
-    def delete(self, ctx: ResourceContext, current: Provisioned, props: dict[str, Any]) -> None:
-        ctx.backend("apigatewayv2").delete_integration(current.handle, current.physical_id)
-
-
-class HttpApiRouteHandler(ResourceHandler):
+class HttpApiRouteHandler(_HttpApiPart):
     resource_type = "AWS::ApiGatewayV2::Route"
     replace_on = frozenset({"ApiId"})
+    deleted_by = "delete_route"
 
     def create(self, ctx: ResourceContext, props: dict[str, Any]) -> Provisioned:
         api_id = required_property(props, "ApiId", ctx)
@@ -161,15 +161,6 @@ class HttpApiRouteHandler(ResourceHandler):
             target=props.get("Target"),
         )
         return Provisioned(route.route_id, {"RouteId": route.route_id}, handle=api_id)
-
-    def update(
-        self, ctx: ResourceContext, current: Provisioned, old: dict[str, Any], new: dict[str, Any]
-    ) -> Provisioned:
-        self.delete(ctx, current, old)
-        return self.create(ctx, new)
-
-    def delete(self, ctx: ResourceContext, current: Provisioned, props: dict[str, Any]) -> None:
-        ctx.backend("apigatewayv2").delete_route(current.handle, current.physical_id)
 
 
 class HttpApiDeploymentHandler(ResourceHandler):

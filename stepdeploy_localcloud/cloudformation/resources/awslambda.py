@@ -112,7 +112,7 @@ class LambdaFunctionHandler(ResourceHandler):
         return code
 
     def create(self, ctx: ResourceContext, props: dict[str, Any]) -> Provisioned:
-        name = props.get("FunctionName") or ctx.generated_name()
+        name = self.physical_name(ctx, props)
         required_property(props, "Role", ctx)
         spec: dict[str, Any] = {key: copy.deepcopy(props[key]) for key in self._config_keys if key in props}
         spec.update(

@@ -91,6 +91,19 @@ class ResourceHandler:
     def delete(self, ctx: ResourceContext, current: Provisioned, props: dict[str, Any]) -> None:
         raise NotImplementedError
 
+    def physical_name(
+        self,
+        ctx: ResourceContext,
+        props: dict[str, Any],
+        *,
+        max_length: int = 64,
+        lowercase: bool = False,
+        with_stack: bool = True,
+    ) -> Any:
+        """The name the template gives (``name_property``), else one CloudFormation makes (``generated_name``)."""
+        given = props.get(self.name_property) if self.name_property else None
+        return given or ctx.generated_name(max_length=max_length, lowercase=lowercase, with_stack=with_stack)
+
     def get_att(self, ctx: ResourceContext, current: Provisioned, attribute: str) -> Any:
         if attribute in current.attributes:
             return current.attributes[attribute]

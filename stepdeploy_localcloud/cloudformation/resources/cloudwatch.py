@@ -63,7 +63,7 @@ class AlarmHandler(ResourceHandler):
         return Provisioned(name, {"Arn": alarm.alarm_arn})
 
     def create(self, ctx: ResourceContext, props: dict[str, Any]) -> Provisioned:
-        return self._put(ctx, props.get("AlarmName") or ctx.generated_name(max_length=255), props)
+        return self._put(ctx, self.physical_name(ctx, props, max_length=255), props)
 
     def update(
         self, ctx: ResourceContext, current: Provisioned, old: dict[str, Any], new: dict[str, Any]

@@ -41,7 +41,7 @@ class CodeBuildProjectHandler(ResourceHandler):
         return Provisioned(name, {"Arn": project["arn"]})
 
     def create(self, ctx: ResourceContext, props: dict[str, Any]) -> Provisioned:
-        return self._create(ctx, props.get("Name") or ctx.generated_name(max_length=150), props)
+        return self._create(ctx, self.physical_name(ctx, props, max_length=150), props)
 
     def update(
         self, ctx: ResourceContext, current: Provisioned, old: dict[str, Any], new: dict[str, Any]

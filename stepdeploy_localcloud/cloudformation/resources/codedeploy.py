@@ -19,7 +19,7 @@ class CodeDeployApplicationHandler(ResourceHandler):
     name_property = "ApplicationName"
 
     def create(self, ctx: ResourceContext, props: dict[str, Any]) -> Provisioned:
-        name = props.get("ApplicationName") or ctx.generated_name(max_length=100)
+        name = self.physical_name(ctx, props, max_length=100)
         ctx.backend("codedeploy").create_application(
             name, props.get("ComputePlatform", "Server"), props.get("Tags") or []
         )
@@ -61,7 +61,7 @@ class CodeDeployDeploymentGroupHandler(ResourceHandler):
 
     def create(self, ctx: ResourceContext, props: dict[str, Any]) -> Provisioned:
         application = required_property(props, "ApplicationName", ctx)
-        name = props.get("DeploymentGroupName") or ctx.generated_name(max_length=100)
+        name = self.physical_name(ctx, props, max_length=100)
         ctx.backend("codedeploy").create_deployment_group(
             application_name=application, deployment_group_name=name, **self._args(props)
         )

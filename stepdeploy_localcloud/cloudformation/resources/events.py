@@ -76,7 +76,7 @@ class EventRuleHandler(ResourceHandler):
         return Provisioned(physical, {"Arn": rule.arn}, handle=(name, bus))
 
     def create(self, ctx: ResourceContext, props: dict[str, Any]) -> Provisioned:
-        name = props.get("Name") or ctx.generated_name()
+        name = self.physical_name(ctx, props)
         return self._put(ctx, name, props)
 
     def update(

@@ -38,7 +38,7 @@ class IamRoleHandler(ResourceHandler):
 
     def create(self, ctx: ResourceContext, props: dict[str, Any]) -> Provisioned:
         backend = ctx.backend("iam")
-        name = props.get("RoleName") or ctx.generated_name(max_length=64)
+        name = self.physical_name(ctx, props, max_length=64)
         role = backend.create_role(
             role_name=name,
             assume_role_policy_document=policy_text(required_property(props, "AssumeRolePolicyDocument", ctx)),

@@ -18,7 +18,7 @@ class LogGroupHandler(ResourceHandler):
     name_property = "LogGroupName"
 
     def create(self, ctx: ResourceContext, props: dict[str, Any]) -> Provisioned:
-        name = props.get("LogGroupName") or ctx.generated_name(max_length=512)
+        name = self.physical_name(ctx, props, max_length=512)
         backend = ctx.backend("logs")
         group = backend.create_log_group(name, tags_to_dict(props.get("Tags")))
         if props.get("RetentionInDays"):

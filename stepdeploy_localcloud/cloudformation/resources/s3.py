@@ -65,7 +65,7 @@ class S3BucketHandler(ResourceHandler):
             backend.put_bucket_encryption(name, cfn_to_api_encryption(props["BucketEncryption"]))
 
     def create(self, ctx: ResourceContext, props: dict[str, Any]) -> Provisioned:
-        name = props.get("BucketName") or ctx.generated_name(max_length=63, lowercase=True)
+        name = self.physical_name(ctx, props, max_length=63, lowercase=True)
         bucket = ctx.backend("s3").create_bucket(name, ctx.region)
         self._configure(ctx, name, props, {})
         return Provisioned(

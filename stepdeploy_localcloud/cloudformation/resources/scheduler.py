@@ -34,7 +34,7 @@ class ScheduleHandler(ResourceHandler):
         }
 
     def create(self, ctx: ResourceContext, props: dict[str, Any]) -> Provisioned:
-        name = props.get("Name") or ctx.generated_name()
+        name = self.physical_name(ctx, props)
         schedule = ctx.backend("scheduler").create_schedule(
             **self._args(name, props), action_after_completion=props.get("ActionAfterCompletion")
         )
@@ -56,7 +56,7 @@ class ScheduleGroupHandler(ResourceHandler):
     name_property = "Name"
 
     def create(self, ctx: ResourceContext, props: dict[str, Any]) -> Provisioned:
-        name = props.get("Name") or ctx.generated_name()
+        name = self.physical_name(ctx, props)
         group = ctx.backend("scheduler").create_schedule_group(
             name=name, tags=tags_to_list(tags_to_dict(props.get("Tags")))
         )

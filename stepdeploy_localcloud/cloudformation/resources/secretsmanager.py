@@ -41,7 +41,7 @@ class SecretHandler(ResourceHandler):
         return password
 
     def create(self, ctx: ResourceContext, props: dict[str, Any]) -> Provisioned:
-        name = props.get("Name") or ctx.generated_name(max_length=256, with_stack=False)
+        name = self.physical_name(ctx, props, max_length=256, with_stack=False)
         result = ctx.backend("secretsmanager").create_secret(
             name=name,
             secret_string=self._secret_string(ctx, props),

@@ -26,7 +26,7 @@ class SnsTopicHandler(ResourceHandler):
     _attributes = ("DisplayName", "KmsMasterKeyId", "FifoTopic", "ContentBasedDeduplication", "SignatureVersion")
 
     def create(self, ctx: ResourceContext, props: dict[str, Any]) -> Provisioned:
-        name = props.get("TopicName") or ctx.generated_name(max_length=256)
+        name = self.physical_name(ctx, props, max_length=256)
         backend = ctx.backend("sns")
         attributes = {k: scalar_text(props[k]) for k in self._attributes if k in props}
         topic = backend.create_topic(name, attributes=attributes, tags=tags_to_dict(props.get("Tags")))

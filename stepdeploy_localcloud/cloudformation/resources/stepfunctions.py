@@ -129,7 +129,7 @@ class StateMachineHandler(ResourceHandler):
 
     def create(self, ctx: ResourceContext, props: dict[str, Any]) -> Provisioned:
         # CloudFormation names state machines <LogicalId>-<random> (no stack name).
-        name = props.get("StateMachineName") or ctx.generated_name(max_length=80, with_stack=False)
+        name = self.physical_name(ctx, props, max_length=80, with_stack=False)
         tags = tags_to_list({**ctx.system_tags(), **tags_to_dict(props.get("Tags"))}, "key", "value")
         arn = create_state_machine(
             name=name,
