@@ -2,8 +2,9 @@
 
 The Lambda layer carries PyYAML but not cfn-lint, so this is the small loader the pipeline needs:
 short-form intrinsic functions become their long form (``!GetAtt A.B`` -> ``{"Fn::GetAtt": ["A",
-"B"]}``), dates stay strings (``AWSTemplateFormatVersion: 2010-09-09``), duplicate keys are refused
-as CloudFormation refuses them. Packaged templates are written as JSON, which CloudFormation reads.
+"B"]}``), dates stay strings (``AWSTemplateFormatVersion: 2010-09-09``). A key written twice in one
+mapping is refused: CloudFormation would deploy the last one silently while a reviewer reads the first
+(cfn-lint calls it an error too). Packaged templates are written as JSON, which CloudFormation reads.
 """
 
 from __future__ import annotations
@@ -53,7 +54,10 @@ def _construct_mapping(loader: _Loader, node: yaml.MappingNode, deep: bool = Fal
         key = loader.construct_object(key_node, deep=deep)
         if key in mapping:
             mark = key_node.start_mark
-            raise TemplateError(f"duplicate key {key!r} at line {mark.line + 1}, column {mark.column + 1}")
+            raise TemplateError(
+                f"duplicate key {key!r} at line {mark.line + 1}, column {mark.column + 1}: CloudFormation would "
+                "keep only the last one silently; write each key once"
+            )
         mapping[key] = loader.construct_object(value_node, deep=deep)
     return mapping
 

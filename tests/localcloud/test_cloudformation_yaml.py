@@ -1,6 +1,6 @@
 """The local CloudFormation's own template loader reads YAML as CloudFormation does.
 
-It stays independent of the runtime's loader (stepdeploy/cfn_yaml.py), which it emulates the
+It stays independent of the runtime's loader (stepdeploy/template/cfn_yaml.py), which it emulates the
 service for. As CloudFormation: dates stay text, ``!GetAtt A.B.C`` names resource A, and a key written
 twice keeps its last value (CloudFormation accepts the template and deploys the last one).
 """
@@ -8,12 +8,10 @@ twice keeps its last value (CloudFormation accepts the template and deploys the 
 from __future__ import annotations
 
 import importlib
-import json
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from botocore.exceptions import ClientError
 
 from stepdeploy_localcloud.cloudformation.package import load_template
 
