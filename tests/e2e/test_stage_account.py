@@ -16,6 +16,7 @@ import pytest
 from stepdeploy_cli.demo.runner import GREETER_V2, STACK, Demo, sample_app_on_local_cloud
 from stepdeploy_localcloud import endpoint
 from stepdeploy_localcloud.cloud import STAGE_ACCOUNT
+from stepdeploy_localcloud.cloudformation import api as cloudformation
 
 pytestmark = pytest.mark.e2e
 
@@ -39,6 +40,16 @@ def history(demo: Demo, execution_arn: str) -> list[dict[str, Any]]:
     return list(demo.sfn.get_execution_history(executionArn=execution_arn, maxResults=1000)["events"])
 
 
+STACK_BUSY_VIRTUAL_SECONDS = 300.0
+"""How long a stack operation lasts in these tests: long enough (5 s at the demo's speed) that the wait has
+stored its token when the operation ends, so the end comes as an event even on a busy machine. (With the
+local cloud's usual 30, a slow Lambda start could find the stack already done and resume by its check.)"""
+
+
+def slow_stack_operations() -> None:
+    cloudformation.STACK_OPERATION_VIRTUAL_SECONDS = STACK_BUSY_VIRTUAL_SECONDS  # the cloud resets it at stop
+
+
 def waits(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """What each resumed wait said: {"resumed_by": "event" | "check", "wait": ..., "keys": [...]}."""
     outputs = [json.loads(e["taskSucceededEventDetails"]["output"]) for e in events if e["type"] == "TaskSucceeded"]
@@ -49,6 +60,7 @@ def waits(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def run() -> Iterator[dict[str, Any]]:
     with sample_app_on_local_cloud("stepdeploy-accounts-") as demo:
         cloud = demo.cloud
+        slow_stack_operations()
         results: dict[str, Any] = {}
         results["deploy"] = demo.run(
             "deploy into the stage account", lambda: demo.push("Deploy to 222222222222", {"stepdeploy.yml": CONFIG}),

@@ -20,7 +20,7 @@ from stepdeploy_cli.demo.runner import GREETER_V2, STACK, sample_app_on_local_cl
 from stepdeploy_localcloud import endpoint
 from stepdeploy_localcloud.cloud import STAGE_ACCOUNT, STAGE_REGION
 
-from .test_stage_account import history, waits
+from .test_stage_account import history, slow_stack_operations, waits
 
 pytestmark = pytest.mark.e2e
 
@@ -54,6 +54,7 @@ def run(request: pytest.FixtureRequest) -> Iterator[dict[str, Any]]:
     config = CONFIG.format(stack=STACK, account=account, region=STAGE_REGION)
     with sample_app_on_local_cloud("stepdeploy-region-", cloud_options=PLACEMENTS[account]) as demo:
         cloud = demo.cloud
+        slow_stack_operations()
         results: dict[str, Any] = {"account": account, "bucket": f"stepdeploy-code-{account}-{STAGE_REGION}"}
         results["deploy"] = demo.run(
             f"deploy into {STAGE_REGION} of account {account}",

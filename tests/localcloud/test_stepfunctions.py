@@ -75,7 +75,7 @@ class FakeLambdas:
     def payloads(self, name: str) -> list[Any]:
         return [payload for called, payload in self.calls if called == name]
 
-    def wait_for_call(self, name: str, count: int = 1, timeout: float = 5.0) -> Any:
+    def wait_for_call(self, name: str, count: int = 1, timeout: float = 60.0) -> Any:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             payloads = self.payloads(name)
@@ -122,7 +122,7 @@ def create_machine(sfn: Any, definition: dict[str, Any], prefix: str = "sm") -> 
     return sfn.create_state_machine(name=name, definition=json.dumps(definition), roleArn=ROLE_ARN)["stateMachineArn"]
 
 
-def wait_until_closed(sfn: Any, execution_arn: str, timeout: float = 5.0) -> dict[str, Any]:
+def wait_until_closed(sfn: Any, execution_arn: str, timeout: float = 60.0) -> dict[str, Any]:
     deadline = time.monotonic() + timeout
     while True:
         described = sfn.describe_execution(executionArn=execution_arn)
@@ -133,7 +133,7 @@ def wait_until_closed(sfn: Any, execution_arn: str, timeout: float = 5.0) -> dic
         time.sleep(0.02)
 
 
-def wait_until_in_state(sfn: Any, execution_arn: str, event_type: str, timeout: float = 5.0) -> None:
+def wait_until_in_state(sfn: Any, execution_arn: str, event_type: str, timeout: float = 60.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if any(e["type"] == event_type for e in history(sfn, execution_arn)):
@@ -146,7 +146,7 @@ def history(sfn: Any, execution_arn: str) -> list[dict[str, Any]]:
     return sfn.get_execution_history(executionArn=execution_arn, maxResults=1000)["events"]
 
 
-def run(sfn: Any, definition: dict[str, Any], payload: Any = None, timeout: float = 5.0) -> dict[str, Any]:
+def run(sfn: Any, definition: dict[str, Any], payload: Any = None, timeout: float = 60.0) -> dict[str, Any]:
     arn = create_machine(sfn, definition)
     execution_arn = sfn.start_execution(stateMachineArn=arn, input=json.dumps(payload or {}))["executionArn"]
     return wait_until_closed(sfn, execution_arn, timeout)
@@ -352,7 +352,7 @@ def test_heartbeat_seconds_are_virtual_and_heartbeats_keep_the_task_alive(
         sfn.send_task_heartbeat(taskToken=token)
     assert sfn.describe_execution(executionArn=execution_arn)["status"] == "RUNNING"
 
-    described = wait_until_closed(sfn, execution_arn, timeout=3)
+    described = wait_until_closed(sfn, execution_arn)
     assert described["error"] == "States.Timeout"
 
 
@@ -1059,7 +1059,7 @@ def test_executions_of_one_definition_share_its_parse_but_not_their_retry_counts
     monkeypatch.setattr(parse_cache.AmazonStateLanguageParser, "parse", staticmethod(counted))
     started = [sfn.start_execution(stateMachineArn=arn, input=json.dumps({"who": who}))["executionArn"]
                for who in ("a", "b", "c")]
-    described = [wait_until_closed(sfn, execution, timeout=10) for execution in started]
+    described = [wait_until_closed(sfn, execution) for execution in started]
 
     # Each execution had its own two retries (MaxAttempts 2), though they ran one parsed program.
     assert [d["status"] for d in described] == ["SUCCEEDED"] * 3, [d.get("cause") for d in described]
@@ -1153,14 +1153,14 @@ def test_start_execution_sync_2_runs_named_children_and_gives_their_output_or_fa
                    "ResultPath": "$.results", "End": True}}}
     machine = create_machine(sfn, definition)
     good = sfn.start_execution(stateMachineArn=machine, name="p-good", input=json.dumps({"stages": ["dev", "prod"]}))
-    done = wait_until_closed(sfn, good["executionArn"], timeout=20)
+    done = wait_until_closed(sfn, good["executionArn"])
     assert done["status"] == "SUCCEEDED"
     assert json.loads(done["output"])["results"] == [
         {"outcome": "Deployed", "name": "p-good-dev", "status": "SUCCEEDED"},
         {"outcome": "Deployed", "name": "p-good-prod", "status": "SUCCEEDED"},
     ]
     bad = sfn.start_execution(stateMachineArn=machine, name="p-bad", input=json.dumps({"stages": ["dev", "bad", "x"]}))
-    failed = wait_until_closed(sfn, bad["executionArn"], timeout=20)
+    failed = wait_until_closed(sfn, bad["executionArn"])
     assert failed["status"] == "FAILED" and failed["error"] == "StageFailed"
     child = json.loads(failed["cause"])
     assert (child["Name"], child["Status"], child["Error"]) == ("p-bad-bad", "FAILED", "TestFailed")
