@@ -1,4 +1,4 @@
-"""The operator commands, registered on the `stepdeploy` app by main.py."""
+"""Every command of `stepdeploy`, registered in one place on the app main.py makes."""
 
 from __future__ import annotations
 
@@ -7,9 +7,11 @@ from typing import Annotated
 
 import typer
 
-from stepdeploy_cli import approvals, executions, pipelines, recovery, releases, steer, versions
+from stepdeploy_cli import approvals, executions, metrics, pipelines, recovery, releases, steer, versions
 from stepdeploy_cli.context import DEFAULT_ORCHESTRATOR, Operator, Options
 from stepdeploy_cli.dashboard.command import dashboard
+from stepdeploy_cli.demo.command import demo
+from stepdeploy_cli.local import commands as local
 from stepdeploy_cli.promote import promote
 
 EXAMPLES = {
@@ -28,6 +30,8 @@ EXAMPLES = {
     "abort": "stepdeploy abort sample-prod",
     "progress": "stepdeploy progress sample-prod --json",
     "pipeline": "stepdeploy pipeline sample",
+    "metrics": "stepdeploy metrics --since 7d --stack sample-prod",
+    "demo": "stepdeploy demo --json | tail -1",
 }
 """One example per command, shown at the end of its --help (execution names are unique starts of names)."""
 
@@ -72,6 +76,10 @@ def options(
 
 def register(app: typer.Typer) -> None:
     app.callback()(options)
+    app.command(epilog=example("demo"))(demo)
+    local_app = typer.Typer(no_args_is_help=True, help="The embedded local cloud.")
+    local.register(local_app)
+    app.add_typer(local_app, name="local")
     app.command(epilog=example("deployments"))(releases.deployments)
     app.add_typer(executions.executions_app, name="executions")
     app.command(epilog=example("watch"))(executions.watch)
@@ -87,3 +95,4 @@ def register(app: typer.Typer) -> None:
         app.command(epilog=example(verb))(getattr(steer, verb))
     app.command(epilog=example("promote"))(promote)
     app.command(epilog=example("pipeline"))(pipelines.pipeline)
+    app.command(epilog=example("metrics"))(metrics.metrics)

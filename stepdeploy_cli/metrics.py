@@ -62,7 +62,3 @@ def metrics(
             others or "-",
         )
     emit_table(table)
-
-
-def register(app: typer.Typer) -> None:
-    app.command("metrics", epilog="Example: stepdeploy metrics --since 7d --stack sample-prod")(metrics)

@@ -1,6 +1,6 @@
 """`stepdeploy local push` and `local statuses`: the local GHE, driven from another terminal.
 
-`local fault` (local_faults.py) makes a function of the running local cloud fail.
+`local up` (up.py) runs the local cloud; `local fault` (faults.py) makes one of its functions fail.
 
 `local up` keeps its GHE (bare repositories and the statuses it received) under its state folder and
 says where at ``<endpoint>/_localcloud``; these commands ask it there, so they work from any directory,
@@ -24,10 +24,10 @@ from rich.console import Console
 from rich.table import Table
 
 from stepdeploy.ingress.naming import execution_name
+from stepdeploy_cli.errors import CliError
 
 _REPOSITORY = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
 console = Console()
-errors = Console(stderr=True, soft_wrap=True)
 
 PortOption = Annotated[int, typer.Option(help="Port of `stepdeploy local up` (when no endpoint URL is given).")]
 EndpointOption = Annotated[
@@ -35,11 +35,6 @@ EndpointOption = Annotated[
     typer.Option("--endpoint-url", help="The local cloud's endpoint (default: AWS_ENDPOINT_URL, else the port's).",
                  show_default=False),
 ]
-
-
-def _fail(message: str) -> None:
-    errors.print(f"[red]error:[/red] {message}")
-    raise typer.Exit(1)
 
 
 def _endpoint(endpoint_url: str | None, port: int) -> str:
@@ -54,10 +49,12 @@ def _ghe(endpoint: str) -> Any:
     try:
         info = requests.get(f"{endpoint}/_localcloud", timeout=10).json()
     except (requests.RequestException, ValueError) as exc:
-        _fail(f"no local cloud answers at {endpoint} ({exc}); start it with `stepdeploy local up`, "
-              "or pass --endpoint-url / set AWS_ENDPOINT_URL")
+        raise CliError(f"no local cloud answers at {endpoint} ({exc}); start it with `stepdeploy local up`, "
+              "or pass --endpoint-url / set AWS_ENDPOINT_URL") from None
     if not info.get("ghe_root"):
-        _fail(f"the local cloud at {endpoint} has no GHE yet: wait until `stepdeploy local up` says it is ready")
+        raise CliError(
+            f"the local cloud at {endpoint} has no GHE yet: wait until `stepdeploy local up` says it is ready"
+        )
     return LocalGHE(Path(info["ghe_root"]), urlsplit(endpoint).netloc)
 
 
@@ -70,8 +67,8 @@ def _stack_outputs(endpoint: str, stack: str) -> dict[str, str]:
     try:
         described = _session().client("cloudformation", endpoint_url=endpoint).describe_stacks(StackName=stack)
     except Exception as exc:  # noqa: BLE001 - shown to the user
-        _fail(f"no local cloud answers at {endpoint} with a stack {stack!r} ({exc}); "
-              "start it with `stepdeploy local up`")
+        raise CliError(f"no local cloud answers at {endpoint} with a stack {stack!r} ({exc}); "
+              "start it with `stepdeploy local up`") from None
     return {o["OutputKey"]: o["OutputValue"] for o in described["Stacks"][0].get("Outputs", [])}
 
 
@@ -114,10 +111,10 @@ def push(
     """Push PATH's newest commit to the local GHE, deliver the signed push webhook, name the execution."""
     path = path.resolve()
     if not (path / ".git").exists():
-        _fail(f"{path} is not a git working tree (no .git); commit your change there first")
+        raise CliError(f"{path} is not a git working tree (no .git); commit your change there first")
     repository = repository or _repository_of(path)
     if not _REPOSITORY.match(repository):
-        _fail(f"repository {repository!r}: expected owner/repo")
+        raise CliError(f"repository {repository!r}: expected owner/repo")
     owner, repo = repository.split("/")
     endpoint = _endpoint(endpoint_url, port)
     outputs = _stack_outputs(endpoint, stack)
@@ -162,7 +159,7 @@ def _watch(endpoint: str, stack: str, execution: str) -> None:
             break
         except op.sfn.exceptions.ExecutionDoesNotExist:
             if time.monotonic() > deadline:
-                _fail(f"execution {execution} did not start within a minute of the push")
+                raise CliError(f"execution {execution} did not start within a minute of the push") from None
             time.sleep(0.5)
     row = follow(op, arn, json_output=False, timeout=3600.0, interval=1.0)
     if row["status"] != "SUCCEEDED":
@@ -178,11 +175,11 @@ def statuses(
 ) -> None:
     """The commit statuses the pipeline posted to the local GHE, newest first."""
     if not _REPOSITORY.match(repository):
-        _fail(f"repository {repository!r}: expected owner/repo")
+        raise CliError(f"repository {repository!r}: expected owner/repo")
     owner, repo = repository.split("/")
     ghe = _ghe(_endpoint(endpoint_url, port))
     if not ghe.has_repo(owner, repo):
-        _fail(f"the local GHE has no repository {repository}; push it with `stepdeploy local push`")
+        raise CliError(f"the local GHE has no repository {repository}; push it with `stepdeploy local push`")
     found = ghe.statuses(owner, repo, ref)
     if json_output:
         print(json.dumps(found))
@@ -198,7 +195,9 @@ def statuses(
 
 def register(local_app: typer.Typer) -> None:
     from stepdeploy_cli.local.faults import fault
+    from stepdeploy_cli.local.up import up
 
+    local_app.command("up", epilog="Example: stepdeploy local up --port 4566")(up)
     local_app.command("push")(push)
     local_app.command("statuses")(statuses)
     local_app.command("fault")(fault)

@@ -16,16 +16,12 @@ import requests
 import typer
 from rich.console import Console
 
+from stepdeploy_cli.errors import CliError
+
 FAULTS_PATH = "/_stepdeploy/faults"
 KINDS = ("unhandled", "service_error", "throttle", "timeout")
 _TASK_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 console = Console(highlight=False)
-errors = Console(stderr=True, soft_wrap=True)
-
-
-def _fail(message: str) -> None:
-    errors.print(f"[red]error:[/red] {message}", markup=True, highlight=False)
-    raise typer.Exit(1)
 
 
 def logical_id(task: str) -> str:
@@ -62,13 +58,15 @@ def _request(method: str, url: str, **kwargs: Any) -> Any:
         response = requests.request(method, url, timeout=30, **kwargs)
     except requests.ConnectionError:
         base = url.rsplit(FAULTS_PATH, 1)[0]
-        _fail(f"no local cloud answers at {base}; start it with `stepdeploy local up` (or give its --port)")
+        raise CliError(
+            f"no local cloud answers at {base}; start it with `stepdeploy local up` (or give its --port)"
+        ) from None
     try:
         body = response.json()
     except ValueError:
         body = {"message": response.text}
     if response.status_code >= 400:
-        _fail(str(body.get("message") or body))
+        raise CliError(str(body.get("message") or body))
     return body
 
 
@@ -108,22 +106,22 @@ def fault(
     url = endpoint + FAULTS_PATH
     if clear:
         if function is not None or error is not None:
-            _fail("--clear clears every pending fault: give it without FUNCTION or --error")
+            raise CliError("--clear clears every pending fault: give it without FUNCTION or --error")
         answer = _request("DELETE", url)
         _show(answer, json_output, [f"cleared {answer['cleared']} pending fault(s)"])
         return
     if function is None:
         if error is not None:
-            _fail("--error needs the FUNCTION that should raise it")
+            raise CliError("--error needs the FUNCTION that should raise it")
         answer = _request("GET", url)
         _show(answer, json_output, _describe(answer["faults"]))
         return
     if kind not in KINDS:
-        _fail(f"--kind must be one of {', '.join(KINDS)}, got {kind!r}")
+        raise CliError(f"--kind must be one of {', '.join(KINDS)}, got {kind!r}")
     if error is not None and kind != "unhandled":
-        _fail(f"--error names the error an unhandled fault raises; --kind {kind} fails in its own way")
+        raise CliError(f"--error names the error an unhandled fault raises; --kind {kind} fails in its own way")
     if times < 1:
-        _fail(f"--times must be at least 1, got {times}")
+        raise CliError(f"--times must be at least 1, got {times}")
     body: dict[str, Any] = {"function": function_name(function, stack_functions(endpoint, stack)),
                             "kind": kind, "times": times}
     if error is not None:

@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from stepdeploy_cli.demo.runner import Demo, sample_app_on_local_cloud
-from stepdeploy_cli.main import serve_dashboard
+from stepdeploy_cli.local.up import serve_dashboard
 
 from .screenshots import screenshot
 

@@ -23,8 +23,8 @@ import pytest
 from typer.testing import CliRunner
 
 from stepdeploy_cli.demo.runner import STACK, Demo, sample_app_on_local_cloud
+from stepdeploy_cli.local.up import serve_dashboard
 from stepdeploy_cli.main import app as cli_app
-from stepdeploy_cli.main import serve_dashboard
 
 from .screenshots import screenshot
 from .test_dashboard import GREETER, browser_or_skip, wait_for
