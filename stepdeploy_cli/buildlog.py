@@ -8,9 +8,13 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
+
+if TYPE_CHECKING:
+    from mypy_boto3_codebuild import CodeBuildClient
+    from mypy_boto3_logs import CloudWatchLogsClient
 
 TAIL_LINES = 20
 MAX_LINES = 10000
@@ -48,7 +52,9 @@ class BuildLog:
                 "total": self.total, "problem": self.problem}
 
 
-def read_build_log(codebuild: Any, logs: Any, build_id: str, *, tail: int | None = TAIL_LINES) -> BuildLog:
+def read_build_log(
+    codebuild: CodeBuildClient, logs: CloudWatchLogsClient, build_id: str, *, tail: int | None = TAIL_LINES
+) -> BuildLog:
     """The last ``tail`` lines of the build's log (all of them with ``tail=None``)."""
     found = BuildLog(build_id)
     try:

@@ -22,7 +22,10 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from statistics import median
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from stepdeploy.aws.ledger import Ledger
 
 CHANGE_FAILURES = frozenset(
     {"StackUpdateFailed", "VersionPublishFailed", "DeploymentFailed", "DeploymentRolledBack", "AlarmDuringBake"}
@@ -150,7 +153,7 @@ def dora_figures(
     return [f for f in figures if f.outcomes]
 
 
-def ledger_records(ledger: Any, *, since: datetime, stack: str | None = None) -> list[dict[str, Any]]:
+def ledger_records(ledger: Ledger, *, since: datetime, stack: str | None = None) -> list[dict[str, Any]]:
     """Release records of every stack (or one) that started since ``since`` minus a day.
 
     The day before the window lets a failure near its start find the release that restored it, and

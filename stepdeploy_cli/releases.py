@@ -6,7 +6,7 @@ import re
 import sys
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from botocore.exceptions import ClientError
@@ -20,6 +20,9 @@ from stepdeploy_cli.context import Operator
 from stepdeploy_cli.errors import CliError, aws_error_code
 from stepdeploy_cli.executions import JsonOption, operator
 from stepdeploy_cli.output import ago, duration, emit_table, print_json, short_commit, stdout, versions_text
+
+if TYPE_CHECKING:
+    from mypy_boto3_lambda import LambdaClient
 
 RELEASED = ("Deployed", "RolledBack")
 HIDDEN = frozenset({"pk", "sk", "expires_at", "ledger_sk"})
@@ -134,7 +137,7 @@ def choose_release(records: list[dict[str, Any]], live: dict[str, str], stack: s
     )
 
 
-def live_aliases(lam: Any, records: list[dict[str, Any]], stack: str) -> list[dict[str, Any]]:
+def live_aliases(lam: LambdaClient, records: list[dict[str, Any]], stack: str) -> list[dict[str, Any]]:
     """The stack's released functions, with the version and routing their alias has now (``lam``: a Lambda
     client in the stack's account)."""
     newest = next((r for r in records if r.get("versions")), None)
@@ -156,7 +159,7 @@ def live_aliases(lam: Any, records: list[dict[str, Any]], stack: str) -> list[di
     return functions
 
 
-def check_version(lam: Any, function_name: str, version: str, logical_id: str) -> None:
+def check_version(lam: LambdaClient, function_name: str, version: str, logical_id: str) -> None:
     try:
         lam.get_function_configuration(FunctionName=function_name, Qualifier=version)
     except ClientError as exc:

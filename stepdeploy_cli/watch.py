@@ -7,12 +7,15 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console, Group
 from rich.live import Live
 from rich.table import Table
 from rich.text import Text
+
+if TYPE_CHECKING:
+    from mypy_boto3_stepfunctions import SFNClient
 
 TrafficSource = Callable[[], dict[str, dict[str, float]]]
 
@@ -207,7 +210,7 @@ def timeline_table(runs: list[StateRun], *, title: str = "", now: datetime | Non
 
 @dataclass
 class ExecutionView:
-    sfn: Any
+    sfn: SFNClient
     execution_arn: str
     traffic: TrafficSource | None = None
     events: list[dict[str, Any]] = field(default_factory=list)
@@ -223,7 +226,7 @@ class ExecutionView:
         kwargs: dict[str, Any] = {"executionArn": self.execution_arn, "maxResults": 1000}
         while True:
             page = self.sfn.get_execution_history(**kwargs)
-            events.extend(page["events"])
+            events.extend(dict(event) for event in page["events"])
             if not page.get("nextToken"):
                 break
             kwargs["nextToken"] = page["nextToken"]

@@ -32,6 +32,8 @@ from botocore.exceptions import ClientError
 from stepdeploy.errors import RequestRejected
 
 if TYPE_CHECKING:
+    from mypy_boto3_sts import STSClient
+
     from stepdeploy.app_config.target_config import Target
     from stepdeploy.models import Document
 
@@ -280,7 +282,7 @@ def refusal(stage: Stage, error: ClientError | None = None) -> RequestRejected:
     )
 
 
-def credentials(stage: Stage, sts: Any = None) -> _Credentials:
+def credentials(stage: Stage, sts: STSClient | None = None) -> _Credentials:
     """The stage role's credentials, from the cache while they last; RequestRejected when STS refuses."""
     key = (stage.account, stage.region, stage.role_name, stage.session_name)
     with _lock:

@@ -33,7 +33,7 @@ from stepdeploy.aws.clients import client, error_code
 from stepdeploy.errors import StackLocked, Superseded
 
 if TYPE_CHECKING:
-    from mypy_boto3_dynamodb import DynamoDBServiceResource
+    from mypy_boto3_dynamodb import DynamoDBClient, DynamoDBServiceResource
 
 DELIVERY_TTL_SECONDS = 30 * 86400
 RELEASE_TTL_SECONDS = 400 * 86400
@@ -64,7 +64,7 @@ def _to_dynamo(value: Any) -> Any:
     return value
 
 
-def create_ledger_table(dynamodb: Any, table_name: str) -> None:
+def create_ledger_table(dynamodb: DynamoDBClient, table_name: str) -> None:
     """The ledger's table as template.yaml declares it (pk, sk; on demand): for moto in tests and benchmarks."""
     dynamodb.create_table(
         TableName=table_name,

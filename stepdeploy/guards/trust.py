@@ -19,7 +19,6 @@ from typing import Any
 from stepdeploy.app_config.target_config import CONFIG_FILE, DeploymentConfig
 from stepdeploy.aws.accounts import check_stage, current_stage, deploy_names, deploying_into, in_another_region
 from stepdeploy.aws.alarms import Alarms
-from stepdeploy.aws.clients import client
 from stepdeploy.aws.cloudformation import CloudFormation
 from stepdeploy.errors import ConfigurationError, RequestRejected
 from stepdeploy.ghe.api import FileTooLarge
@@ -36,13 +35,11 @@ from stepdeploy.settings import settings
 from stepdeploy.template.bundle import BUCKET_PARAMETER
 
 
-def check_stack_owner(
-    request: DeploymentRequest, cloudformation: Any = None, *, file: str = CONFIG_FILE
-) -> dict[str, Any] | None:
+def check_stack_owner(request: DeploymentRequest, *, file: str = CONFIG_FILE) -> dict[str, Any] | None:
     """RequestRejected unless the request's repository may change its stack; returns the stack."""
     s = settings()
     repository = request.repository or ""
-    stack = CloudFormation(cloudformation or client("cloudformation")).describe_stack(request.stack)
+    stack = CloudFormation().describe_stack(request.stack)
     try:
         check_owner(
             stack,
@@ -77,10 +74,11 @@ def reserved_parameters(template: Any) -> frozenset[str]:
     return frozenset(names)
 
 
-def check_alarms_exist(request: DeploymentRequest, names: list[str], file: str, cloudwatch: Any = None) -> None:
+def check_alarms_exist(request: DeploymentRequest, names: list[str], file: str) -> None:
+    assert request.target is not None
     if names:
-        existing = set(Alarms(cloudwatch or client("cloudwatch")).states(names))
-        check_external_alarms(request.target, names, existing, file=file)  # type: ignore[arg-type]
+        existing = set(Alarms().states(names))
+        check_external_alarms(request.target, names, existing, file=file)
 
 
 def check_request_before_build(
@@ -89,13 +87,11 @@ def check_request_before_build(
     read_file: Callable[[str], bytes | None],
     *,
     file: str = CONFIG_FILE,
-    cloudformation: Any = None,
-    cloudwatch: Any = None,
 ) -> None:
     assert request.target is not None
     check_build(config, file=file, external_buildspec=settings().external_buildspec)
     with deploying_into(check_stage(request.target)):
-        _check_against_stack_and_template(request, config, read_file, file, cloudformation, cloudwatch)
+        _check_against_stack_and_template(request, config, read_file, file)
 
 
 def _check_against_stack_and_template(
@@ -103,11 +99,9 @@ def _check_against_stack_and_template(
     config: DeploymentConfig,
     read_file: Callable[[str], bytes | None],
     file: str,
-    cloudformation: Any,
-    cloudwatch: Any,
 ) -> None:
     assert request.target is not None
-    check_stack_owner(request, cloudformation, file=file)
+    check_stack_owner(request, file=file)
     check_managed_prefix(request, file=file)
     try:
         text = read_file(config.template)
@@ -131,12 +125,10 @@ def _check_against_stack_and_template(
     external = check_target_against_template(
         request.target, template, template_name=config.template, file=file, reserved=reserved_parameters(template)
     )
-    check_alarms_exist(request, external, file, cloudwatch)
+    check_alarms_exist(request, external, file)
 
 
-def check_packaged_template(
-    request: DeploymentRequest, template: Any, code_parameters: set[str], cloudwatch: Any = None
-) -> None:
+def check_packaged_template(request: DeploymentRequest, template: Any, code_parameters: set[str]) -> None:
     """The target against the packaged template (Package artifact, before Create change set)."""
     assert request.target is not None
     external = check_target_against_template(
@@ -145,4 +137,4 @@ def check_packaged_template(
         template_name=f"{request.template_path} (packaged)",
         reserved=frozenset(code_parameters) | {BUCKET_PARAMETER},
     )
-    check_alarms_exist(request, external, CONFIG_FILE, cloudwatch)
+    check_alarms_exist(request, external, CONFIG_FILE)

@@ -25,11 +25,17 @@ from __future__ import annotations
 import hashlib
 import json
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from stepdeploy.errors import StackLocked, Superseded
 from stepdeploy.models import Document, ExecutionContext, LockWait, ShiftDeployment, iso
 from stepdeploy.observability import logger
+
+if TYPE_CHECKING:
+    from mypy_boto3_stepfunctions import SFNClient
+
+    from stepdeploy.aws.codedeploy import CodeDeploy
+    from stepdeploy.aws.ledger import Ledger
 
 MIN_LOCK_WAIT_SECONDS = 10
 MAX_LOCK_WAIT_SECONDS = 600
@@ -83,8 +89,8 @@ GONE_TOKEN_ERRORS = ("TaskDoesNotExist", "TaskTimedOut", "InvalidToken")
 """SendTaskSuccess's answers for a token whose wait is over (it timed out, was woken, or the execution ended)."""
 
 
-def wake_waiter(stack: str, waiter: dict[str, Any], by: str, reason: str, *, sfn: Any = None, ledger: Any = None
-                ) -> bool:
+def wake_waiter(stack: str, waiter: dict[str, Any], by: str, reason: str, *, sfn: SFNClient | None = None,
+                ledger: Ledger | None = None) -> bool:
     """Complete one waiter's "Wait for lock" token; False when its wait was already over (it is forgotten).
     Never raises: a wake is a hint, the waiter's time-out is the check that does not depend on it."""
     from botocore.exceptions import BotoCoreError, ClientError
@@ -109,7 +115,8 @@ def wake_waiter(stack: str, waiter: dict[str, Any], by: str, reason: str, *, sfn
     return True
 
 
-def wake_lock_waiters(stack: str, by: str, reason: str, *, sfn: Any = None, ledger: Any = None) -> list[str]:
+def wake_lock_waiters(stack: str, by: str, reason: str, *, sfn: SFNClient | None = None, ledger: Ledger | None = None
+                      ) -> list[str]:
     """The lock was freed: wake every superseded-mode waiter (the newest takes the lock, older ones end
     Superseded) and, in queued mode, the first live one in the queue only (the others' turn comes after
     it: each release wakes the next). The executions woken."""
@@ -128,33 +135,31 @@ def wake_lock_waiters(stack: str, by: str, reason: str, *, sfn: Any = None, ledg
     return woken
 
 
-def wake_superseded(stack: str, execution_arn: str, by: str, *, sfn: Any = None, ledger: Any = None) -> bool:
+def wake_superseded(stack: str, execution_arn: str, by: str) -> bool:
     """A newer push registered for the target: the waiter it replaced asks again now, and ends Superseded."""
-    from stepdeploy.aws.ledger import ledger as default_ledger
+    from stepdeploy.aws.ledger import ledger
 
-    book = ledger or default_ledger()
-    if supersede_approval(execution_arn, by, sfn=sfn, ledger=book):
+    if supersede_approval(execution_arn, by):
         return True
-    waiter = book.lock_waiter(stack, execution_arn)
-    return waiter is not None and wake_waiter(stack, waiter, by, "a newer push registered for the target",
-                                              sfn=sfn, ledger=book)
+    waiter = ledger().lock_waiter(stack, execution_arn)
+    return waiter is not None and wake_waiter(stack, waiter, by, "a newer push registered for the target")
 
 
-def supersede_approval(execution_arn: str, by: str, *, sfn: Any = None, ledger: Any = None) -> bool:
+def supersede_approval(execution_arn: str, by: str) -> bool:
     """An older commit waiting at a pipeline stage's approval gate ends Superseded when a newer one reaches
     the stage's stack: nobody approves a stale commit into production (superseded mode only: queued mode
     keeps order). A single-stack target's approval is left to its approver, as before."""
     from botocore.exceptions import ClientError
 
     from stepdeploy.aws.clients import client, error_code
-    from stepdeploy.aws.ledger import ledger as default_ledger
+    from stepdeploy.aws.ledger import ledger
 
-    book = ledger or default_ledger()
+    book = ledger()
     approval = book.approval(execution_arn)
     if not approval or not approval.get("task_token") or not approval.get("stage"):
         return False
     try:
-        (sfn or client("stepfunctions")).send_task_failure(
+        client("stepfunctions").send_task_failure(
             taskToken=str(approval["task_token"]), error="Superseded",
             cause=f"superseded at the approval gate by {by.rsplit(':', 1)[-1]}, a newer push to the same stack")
     except ClientError as exc:
@@ -166,7 +171,7 @@ def supersede_approval(execution_arn: str, by: str, *, sfn: Any = None, ledger: 
 
 
 # --- redrives ------------------------------------------------------------------------------------
-def newer_than_this(document: Document, execution_arn: str, started_at: str | None, ledger: Any) -> str | None:
+def newer_than_this(document: Document, execution_arn: str, started_at: str | None, ledger: Ledger) -> str | None:
     """What makes this execution stale without asking GHE: a newer request registered for the target
     (superseded mode, as a fresh start checks), or a Deployed release of another execution that started
     after this one. None when there is none, or for a replay."""
@@ -212,7 +217,7 @@ def refuse_a_stale_redrive(document: Document, execution: ExecutionContext) -> N
 
 # --- traffic shifts the finaliser stopped --------------------------------------------------------
 def restart_stopped_shifts(
-    document: Document, execution: ExecutionContext, deployments: list[ShiftDeployment], cd: Any
+    document: Document, execution: ExecutionContext, deployments: list[ShiftDeployment], cd: CodeDeploy
 ) -> list[ShiftDeployment]:
     """Deployments the finaliser stopped (recorded in the ledger) are started again with the same AppSpec;
     the new deployment ids replace the old ones. One whose rollback still runs is tried again next check."""
@@ -237,7 +242,7 @@ def restart_stopped_shifts(
             new_id = cd.create_deployment(
                 info.get("applicationName") or deploy_names().codedeploy_application,
                 info["deploymentGroupName"],
-                info.get("deploymentConfigName"),
+                info["deploymentConfigName"],
                 content,
                 hashlib.sha256(content.encode()).hexdigest(),
                 f"{info.get('description') or ''} (restarted after redrive; was {deployment.deployment_id})"[:512],
@@ -252,7 +257,7 @@ def restart_stopped_shifts(
 
 
 # --- Record release ------------------------------------------------------------------------------
-def unserved(document: Document, lambda_client: Any = None, cloudformation: Any = None) -> list[str]:
+def unserved(document: Document) -> list[str]:
     """Why this execution's release does not serve the traffic (empty: it does)."""
     from botocore.exceptions import ClientError
 
@@ -260,7 +265,7 @@ def unserved(document: Document, lambda_client: Any = None, cloudformation: Any 
     from stepdeploy.aws.lambda_versions import LambdaVersions
 
     problems: list[str] = []
-    lam = LambdaVersions(lambda_client or client("lambda"))
+    lam = LambdaVersions()
     for function in document.versions.functions if document.versions else []:
         alias = lam.alias(function.function_name, function.alias)
         if alias is None:
@@ -274,7 +279,7 @@ def unserved(document: Document, lambda_client: Any = None, cloudformation: Any 
     request = document.request
     if document.artifact is not None and request is not None and request.target is not None:
         try:
-            stacks = (cloudformation or client("cloudformation")).describe_stacks(StackName=request.stack)["Stacks"]
+            stacks = client("cloudformation").describe_stacks(StackName=request.stack)["Stacks"]
         except ClientError:
             stacks = []
         live = {p["ParameterKey"]: p.get("ParameterValue") for p in (stacks[0].get("Parameters") or [])} if stacks \

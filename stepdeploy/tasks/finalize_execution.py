@@ -5,7 +5,7 @@ ledger entry and give their stack's lock back. Triggered by Step Functions' stat
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from stepdeploy.aws.accounts import in_stage_of
 from stepdeploy.aws.ledger import ledger
@@ -15,6 +15,9 @@ from stepdeploy.observability import deployment_ended, logger, trace_method
 from stepdeploy.release.recovery import wake_lock_waiters
 from stepdeploy.tasks.advance_release import abandon_release
 from stepdeploy.tasks.record_release import stop_unfinished_shifts
+
+if TYPE_CHECKING:
+    from mypy_boto3_stepfunctions import SFNClient
 
 OUTCOME_BY_STATUS = {"FAILED": "Failed", "TIMED_OUT": "TimedOut", "ABORTED": "Aborted"}
 
@@ -80,7 +83,7 @@ def finalize(detail: dict[str, Any]) -> dict[str, Any]:
             "woken": woken}
 
 
-def last_document(execution_arn: str, sfn: Any = None) -> Document | None:
+def last_document(execution_arn: str, sfn: SFNClient | None = None) -> Document | None:
     """The document as the last task state received it (the newest TaskStateEntered input); ``sfn``: a
     Step Functions client of the caller's (the CLI's), else the function's own."""
     from stepdeploy.aws.clients import client

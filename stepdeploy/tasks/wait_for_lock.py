@@ -11,7 +11,6 @@ makes the wake-up reliable; for the other order, the token is written first and 
 from __future__ import annotations
 
 import json
-from typing import Any
 
 from stepdeploy.aws.clients import client
 from stepdeploy.aws.ledger import ledger
@@ -32,7 +31,7 @@ def changed_since_refused(wait: LockWait, stack: str, execution_arn: str, supers
     return None
 
 
-def wait_for_lock(document: Document, execution: ExecutionContext, sfn: Any = None) -> None:
+def wait_for_lock(document: Document, execution: ExecutionContext) -> None:
     request = document.require_request()
     wait = document.lock_wait
     if request.target is None or wait is None:
@@ -49,6 +48,6 @@ def wait_for_lock(document: Document, execution: ExecutionContext, sfn: Any = No
     changed = changed_since_refused(wait, stack, execution.id, request.target.concurrency == "superseded")
     if changed is not None:
         logger.info("the lock changed while registering the wait; asking again now", extra={"why": changed})
-        (sfn or client("stepfunctions")).send_task_success(
+        client("stepfunctions").send_task_success(
             taskToken=execution.task_token, output=json.dumps({"by": execution.id, "reason": changed}))
         ledger().remove_lock_waiter(stack, execution.id, execution.task_token)

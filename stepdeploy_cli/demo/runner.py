@@ -21,7 +21,7 @@ import zipfile
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 
@@ -32,6 +32,10 @@ from stepdeploy_cli.demo.steps import local_operator, step_scenarios
 from stepdeploy_cli.demo.upload_role import upload_client
 from stepdeploy_cli.watch import ExecutionView, wait_for_execution
 from stepdeploy_localcloud.cloud import DEFAULT_ALLOWED, PROJECT_ROOT, LocalCloud
+
+if TYPE_CHECKING:
+    from mypy_boto3_lambda import LambdaClient
+    from mypy_boto3_s3 import S3Client
 
 SAMPLE_APP = PROJECT_ROOT / "examples" / "sample-app"
 OWNER, REPO, BRANCH = "platform", "sample-app", "main"
@@ -83,7 +87,7 @@ class Traffic:
     def start(self) -> None:
         threading.Thread(target=self._run, name="demo-traffic", daemon=True).start()
 
-    def _phase(self, lam: Any) -> str:
+    def _phase(self, lam: LambdaClient) -> str:
         try:
             alias = lam.get_alias(FunctionName=self.greeter, Name="live")
         except Exception:  # noqa: BLE001 - no alias yet
@@ -154,7 +158,7 @@ class Demo:
         self.sfn = cloud.client("stepfunctions")
         self.seen: set[str] = set()
         self.traffic: Traffic | None = None
-        self.uploader: Any = None  # an S3 client acting as the repository's upload role
+        self.uploader: S3Client | None = None  # an S3 client acting as the repository's upload role
 
     # --- helpers --------------------------------------------------------------------------------
     def function_names(self) -> dict[str, str]:

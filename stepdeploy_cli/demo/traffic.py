@@ -16,9 +16,13 @@ import urllib.request
 import uuid
 from collections import Counter
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from stepdeploy_localcloud.apigateway.invoke import PATH_PREFIX
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb.service_resource import Table
+    from mypy_boto3_sqs import SQSClient
 
 Split = Counter[str]
 
@@ -39,7 +43,7 @@ def through_api(url: str, requests: int, field: str = "version") -> Split:
     return Counter(str(get_json(url)[field]) for _ in range(requests))
 
 
-def processed(table: Any, keys: list[str], field: str = "version") -> Split:
+def processed(table: Table, keys: list[str], field: str = "version") -> Split:
     """The versions recorded for ``keys`` (items ``{pk, version}``) in a DynamoDB table resource."""
     split: Split = Counter()
     for start in range(0, len(keys), 100):
@@ -51,7 +55,7 @@ def processed(table: Any, keys: list[str], field: str = "version") -> Split:
     return split
 
 
-def through_queue(sqs: Any, queue_url: str, table: Any, messages: int, kind: str = "sqs") -> Split:
+def through_queue(sqs: SQSClient, queue_url: str, table: Table, messages: int, kind: str = "sqs") -> Split:
     """Send ``messages`` to the queue; count the versions that processed them (records ``<kind>#<messageId>``)."""
     ids = [
         str(sqs.send_message(QueueUrl=queue_url, MessageBody=json.dumps({"order": str(uuid.uuid4())}))["MessageId"])
@@ -60,7 +64,7 @@ def through_queue(sqs: Any, queue_url: str, table: Any, messages: int, kind: str
     return processed(table, [f"{kind}#{i}" for i in ids])
 
 
-def through_schedule(fire: Callable[[], Any], table: Any, ticks: int, kind: str, wait: float = 60.0) -> Split:
+def through_schedule(fire: Callable[[], Any], table: Table, ticks: int, kind: str, wait: float = 60.0) -> Split:
     """Fire a schedule ``ticks`` times; count the versions of the records ``<kind>#...`` that appeared
     (an asynchronous target is waited for, up to ``wait`` seconds)."""
     before = _keys(table, kind)
@@ -74,7 +78,7 @@ def through_schedule(fire: Callable[[], Any], table: Any, ticks: int, kind: str,
     return processed(table, sorted(fresh))
 
 
-def _keys(table: Any, kind: str) -> set[str]:
+def _keys(table: Table, kind: str) -> set[str]:
     items: set[str] = set()
     kwargs: dict[str, Any] = {"ConsistentRead": True}
     while True:

@@ -13,9 +13,12 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import boto3
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
 
 UPLOAD_REPOSITORY_TAG = "stepdeploy-upload-repository"
 _REPOSITORY = re.compile(r"^[A-Za-z0-9_.-]{1,100}/[A-Za-z0-9_.-]{1,100}$")
@@ -54,7 +57,7 @@ def ensure_upload_role(iam: Any, account: str, repository: str) -> str:
     return str(role["Arn"])
 
 
-def upload_client(make_client: Callable[[str], Any], repository: str) -> Any:
+def upload_client(make_client: Callable[[str], Any], repository: str) -> S3Client:
     """An S3 client acting as the upload role of ``repository``. ``make_client(service)`` makes the
     clients of the account that owns the bucket (``boto3.client``, or ``LocalCloud.client``); the S3
     client it returns uses the same endpoint and region."""
