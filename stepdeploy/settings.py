@@ -118,6 +118,8 @@ class Settings:
     """The ExternalId the stage role's trust policy requires: the orchestrator stack's name."""
     stage_accounts: tuple[str, ...] = ()
     """The accounts a target may deploy into besides the orchestrator's own (STAGE_ACCOUNTS)."""
+    endpoint_url: str = ""
+    """AWS_ENDPOINT_URL: the endpoint every boto3 client honours (the local cloud's, when set)."""
 
     def hook_runner(self, lifecycle_event: str) -> str:
         """The orchestrator's runner function for a lifecycle event (template.yaml names it so)."""
@@ -248,4 +250,5 @@ def settings() -> Settings:
         stage_role_name=_get("STAGE_ROLE_NAME", "stepdeploy-stage") or "stepdeploy-stage",
         stage_external_id=_get("STAGE_EXTERNAL_ID", _get("ORCHESTRATOR_STACK", "")),
         stage_accounts=parse_stage_accounts(_get("STAGE_ACCOUNTS", "")),
+        endpoint_url=_get("AWS_ENDPOINT_URL", ""),
     )

@@ -15,7 +15,6 @@ import typer
 from botocore.exceptions import ClientError
 from rich.table import Table
 
-from stepdeploy.aws.executions import console_url
 from stepdeploy_cli.context import Operator
 from stepdeploy_cli.errors import CliError, aws_error_code, aws_error_message
 from stepdeploy_cli.executions import ExecutionArgument, JsonOption, operator
@@ -52,7 +51,7 @@ def pending_approvals(op: Operator) -> list[dict[str, Any]]:
             "execution_arn": arn,
             "name": arn.rsplit(":", 1)[-1],
             "changes": len(item.get("changes") or []),
-            "console_url": console_url(arn),
+            "console_url": op.console_url(arn),
         })
     return pending
 
@@ -126,7 +125,7 @@ def answer(op: Operator, reference: str, *, approved: bool, comment: str, by: st
         "comment": comment or None,
         "stack": pending.get("stack"),
         "commit": pending.get("commit"),
-        "console_url": console_url(arn),
+        "console_url": op.console_url(arn),
     }
 
 

@@ -11,7 +11,7 @@ import os
 import re
 from dataclasses import dataclass, field
 from functools import cache, cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import boto3
 import botocore.session
@@ -20,6 +20,9 @@ from botocore.loaders import Loader, create_loader
 
 from stepdeploy.aws.ledger import Ledger
 from stepdeploy_cli.errors import ENVIRONMENT_WRONG, CliError, aws_error_code, aws_error_message
+
+if TYPE_CHECKING:
+    from mypy_boto3_stepfunctions import SFNClient
 
 DEFAULT_ORCHESTRATOR = "stepdeploy"
 CLIENT_CONFIG = Config(retries={"mode": "standard", "max_attempts": 5}, connect_timeout=5, read_timeout=30)
@@ -77,8 +80,15 @@ class Operator:
         return self._clients[service]
 
     @property
-    def sfn(self) -> Any:
-        return self.client("stepfunctions")
+    def sfn(self) -> SFNClient:
+        return cast("SFNClient", self.client("stepfunctions"))
+
+    def console_url(self, execution_arn: str) -> str:
+        """The execution's page as seen from where this operator's Step Functions client talks (--endpoint-url,
+        AWS_ENDPOINT_URL or AWS itself): the local cloud's dashboard, or the AWS console."""
+        from stepdeploy.aws.executions import console_url
+
+        return console_url(execution_arn, self.sfn.meta.endpoint_url)
 
     @cached_property
     def outputs(self) -> dict[str, str]:

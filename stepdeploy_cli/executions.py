@@ -5,13 +5,12 @@ from __future__ import annotations
 import json
 import re
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
 from rich.text import Text
 
-from stepdeploy.aws.executions import console_url
 from stepdeploy_cli import placement
 from stepdeploy_cli.buildlog import TAIL_LINES, latest_piece, read_build_log
 from stepdeploy_cli.context import Operator
@@ -30,6 +29,9 @@ from stepdeploy_cli.output import (
 )
 from stepdeploy_cli.shift import Schedule, bake_countdown, new_version_share, shift_schedule
 from stepdeploy_cli.watch import SHIFT_STATES, ExecutionView, StateRun, follow_execution, traffic_line
+
+if TYPE_CHECKING:
+    from mypy_boto3_lambda import LambdaClient
 
 executions_app = typer.Typer(no_args_is_help=True, help="Executions of the deployment state machine.")
 
@@ -99,7 +101,7 @@ def summary(op: Operator, described: dict[str, Any]) -> dict[str, Any]:
         "stopped_at": iso(stopped),
         "duration_seconds": round((stopped - started).total_seconds(), 3) if started and stopped else None,
         "redrive_count": described.get("redriveCount", 0),
-        "console_url": console_url(arn),
+        "console_url": op.console_url(arn),
     }
     if status == "SUCCEEDED":
         try:
@@ -310,7 +312,7 @@ def show_execution(
 
 
 # --- watch -----------------------------------------------------------------------------------------
-def alias_split(lambda_client: Any, functions: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
+def alias_split(lambda_client: LambdaClient, functions: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
     """Logical id -> {version: share of traffic} of each released function's alias, now."""
     split: dict[str, dict[str, float]] = {}
     for function in functions:

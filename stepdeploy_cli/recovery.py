@@ -11,7 +11,6 @@ from typing import Annotated, Any
 import typer
 from botocore.exceptions import ClientError
 
-from stepdeploy.aws.executions import console_url
 from stepdeploy.ingress.naming import execution_name
 from stepdeploy_cli.commits import orchestrator_ghe, resolve_commit
 from stepdeploy_cli.context import Operator
@@ -131,7 +130,7 @@ def redrive_now(op: Operator, described: dict[str, Any]) -> dict[str, Any]:
         "redrive_count": int(described.get("redriveCount") or 0) + 1,
         "resumes_at": resumes_at,
         "previous_error": described.get("error"),
-        "console_url": console_url(arn),
+        "console_url": op.console_url(arn),
     }
 
 
@@ -229,7 +228,7 @@ def replay(
         "replay_of": described["executionArn"],
         "commit": about.get("commit"),
         "started_at": iso(started.get("startDate")),
-        "console_url": console_url(arn),
+        "console_url": op.console_url(arn),
     }
     _emit(result, json_output=json_output, watching=watch, lines=[
         f"started {result['name']}, a replay of {described['name']}"

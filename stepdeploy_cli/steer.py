@@ -19,7 +19,6 @@ import typer
 from botocore.exceptions import ClientError
 from rich.table import Table
 
-from stepdeploy.aws.executions import console_url
 from stepdeploy_cli import placement
 from stepdeploy_cli.approvals import ByOption
 from stepdeploy_cli.context import Operator
@@ -86,7 +85,7 @@ def _codedeploy_abort(op: Operator, stack: str, by: str) -> dict[str, Any]:
                                            "DeploymentIsNotInReadyStateException"):
                 raise
     return {"stack": stack, "verb": "abort", "engine": "codedeploy", "by": by, "execution_arn": owner,
-            "stopped_deployments": stopped, "console_url": console_url(owner)}
+            "stopped_deployments": stopped, "console_url": op.console_url(owner)}
 
 
 def steer(op: Operator, stack: str, verb: str, by: str | None = None) -> dict[str, Any]:
@@ -112,7 +111,7 @@ def steer(op: Operator, stack: str, verb: str, by: str | None = None) -> dict[st
     woken = wake(op, stack, {"resumed_by": "operator", **command})
     return {"stack": stack, "verb": verb, "engine": "stepdeploy", "by": who, "execution_arn": arn,
             "execution": arn.rsplit(":", 1)[-1], "woken": woken, "status": control.get("status"),
-            "percent": control.get("percent"), "console_url": console_url(arn)}
+            "percent": control.get("percent"), "console_url": op.console_url(arn)}
 
 
 def _now() -> str:

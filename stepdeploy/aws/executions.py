@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from urllib.parse import quote, urlsplit
 
 from botocore.exceptions import ClientError
@@ -36,9 +35,11 @@ def local_endpoint(endpoint_url: str | None) -> str | None:
 
 
 def console_url(execution_arn: str, endpoint_url: str | None = None) -> str:
-    """The execution's page: the local dashboard when the endpoint (AWS_ENDPOINT_URL by default) is a local
-    cloud, else the Step Functions console of the ARN's region."""
-    endpoint = local_endpoint(endpoint_url if endpoint_url is not None else os.environ.get("AWS_ENDPOINT_URL"))
+    """The execution's page: the local dashboard when the endpoint (the settings' AWS_ENDPOINT_URL by default)
+    is a local cloud, else the Step Functions console of the ARN's region."""
+    from stepdeploy.settings import settings
+
+    endpoint = local_endpoint(endpoint_url if endpoint_url is not None else settings().endpoint_url)
     if endpoint:
         return f"{endpoint}{LOCAL_DASHBOARD_PATH}#execution={quote(execution_arn.rsplit(':', 1)[-1], safe='')}"
     region = execution_arn.split(":")[3] if execution_arn.count(":") >= 3 else "us-east-1"
