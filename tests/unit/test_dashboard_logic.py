@@ -135,6 +135,21 @@ def test_links_point_at_the_local_dashboard_on_a_local_cloud_and_at_the_console_
     assert console_url(ARN, "https://vpce-1.states.eu-west-1.vpce.amazonaws.com").startswith("https://eu-west-1.console")
 
 
+def test_links_follow_the_endpoint_the_settings_or_the_operator_use(monkeypatch: pytest.MonkeyPatch):
+    from stepdeploy.settings import settings
+
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:4599")
+    settings.cache_clear()
+    try:
+        assert console_url(ARN).startswith("http://127.0.0.1:4599/dashboard/#execution=")
+    finally:
+        settings.cache_clear()
+    monkeypatch.delenv("AWS_ENDPOINT_URL")
+    local = Operator(Options(region="eu-west-1", endpoint_url="http://127.0.0.1:4577"))
+    assert local.console_url(ARN) == "http://127.0.0.1:4577/dashboard/#execution=sample-app-main-1a2b3c4-abcdef"
+    assert Operator(Options(region="eu-west-1")).console_url(ARN).startswith("https://eu-west-1.console.aws")
+
+
 class FakeGhe:
     def __init__(self, answer: str | None = None, status: int = 0) -> None:
         self.answer, self.status, self.asked = answer, status, []
