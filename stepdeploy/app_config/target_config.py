@@ -13,7 +13,9 @@ from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Discriminator,
     Field,
@@ -71,6 +73,28 @@ def region_name(value: str | None) -> str | None:
     if value is not None and not re.fullmatch(r"[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-\d", value):
         raise ValueError("an AWS region name such as eu-west-1")
     return value
+
+
+def stack_name(value: str) -> str:
+    if not STACK_NAME.match(value):
+        raise ValueError("a CloudFormation stack name: a letter, then letters, digits or '-', 128 at most")
+    return value
+
+
+def parameter_names(value: dict[str, Any]) -> dict[str, Any]:
+    for name in value:
+        if not LOGICAL_ID.match(name):
+            raise ValueError(f"parameter names of letters and digits; got {name!r}")
+    return value
+
+
+# The keys a single-stack target and a pipeline's stage share, each checked the same way in both.
+AccountId = Annotated[str | None, BeforeValidator(account_id)]
+RegionName = Annotated[str | None, AfterValidator(region_name)]
+StackName = Annotated[str, AfterValidator(stack_name)]
+EnvironmentName = Annotated[str, AfterValidator(lambda value: _one_line(value, "an environment name", 64))]
+BranchPattern = Annotated[str, AfterValidator(lambda value: _one_line(value, "a branch name or pattern", 255))]
+StackParameters = Annotated[dict[str, str | int | float | bool], AfterValidator(parameter_names)]
 
 
 class _Strict(BaseModel):
@@ -239,52 +263,17 @@ class Approval(_Strict):
 class Target(_Strict):
     """Where one branch (or branch pattern) deploys."""
 
-    branch: str
-    stack: str
-    environment: str = "default"
-    parameters: dict[str, str | int | float | bool] = {}
+    branch: BranchPattern
+    stack: StackName
+    environment: EnvironmentName = "default"
+    parameters: StackParameters = {}
     approval: Approval = Approval()
     deployment: Deployment = Deployment()
     concurrency: Literal["superseded", "queued"] = "superseded"
-    account: str | None = None
+    account: AccountId = None
     """Another AWS account to deploy into (12 digits), through its stepdeploy stage role."""
-    region: str | None = None
+    region: RegionName = None
     """Another region to deploy into; default: the orchestrator's."""
-
-    @field_validator("account", mode="before")
-    @classmethod
-    def _account(cls, value: object) -> object:
-        return account_id(value)
-
-    @field_validator("region")
-    @classmethod
-    def _region(cls, value: str | None) -> str | None:
-        return region_name(value)
-
-    @field_validator("branch")
-    @classmethod
-    def _branch(cls, value: str) -> str:
-        return _one_line(value, "a branch name or pattern", 255)
-
-    @field_validator("environment")
-    @classmethod
-    def _environment(cls, value: str) -> str:
-        return _one_line(value, "an environment name", 64)
-
-    @field_validator("parameters")
-    @classmethod
-    def _parameters(cls, value: dict[str, Any]) -> dict[str, Any]:
-        for name in value:
-            if not LOGICAL_ID.match(name):
-                raise ValueError(f"parameter names of letters and digits; got {name!r}")
-        return value
-
-    @field_validator("stack")
-    @classmethod
-    def _stack(cls, value: str) -> str:
-        if not STACK_NAME.match(value):
-            raise ValueError("a CloudFormation stack name: a letter, then letters, digits or '-', 128 at most")
-        return value
 
     def matches(self, branch: str) -> bool:
         return fnmatch.fnmatchcase(branch, self.branch)
@@ -372,44 +361,14 @@ class Stage(_Strict):
     """One stage of a pipeline: a stack of its own, deployed with the artifact the push built once."""
 
     name: str
-    stack: str
-    environment: str | None = None
-    parameters: dict[str, str | int | float | bool] = {}
+    stack: StackName
+    environment: EnvironmentName | None = None
+    parameters: StackParameters = {}
     approval: Approval = Approval()
     deployment: Deployment = Deployment()
-    account: str | None = None
-    region: str | None = None
+    account: AccountId = None
+    region: RegionName = None
     gates: Gates = Gates()
-
-    @field_validator("account", mode="before")
-    @classmethod
-    def _account(cls, value: object) -> object:
-        return account_id(value)
-
-    @field_validator("region")
-    @classmethod
-    def _region(cls, value: str | None) -> str | None:
-        return region_name(value)
-
-    @field_validator("stack")
-    @classmethod
-    def _stack(cls, value: str) -> str:
-        if not STACK_NAME.match(value):
-            raise ValueError("a CloudFormation stack name: a letter, then letters, digits or '-', 128 at most")
-        return value
-
-    @field_validator("environment")
-    @classmethod
-    def _environment(cls, value: str | None) -> str | None:
-        return None if value is None else _one_line(value, "an environment name", 64)
-
-    @field_validator("parameters")
-    @classmethod
-    def _parameters(cls, value: dict[str, Any]) -> dict[str, Any]:
-        for name in value:
-            if not LOGICAL_ID.match(name):
-                raise ValueError(f"parameter names of letters and digits; got {name!r}")
-        return value
 
     @field_validator("name")
     @classmethod
@@ -430,16 +389,11 @@ class Stage(_Strict):
 class PipelineTarget(_Strict):
     """A branch whose push is built once and promoted through ordered stages."""
 
-    branch: str
+    branch: BranchPattern
     name: str | None = None
     """The pipeline's name for `stepdeploy pipeline` and `promote`; default: the branch."""
     concurrency: Literal["superseded", "queued"] = "superseded"
     pipeline: Annotated[list[Stage], Field(min_length=1, max_length=10)]
-
-    @field_validator("branch")
-    @classmethod
-    def _branch(cls, value: str) -> str:
-        return _one_line(value, "a branch name or pattern", 255)
 
     @field_validator("name")
     @classmethod
