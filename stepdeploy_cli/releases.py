@@ -15,6 +15,7 @@ from rich.table import Table
 from stepdeploy.errors import StackLocked
 from stepdeploy.models import iso
 from stepdeploy.release.recovery import wake_lock_waiters
+from stepdeploy.release.retention import current_position, rollback_target, serving
 from stepdeploy_cli import placement
 from stepdeploy_cli.context import Operator
 from stepdeploy_cli.errors import CliError, aws_error_code
@@ -24,7 +25,6 @@ from stepdeploy_cli.output import ago, duration, emit_table, print_json, short_c
 if TYPE_CHECKING:
     from mypy_boto3_lambda import LambdaClient
 
-RELEASED = ("Deployed", "RolledBack")
 HIDDEN = frozenset({"pk", "sk", "expires_at", "ledger_sk"})
 VERSION_NUMBER = re.compile(r"^[1-9][0-9]*$")
 HISTORY_LIMIT = 200
@@ -102,34 +102,15 @@ class AliasMove:
         return self.from_version != self.to_version or bool(self.weights)
 
 
-def serving(record: dict[str, Any]) -> dict[str, str]:
-    """Function name -> the version a release left its alias on."""
-    return {str(f["function_name"]): str(f["version"]) for f in record.get("versions") or [] if f.get("function_name")}
-
-
-def current_position(records: list[dict[str, Any]]) -> int | None:
-    """Index (newest first) of the release whose versions the aliases serve now, per the ledger."""
-    for index, record in enumerate(records):
-        if record.get("outcome") not in RELEASED or not record.get("versions"):
-            continue
-        restored = record.get("rolled_back_to")
-        if record.get("outcome") == "RolledBack" and restored:
-            found = next((j for j, r in enumerate(records) if r.get("execution_name") == restored), None)
-            return found if found is not None else index
-        return index
-    return None
-
-
 def choose_release(records: list[dict[str, Any]], live: dict[str, str], stack: str) -> dict[str, Any]:
+    """The release a rollback goes back to by default (the one version retention keeps for it); CliError
+    saying why when there is none."""
     position = current_position(records)
     if position is None:
         raise CliError(f"no release of stack {stack} was ever deployed: nothing to roll back to")
-    for record in records[position + 1 :]:
-        if record.get("outcome") != "Deployed" or not record.get("versions"):
-            continue
-        wanted = serving(record)
-        if any(wanted.get(name, version) != version for name, version in live.items()):
-            return record
+    target = rollback_target(records, live)
+    if target is not None:
+        return target
     current = records[position].get("execution_name")
     raise CliError(
         f"no Deployed release of stack {stack} before {current} serves other versions; "
