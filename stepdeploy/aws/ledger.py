@@ -148,32 +148,19 @@ class Ledger:
         now = int(time.time())
         item: dict[str, Any] = {"pk": pk, "sk": "lock", "owner": owner, "commit": commit,
                 "acquired_at": now, "lease_expires_at": now + lease_seconds}
+
+        def locked(holder: dict[str, Any], overdue: bool) -> StackLocked:
+            # A running holder past its lease is not robbed (two deployments on one stack): the waiter gives
+            # up instead, and says why.
+            return StackLocked(
+                f"stack {stack} is being deployed by {holder['owner']} (commit {holder.get('commit', '?')[:7]})"
+                + (" and its lease has expired: it has held the lock longer than it may" if overdue else ""),
+                holder=holder, overdue=overdue,
+            )
+
         for _ in range(2):
-            try:
-                self.table.put_item(
-                    Item=item,
-                    ConditionExpression="attribute_not_exists(pk) OR #o = :me",
-                    ExpressionAttributeNames={"#o": "owner"},
-                    ExpressionAttributeValues={":me": owner},
-                )
+            if self._put_lock(stack, item, is_running, locked):
                 break
-            except ClientError as exc:
-                if not _is_conditional_failure(exc):
-                    raise
-                holder = self.lock_holder(stack)
-                if holder is None:
-                    continue
-                overdue = int(holder.get("lease_expires_at") or 0) < now
-                if not holder_is_alive(holder, overdue, is_running):
-                    self._break_lock(pk, holder["owner"])
-                    continue
-                # A running holder past its lease is not robbed (two deployments on one stack): the
-                # waiter gives up instead, and says why.
-                raise StackLocked(
-                    f"stack {stack} is being deployed by {holder['owner']} (commit {holder.get('commit', '?')[:7]})"
-                    + (" and its lease has expired: it has held the lock longer than it may" if overdue else ""),
-                    holder=holder, overdue=overdue,
-                ) from None
         else:
             raise StackLocked(f"stack {stack}: the lock changed hands while acquiring it; trying again")
         if mode == "queued":
@@ -263,27 +250,45 @@ class Ledger:
         self, stack: str, owner: str, lease_seconds: int, is_running: Callable[[str], bool], commit: str = ""
     ) -> dict[str, Any]:
         """The lock for an operator's action (no queue, no superseding): StackLocked while a live holder has it."""
-        pk = f"stack#{stack}"
+
+        def locked(holder: dict[str, Any], overdue: bool) -> StackLocked:
+            return StackLocked(f"stack {stack} is being deployed by {holder['owner']} "
+                               f"(commit {str(holder.get('commit') or '?')[:7]})", holder=holder, overdue=overdue)
+
         for _ in range(2):
             now = int(time.time())
-            item: dict[str, Any] = {"pk": pk, "sk": "lock", "owner": owner, "commit": commit,
+            item: dict[str, Any] = {"pk": f"stack#{stack}", "sk": "lock", "owner": owner, "commit": commit,
                                     "acquired_at": now, "lease_expires_at": now + lease_seconds}
-            try:
-                self.table.put_item(Item=item, ConditionExpression="attribute_not_exists(pk) OR #o = :me",
-                                    ExpressionAttributeNames={"#o": "owner"}, ExpressionAttributeValues={":me": owner})
+            if self._put_lock(stack, item, is_running, locked):
                 return item
-            except ClientError as exc:
-                if not _is_conditional_failure(exc):
-                    raise
-            holder = self.lock_holder(stack)
-            if holder is None:
-                continue
-            overdue = int(holder.get("lease_expires_at") or 0) < now
-            if holder_is_alive(holder, overdue, is_running):
-                raise StackLocked(f"stack {stack} is being deployed by {holder['owner']} "
-                                  f"(commit {str(holder.get('commit') or '?')[:7]})", holder=holder, overdue=overdue)
-            self._break_lock(pk, str(holder["owner"]))
         raise StackLocked(f"stack {stack}: the lock changed hands while taking it; try again")
+
+    def _put_lock(
+        self, stack: str, item: dict[str, Any], is_running: Callable[[str], bool],
+        locked: Callable[[dict[str, Any], bool], StackLocked],
+    ) -> bool:
+        """Write the lock's ``item`` unless another owner holds the lock. True: the lock is ``item``'s owner's;
+        False: the holder was gone, or is no longer alive and its lock was broken (try again);
+        ``locked(holder, overdue)`` is raised while a live holder has it."""
+        try:
+            self.table.put_item(
+                Item=item,
+                ConditionExpression="attribute_not_exists(pk) OR #o = :me",
+                ExpressionAttributeNames={"#o": "owner"},
+                ExpressionAttributeValues={":me": item["owner"]},
+            )
+            return True
+        except ClientError as exc:
+            if not _is_conditional_failure(exc):
+                raise
+        holder = self.lock_holder(stack)
+        if holder is None:
+            return False
+        overdue = int(holder.get("lease_expires_at") or 0) < int(item["acquired_at"])
+        if holder_is_alive(holder, overdue, is_running):
+            raise locked(holder, overdue)
+        self._break_lock(str(item["pk"]), str(holder["owner"]))
+        return False
 
     def latest_request(self, stack: str) -> dict[str, Any] | None:
         """The newest request registered for the stack (superseded mode)."""
