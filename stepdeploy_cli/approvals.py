@@ -18,7 +18,7 @@ from rich.table import Table
 from stepdeploy_cli.context import Operator
 from stepdeploy_cli.errors import CliError, aws_error_code, aws_error_message
 from stepdeploy_cli.executions import ExecutionArgument, JsonOption, operator
-from stepdeploy_cli.output import emit_table, print_json, short_commit, stdout
+from stepdeploy_cli.output import emit_table, print_json, printed_json_or_none, short_commit, stdout
 from stepdeploy_cli.verbs import check
 
 LAPSED_TOKEN_CODES = frozenset({"TaskTimedOut", "TaskDoesNotExist", "InvalidToken"})
@@ -59,11 +59,7 @@ def pending_approvals(op: Operator) -> list[dict[str, Any]]:
 def approvals(ctx: typer.Context, json_output: JsonOption = False) -> None:
     """Executions waiting for a person to approve their change set."""
     pending = pending_approvals(operator(ctx))
-    if json_output:
-        print_json(pending)
-        return
-    if not pending:
-        stdout().print("no execution waits for approval")
+    if printed_json_or_none(pending, json_output=json_output, none="no execution waits for approval"):
         return
     table = Table(title="waiting for approval")
     for column in ("execution", "stack", "repository", "branch", "commit", "changes"):

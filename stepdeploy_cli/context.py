@@ -9,6 +9,7 @@ from __future__ import annotations
 import getpass
 import os
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import cache, cached_property
 from typing import TYPE_CHECKING, Any, cast
@@ -119,6 +120,19 @@ class Operator:
     @property
     def state_machine_arn(self) -> str:
         return self.outputs["StateMachineArn"]
+
+    def start_execution(self, names: Iterable[str], body: str) -> dict[str, Any] | None:
+        """StartExecution of the orchestrator's state machine under the first of ``names`` no execution has
+        taken yet (a name is used once per state machine); None when every one is taken."""
+        from botocore.exceptions import ClientError
+
+        for name in names:
+            try:
+                return dict(self.sfn.start_execution(stateMachineArn=self.state_machine_arn, name=name, input=body))
+            except ClientError as exc:
+                if aws_error_code(exc) != "ExecutionAlreadyExists":
+                    raise
+        return None
 
     @cached_property
     def ledger(self) -> Ledger:

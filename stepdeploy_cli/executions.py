@@ -22,6 +22,7 @@ from stepdeploy_cli.output import (
     iso,
     parse_time,
     print_json,
+    printed_json_or_none,
     short_commit,
     stdout,
     to_json,
@@ -183,11 +184,8 @@ def list_executions(
         else:
             continue
         break
-    if json_output:
-        print_json(found)
-        return
-    if not found:
-        stdout().print("no executions match" + (f" among the latest {SCAN_LIMIT}" if examined > SCAN_LIMIT else ""))
+    none = "no executions match" + (f" among the latest {SCAN_LIMIT}" if examined > SCAN_LIMIT else "")
+    if printed_json_or_none(found, json_output=json_output, none=none):
         return
     table = Table(title=f"executions of {op.state_machine_arn.rsplit(':', 1)[-1]}")
     for column in ("name", "status", "outcome", "stack", "repository", "branch", "commit", "started", "took"):

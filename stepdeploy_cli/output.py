@@ -34,6 +34,18 @@ def print_json(value: Any, *, indent: int | None = 2) -> None:
     print(to_json(value, indent=indent), flush=True)
 
 
+def printed_json_or_none(rows: list[Any], *, json_output: bool, none: str) -> bool:
+    """A listing's output when it needs no table: ``rows`` as JSON with --json, else ``none`` when there are
+    none. True when that was printed (the command is done); False: the command draws its table."""
+    if json_output:
+        print_json(rows)
+        return True
+    if not rows:
+        stdout().print(none)
+        return True
+    return False
+
+
 def parse_time(value: Any) -> datetime | None:
     """A datetime from what AWS and the ledger hold: datetimes, ISO strings (Z or offset), epoch millis."""
     if value is None or value == "":

@@ -23,7 +23,7 @@ from stepdeploy_cli.commits import FULL_SHA, SHORT_SHA, orchestrator_ghe, resolv
 from stepdeploy_cli.context import Operator
 from stepdeploy_cli.errors import CliError, aws_error_code
 from stepdeploy_cli.executions import JsonOption, operator
-from stepdeploy_cli.output import ago, emit_table, print_json, short_commit, stdout
+from stepdeploy_cli.output import ago, emit_table, print_json, printed_json_or_none, short_commit, stdout
 from stepdeploy_cli.watch import ExecutionView
 
 PIPELINE_PREFIX = "pipeline:"
@@ -184,11 +184,7 @@ def pipeline(
             raise CliError(f"no pipeline {target!r} recorded or running; pipelines: "
                            f"{', '.join(view['name'] for view in pipeline_views(op)) or 'none yet'}")
     rows = [{**row, "running": waiting_here(view, str(row["stage"]))} for view in views for row in view["stages"]]
-    if json_output:
-        print_json(rows)
-        return
-    if not rows:
-        stdout().print("no pipeline recorded yet")
+    if printed_json_or_none(rows, json_output=json_output, none="no pipeline recorded yet"):
         return
     table = Table(title=f"pipeline {target}" if target else "pipelines")
     for column in ("pipeline", "stage", "stack", "commit", "deployed", "last attempt", "release", "waiting"):
@@ -257,17 +253,9 @@ def promote(
         raise CliError(f"{source.get('execution_name')}: its input is no longer available to promote from")
     body = {key: child[key] for key in ("source", "event", "build") if key in child}
     body.update({"stage": to, "promoted_by": op.operator_name})
-    started: dict[str, Any] | None = None
-    for n in range(1, MAX_PROMOTIONS + 1):
-        name = execution_name(str(source.get("repository") or target), str(source.get("branch") or ""),
-                              str(source["commit"]), "", suffix=f"{to[:18]}-p{n}")
-        try:
-            started = dict(op.sfn.start_execution(stateMachineArn=op.state_machine_arn, name=name,
-                                                  input=json.dumps(body, separators=(",", ":"))))
-            break
-        except ClientError as exc:
-            if aws_error_code(exc) != "ExecutionAlreadyExists":
-                raise
+    free = (execution_name(str(source.get("repository") or target), str(source.get("branch") or ""),
+                           str(source["commit"]), "", suffix=f"{to[:18]}-p{n}") for n in range(1, MAX_PROMOTIONS + 1))
+    started = op.start_execution(free, json.dumps(body, separators=(",", ":")))
     if started is None:
         raise CliError(f"{short_commit(source['commit'])} was promoted to {to} {MAX_PROMOTIONS} times already")
     arn = str(started["executionArn"])

@@ -209,15 +209,8 @@ def replay(
     branch = str(about.get("branch") or release.get("branch") or "")
     sha = str(about.get("commit") or release.get("commit") or described["name"])
     body = json.dumps(new_input, separators=(",", ":"))
-    started: dict[str, Any] | None = None
-    for n in range(1, MAX_REPLAYS + 1):
-        name = execution_name(repository, branch, sha, "", suffix=f"replay-{n}")
-        try:
-            started = dict(op.sfn.start_execution(stateMachineArn=op.state_machine_arn, name=name, input=body))
-            break
-        except ClientError as exc:
-            if aws_error_code(exc) != "ExecutionAlreadyExists":
-                raise
+    names = (execution_name(repository, branch, sha, "", suffix=f"replay-{n}") for n in range(1, MAX_REPLAYS + 1))
+    started = op.start_execution(names, body)
     if started is None:
         raise CliError(f"{described['name']} was replayed {MAX_REPLAYS} times already at {short_commit(sha)}")
     arn = str(started["executionArn"])

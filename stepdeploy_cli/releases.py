@@ -20,7 +20,16 @@ from stepdeploy_cli import placement
 from stepdeploy_cli.context import Operator
 from stepdeploy_cli.errors import CliError, aws_error_code
 from stepdeploy_cli.executions import JsonOption, operator
-from stepdeploy_cli.output import ago, duration, emit_table, print_json, short_commit, stdout, versions_text
+from stepdeploy_cli.output import (
+    ago,
+    duration,
+    emit_table,
+    print_json,
+    printed_json_or_none,
+    short_commit,
+    stdout,
+    versions_text,
+)
 
 if TYPE_CHECKING:
     from mypy_boto3_lambda import LambdaClient
@@ -60,11 +69,7 @@ def deployments(
     else:
         records = sorted(op.ledger.latest_releases(), key=lambda r: (str(r.get("stack")), str(r.get("environment"))))
     rows = [_plain_record(r) for r in records]
-    if json_output:
-        print_json(rows)
-        return
-    if not rows:
-        stdout().print("no releases recorded yet")
+    if printed_json_or_none(rows, json_output=json_output, none="no releases recorded yet"):
         return
     table = Table(title=f"releases of {stack}" if stack else "latest release per stack")
     for column in ("stack", "env", "outcome", "commit", "versions", "when", "took", "pushed by", "release"):

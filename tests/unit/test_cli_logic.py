@@ -177,3 +177,14 @@ def test_an_unexpected_exception_prints_no_traceback(monkeypatch):
     assert "error: unexpected RuntimeError: the disk is on fire" in result.stderr
     monkeypatch.setenv("STEPDEPLOY_DEBUG", "1")
     assert isinstance(CliRunner().invoke(app, ["explode"]).exception, RuntimeError)
+
+
+def test_a_listing_prints_json_or_says_there_is_none_else_leaves_the_table_to_the_command(capsys):
+    from stepdeploy_cli.output import printed_json_or_none
+
+    assert printed_json_or_none([], json_output=True, none="no releases recorded yet")
+    assert json.loads(capsys.readouterr().out) == []
+    assert printed_json_or_none([], json_output=False, none="no releases recorded yet")
+    assert capsys.readouterr().out.strip() == "no releases recorded yet"
+    assert not printed_json_or_none([{"stack": "orders"}], json_output=False, none="no releases recorded yet")
+    assert capsys.readouterr().out == ""

@@ -1,5 +1,6 @@
 """`stepdeploy pause|resume|promote|abort|progress STACK` against moto: what they say when nothing can be steered,
-and what `progress` prints. (Steering a running release: tests/statemachine/test_progressive.py.)"""
+and what `progress` prints; the operator's start of an execution under a free name (replay, promote).
+(Steering a running release: tests/statemachine/test_progressive.py.)"""
 
 from __future__ import annotations
 
@@ -78,3 +79,10 @@ def test_progress_prints_the_journal(op: Operator):
     assert "Inconclusive: too few" in shown.output
     as_json = json.loads(CliRunner().invoke(app, ["progress", "orders-prod", "--json"]).stdout)
     assert [e["type"] for e in as_json["journal"]] == ["step", "judgement"]
+
+
+def test_a_start_takes_the_first_name_not_taken_and_says_when_all_are(op: Operator):
+    op.sfn.start_execution(stateMachineArn=op.state_machine_arn, name="orders-replay-1", input="{\"first\": true}")
+    started = op.start_execution((f"orders-replay-{n}" for n in (1, 2, 3)), "{}")
+    assert started is not None and started["executionArn"].endswith(":orders-replay-2")
+    assert op.start_execution((f"orders-replay-{n}" for n in (1, 2)), "{\"third\": true}") is None
