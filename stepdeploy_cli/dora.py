@@ -20,7 +20,6 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
 from statistics import median
 from typing import TYPE_CHECKING, Any
 
@@ -160,6 +159,7 @@ def ledger_records(ledger: Ledger, *, since: datetime, stack: str | None = None)
     long deployments that ended inside it count. Reads the ledger's ``stack#<stack>`` partitions,
     whose sort keys are ``release#<started_at>#<execution>``, all pages.
     """
+    from stepdeploy.aws.ledger import plain
     from stepdeploy.models import iso
 
     stacks = [stack] if stack else sorted({str(r.get("stack")) for r in ledger.latest_releases() if r.get("stack")})
@@ -172,19 +172,8 @@ def ledger_records(ledger: Ledger, *, since: datetime, stack: str | None = None)
         }
         while True:
             page = ledger.table.query(**query)
-            found.extend(_plain(item) for item in page.get("Items", []))
+            found.extend(plain(item) for item in page.get("Items", []))
             if "LastEvaluatedKey" not in page:
                 break
             query["ExclusiveStartKey"] = page["LastEvaluatedKey"]
     return found
-
-
-def _plain(value: Any) -> Any:
-    """DynamoDB's Decimals as ints and floats."""
-    if isinstance(value, Decimal):
-        return int(value) if value == value.to_integral_value() else float(value)
-    if isinstance(value, Mapping):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_plain(v) for v in value]
-    return value

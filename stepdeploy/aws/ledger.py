@@ -44,13 +44,14 @@ def _is_conditional_failure(exc: ClientError) -> bool:
     return error_code(exc) == "ConditionalCheckFailedException"
 
 
-def _plain(value: Any) -> Any:
+def plain(value: Any) -> Any:
+    """An item as DynamoDB returns it, with its Decimals as ints and floats."""
     if isinstance(value, Decimal):
         return int(value) if value == value.to_integral_value() else float(value)
     if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
+        return {k: plain(v) for k, v in value.items()}
     if isinstance(value, list):
-        return [_plain(v) for v in value]
+        return [plain(v) for v in value]
     return value
 
 
@@ -165,7 +166,7 @@ class Ledger:
             raise StackLocked(f"stack {stack}: the lock changed hands while acquiring it; trying again")
         if mode == "queued":
             self.table.delete_item(Key={"pk": pk, "sk": f"wait#{requested_at}#{owner}"})
-        return dict(_plain(item))
+        return dict(plain(item))
 
     def _register_latest(self, pk: str, owner: str, commit: str, requested_at: str) -> str | None:
         """Register this request as the target's newest; the owner of the one it replaced (None: none, or itself)."""
@@ -293,7 +294,7 @@ class Ledger:
     def latest_request(self, stack: str) -> dict[str, Any] | None:
         """The newest request registered for the stack (superseded mode)."""
         item = self.table.get_item(Key={"pk": f"stack#{stack}", "sk": "latest"}, ConsistentRead=True).get("Item")
-        return _plain(item) if item else None
+        return plain(item) if item else None
 
     def remember_stopped_deployments(self, execution_arn: str, deployment_ids: list[str]) -> None:
         """The CodeDeploy deployments the finaliser stopped when the execution failed (a redrive restarts them)."""
@@ -313,7 +314,7 @@ class Ledger:
 
     def lock_holder(self, stack: str) -> dict[str, Any] | None:
         item = self.table.get_item(Key={"pk": f"stack#{stack}", "sk": "lock"}, ConsistentRead=True).get("Item")
-        return _plain(item) if item else None
+        return plain(item) if item else None
 
     def release_lock(self, stack: str, owner: str) -> bool:
         try:
@@ -331,7 +332,7 @@ class Ledger:
 
     def stack_of_execution(self, execution_arn: str) -> dict[str, Any] | None:
         item = self.table.get_item(Key={"pk": f"execution#{execution_arn}", "sk": "execution"}).get("Item")
-        return _plain(item) if item else None
+        return plain(item) if item else None
 
     # --- releases ------------------------------------------------------------------------------
     def record_release(self, release: dict[str, Any], *, only_if_absent: bool = False) -> bool:
@@ -387,7 +388,7 @@ class Ledger:
 
     def latest_releases(self) -> list[dict[str, Any]]:
         items = self.table.query(KeyConditionExpression="pk = :p", ExpressionAttributeValues={":p": "releases"})
-        return [_plain(i) for i in items["Items"]]
+        return [plain(i) for i in items["Items"]]
 
     def releases_of(self, stack: str, limit: int = 50) -> list[dict[str, Any]]:
         items = self.table.query(
@@ -396,7 +397,7 @@ class Ledger:
             ScanIndexForward=False,
             Limit=limit,
         )
-        return [_plain(i) for i in items["Items"]]
+        return [plain(i) for i in items["Items"]]
 
     # --- waits on a service's event -----------------------------------------------------------
     @staticmethod
@@ -483,7 +484,7 @@ class Ledger:
             raise
         if not old:
             return None
-        wait = dict(_plain({k: v for k, v in old.items() if k != "pending"}))
+        wait = dict(plain({k: v for k, v in old.items() if k != "pending"}))
         pointers = [(wait["kind"], key) for key in wait.get("keys", [])]
         pointers += [(kind, key) for kind, more in (wait.get("also") or {}).items() for key in more]
         for kind, key in pointers:
@@ -511,12 +512,12 @@ class Ledger:
             ExpressionAttributeValues={":pk": f"stack#{stack}", ":w": "waiter#"},
             ConsistentRead=True,
         )["Items"]
-        return [_plain(i) for i in items]
+        return [plain(i) for i in items]
 
     def lock_waiter(self, stack: str, execution_arn: str) -> dict[str, Any] | None:
         item = self.table.get_item(Key={"pk": f"stack#{stack}", "sk": f"waiter#{execution_arn}"},
                                    ConsistentRead=True).get("Item")
-        return _plain(item) if item else None
+        return plain(item) if item else None
 
     def remove_lock_waiter(self, stack: str, execution_arn: str, task_token: str | None = None) -> None:
         """Forget the waiter; with ``task_token``, only if it still waits with that token (not a newer wait)."""
@@ -541,7 +542,7 @@ class Ledger:
     def progress(self, stack: str) -> dict[str, Any] | None:
         item = self.table.get_item(Key={"pk": f"stack#{stack}", "sk": "progress#control"},
                                    ConsistentRead=True).get("Item")
-        return _plain(item) if item else None
+        return plain(item) if item else None
 
     def update_progress(self, stack: str, execution_arn: str, fields: dict[str, Any],
                         *, clear_command: bool = False) -> None:
@@ -592,7 +593,7 @@ class Ledger:
         }
         while True:
             page = self.table.query(**query)
-            items.extend(_plain(i) for i in page["Items"])
+            items.extend(plain(i) for i in page["Items"])
             if "LastEvaluatedKey" not in page:
                 return items
             query["ExclusiveStartKey"] = page["LastEvaluatedKey"]
@@ -604,11 +605,11 @@ class Ledger:
 
     def approvals(self) -> list[dict[str, Any]]:
         items = self.table.query(KeyConditionExpression="pk = :p", ExpressionAttributeValues={":p": "approval"})
-        return [_plain(i) for i in items["Items"]]
+        return [plain(i) for i in items["Items"]]
 
     def approval(self, execution_arn: str) -> dict[str, Any] | None:
         item = self.table.get_item(Key={"pk": "approval", "sk": execution_arn}).get("Item")
-        return _plain(item) if item else None
+        return plain(item) if item else None
 
     def remove_approval(self, execution_arn: str) -> None:
         self.table.delete_item(Key={"pk": "approval", "sk": execution_arn})
@@ -620,7 +621,7 @@ class Ledger:
         if not pointer:
             return None
         item = self.table.get_item(Key={"pk": f"stack#{str(pointer['stack'])}", "sk": pointer["ledger_sk"]}).get("Item")
-        return _plain(item) if item else None
+        return plain(item) if item else None
 
 
 @cache
