@@ -9,7 +9,7 @@ from __future__ import annotations
 import getpass
 import os
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import cache, cached_property
 from typing import TYPE_CHECKING, Any, cast
@@ -75,10 +75,14 @@ class Operator:
 
     def client(self, service: str) -> Any:
         if service not in self._clients:
-            self._clients[service] = self.session.client(  # type: ignore[call-overload]
-                service, config=CLIENT_CONFIG, endpoint_url=self.options.endpoint_url
-            )
+            self._clients[service] = self.new_client(service)
         return self._clients[service]
+
+    def new_client(self, service: str, **options: Any) -> Any:
+        """A client of the operator's session for a service named at run time (the stubs type only literal
+        names), with the CLI's retries and time-outs and --endpoint-url; ``options``: region and credentials."""
+        make: Callable[..., Any] = self.session.client
+        return make(service, config=CLIENT_CONFIG, endpoint_url=self.options.endpoint_url, **options)
 
     @property
     def sfn(self) -> SFNClient:

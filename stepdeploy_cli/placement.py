@@ -15,7 +15,7 @@ from typing import Any
 
 from stepdeploy.aws.accounts import STAGE_SERVICES, Stage, credentials, session_name
 from stepdeploy.errors import RequestRejected
-from stepdeploy_cli.context import CLIENT_CONFIG, Operator
+from stepdeploy_cli.context import Operator
 from stepdeploy_cli.errors import CliError
 
 PIPELINE_PREFIX = "pipeline:"
@@ -99,10 +99,9 @@ def client(op: Operator, service: str, placement: Placement) -> Any:
         ) from None
     key = f"{service}@{stage.account}/{stage.region}/{creds.access_key}"
     if key not in op.cache:
-        op.cache[key] = op.session.client(  # type: ignore[call-overload]
+        op.cache[key] = op.new_client(
             service, region_name=stage.region, aws_access_key_id=creds.access_key,
-            aws_secret_access_key=creds.secret_key, aws_session_token=creds.token, config=CLIENT_CONFIG,
-            endpoint_url=op.options.endpoint_url,
+            aws_secret_access_key=creds.secret_key, aws_session_token=creds.token,
         )
     return op.cache[key]
 

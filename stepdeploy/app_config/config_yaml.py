@@ -191,8 +191,9 @@ def load_config_yaml(text: str | bytes, file: str) -> Any:
         mark = getattr(exc, "problem_mark", None)
         problem = getattr(exc, "problem", None) or getattr(exc, "reason", None) or exc
         where = _at(mark)
-        if not where and getattr(exc, "position", None) is not None:
-            where = f" at character {exc.position}"  # type: ignore[attr-defined]
+        position = getattr(exc, "position", None)  # a reader error (a character YAML does not allow)
+        if not where and position is not None:
+            where = f" at character {position}"
         raise ConfigurationError(f"{file}: not valid YAML{where}: {problem}") from None
     except RecursionError:
         raise ConfigurationError(f"{file}: nesting too deep; expected at most {MAX_DEPTH} levels") from None

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import cache, lru_cache
 from typing import TYPE_CHECKING, Any
@@ -66,28 +66,30 @@ def stage_client(service: str) -> Any:
     return _stage_client(service, stage.region, creds.access_key, creds.secret_key, creds.token)
 
 
-@cache
-def orchestrator_client(service: str) -> Any:
-    """The orchestrator's own client for ``service``: one per process."""
+def _new_client(service: str, **options: Any) -> Any:
+    """boto3's client for a service named at run time (the stubs type only literal names), with CLIENT_CONFIG."""
     import boto3
     from botocore.config import Config
 
-    return boto3.client(service, config=Config(**CLIENT_CONFIG))  # type: ignore[call-overload]  # named at run time
+    make: Callable[..., Any] = boto3.client
+    return make(service, config=Config(**CLIENT_CONFIG), **options)
+
+
+@cache
+def orchestrator_client(service: str) -> Any:
+    """The orchestrator's own client for ``service``: one per process."""
+    return _new_client(service)
 
 
 @lru_cache(maxsize=64)
 def _stage_client(service: str, region: str, access_key: str, secret_key: str, token: str) -> Any:
     """A client in a stage's region with its role's credentials: one per credentials and service."""
-    import boto3
-    from botocore.config import Config
-
-    return boto3.client(  # type: ignore[call-overload]  # named at run time
+    return _new_client(
         service,
         region_name=region,
         aws_access_key_id=access_key,
         aws_secret_access_key=secret_key,
         aws_session_token=token,
-        config=Config(**CLIENT_CONFIG),
     )
 
 

@@ -13,13 +13,14 @@ from __future__ import annotations
 import math
 import re
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from stepdeploy.aws import clients
 from stepdeploy.release.release_analysis import Sample
 
 if TYPE_CHECKING:
     from mypy_boto3_cloudwatch import CloudWatchClient
+    from mypy_boto3_cloudwatch.type_defs import DimensionTypeDef, MetricDataQueryTypeDef
 
 NAMESPACE = "AWS/Lambda"
 STATS = (("invocations", "Invocations", "Sum"), ("errors", "Errors", "Sum"), ("throttles", "Throttles", "Sum"),
@@ -27,7 +28,7 @@ STATS = (("invocations", "Invocations", "Sum"), ("errors", "Errors", "Sum"), ("t
 MAX_QUERIES = 500
 
 
-def dimensions(function_name: str, alias: str, version: str) -> list[dict[str, str]]:
+def dimensions(function_name: str, alias: str, version: str) -> list[DimensionTypeDef]:
     return [
         {"Name": "FunctionName", "Value": function_name},
         {"Name": "Resource", "Value": f"{function_name}:{alias}"},
@@ -60,7 +61,7 @@ class VersionMetrics:
         if len(versions) * len(STATS) > MAX_QUERIES:
             raise ValueError(f"at most {MAX_QUERIES // len(STATS)} versions per call; got {len(versions)}")
         period = period_for(start, end)
-        queries: list[dict[str, Any]] = []
+        queries: list[MetricDataQueryTypeDef] = []
         for index, version in enumerate(versions):
             for field, metric, stat in STATS:
                 queries.append({
@@ -75,7 +76,7 @@ class VersionMetrics:
                 })
         values: dict[str, list[float]] = {}
         for page in self._cw.get_paginator("get_metric_data").paginate(
-            MetricDataQueries=queries, StartTime=start, EndTime=end  # type: ignore[arg-type]
+            MetricDataQueries=queries, StartTime=start, EndTime=end
         ):
             for result in page.get("MetricDataResults", []):
                 values.setdefault(str(result["Id"]), []).extend(float(v) for v in result.get("Values", []))

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Any
+from typing import Any, Literal
 
 from botocore.exceptions import ClientError
 
@@ -108,7 +108,7 @@ def template_url(store: ArtifactStore, artifact: ArtifactInfo) -> str:
     return store.https_url(artifact.template)
 
 
-def change_set_type(stack: dict[str, Any] | None) -> str:
+def change_set_type(stack: dict[str, Any] | None) -> Literal["CREATE", "UPDATE"]:
     """CREATE or UPDATE for the stack's state, or the error its state calls for."""
     if stack is None:
         return "CREATE"
@@ -124,13 +124,14 @@ def change_set_type(stack: dict[str, Any] | None) -> str:
 
 
 def _info(
-    name: str, stack_name: str, kind: str, found: dict[str, Any] | None, change_set_id: str | None
+    name: str, stack_name: str, kind: Literal["CREATE", "UPDATE"], found: dict[str, Any] | None,
+    change_set_id: str | None,
 ) -> ChangeSetInfo:
     return ChangeSetInfo(
         stack_name=stack_name,
         change_set_name=name,
         change_set_id=(found or {}).get("ChangeSetId") or change_set_id,
-        change_set_type=(found or {}).get("ChangeSetType") or kind,  # type: ignore[arg-type]
+        change_set_type=(found or {}).get("ChangeSetType") or kind,
         status=(found or {}).get("Status") or "CREATE_PENDING",
         started_at=iso(),
     )

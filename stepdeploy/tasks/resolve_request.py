@@ -9,7 +9,7 @@ from __future__ import annotations
 import io
 import zipfile
 from importlib import resources
-from typing import Any
+from typing import Any, Literal
 
 from stepdeploy.app_config.config_text import MAX_CONFIG_BYTES
 from stepdeploy.app_config.target_config import CONFIG_FILE, DeploymentConfig, PipelineTarget, Target, parse_config
@@ -26,8 +26,8 @@ def default_buildspec() -> str:
     return resources.files("stepdeploy").joinpath("default_buildspec.yml").read_text()
 
 
-def _skip(source: str, reason: str, **known: Any) -> DeploymentRequest:
-    return DeploymentRequest(skip=True, reason=reason, source=source, **known)  # type: ignore[arg-type]
+def _skip(source: Literal["ghe", "s3"], reason: str, **known: Any) -> DeploymentRequest:
+    return DeploymentRequest(skip=True, reason=reason, source=source, **known)
 
 
 def _allowed(request: DeploymentRequest, target: Target, where: str = "") -> None:

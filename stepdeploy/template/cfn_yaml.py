@@ -86,8 +86,8 @@ def _unknown_tag(loader: _Loader, suffix: str, node: yaml.Node) -> Any:
     raise TemplateError(f"unknown tag !{suffix} at line {mark.line + 1}, column {mark.column + 1}")
 
 
-def _timestamp_as_text(loader: _Loader, node: yaml.Node) -> str:
-    return str(loader.construct_scalar(node))  # type: ignore[arg-type]
+def _timestamp_as_text(loader: _Loader, node: yaml.ScalarNode) -> str:
+    return str(loader.construct_scalar(node))
 
 
 _Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)

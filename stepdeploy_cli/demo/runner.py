@@ -31,7 +31,7 @@ from stepdeploy_cli.demo.stages import stages_scenario
 from stepdeploy_cli.demo.steps import local_operator, step_scenarios
 from stepdeploy_cli.demo.upload_role import upload_client
 from stepdeploy_cli.watch import ExecutionView, wait_for_execution
-from stepdeploy_localcloud.cloud import DEFAULT_ALLOWED, PROJECT_ROOT, LocalCloud
+from stepdeploy_localcloud.cloud import DEFAULT_ALLOWED, PROJECT_ROOT, LocalCloud, Orchestrator
 
 if TYPE_CHECKING:
     from mypy_boto3_lambda import LambdaClient
@@ -161,6 +161,13 @@ class Demo:
         self.uploader: S3Client | None = None  # an S3 client acting as the repository's upload role
 
     # --- helpers --------------------------------------------------------------------------------
+    @property
+    def orchestrator(self) -> Orchestrator:
+        """The orchestrator the local cloud provisioned when it started."""
+        if self.cloud.orchestrator is None:
+            raise RuntimeError("the local cloud has no orchestrator: start it (LocalCloud.start) before the demo")
+        return self.cloud.orchestrator
+
     def function_names(self) -> dict[str, str]:
         cfn = self.cloud.client("cloudformation")
         try:
@@ -185,7 +192,7 @@ class Demo:
         return versions
 
     def new_execution(self, timeout: float = 30.0) -> str:
-        arn = self.cloud.orchestrator.state_machine_arn  # type: ignore[union-attr]
+        arn = self.orchestrator.state_machine_arn
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             executions = self.sfn.list_executions(stateMachineArn=arn)["executions"]
@@ -219,7 +226,7 @@ class Demo:
         if self.uploader is None:  # the repository's upload role, as the platform team sets it up
             self.uploader = upload_client(self.cloud.client, f"{OWNER}/{REPO}")
         self.uploader.put_object(
-            Bucket=self.cloud.orchestrator.artifact_bucket,  # type: ignore[union-attr]
+            Bucket=self.orchestrator.artifact_bucket,
             Key=f"uploads/{OWNER}/{REPO}/{name}.zip",
             Body=buffer.getvalue(),
             Metadata={"branch": BRANCH, "commit": commit_id, "sha256": hashlib.sha256(buffer.getvalue()).hexdigest()},

@@ -117,7 +117,7 @@ def _promoted(demo: Demo, result: dict[str, Any]) -> list[str]:
 
 def _mark_seen(demo: Demo) -> None:
     """Every execution so far (the stage children included) is not the next push's."""
-    machine = demo.cloud.orchestrator.state_machine_arn  # type: ignore[union-attr]
+    machine = demo.orchestrator.state_machine_arn
     demo.seen.update(e["executionArn"] for page in demo.sfn.get_paginator("list_executions").paginate(
         stateMachineArn=machine) for e in page["executions"])
 

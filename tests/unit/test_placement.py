@@ -11,7 +11,7 @@ from botocore.exceptions import ClientError
 
 from stepdeploy.aws.accounts import forget_credentials
 from stepdeploy_cli import placement
-from stepdeploy_cli.context import Options
+from stepdeploy_cli.context import Operator, Options
 from stepdeploy_cli.errors import CliError
 from stepdeploy_cli.placement import Placement
 
@@ -72,6 +72,8 @@ class FakeOperator:
 
     def client(self, service: str) -> Any:
         return self.clients[service]
+
+    new_client = Operator.new_client  # the operator's own, over the fake session
 
 
 @pytest.fixture(autouse=True)
