@@ -6,12 +6,15 @@ import logging
 import re
 import signal
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 
 from stepdeploy_cli.errors import CliError
+
+if TYPE_CHECKING:
+    from stepdeploy_localcloud.cloud import LocalCloud
 
 STATE_DIR = Path(".stepdeploy-local")
 
@@ -29,7 +32,7 @@ def _allowed(entries: list[str]) -> str:
     return ",".join(entries)
 
 
-def serve_dashboard(cloud: Any) -> str:
+def serve_dashboard(cloud: LocalCloud) -> str:
     """Mount the dashboard at /dashboard on the local cloud's own port; its URL."""
     import os
 
@@ -38,6 +41,8 @@ def serve_dashboard(cloud: Any) -> str:
     from stepdeploy_cli.dashboard.command import DASHBOARD_PATH
     from stepdeploy_localcloud.clock import CLOCK
 
+    if cloud.orchestrator is None:
+        raise RuntimeError("the local cloud has no orchestrator whose dashboard to serve: start it (LocalCloud.start)")
     # The local cloud takes any credentials; the operator's own ones, if set, are kept.
     os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
     os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
