@@ -24,7 +24,7 @@ from typing import Any
 
 import boto3
 
-from stepdeploy_localcloud import endpoint
+from stepdeploy_localcloud import endpoint, patching
 from stepdeploy_localcloud.clock import CLOCK
 
 log = logging.getLogger(__name__)
@@ -54,10 +54,8 @@ class ProvisioningFailed(RuntimeError):
 
 
 def configure_moto() -> None:
-    from moto.core.config import default_user_config
-
-    default_user_config.setdefault("stepfunctions", {})["execute_state_machine"] = True
-    default_user_config.setdefault("lambda", {})["use_docker"] = False
+    patching.configure("stepfunctions", "execute_state_machine", True)
+    patching.configure("lambda", "use_docker", False)
 
 
 @dataclass

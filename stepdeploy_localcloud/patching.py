@@ -4,6 +4,9 @@ Every adapter (``<service>/patch.py``) installs its changes through these functi
 - applying twice changes nothing (the first replacement of ``owner.name`` stands);
 - the wrapped original stays reachable (``original``) and every change can be undone (``undo_all``).
 
+moto's documented settings (``moto.core.config.default_user_config``) are set through ``configure``, so
+that ``suspended`` and ``undo_all`` put them back too.
+
 For classes only the class's own attribute counts, so that patching a base class and a subclass
 stay independent.
 """
@@ -29,7 +32,31 @@ class _Patch:
 
 
 _PATCHES: dict[tuple[int, str], _Patch] = {}
+_SETTINGS: dict[tuple[str, str], Any] = {}  # (service, key) -> moto's value before (_MISSING: unset)
 _LOCK = threading.RLock()
+
+
+def _user_config() -> dict[str, Any]:
+    from moto.core.config import default_user_config
+
+    return default_user_config
+
+
+def configure(service: str, key: str, value: Any) -> None:
+    """Set one of moto's settings, e.g. ``configure("stepfunctions", "execute_state_machine", True)``."""
+    with _LOCK:
+        section = _user_config().setdefault(service, {})
+        _SETTINGS.setdefault((service, key), section.get(key, _MISSING))
+        section[key] = value
+
+
+def _put_settings(values: dict[tuple[str, str], Any]) -> None:
+    config = _user_config()
+    for (service, key), value in values.items():
+        if value is _MISSING:
+            config.get(service, {}).pop(key, None)
+        else:
+            config.setdefault(service, {})[key] = value
 
 
 def _own(owner: Any, name: str) -> Any:
@@ -81,21 +108,28 @@ def undo_all() -> None:
         for patch in reversed(list(_PATCHES.values())):
             _restore(patch)
         _PATCHES.clear()
+        _put_settings(_SETTINGS)
+        _SETTINGS.clear()
 
 
 @contextmanager
 def suspended() -> Iterator[None]:
-    """moto as it ships for the duration, every patch put back afterwards (for tests of plain moto)."""
+    """moto as it ships for the duration (its settings too), every patch put back afterwards (for tests of
+    plain moto)."""
     with _LOCK:
         patches = list(_PATCHES.values())
         for patch in reversed(patches):
             _restore(patch)
+        config = _user_config()
+        ours = {name: config.get(name[0], {}).get(name[1], _MISSING) for name in _SETTINGS}
+        _put_settings(_SETTINGS)
     try:
         yield
     finally:
         with _LOCK:
             for patch in patches:
                 setattr(patch.owner, patch.name, patch.new)
+            _put_settings(ours)
 
 
 def _restore(patch: _Patch) -> None:

@@ -23,8 +23,7 @@ from __future__ import annotations
 
 import threading
 
-from moto.core.config import default_user_config
-
+from stepdeploy_localcloud import patching
 from stepdeploy_localcloud.stepfunctions import api, backend, choice, integrations, lifecycle, parse_cache, timing
 from stepdeploy_localcloud.stepfunctions.machines import (
     StateMachineAlreadyExists,
@@ -51,7 +50,7 @@ _lock = threading.Lock()
 def apply() -> None:
     # The adapter is about the executing backend: without this, the API serves moto's other,
     # non-executing Step Functions backend.
-    default_user_config.setdefault("stepfunctions", {})["execute_state_machine"] = True
+    patching.configure("stepfunctions", "execute_state_machine", True)
     with _lock:
         timing.install()
         choice.install()

@@ -8,10 +8,9 @@ from typing import Any
 
 import boto3
 import pytest
-from moto.core.config import default_user_config
 from moto.server import ThreadedMotoServer
 
-from stepdeploy_localcloud import endpoint
+from stepdeploy_localcloud import endpoint, patching
 
 
 def free_port() -> int:
@@ -21,8 +20,8 @@ def free_port() -> int:
 
 
 def configure_moto() -> None:
-    default_user_config.setdefault("stepfunctions", {})["execute_state_machine"] = True
-    default_user_config.setdefault("lambda", {})["use_docker"] = False
+    patching.configure("stepfunctions", "execute_state_machine", True)
+    patching.configure("lambda", "use_docker", False)
 
 
 @pytest.fixture(scope="session")

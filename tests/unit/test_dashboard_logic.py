@@ -227,13 +227,14 @@ def test_stop_and_redrive_from_the_dashboard_check_the_status_first(monkeypatch:
 
     from stepdeploy.aws.ledger import create_ledger_table
     from stepdeploy_cli.dashboard.data import act
+    from stepdeploy_localcloud import patching
 
     for key, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
                        "AWS_DEFAULT_REGION": "us-east-1"}.items():
         monkeypatch.setenv(key, value)
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
     monkeypatch.delenv("AWS_PROFILE", raising=False)
-    with mock_aws():
+    with patching.suspended(), mock_aws():  # moto as it ships, whatever ran before in this worker
         op = Operator(Options(region="us-east-1"))
         create_ledger_table(op.client("dynamodb"), "ledger")
         machine = op.sfn.create_state_machine(
@@ -260,13 +261,14 @@ def test_an_approval_records_the_callers_aws_identity_with_the_by_text_beside_it
 
     from stepdeploy.aws.ledger import create_ledger_table
     from stepdeploy_cli.dashboard.data import act
+    from stepdeploy_localcloud import patching
 
     for key, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
                        "AWS_DEFAULT_REGION": "us-east-1"}.items():
         monkeypatch.setenv(key, value)
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
     monkeypatch.delenv("AWS_PROFILE", raising=False)
-    with mock_aws():
+    with patching.suspended(), mock_aws():  # moto as it ships, whatever ran before in this worker
         op = Operator(Options(region="us-east-1"))
         create_ledger_table(op.client("dynamodb"), "ledger")
         machine = op.sfn.create_state_machine(

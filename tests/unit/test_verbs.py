@@ -33,12 +33,14 @@ STACK = "orders-prod"
 def op(monkeypatch: pytest.MonkeyPatch) -> Iterator[Operator]:
     from moto import mock_aws
 
+    from stepdeploy_localcloud import patching
+
     for key, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
                        "AWS_DEFAULT_REGION": "us-east-1"}.items():
         monkeypatch.setenv(key, value)
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
     monkeypatch.delenv("AWS_PROFILE", raising=False)
-    with mock_aws():
+    with patching.suspended(), mock_aws():  # moto as it ships, whatever ran before in this worker
         operator = Operator(Options(region="us-east-1"))
         create_ledger_table(operator.client("dynamodb"), "ledger")
         machine = operator.sfn.create_state_machine(
