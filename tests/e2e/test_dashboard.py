@@ -14,6 +14,7 @@ import os
 import re
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -87,25 +88,30 @@ def wait_for(what: str, check: Any, timeout: float = 90.0) -> Any:
     raise AssertionError(f"timed out waiting for {what}")
 
 
+@contextmanager
+def dashboard_after_a_first_release(prefix: str, config: str) -> Iterator[tuple[Demo, str]]:
+    """The sample app on a local cloud with the dashboard on its port and the first release (of ``config``) over.
+
+    Speed 120: a canary's 30 minutes take 15 s, time enough for the page (it polls every 2 s) to show it. The AWS
+    credentials the dashboard's server needs are put back as they were afterwards.
+    """
+    with pytest.MonkeyPatch.context() as env, sample_app_on_local_cloud(prefix, speed=120) as demo:
+        for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+            env.setenv(key, os.environ.get(key, "testing"))  # the monkeypatch restores (or unsets) them
+        url = serve_dashboard(demo.cloud)
+        (demo.worktree / "stepdeploy.yml").write_text(config)
+        first = demo.push("First version", {})
+        sfn = demo.cloud.client("stepfunctions")
+        wait_for("the first release", lambda: sfn.describe_execution(executionArn=first)["status"] != "RUNNING")
+        assert sfn.describe_execution(executionArn=first)["status"] == "SUCCEEDED"
+        yield demo, url
+
+
 @pytest.fixture(scope="module")
 def deployment() -> Iterator[tuple[Demo, str]]:
     browser_or_skip()
-    saved = {k: os.environ.get(k) for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")}
-    # speed 120: the canary's 30 minutes take 15 s, time enough for the page (it polls every 2 s) to show it
-    with sample_app_on_local_cloud("stepdeploy-dashboard-", speed=120) as demo:
-        try:
-            url = serve_dashboard(demo.cloud)
-            (demo.worktree / "stepdeploy.yml").write_text(CONFIG.format(approval=""))
-            first = demo.push("First version", {})
-            sfn = demo.cloud.client("stepfunctions")
-            wait_for("the first release", lambda: sfn.describe_execution(executionArn=first)["status"] != "RUNNING")
-            yield demo, url
-        finally:
-            for key, value in saved.items():
-                if value is None:
-                    os.environ.pop(key, None)
-                else:
-                    os.environ[key] = value
+    with dashboard_after_a_first_release("stepdeploy-dashboard-", CONFIG.format(approval="")) as deployed:
+        yield deployed
 
 
 def test_an_operator_sees_the_deployment_approves_it_and_watches_the_canary(deployment, page):

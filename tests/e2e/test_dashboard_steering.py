@@ -13,7 +13,6 @@ to docs/ only with STEPDEPLOY_SCREENSHOTS=docs).
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -22,12 +21,11 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from stepdeploy_cli.demo.runner import STACK, Demo, sample_app_on_local_cloud
-from stepdeploy_cli.local.up import serve_dashboard
+from stepdeploy_cli.demo.runner import STACK, Demo
 from stepdeploy_cli.main import app as cli_app
 
 from .screenshots import screenshot
-from .test_dashboard import GREETER, browser_or_skip, wait_for
+from .test_dashboard import GREETER, browser_or_skip, dashboard_after_a_first_release, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -68,22 +66,9 @@ FROZEN = """        gates:
 @pytest.fixture(scope="module")
 def deployment() -> Iterator[tuple[Demo, str]]:
     browser_or_skip()
-    saved = {k: os.environ.get(k) for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")}
-    with sample_app_on_local_cloud("stepdeploy-dashboard-steer-", speed=120) as demo:
-        try:
-            url = serve_dashboard(demo.cloud)
-            (demo.worktree / "stepdeploy.yml").write_text(TARGET.format(strategy="LambdaAllAtOnce"))
-            first = demo.push("First version", {})
-            sfn = demo.cloud.client("stepfunctions")
-            wait_for("the first release", lambda: sfn.describe_execution(executionArn=first)["status"] != "RUNNING")
-            assert sfn.describe_execution(executionArn=first)["status"] == "SUCCEEDED"
-            yield demo, url
-        finally:
-            for key, value in saved.items():
-                if value is None:
-                    os.environ.pop(key, None)
-                else:
-                    os.environ[key] = value
+    config = TARGET.format(strategy="LambdaAllAtOnce")
+    with dashboard_after_a_first_release("stepdeploy-dashboard-steer-", config) as deployed:
+        yield deployed
 
 
 def cli(demo: Demo, *args: str) -> Any:

@@ -222,74 +222,41 @@ def test_the_dashboard_command_refuses_a_public_address_unless_asked():
 
 
 # --- operator verbs against moto's Step Functions ----------------------------------------------------------
-def test_stop_and_redrive_from_the_dashboard_check_the_status_first(monkeypatch: pytest.MonkeyPatch):
-    from moto import mock_aws
-
-    from stepdeploy.aws.ledger import create_ledger_table
+def test_stop_and_redrive_from_the_dashboard_check_the_status_first(op: Operator):
     from stepdeploy_cli.dashboard.data import act
-    from stepdeploy_localcloud import patching
 
-    for key, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                       "AWS_DEFAULT_REGION": "us-east-1"}.items():
-        monkeypatch.setenv(key, value)
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
-    with patching.suspended(), mock_aws():  # moto as it ships, whatever ran before in this worker
-        op = Operator(Options(region="us-east-1"))
-        create_ledger_table(op.client("dynamodb"), "ledger")
-        machine = op.sfn.create_state_machine(
-            name="deploy", roleArn="arn:aws:iam::123456789012:role/sfn",
-            definition=json.dumps({"StartAt": "Wait", "States": {"Wait": {"Type": "Wait", "Seconds": 3600,
-                                                                          "End": True}}}),
-        )["stateMachineArn"]
-        op.__dict__["outputs"] = {"StateMachineArn": machine, "TableName": "ledger"}
-        op.sfn.start_execution(stateMachineArn=machine, name="run-1")
-        with pytest.raises(VerbRefused, match="cannot redrive run-1: it is RUNNING.*; what applies now: stop$"):
-            act(op, "redrive", "run-1", comment="", by="grace")
-        stopped = act(op, "stop", "run-1", comment="wrong branch", by="grace")
-        assert stopped == {"name": "run-1", "execution_arn": stopped["execution_arn"], "stopped": True, "by": "grace"}
-        described = op.sfn.describe_execution(executionArn=stopped["execution_arn"])
-        assert described["status"] == "ABORTED"
-        with pytest.raises(VerbRefused, match="cannot stop run-1: it is ABORTED"):
-            act(op, "stop", "run-1", comment="", by="grace")
-        with pytest.raises(CliError, match="unknown action 'dance'"):
-            act(op, "dance", "run-1", comment="", by="grace")
+    op.sfn.start_execution(stateMachineArn=op.outputs["StateMachineArn"], name="run-1")
+    with pytest.raises(VerbRefused, match="cannot redrive run-1: it is RUNNING.*; what applies now: stop$"):
+        act(op, "redrive", "run-1", comment="", by="grace")
+    stopped = act(op, "stop", "run-1", comment="wrong branch", by="grace")
+    assert stopped == {"name": "run-1", "execution_arn": stopped["execution_arn"], "stopped": True, "by": "grace"}
+    described = op.sfn.describe_execution(executionArn=stopped["execution_arn"])
+    assert described["status"] == "ABORTED"
+    with pytest.raises(VerbRefused, match="cannot stop run-1: it is ABORTED"):
+        act(op, "stop", "run-1", comment="", by="grace")
+    with pytest.raises(CliError, match="unknown action 'dance'"):
+        act(op, "dance", "run-1", comment="", by="grace")
 
 
-def test_an_approval_records_the_callers_aws_identity_with_the_by_text_beside_it(monkeypatch: pytest.MonkeyPatch):
-    from moto import mock_aws
-
-    from stepdeploy.aws.ledger import create_ledger_table
+def test_an_approval_records_the_callers_aws_identity_with_the_by_text_beside_it(
+    op: Operator, monkeypatch: pytest.MonkeyPatch
+):
     from stepdeploy_cli.dashboard.data import act
-    from stepdeploy_localcloud import patching
 
-    for key, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                       "AWS_DEFAULT_REGION": "us-east-1"}.items():
-        monkeypatch.setenv(key, value)
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
-    with patching.suspended(), mock_aws():  # moto as it ships, whatever ran before in this worker
-        op = Operator(Options(region="us-east-1"))
-        create_ledger_table(op.client("dynamodb"), "ledger")
-        machine = op.sfn.create_state_machine(
-            name="deploy", roleArn="arn:aws:iam::123456789012:role/sfn",
-            definition=json.dumps({"StartAt": "Wait", "States": {"Wait": {"Type": "Wait", "Seconds": 3600,
-                                                                          "End": True}}}),
-        )["stateMachineArn"]
-        op.__dict__["outputs"] = {"StateMachineArn": machine, "TableName": "ledger"}
-        identity = op.client("sts").get_caller_identity()["Arn"]
-        sent: list[dict] = []
-        monkeypatch.setattr(op.sfn, "send_task_success", lambda **kwargs: sent.append(kwargs))
-        monkeypatch.setattr(op.sfn, "send_task_failure", lambda **kwargs: sent.append(kwargs))
-        for name in ("run-1", "run-2", "run-3"):
-            arn = op.sfn.start_execution(stateMachineArn=machine, name=name)["executionArn"]
-            op.ledger.put_approval(arn, {"task_token": f"token-{name}", "stack": "sample-prod"}, 600)
-        approved = act(op, "approve", "run-1", comment="reviewed", by="grace")
-        assert approved["by"] == f"{identity} (grace)" and approved["identity"] == identity
-        assert approved["by_text"] == "grace"
-        assert json.loads(sent[0]["output"]) == {"approved": True, "by": f"{identity} (grace)", "identity": identity,
-                                                 "by_text": "grace", "comment": "reviewed"}
-        assert act(op, "approve", "run-2", comment="", by=None)["by"] == identity
-        rejected = act(op, "reject", "run-3", comment="not today", by="mallory")
-        assert sent[2]["cause"] == f"Rejected by {identity} (mallory): not today"
-        assert rejected["identity"] == identity  # --by never replaces the identity
+    machine = op.outputs["StateMachineArn"]
+    identity = op.client("sts").get_caller_identity()["Arn"]
+    sent: list[dict] = []
+    monkeypatch.setattr(op.sfn, "send_task_success", lambda **kwargs: sent.append(kwargs))
+    monkeypatch.setattr(op.sfn, "send_task_failure", lambda **kwargs: sent.append(kwargs))
+    for name in ("run-1", "run-2", "run-3"):
+        arn = op.sfn.start_execution(stateMachineArn=machine, name=name)["executionArn"]
+        op.ledger.put_approval(arn, {"task_token": f"token-{name}", "stack": "sample-prod"}, 600)
+    approved = act(op, "approve", "run-1", comment="reviewed", by="grace")
+    assert approved["by"] == f"{identity} (grace)" and approved["identity"] == identity
+    assert approved["by_text"] == "grace"
+    assert json.loads(sent[0]["output"]) == {"approved": True, "by": f"{identity} (grace)", "identity": identity,
+                                             "by_text": "grace", "comment": "reviewed"}
+    assert act(op, "approve", "run-2", comment="", by=None)["by"] == identity
+    rejected = act(op, "reject", "run-3", comment="not today", by="mallory")
+    assert sent[2]["cause"] == f"Rejected by {identity} (mallory): not today"
+    assert rejected["identity"] == identity  # --by never replaces the identity

@@ -4,8 +4,6 @@ the ledger on moto's DynamoDB."""
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -13,7 +11,6 @@ import typer
 from typer.testing import CliRunner
 from werkzeug.test import Client
 
-from stepdeploy.aws.ledger import create_ledger_table
 from stepdeploy_cli import approvals, steer
 from stepdeploy_cli.context import Operator, Options
 from stepdeploy_cli.dashboard.app import ACTION_HEADER, Dashboard
@@ -27,29 +24,6 @@ from .test_dashboard_release import History, Sfn
 pytestmark = pytest.mark.unit
 
 STACK = "orders-prod"
-
-
-@pytest.fixture()
-def op(monkeypatch: pytest.MonkeyPatch) -> Iterator[Operator]:
-    from moto import mock_aws
-
-    from stepdeploy_localcloud import patching
-
-    for key, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                       "AWS_DEFAULT_REGION": "us-east-1"}.items():
-        monkeypatch.setenv(key, value)
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
-    with patching.suspended(), mock_aws():  # moto as it ships, whatever ran before in this worker
-        operator = Operator(Options(region="us-east-1"))
-        create_ledger_table(operator.client("dynamodb"), "ledger")
-        machine = operator.sfn.create_state_machine(
-            name="deploy", roleArn="arn:aws:iam::123456789012:role/sfn",
-            definition=json.dumps({"StartAt": "Wait", "States": {"Wait": {"Type": "Wait", "Seconds": 3600,
-                                                                          "End": True}}}),
-        )["stateMachineArn"]
-        operator.__dict__["outputs"] = {"StateMachineArn": machine, "TableName": "ledger"}
-        yield operator
 
 
 def start(op: Operator, name: str, stack: str | None = STACK) -> str:
