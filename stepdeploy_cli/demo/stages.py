@@ -115,13 +115,6 @@ def _promoted(demo: Demo, result: dict[str, Any]) -> list[str]:
             if (p.get("release") or {}).get("outcome") == "Deployed"]
 
 
-def _mark_seen(demo: Demo) -> None:
-    """Every execution so far (the stage children included) is not the next push's."""
-    machine = demo.orchestrator.state_machine_arn
-    demo.seen.update(e["executionArn"] for page in demo.sfn.get_paginator("list_executions").paginate(
-        stateMachineArn=machine) for e in page["executions"])
-
-
 def stages_scenario(demo: Demo, op: Operator) -> dict[str, Any]:
     from stepdeploy_cli.demo.runner import FAILING_TEST_PATH, git
     from stepdeploy_cli.pipelines import pipeline_record, stage_rows
@@ -129,7 +122,6 @@ def stages_scenario(demo: Demo, op: Operator) -> dict[str, Any]:
     # The pipeline's one build runs the app's unit tests: the "build fails" scenario's failing test goes.
     edits: dict[str, str | None] = {**staged_edits(demo.worktree), FAILING_TEST_PATH: None}
     approver = Approver(op, STAGE_STACKS["production"])
-    _mark_seen(demo)
     promoted = demo.run(
         "stages: one build promoted dev -> smoke test -> staging -> approval -> production",
         lambda: (approver.start(), demo.push("Promote the sample app through stages", edits))[1],
@@ -137,7 +129,6 @@ def stages_scenario(demo: Demo, op: Operator) -> dict[str, Any]:
     )
     good = git(demo.worktree, "rev-parse", "HEAD")
     approver.stop.set()
-    _mark_seen(demo)
     stopped = demo.run(
         "stages: a broken greeter stops at the smoke test, production untouched",
         lambda: demo.push("Break the greeter", {"greeter/app.py": broken_greeter(demo.worktree)}),
