@@ -130,6 +130,47 @@ class _FallbackPolicyMap(dict[str, str]):
         return f"arn:{self.partition}:iam::aws:policy/{key}"
 
 
+# The functions CloudFormation accepts in a template (Fn::ToJsonString and Fn::Length with the
+# LanguageExtensions transform); any other ``Fn::`` key is a format error at CreateChangeSet/CreateStack.
+CLOUDFORMATION_FUNCTIONS = (
+    "Fn::Base64", "Fn::Cidr", "Fn::FindInMap", "Fn::GetAtt", "Fn::GetAZs", "Fn::ImportValue", "Fn::Join",
+    "Fn::Select", "Fn::Split", "Fn::Sub", "Fn::Transform", "Fn::If", "Fn::Equals", "Fn::And", "Fn::Or",
+    "Fn::Not", "Fn::ToJsonString", "Fn::Length",
+)
+
+
+def unsupported_functions(node: Any) -> list[str]:
+    """Every ``Fn::`` name in the fragment that CloudFormation does not know, in order of appearance."""
+    found: list[str] = []
+    if isinstance(node, list):
+        for item in node:
+            found += unsupported_functions(item)
+    elif isinstance(node, dict):
+        if len(node) == 1:
+            ((key, _),) = node.items()
+            if isinstance(key, str) and key.startswith("Fn::") and key not in CLOUDFORMATION_FUNCTIONS:
+                found.append(key)
+        for value in node.values():
+            found += unsupported_functions(value)
+    return found
+
+
+def refuse_unsupported_functions(template: dict[str, Any]) -> None:
+    resources = template.get("Resources")
+    checked = [
+        {name: {k: v for k, v in resource.items() if k != "Metadata"} for name, resource in resources.items()
+         if isinstance(resource, dict)} if isinstance(resources, dict) else None,
+        template.get("Conditions"),
+        template.get("Outputs"),
+    ]
+    unsupported = unsupported_functions(checked)
+    if unsupported:
+        raise TemplateError(
+            f"Template format error: Encountered unsupported function: {unsupported[0]}. "
+            f"Supported functions are: [{', '.join(CLOUDFORMATION_FUNCTIONS)}, Ref, Condition]"
+        )
+
+
 def transforms_of(template: dict[str, Any]) -> list[str]:
     transform = template.get("Transform")
     if transform is None:
@@ -588,6 +629,7 @@ def build_plan(
     resources = template.get("Resources")
     if not isinstance(resources, dict) or not resources:
         raise TemplateError("Template format error: At least one Resources member must be defined.")
+    refuse_unsupported_functions(template)
     mappings = template.get("Mappings") or {}
     conditions = evaluate_conditions(template, {**pseudo, **parameters.typed}, mappings, region)
     for logical_id, resource in resources.items():

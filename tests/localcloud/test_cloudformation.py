@@ -1111,6 +1111,10 @@ def test_template_errors_are_validation_errors(aws: Aws, adapters: str) -> None:
             StackName="broken-3",
             TemplateBody=json.dumps({"Parameters": {"Missing": {"Type": "String"}}, **dangling}),
         )
+    misspelt = "Resources:\n  T:\n    Type: AWS::SNS::Topic\n    Properties:\n      DisplayName: !Joinn ['-', [a, b]]\n"
+    with pytest.raises(ClientError, match=r"Encountered unsupported function: Fn::Joinn\. Supported functions are"):
+        cfn.create_change_set(StackName="broken-4", ChangeSetName="c", ChangeSetType="CREATE", TemplateBody=misspelt)
+    assert "broken-4" not in [s["StackName"] for s in cfn.list_stacks()["StackSummaries"]]
 
 
 def test_change_sets_and_stacks_look_busy_for_a_while(aws: Aws, adapters: str, monkeypatch: pytest.MonkeyPatch) -> None:
