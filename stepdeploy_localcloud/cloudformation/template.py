@@ -7,7 +7,7 @@ import copy
 import json
 import logging
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -139,34 +139,32 @@ CLOUDFORMATION_FUNCTIONS = (
 )
 
 
-def unsupported_functions(node: Any) -> list[str]:
+def unsupported_functions(node: Any) -> Iterator[str]:
     """Every ``Fn::`` name in the fragment that CloudFormation does not know, in order of appearance."""
-    found: list[str] = []
     if isinstance(node, list):
         for item in node:
-            found += unsupported_functions(item)
+            yield from unsupported_functions(item)
     elif isinstance(node, dict):
         if len(node) == 1:
             ((key, _),) = node.items()
             if isinstance(key, str) and key.startswith("Fn::") and key not in CLOUDFORMATION_FUNCTIONS:
-                found.append(key)
+                yield key
         for value in node.values():
-            found += unsupported_functions(value)
-    return found
+            yield from unsupported_functions(value)
 
 
 def refuse_unsupported_functions(template: dict[str, Any]) -> None:
-    resources = template.get("Resources")
-    checked = [
-        {name: {k: v for k, v in resource.items() if k != "Metadata"} for name, resource in resources.items()
-         if isinstance(resource, dict)} if isinstance(resources, dict) else None,
-        template.get("Conditions"),
-        template.get("Outputs"),
+    """Where functions may be written: resources (their Metadata aside), conditions and outputs."""
+    checked: list[Any] = [
+        {key: value for key, value in resource.items() if key != "Metadata"}
+        for resource in template["Resources"].values()
+        if isinstance(resource, dict)
     ]
-    unsupported = unsupported_functions(checked)
+    checked += [template.get("Conditions"), template.get("Outputs")]
+    unsupported = next(unsupported_functions(checked), None)
     if unsupported:
         raise TemplateError(
-            f"Template format error: Encountered unsupported function: {unsupported[0]}. "
+            f"Template format error: Encountered unsupported function: {unsupported}. "
             f"Supported functions are: [{', '.join(CLOUDFORMATION_FUNCTIONS)}, Ref, Condition]"
         )
 

@@ -1117,6 +1117,21 @@ def test_template_errors_are_validation_errors(aws: Aws, adapters: str) -> None:
     assert "broken-4" not in [s["StackName"] for s in cfn.list_stacks()["StackSummaries"]]
 
 
+def test_an_unknown_function_in_a_sam_template_fails_its_change_set(tmp_path: Path, aws: Aws, s3: Any) -> None:
+    """With a transform, AWS checks the template asynchronously: the change set ends FAILED and no stack is touched."""
+    cfn = aws("cloudformation")
+    packaged = package(write_app(tmp_path / "app"), BUCKET, s3)
+    packaged["Resources"]["Topic"] = {
+        "Type": "AWS::SNS::Topic", "Properties": {"DisplayName": {"Fn::Joinn": ["-", ["a", "b"]]}}
+    }
+    described = deploy_change_set(cfn, "misspelt-sam", packaged, "c", "CREATE")
+    assert described["Status"] == "FAILED"
+    assert described["StatusReason"].startswith(
+        "Template format error: Encountered unsupported function: Fn::Joinn. Supported functions are: [Fn::Base64,"
+    )
+    assert stack_of(cfn, "misspelt-sam")["StackStatus"] == "REVIEW_IN_PROGRESS"
+
+
 def test_change_sets_and_stacks_look_busy_for_a_while(aws: Aws, adapters: str, monkeypatch: pytest.MonkeyPatch) -> None:
     from stepdeploy_localcloud.clock import CLOCK
     from stepdeploy_localcloud.cloudformation import api as cloudformation
